@@ -1,0 +1,181 @@
+"""python -m data action=<import|validate|stats|split|yolo|show|synth|demo> [key=value ...]
+
+See conf/data.yaml for every option. Exit codes: 0 ok, 1 the data has problems (validate), 2 the
+command could not run (missing input, bad option).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from data import config  # noqa: F401  (registers the ${lpr.root:} resolver before Hydra composes)
+
+log = logging.getLogger("data")
+
+
+class UsageError(Exception):
+    """The command cannot run as asked (exit code 2)."""
+
+
+def _src(cfg: DictConfig) -> Path:
+    if not cfg.src:
+        raise UsageError("no input: give src=PATH (a dataset folder or labels.jsonl) or dataset=NAME")
+    return Path(cfg.src)
+
+
+def _srcs(cfg: DictConfig) -> list[Path]:
+    """src may be one path or a list (yolo export mixes several manifests)."""
+    if not cfg.src:
+        raise UsageError("no input: give src=PATH or src=[PATH,PATH] or dataset=NAME")
+    return [Path(p) for p in cfg.src] if OmegaConf.is_list(cfg.src) else [Path(cfg.src)]
+
+
+def _report_issues(issues, limit: int = 20) -> None:
+    for issue in issues[:limit]:
+        print(f"  {issue}")
+    if len(issues) > limit:
+        print(f"  ... and {len(issues) - limit} more (all in issues.txt)")
+
+
+def _write_issues(out: Path, issues) -> None:
+    if issues:
+        (out / "issues.txt").write_text("\n".join(str(i) for i in issues) + "\n")
+
+
+def action_import(cfg: DictConfig) -> int:
+    from data.importers import import_dataset
+    from data.manifest import write_manifest
+
+    out = config.output_dir(cfg)
+    result = import_dataset(cfg.format, _src(cfg), out, cfg.region)
+    path = write_manifest(out, result.images)
+    _write_issues(out, result.issues)
+    print(result.summary())
+    _report_issues(result.issues)
+    print(f"manifest: {path}")
+    return 0
+
+
+def action_validate(cfg: DictConfig) -> int:
+    from data.manifest import read_manifest
+    from data.validate import summarize, validate
+
+    manifest = read_manifest(_src(cfg))
+    issues = validate(manifest, check_images=cfg.validate.check_images, tol=cfg.validate.box_tolerance_px)
+    print(f"{manifest.path}: {len(manifest.images)} images, {sum(len(i.plates) for i in manifest.images)} plates: "
+          f"{summarize(issues)}")
+    _report_issues(issues)
+    if issues and cfg.out:
+        _write_issues(config.output_dir(cfg), issues)
+    return 1 if issues else 0
+
+
+def action_stats(cfg: DictConfig) -> int:
+    from data.manifest import read_manifest
+    from data.stats import write_stats
+
+    manifest = read_manifest(_src(cfg))
+    out = config.output_dir(cfg)
+    _, table = write_stats(manifest, out, list(cfg.stats.width_buckets))
+    print(table)
+    print(f"\nstats: {out / 'stats.txt'}, {out / 'stats.json'}, plot: {out / 'stats.png'}")
+    return 0
+
+
+def action_split(cfg: DictConfig) -> int:
+    from data.manifest import read_manifest, rebase, write_manifest
+    from data.split import assign_splits
+
+    manifest = read_manifest(_src(cfg))
+    out = config.output_dir(cfg)
+    counts = assign_splits(manifest.images, dict(cfg.split.ratios), key=cfg.split.key, seed=cfg.seed,
+                           keep_existing=cfg.split.keep_existing)
+    path = write_manifest(out, rebase(manifest, out))
+    print("images per split: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str)))
+    print(f"manifest: {path}")
+    return 0
+
+
+def action_yolo(cfg: DictConfig) -> int:
+    from data.exporters import export_det, export_ocr
+    from data.manifest import read_manifest
+
+    manifests = [read_manifest(p) for p in _srcs(cfg)]
+    out = config.output_dir(cfg)
+    y = cfg.yolo
+    if y.kind == "det":
+        result = export_det(manifests, out, splits=list(y.splits), image_size=y.image_size)
+    elif y.kind == "ocr":
+        m = cfg.model
+        if m.task != "plate_ocr":
+            raise UsageError(f"yolo.kind=ocr needs model=plate_ocr (got model={m.name})")
+        result = export_ocr(manifests, out, names=list(m.names), input_height=m.input_height,
+                            input_width=m.input_width, pad_x=m.crop.pad_x, pad_y=m.crop.pad_y,
+                            fill=m.letterbox_fill, splits=list(y.splits), jitter=y.jitter, copies=y.copies,
+                            seed=cfg.seed)
+    else:
+        raise UsageError(f"yolo.kind must be det or ocr, got {y.kind!r}")
+    _write_issues(out, result.issues)
+    print(result.summary())
+    _report_issues(result.issues)
+    print(f"data.yaml: {result.data_yaml}")
+    return 0
+
+
+def action_show(cfg: DictConfig) -> int:
+    from data.manifest import read_manifest
+    from data.show import contact_sheet
+
+    manifest = read_manifest(_src(cfg))
+    out = config.output_dir(cfg)
+    s = cfg.show
+    path, problems = contact_sheet(manifest, out / "contact_sheet.png", n=s.n, columns=s.columns, tile=s.tile,
+                                   chars=s.chars, split=s.split, seed=cfg.seed)
+    for p in problems:
+        print(f"  unreadable: {p}")
+    print(f"contact sheet: {path}")
+    return 0
+
+
+ACTIONS = {
+    "import": action_import,
+    "validate": action_validate,
+    "stats": action_stats,
+    "split": action_split,
+    "yolo": action_yolo,
+    "show": action_show,
+}
+
+
+def run(cfg: DictConfig) -> int:
+    extra = {}
+    try:  # stages that land later register their actions here without touching this file
+        from data.synth.cli import ACTIONS as synth_actions
+
+        extra.update(synth_actions)
+    except ImportError:
+        pass
+    actions = {**ACTIONS, **extra}
+    if cfg.action not in actions:
+        raise UsageError(f"unknown action {cfg.action!r}; choose one of {', '.join(actions)}")
+    return actions[cfg.action](cfg)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="data")
+def main(cfg: DictConfig) -> None:
+    try:
+        code = run(cfg)
+    except (UsageError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = 2
+    if code:
+        sys.exit(code)  # Hydra discards the task's return value
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""The plate manifest: JSON Lines, one image per line, the layout of ../shared/datasets.
+
+    {"image": "images/a.jpg", "width": 640, "height": 480, "region": "br", "split": "train",
+     "plates": [{"box": [x1, y1, x2, y2], "text": "ABC1234" | null, "lines": 1,
+                 "chars": [{"char": "A", "box": [...]}, ...]}], ...}
+
+``image`` is relative to the manifest's folder. Reading never stops at a bad line: every problem
+becomes an :class:`Issue` naming the file and line, and the caller decides (``validate`` exits
+non-zero, importers skip and count).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runtime.records import ALPHABET, Plate
+
+MANIFEST_NAME = "labels.jsonl"
+
+
+@dataclass
+class Issue:
+    """One problem found in a dataset, precise enough to go and fix it."""
+
+    file: str
+    line: int | None
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.kind}: {self.message}"
+
+
+@dataclass
+class LabeledImage:
+    """One manifest line: an image and the plates labelled in it."""
+
+    image: str
+    width: int
+    height: int
+    plates: list[Plate] = field(default_factory=list)
+    region: str | None = None
+    split: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    line: int | None = None
+    """Line number in the manifest it was read from (1-based), for error messages."""
+
+    _KNOWN = ("image", "width", "height", "plates", "region", "split")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"image": self.image, "width": self.width, "height": self.height}
+        out["plates"] = [p.to_dict() for p in self.plates]
+        if self.region is not None:
+            out["region"] = self.region
+        if self.split is not None:
+            out["split"] = self.split
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], line: int | None = None) -> LabeledImage:
+        if not isinstance(d, dict):
+            raise ValueError(f"a line must hold a JSON object, got {type(d).__name__}")
+        image = d.get("image")
+        if not isinstance(image, str) or not image:
+            raise ValueError("missing 'image' (path relative to the manifest)")
+        width, height = d.get("width"), d.get("height")
+        if not isinstance(width, int) or not isinstance(height, int) or width <= 0 or height <= 0:
+            raise ValueError(f"width and height must be positive integers, got {width!r} x {height!r}")
+        plates = d.get("plates", [])
+        if not isinstance(plates, list):
+            raise ValueError("'plates' must be a list")
+        parsed = []
+        for i, p in enumerate(plates):
+            try:
+                parsed.append(Plate.from_dict(p))
+            except ValueError as e:
+                raise ValueError(f"plate {i}: {e}") from None
+        return cls(
+            image=image,
+            width=width,
+            height=height,
+            plates=parsed,
+            region=d.get("region"),
+            split=d.get("split"),
+            extra={k: v for k, v in d.items() if k not in cls._KNOWN},
+            line=line,
+        )
+
+    @property
+    def is_crop(self) -> bool:
+        """A crop dataset's image is one plate (``"crop": true`` in ../shared/datasets)."""
+        return bool(self.extra.get("crop"))
+
+
+@dataclass
+class Manifest:
+    """A manifest in memory: where it lives (images resolve against its folder) and its lines."""
+
+    path: Path
+    images: list[LabeledImage]
+    issues: list[Issue] = field(default_factory=list)
+    """Problems met while reading (malformed lines are not in ``images``)."""
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def image_path(self, item: LabeledImage) -> Path:
+        return self.root / item.image
+
+    @property
+    def plates(self) -> Iterator[tuple[LabeledImage, Plate]]:
+        for item in self.images:
+            for plate in item.plates:
+                yield item, plate
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def resolve_manifest_path(path: str | os.PathLike) -> Path:
+    """Accept a manifest file or a dataset folder holding ``labels.jsonl``."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        p = p / MANIFEST_NAME
+    if not p.is_file():
+        raise FileNotFoundError(f"no manifest at {p} (expected a {MANIFEST_NAME} file or a folder holding one)")
+    return p
+
+
+def read_manifest(path: str | os.PathLike) -> Manifest:
+    """Read a manifest; malformed lines are reported in ``issues`` with their line number."""
+    p = resolve_manifest_path(path)
+    images: list[LabeledImage] = []
+    issues: list[Issue] = []
+    with p.open(encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except json.JSONDecodeError as e:
+                issues.append(Issue(str(p), lineno, "malformed_json", e.msg))
+                continue
+            try:
+                images.append(LabeledImage.from_dict(obj, line=lineno))
+            except ValueError as e:
+                issues.append(Issue(str(p), lineno, "malformed_record", str(e)))
+    return Manifest(path=p, images=images, issues=issues)
+
+
+def write_manifest(path: str | os.PathLike, images: Iterable[LabeledImage]) -> Path:
+    """Write a manifest atomically (a crash never leaves half a file)."""
+    p = Path(path)
+    if p.suffix != ".jsonl":
+        p = p / MANIFEST_NAME
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_suffix(".jsonl.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for item in images:
+            f.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
+    tmp.replace(p)
+    return p
+
+
+def text_problem(text: str | None, alphabet: str = ALPHABET) -> str | None:
+    """Why a plate text is not legal (None when it is, or when it is unknown)."""
+    if text is None:
+        return None
+    if text == "":
+        return "empty text (use null when the text is unknown)"
+    bad = sorted({c for c in text if c not in alphabet})
+    if bad:
+        return f"text {text!r} has characters outside {alphabet[:3]}..{alphabet[-3:]}: {''.join(bad)!r}"
+    return None
+
+
+def rebase(manifest: Manifest, out_dir: str | os.PathLike) -> list[LabeledImage]:
+    """The manifest's records with image paths made relative to ``out_dir`` (to write it there)."""
+    out = Path(out_dir).resolve()
+    rebased = []
+    for item in manifest.images:
+        rel = Path(os.path.relpath(manifest.image_path(item).resolve(), out)).as_posix()
+        rebased.append(LabeledImage(image=rel, width=item.width, height=item.height, plates=item.plates,
+                                    region=item.region, split=item.split, extra=item.extra, line=item.line))
+    return rebased

@@ -1,0 +1,25 @@
+"""Shared fixtures: the real datasets beside the checkout, and scratch folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATASETS = Path(os.environ.get("LPR_SHARED_DATASETS", PROJECT_ROOT.parent / "shared" / "datasets"))
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    """../shared/datasets (read-only real photographs); tests that need it skip when it is absent."""
+    if not (SHARED_DATASETS / "README.md").is_file():
+        pytest.skip(f"real datasets not present at {SHARED_DATASETS}")
+    return SHARED_DATASETS
+
+
+@pytest.fixture(autouse=True)
+def _runs_in_tmp(tmp_path_factory, monkeypatch):
+    """Stage runs started by tests write under a temporary folder, never into the source tree."""
+    monkeypatch.setenv("LPR_RUNS", str(tmp_path_factory.getbasetemp() / "runs"))
