@@ -48,13 +48,16 @@ def _unique_name(manifest: Manifest, item: LabeledImage, suffix: str = "") -> st
 
 
 def _yolo_line(cls: int, box: Box, width: float, height: float) -> str:
-    x1, y1, x2, y2 = box
+    # Labels may overshoot the image by a rounding pixel (validate tolerates 1 px); YOLO wants 0..1.
+    x1, y1 = max(0.0, box[0]), max(0.0, box[1])
+    x2, y2 = min(float(width), box[2]), min(float(height), box[3])
     cx, cy = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height
     bw, bh = (x2 - x1) / width, (y2 - y1) / height
     return f"{cls} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}"
 
 
 def _write_data_yaml(out: Path, names: Sequence[str], splits: Sequence[str]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
     spec = {"path": str(out.resolve()), "names": {i: n for i, n in enumerate(names)}}
     for split in splits:
         spec[split] = f"images/{split}"

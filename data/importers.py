@@ -60,20 +60,20 @@ class _Importer:
 
     def keep_plate(self, plate: Plate, width: int, height: int, label_file: Path | str, line: int | None,
                    tol: float = 1.0) -> Plate | None:
-        """Clamp boxes that overshoot by rounding; skip (and report) plates that are really wrong."""
-        probe = LabeledImage(image=str(label_file), width=width, height=height, plates=[plate], line=line)
-        problems = [i for i in record_issues(probe, str(label_file), tol=tol)]
-        if plate.text is not None and text_problem(plate.text) is not None:
-            problems = [p for p in problems if p.kind != "illegal_text"]
-            self.issue(label_file, line, "illegal_text", f"{text_problem(plate.text)}; text set to null, kept in raw_text")
+        """The plate as labelled (boxes are not altered: an import reproduces its source), or None
+        when it is unusable (box outside the image beyond ``tol`` px, empty box). A text outside
+        the alphabet is moved to ``raw_text`` and the plate kept with an unknown text."""
+        problem = text_problem(plate.text)
+        if problem:
+            self.issue(label_file, line, "illegal_text", f"{problem}; text set to null, kept in raw_text")
             plate.extra.setdefault("raw_text", plate.text)
             plate.text = None
+        probe = LabeledImage(image=str(label_file), width=width, height=height, plates=[plate], line=line)
+        problems = record_issues(probe, str(label_file), tol=tol)
         if problems:
             self.result.issues.extend(problems)
             self.result.skipped_plates += 1
             return None
-        x1, y1, x2, y2 = plate.box
-        plate.box = (max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2))
         return plate
 
     def add(self, image: Path, width: int, height: int, plates: list[Plate], **extra) -> None:

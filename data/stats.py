@@ -70,9 +70,12 @@ def stats_table(stats: dict) -> str:
 
 
 def stats_plot(stats: dict, manifest: Manifest, path: Path) -> Path:
+    import logging
+
     import matplotlib
 
     matplotlib.use("Agg")
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # Hydra's INFO root logger would echo its notes
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
