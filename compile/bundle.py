@@ -34,8 +34,6 @@ from runtime.metadata import ModelMetadata, ModelMetadataError, read_onnx_metada
 
 RUNNER_SOURCE = Path(__file__).with_name("dfc_runner.py")
 BUNDLE_SCHEMA = 1
-OUR_FILES = ("bundle.json", "README.md", "run_dfc.py", "calib.npy", "calib_sources.txt", "calib_contact_sheet.png",
-             "nms_config.json.template")
 
 
 class BundleError(ValueError):
@@ -97,17 +95,10 @@ def net_name_for(meta: ModelMetadata, override: str | None = None) -> str:
     return name
 
 
-def _prepare_dir(out: Path) -> None:
-    """An empty folder, or one holding an earlier bundle (whose outputs are then cleared)."""
-    if out.exists() and any(out.iterdir()):
-        if not (out / "bundle.json").is_file():
-            raise BundleError(f"{out}: exists, is not empty and holds no bundle.json; choose another out=")
-        for stale in ("build", "degirum"):
-            shutil.rmtree(out / stale, ignore_errors=True)
-        for f in out.glob("*"):
-            if f.is_file() and (f.name in OUR_FILES or f.suffix in (".onnx",) or f.name.endswith(".alls.template")):
-                f.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+def _check_out(out: Path) -> None:
+    """``out`` must be new, empty, or an earlier bundle (which a successful build replaces)."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "bundle.json").is_file())):
+        raise BundleError(f"{out}: exists, is not empty and holds no bundle.json; choose another out=")
 
 
 def build(onnx_path: str | Path, out: str | Path, cfg: Mapping[str, Any]) -> Bundle:
@@ -116,10 +107,34 @@ def build(onnx_path: str | Path, out: str | Path, cfg: Mapping[str, Any]) -> Bun
     task_cfg = cfg["tasks"].get(meta.task)
     if task_cfg is None:
         raise BundleError(f"conf/compile.yaml has no tasks.{meta.task} section")
-    target = cfg["target"]
     net = net_name_for(meta, cfg.get("net_name"))
     out = Path(out)
-    _prepare_dir(out)
+    _check_out(out)
+    # Build beside the destination and swap in at the end: a failure half-way (too few calibration
+    # images, a bad option) leaves an earlier bundle untouched and no half-written folder.
+    work = out.parent / f".{out.name}.partial"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        bundle = _write(Path(onnx_path), work, cfg, meta, head, net, task_cfg)
+        check(work)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    work.rename(out)
+    bundle.dir = out
+    calib = bundle.calibration
+    calib.path = out / calib.path.name
+    if calib.contact_sheet is not None:
+        calib.contact_sheet = out / calib.contact_sheet.name
+    return bundle
+
+
+def _write(onnx_path: Path, out: Path, cfg: Mapping[str, Any], meta: ModelMetadata, head: HeadSpec, net: str,
+           task_cfg: Mapping[str, Any]) -> Bundle:
+    target = cfg["target"]
 
     onnx_name = f"{net}.onnx"
     shutil.copyfile(onnx_path, out / onnx_name)
@@ -189,7 +204,6 @@ def build(onnx_path: str | Path, out: str | Path, cfg: Mapping[str, Any]) -> Bun
     from compile.readme import write_readme
 
     write_readme(bundle, cfg)
-    check(out)
     return bundle
 
 

@@ -90,7 +90,8 @@ def build(manifest_path: str | os.PathLike, meta: ModelMetadata, out_dir: str | 
     out.mkdir(parents=True, exist_ok=True)
     skipped: Counter = Counter()
     issues = [str(i) for i in manifest.issues]
-    skipped["malformed manifest line"] += len(manifest.issues)
+    if manifest.issues:
+        skipped["malformed manifest line"] += len(manifest.issues)
     pool = _candidates(manifest, meta.task, splits, skipped)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(pool)) if pool else []

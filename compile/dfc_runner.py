@@ -236,8 +236,13 @@ def run(bundle_dir: Path, until: str, har: Optional[Path], noise: bool, report: 
                    "started": time.strftime("%Y-%m-%d %H:%M:%S")})
 
     import numpy as np
-    import hailo_sdk_client
-    from hailo_sdk_client import ClientRunner
+
+    try:
+        import hailo_sdk_client
+        from hailo_sdk_client import ClientRunner
+    except ImportError as e:
+        raise BundleError(f"hailo_sdk_client (the Hailo Dataflow Compiler) is not importable ({e}): run this in "
+                          f"the DFC's virtualenv, DFC {bundle['dfc']['major']}.x for Hailo-8/8L") from None
 
     version = getattr(hailo_sdk_client, "__version__", "unknown")
     dfc = bundle["dfc"]
