@@ -85,7 +85,7 @@ def build(manifest_path: str | os.PathLike, meta: ModelMetadata, out_dir: str | 
     """Write ``calib.npy`` (+ ``calib_sources.txt`` and ``calib_contact_sheet.png``) into ``out_dir``."""
     if size < min_size:
         raise CalibrationError(f"calib.size {size} is below calib.min_size {min_size}")
-    manifest = read_manifest(manifest_path)
+    manifest = read_manifest(Path(manifest_path).resolve())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     skipped: Counter = Counter()
