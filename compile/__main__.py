@@ -70,6 +70,9 @@ def run(cfg: DictConfig) -> int:
     if not cfg.onnx:
         raise UsageError("no model: give model=PATH.onnx (an export from `python -m export`)")
     onnx_path = Path(cfg.onnx)
+    wanted = dfc_available() if str(cfg.run_dfc).lower() == "auto" else bool(cfg.run_dfc)
+    if wanted and not dfc_available():
+        raise UsageError("run_dfc=true but hailo_sdk_client (the Hailo DFC) is not importable here")
     meta, _ = read_model(onnx_path)
     out = Path(cfg.out) if cfg.out else default_out(cfg, net_name_for(meta, cfg.net_name))
     bundle = build(onnx_path, out, OmegaConf.to_container(cfg, resolve=True))
@@ -85,14 +88,11 @@ def run(cfg: DictConfig) -> int:
     print(f"model script: {bundle.file('model_script_template')}; NMS on chip: {spec['nms_on_chip']}; "
           f"DeGirum: {spec['degirum']['model_name']} ({spec['degirum']['postprocess']})")
 
-    run_dfc = cfg.run_dfc
-    wanted = dfc_available() if str(run_dfc).lower() == "auto" else bool(run_dfc)
     if not wanted:
-        print(f"Bundle ready in {out} (the Hailo DFC is not installed here): on a machine with "
-              f"DFC {cfg.dfc_major}.x run `python {out / 'run_dfc.py'}`")
+        why = "the Hailo DFC is not installed here" if not dfc_available() else "run_dfc=false"
+        print(f"Bundle ready in {out} ({why}): on a machine with DFC {cfg.dfc_major}.x run "
+              f"`python {out / 'run_dfc.py'}`", flush=True)
         return 0
-    if not dfc_available():
-        raise UsageError("run_dfc=true but hailo_sdk_client (the Hailo DFC) is not importable here")
     code = subprocess.run([sys.executable, str(bundle.runner), "--bundle", str(out)], check=False).returncode
     report_dfc(out)
     return 0 if code == 0 else 1

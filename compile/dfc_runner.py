@@ -63,14 +63,28 @@ def short_name(layer: str) -> str:
     return layer.rsplit("/", 1)[-1]
 
 
-def resolve_layers(hn: Any, end_nodes: List[Dict[str, Any]]) -> Dict[str, str]:
+def _channels(spec: Dict[str, Any]) -> Optional[int]:
+    shapes = spec.get("output_shapes") or []
+    return shapes[0][-1] if shapes and shapes[0] else None
+
+
+def _nhwc(spec: Dict[str, Any]) -> Optional[List[int]]:
+    shapes = spec.get("output_shapes") or []
+    return list(shapes[0][1:]) if shapes and shapes[0] and len(shapes[0]) == 4 else None
+
+
+def resolve_layers(hn: Any, end_nodes: List[Dict[str, Any]], how: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     """Map each bundle end node (key -> ONNX node) to the HN layer the parser made of it.
 
     A layer matches when its ``original_names`` hold the ONNX node name or its output tensor, or
-    when it feeds an ``output_layer`` whose ``original_names`` do. The match must be unique and its
-    output channels (NHWC, last dim) must equal the ONNX node's.
+    when it feeds an ``output_layer`` whose ``original_names`` do. Should the DFC record no names,
+    the one layer feeding an output with the node's [H, W, C] (from the ONNX shapes; unique per
+    stride and branch unless nc == 4 x reg_max) is taken instead. Either way the match must be
+    unique and its channel count must equal the ONNX node's. ``how`` receives the method per key.
     """
     layers = hn_layers(hn)
+    feeding_outputs = sorted({spec["input"][0] for spec in layers.values()
+                              if spec.get("type") == "output_layer" and spec.get("input")})
     mapping: Dict[str, str] = {}
     problems = []
     for end in end_nodes:
@@ -81,18 +95,23 @@ def resolve_layers(hn: Any, end_nodes: List[Dict[str, Any]]) -> Dict[str, str]:
                       if spec.get("type") == "output_layer" and names & set(spec.get("original_names") or [])
                       and spec.get("input")]
         matches = sorted(set(direct) | set(via_output))
+        method = "original_names"
+        if not matches and end.get("shape"):
+            want = [end["shape"][2], end["shape"][3], end["shape"][1]]  # NCHW -> HWC
+            matches = [n for n in feeding_outputs if _nhwc(layers.get(n, {})) == want]
+            method = "output shape"
         if len(matches) != 1:
-            outs = sorted(spec["input"][0] for spec in layers.values() if spec.get("type") == "output_layer" and spec.get("input"))
             problems.append(f"{end['key']} ({end['onnx_node']}): {'no' if not matches else len(matches)} HN layers match "
-                            f"{matches or ''}; layers feeding outputs: {outs}")
+                            f"by {method} {matches or ''}; layers feeding outputs: {feeding_outputs}")
             continue
         layer = matches[0]
-        shapes = layers.get(layer, {}).get("output_shapes") or []
-        channels = shapes[0][-1] if shapes and shapes[0] else None
+        channels = _channels(layers.get(layer, {}))
         if channels != end["channels"]:
             problems.append(f"{end['key']} ({end['onnx_node']}) -> {layer}: {channels} channels, ONNX has {end['channels']}")
             continue
         mapping[end["key"]] = layer
+        if how is not None:
+            how[end["key"]] = method
     if len(set(mapping.values())) != len(mapping):
         problems.append(f"two end nodes map to the same HN layer: {mapping}")
     if problems:
@@ -194,7 +213,8 @@ def hn_of(runner: Any) -> Any:
 
 def write_resolved(bundle_dir: Path, bundle: Dict[str, Any], runner: Any, build: Path) -> Dict[str, Any]:
     net_name = bundle["net_name"]
-    mapping = resolve_layers(hn_of(runner), bundle["end_nodes"])
+    how: Dict[str, str] = {}
+    mapping = resolve_layers(hn_of(runner), bundle["end_nodes"], how)
     net = network_scope(mapping, net_name)
     nms_path = (build / "nms_config.json").resolve()
     values = placeholder_values(mapping, net, nms_path)
@@ -206,8 +226,9 @@ def write_resolved(bundle_dir: Path, bundle: Dict[str, Any], runner: Any, build:
         nms = fill((bundle_dir / bundle["files"]["nms_config_template"]).read_text(), values)
         json.loads(nms)  # still valid JSON after filling
         nms_path.write_text(nms)
-    layer_map = {e["key"]: {"onnx_node": e["onnx_node"], "hn_layer": mapping[e["key"]], "branch": e["branch"],
-                            "stride": e["stride"], "channels": e["channels"]} for e in bundle["end_nodes"]}
+    layer_map = {e["key"]: {"onnx_node": e["onnx_node"], "hn_layer": mapping[e["key"]], "matched_by": how[e["key"]],
+                            "branch": e["branch"], "stride": e["stride"], "channels": e["channels"]}
+                 for e in bundle["end_nodes"]}
     (build / "layer_map.json").write_text(json.dumps(layer_map, indent=2) + "\n")
     print("[run_dfc] resolved end nodes: " + ", ".join(f"{k}={short_name(v)}" for k, v in mapping.items()))
     return {"layer_map": layer_map, "script": script}

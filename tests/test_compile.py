@@ -368,6 +368,8 @@ def test_runner_compiles_and_uses_only_documented_dfc_calls(bundles):
     import ast
 
     runner = bundles[("det", "hailo8l")] / "run_dfc.py"
+    # the shipped script is compile/dfc_runner.py, whose functions the tests below exercise
+    assert runner.read_text() == Path(dfc_runner.__file__).read_text()
     py_compile.compile(str(runner), doraise=True)
     ast.parse(runner.read_text(), feature_version=(3, 8))  # the DFC's virtualenvs run Python 3.8-3.10
     assert dfc_api.check_calls(runner) == []
@@ -396,9 +398,18 @@ def test_runner_resolves_layer_names_and_fills_templates(bundles, dev_onnx_model
     spec = json.loads((d / "bundle.json").read_text())
     head = graph.analyse(dev_onnx_models[which], num_classes=spec["num_classes"])
     hn = _hn_from_onnx(dev_onnx_models[which], spec["net_name"], head.end_nodes)
-    mapping = dfc_runner.resolve_layers(hn, spec["end_nodes"])
+    how: dict[str, str] = {}
+    mapping = dfc_runner.resolve_layers(hn, spec["end_nodes"], how)
     for end in head.end_nodes:  # each end node -> the HN layer recording that ONNX node
         assert hn["layers"][mapping[end.key]]["original_names"] == [end.onnx_node]
+    assert set(how.values()) == {"original_names"}
+    # a DFC that recorded no ONNX names: the unique [H, W, C] among the layers feeding outputs
+    nameless = json.loads(json.dumps(hn))
+    for layer in nameless["layers"].values():
+        layer.pop("original_names", None)
+    how = {}
+    assert dfc_runner.resolve_layers(nameless, spec["end_nodes"], how) == mapping
+    assert set(how.values()) == {"output shape"}
     net = dfc_runner.network_scope(mapping, spec["net_name"])
     values = dfc_runner.placeholder_values(mapping, net, tmp_path / "nms_config.json")
     script = dfc_runner.strip_comments(dfc_runner.fill((d / spec["files"]["model_script_template"]).read_text(), values))
@@ -445,13 +456,19 @@ def test_runner_checks_dfc_hailort_pairing():
 
 
 @pytest.mark.shared_data
-def test_runner_without_the_dfc_says_so(bundles):
+def test_runner_without_the_dfc_says_so(bundles, capsys):
+    from compile.__main__ import report_dfc
+
     d = bundles[("ocr", "hailo8")]
     r = subprocess.run([sys.executable, str(d / "run_dfc.py"), "--until", "resolve"], capture_output=True, text=True)
     assert r.returncode == 2
     assert "hailo_sdk_client (the Hailo Dataflow Compiler) is not importable" in r.stderr
     report = json.loads((d / "build" / "report.json").read_text())
     assert "not importable" in report["error"]
+    assert report["stages_done"] == [] and (d / "build" / "dfc.log").is_file()
+    report_dfc(d)  # what `python -m compile` prints after a DFC run
+    printed = capsys.readouterr().out
+    assert "DFC run failed: hailo_sdk_client" in printed and f"DFC log: {d / 'build' / 'dfc.log'}" in printed
 
 
 # ------------------------------------------------------------------------------------------------
@@ -480,6 +497,10 @@ def test_cli_builds_bundle_and_says_what_to_run(dev_onnx_models, shared_datasets
                        cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "holds no bundle.json" in r.stderr
     assert (foreign / "notes.txt").read_text() == "mine"
+    # asking for the DFC where there is none is an error, not a silent skip
+    r = subprocess.run([sys.executable, "-m", "compile", f"model={dev_onnx_models['det']}", f"out={out}", "run_dfc=true",
+                        *SMALL_CALIB], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "hailo_sdk_client (the Hailo DFC) is not importable" in r.stderr
 
 
 @pytest.mark.shared_data
