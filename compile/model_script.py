@@ -277,7 +277,7 @@ def build(meta: ModelMetadata, head: HeadSpec, script_cfg: Mapping[str, Any], nm
     cls_keys = [head.node("cls", s).key for s in head.strides]
     reg_keys = [head.node("box", s).key for s in head.strides]
     lines = [
-        f"# Model script for {head.input_height}x{head.input_width} {meta.task} ({meta.num_classes} classes), written by",
+        f"# Model script for {meta.task} ({head.input_height}x{head.input_width}, {meta.num_classes} class(es)), written by",
         "# `python -m compile` from the model's ONNX graph and metadata and conf/compile.yaml. {{...}} are",
         "# the DFC parser's layer names for the ONNX end nodes listed in bundle.json; run_dfc.py fills them",
         "# in after translating the ONNX, then strips these comments before loading the script.",
