@@ -1,0 +1,62 @@
+"""A DeGirum PySDK zoo entry for the HEF the bundle's runner produces.
+
+PySDK counts a model JSON only with a non-empty ``Checksum`` (ConfigVersion > 0), and the checksum
+is the HEF's, which exists only after the DFC has compiled it. The bundle therefore ships the JSON
+with a ``{{hef_sha256}}`` placeholder and the runner writes the final one next to the HEF, so
+``degirum/`` becomes a ready local zoo folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from compile.graph import HeadSpec
+from runtime.metadata import ModelMetadata
+
+CONFIG_VERSION = 10
+
+
+def model_name(net_name: str, head: HeadSpec, device_type: str, version: int = 1) -> str:
+    """DeGirum's naming: ``<name>--<W>x<H>_quant_hailort_<device>_<version>``."""
+    return f"{net_name}--{head.input_width}x{head.input_height}_quant_hailort_{device_type.lower()}_{version}"
+
+
+def build(meta: ModelMetadata, head: HeadSpec, net_name: str, target: Mapping[str, Any], nms_on_chip: bool,
+          thresholds: Mapping[str, Any]) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """(zoo model name, model JSON with placeholders, labels JSON)."""
+    name = model_name(net_name, head, target["degirum_device_type"])
+    labels = {str(i): n for i, n in enumerate(meta.names)}
+    entry = {
+        "ConfigVersion": CONFIG_VERSION,
+        "Checksum": "{{hef_sha256}}",
+        "DEVICE": [{
+            "DeviceType": target["degirum_device_type"],
+            "RuntimeAgent": "HAILORT",
+            "SupportedDeviceTypes": target["degirum_supported_devices"],
+        }],
+        "PRE_PROCESS": [{
+            "InputType": "Image",
+            "InputN": 1,
+            "InputH": head.input_height,
+            "InputW": head.input_width,
+            "InputC": 3,
+            "InputTensorLayout": "NHWC",
+            "InputPadMethod": "letterbox",
+            "InputResizeMethod": "bilinear",
+            # The HEF takes uint8 RGB; normalisation is inside the network (model script).
+            "InputQuantEn": True,
+        }],
+        "MODEL_PARAMETERS": [{"ModelPath": f"{name}.hef"}],
+        "POST_PROCESS": [{
+            # On-chip NMS returns per-class [ymin, xmin, ymax, xmax, score] lists (DetectionYoloHailo);
+            # without it the six NHWC head outputs go to PySDK's own YOLOv8 decoder.
+            "OutputPostprocessType": "DetectionYoloHailo" if nms_on_chip else "DetectionYoloV8",
+            "OutputNumClasses": head.num_classes,
+            "LabelsPath": f"labels_{name}.json",
+            "OutputConfThreshold": float(thresholds["scores_th"]),
+            "OutputNMSThreshold": float(thresholds["iou_th"]),
+            "MaxDetections": int(thresholds["max_detections"]),
+        }],
+    }
+    return name, entry, labels
