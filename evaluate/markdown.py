@@ -43,7 +43,7 @@ def report_markdown(r: dict, pictures: dict[str, str]) -> str:
         m = m or {}
         rows.append([f"model: {role}", f"{fmt(m.get('name'))} `{fmt(m.get('path'))}` sha256 {str(m.get('sha256') or '-')[:12]}"])
     rows += [["dataset", f"`{ds['path']}`"],
-             ["images", f"{ds['images']} ({ds['scene_images']} scenes, {ds['crop_images']} crops), {ds['evaluated_images']} evaluated"],
+             ["images", f"{ds['images']} ({ds['scene_images']} scenes, {ds['crop_images']} plate crops), {ds['evaluated_images']} evaluated"],
              ["plates", f"{ds['plates']} ({ds['plates_with_text']} with a text, {ds['partial_labels']} of them partial)"],
              ["regions", ", ".join(f"{k}: {v}" for k, v in ds["regions"].items())]]
     cfg = r.get("config", {})

@@ -134,6 +134,8 @@ def gallery(tiles: Sequence[dict], path: Path, title: str, columns: int = 4) -> 
     plt = _plt()
     from matplotlib.patches import Rectangle
 
+    columns = max(1, min(columns, len(tiles)))
+
     rows = int(np.ceil(len(tiles) / columns))
     fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.1 * rows), squeeze=False)
     for ax in axes.flat:

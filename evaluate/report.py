@@ -36,6 +36,8 @@ class PlateRow:
     bucket: str
     lines: str
     label: Label | None
+    evaluated: bool = True
+    """False when the image could not be evaluated (unreadable, predictor error)."""
     crop_read: Plate | None = None
     ocr: OcrScore | None = None
     detected: bool | None = None
@@ -95,6 +97,8 @@ def build_report(run: Run, rules: TextRules, operating_conf: float | None = None
                                lines=plate_lines(p), label=labels[i]) for i, p in enumerate(item.plates)]
         rows += image_rows
         if rec.error is not None:
+            for row in image_rows:
+                row.evaluated = False
             continue
         if rec.crop_reads is not None:
             for row, read in zip(image_rows, rec.crop_reads):
@@ -145,7 +149,7 @@ def build_report(run: Run, rules: TextRules, operating_conf: float | None = None
             continue
         det_rows = [r for r in b_rows if r.detected is not None]
         by_size[bucket] = {
-            "plates": len(b_rows),
+            "plates": sum(r.evaluated for r in b_rows),
             "detection": {"recall": None if not det_rows else round(sum(r.detected for r in det_rows) / len(det_rows), 4),
                           "n": len(det_rows)},
             "ocr": _ocr_block(b_rows),
