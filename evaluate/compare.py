@@ -97,7 +97,8 @@ def compare_chart(cols: Sequence[tuple[str, dict]], path: Path) -> Path:
     from evaluate.plots import _plt
 
     plt = _plt()
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 1]})
+    legend_rows = (len(cols) + 3) // 4
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4 + 0.25 * legend_rows), gridspec_kw={"width_ratios": [3, 1]})
     width = 0.8 / max(1, len(cols))
     x = np.arange(len(CHART))
     for i, (name, r) in enumerate(cols):
@@ -109,7 +110,7 @@ def compare_chart(cols: Sequence[tuple[str, dict]], path: Path) -> Path:
     ax.set_xticks(x, [label for _, _, label in CHART])
     ax.set_ylim(0, 1.1)
     ax.set_title("Accuracy (CER: lower is better)", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(4, len(cols)), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fps = [(n, r.get("speed", {}).get("pipeline_fps")) for n, r in cols]
     fps = [(n, v) for n, v in fps if v is not None]

@@ -196,7 +196,7 @@ def build_report(run: Run, rules: TextRules, operating_conf: float | None = None
         "predictor": run.describe,
         "dataset": {
             "name": dataset_name,
-            "path": str(run.manifest.path),
+            "path": str(run.manifest.path.resolve()),
             "images": len(run.items),
             "plates": len(rows),
             "plates_with_text": sum(1 for r in rows if r.label is not None),

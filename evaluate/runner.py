@@ -11,9 +11,7 @@ from __future__ import annotations
 import logging
 import resource
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tqdm import tqdm
 
@@ -97,6 +95,7 @@ def run_dataset(manifest: Manifest, pipeline: Pipeline, rules: TextRules, baseli
     records: list[ImageRecord] = []
     attempts = failures = 0
     replayed = getattr(pipeline, "baseline_reads", None)
+    timed = pipeline.describe().get("timed", True)
     for item in tqdm(items, desc="evaluate", unit="img", disable=not progress):
         rec = ImageRecord(image=item.image, line=item.line, region=item.region)
         records.append(rec)
@@ -121,7 +120,7 @@ def run_dataset(manifest: Manifest, pipeline: Pipeline, rules: TextRules, baseli
                 timings = pipeline.timings()
                 total = timings.pop("total", None)
                 rec.timings_ms = timings
-                rec.total_ms = float(total[0]) if total else wall_ms
+                rec.total_ms = float(total[0]) if total else (wall_ms if timed else None)
             rec.crop_reads, rec.crop_timings_ms = _read_boxes(pipeline, image, item, rules)
         except Exception as e:  # one image's failure must not lose the whole evaluation: counted and listed
             failures += 1
@@ -147,10 +146,3 @@ def run_dataset(manifest: Manifest, pipeline: Pipeline, rules: TextRules, baseli
     return Run(manifest=manifest, items=items, records=records, describe=described, baselines=base_info,
                issues=issues, peak_rss_mb=rss if rss is not None else peak_rss_mb())
 
-
-def image_paths(run: Run) -> dict[str, Path]:
-    return {item.image: run.manifest.image_path(item) for item in run.items}
-
-
-def select_labelled(items: Sequence[LabeledImage], rules: TextRules) -> int:
-    return sum(1 for item in items for p in item.plates if rules.label(p) is not None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -246,3 +247,54 @@ def test_dataset_path_on_the_command_line(dataset, tmp_path):
     assert report.is_relative_to(tmp_path / "runs" / "evaluate")
     res = subprocess.run([sys.executable, "-m", "evaluate"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "no dataset" in res.stderr
+
+
+# --------------------------------------------------------------------------------------------- real data
+
+
+@pytest.mark.shared_data
+def test_oracle_on_real_scenes_with_partial_labels_is_perfect(shared_datasets, tmp_path):
+    """The labels as predictions must score perfectly on real data: checks the plumbing (image
+    paths, crops, partial labels, matching) where it will be used."""
+    cfg = compose("evaluate", ["dataset=uc3m_lp", "adapter=oracle", "limit=25", f"report_dir={tmp_path / 'o'}", "gallery=0"])
+    files = run(cfg)
+    r = json.loads(files["json"].read_text())
+    assert r["dataset"]["partial_labels"] > 0 and r["dataset"]["evaluated_images"] == 25
+    assert r["detection"]["recall"] == 1.0 and r["detection"]["ap50"] == 0.995
+    assert r["ocr"]["exact"] == 1.0 and r["ocr"]["cer"] == 0.0 and r["end_to_end"]["exact"] == 1.0
+    assert r["end_to_end"]["wrong_per_image"] == 0.0
+    # and a replay of that run is the same report
+    again = evaluate(shared_datasets / "uc3m_lp" / "labels.jsonl", files["predictions"], tmp_path / "r", "limit=25",
+                     "size_buckets=[0,32,64,96,128,192,256,100000]", "text.equivalences=[]")
+    for key in ("detection", "ocr", "end_to_end", "by_region", "by_size"):
+        assert again[key] == r[key]
+
+
+@pytest.mark.shared_data
+def test_dataset_config_brings_its_equivalences(shared_datasets, tmp_path):
+    cfg = compose("evaluate", ["dataset=openalpr_us_crops", "adapter=oracle", "limit=10", f"report_dir={tmp_path / 'u'}"])
+    assert list(cfg.text.equivalences) == ["O0"]
+    r = json.loads(run(cfg)["json"].read_text())
+    assert r["config"]["equivalences"] == ["O0"] and r["ocr"]["exact"] == 1.0 and r["detection"]["ap50"] is None
+    assert r["dataset"]["crop_images"] == 10 and r["end_to_end"]["n"] == 0
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract not installed (apt-get install tesseract-ocr)")
+def test_tesseract_baseline_reads_real_crops(shared_datasets, tmp_path):
+    ready, skipped = load_baselines(["tesseract"])
+    reader = ready["tesseract"]
+    assert not skipped and reader.describe()["version"].startswith("tesseract")
+    img = np.full((80, 240, 3), 255, np.uint8)
+    cv2.putText(img, "ABC123", (10, 58), cv2.FONT_HERSHEY_SIMPLEX, 1.6, (0, 0, 0), 4)
+    box = (0.0, 0.0, 240.0, 80.0)
+    (p,) = reader.read_plates(img, [box], "rendered")
+    assert p.box == box and p.text and set(p.text) <= set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    assert len(reader.timings()["ocr"]) == 1
+    cfg = compose("evaluate", ["dataset=openalpr_us_crops", "adapter=oracle", "limit=8", "baselines=[tesseract]",
+                               f"report_dir={tmp_path / 't'}"])
+    r = json.loads(run(cfg)["json"].read_text())
+    b = r["baselines"]["tesseract"]
+    assert b["ocr"]["n"] == 8 and 0.0 <= b["ocr"]["exact"] <= 1.0 and b["describe"]["version"].startswith("tesseract")
+    md = (tmp_path / "t" / "report.md").read_text()
+    assert "| tesseract |" in md and "| ours |" in md

@@ -41,7 +41,8 @@ class CropReader(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """What is being measured: ``name``, ``backend``, ``precision``, ``threads`` and
-        ``models`` ({role: {name, path, sha256, ...}}); free-form extras are kept in the report."""
+        ``models`` ({role: {name, path, sha256, ...}}); free-form extras are kept in the report.
+        ``"timed": False`` says the adapter runs no model (its wall time is not a speed)."""
         ...
 
 

@@ -38,4 +38,5 @@ class OracleAdapter:
         return {}
 
     def describe(self) -> dict[str, Any]:
-        return {"name": "oracle", "backend": "ground truth", "precision": None, "threads": None, "models": {}}
+        return {"name": "oracle", "backend": "ground truth", "precision": None, "threads": None, "models": {},
+                "timed": False}
