@@ -48,7 +48,8 @@ def evaluate(cfg: DictConfig) -> dict:
     baselines, skipped = load_baselines(list(cfg.baselines or []), _plain(cfg.baseline_options))
     for name, why in skipped.items():
         print(f"baseline {name} skipped: {why}")
-    run = run_dataset(manifest, pipeline, rules, baselines, skipped, end_to_end=cfg.end_to_end, limit=cfg.limit)
+    run = run_dataset(manifest, pipeline, rules, baselines, skipped, end_to_end=cfg.end_to_end, limit=cfg.limit,
+                      check_unlabelled=cfg.check_unlabelled)
     dataset_name = cfg.dataset.name if cfg.get("dataset") and cfg.dataset.get("name") else manifest.root.name
     scored = build_report(run, rules, operating_conf=cfg.match.operating_conf, iou_threshold=cfg.match.iou,
                           size_buckets=list(cfg.size_buckets), dataset_name=dataset_name, confusion_top=cfg.confusion_top)

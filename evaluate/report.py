@@ -212,6 +212,7 @@ def build_report(run: Run, rules: TextRules, operating_conf: float | None = None
                 "size_mismatches": problems["size_mismatch"],
                 "predictor_errors": problems["predictor_error"],
                 "baseline_errors": problems["baseline_error"],
+                "malformed_predictions": problems["malformed_prediction"] + problems["duplicate_prediction"],
                 "plates_without_text": sum(1 for r in rows if r.label is None),
             },
             "issues": [str(i) for i in run.issues[:100]],

@@ -51,9 +51,12 @@ def peak_rss_mb() -> float:
 
 
 def unlabelled_images(manifest: Manifest) -> list[Issue]:
-    """Image files in the manifest's image folders that no manifest line names (a missing label)."""
+    """Image files that no manifest line names (a missing label), in the image folders that lie
+    inside the manifest's own folder: a subset manifest kept elsewhere (a split under runs/) names
+    images of a shared folder on purpose and is not checked."""
     named = {manifest.image_path(i).resolve() for i in manifest.images}
-    folders = {p.parent for p in named}
+    root = manifest.root.resolve()
+    folders = {p.parent for p in named if p.parent.is_relative_to(root)}
     issues = []
     for folder in sorted(folders):
         if not folder.is_dir():
@@ -84,14 +87,15 @@ def _read_boxes(reader: CropReader, image, item: LabeledImage, rules: TextRules)
 
 def run_dataset(manifest: Manifest, pipeline: Pipeline, rules: TextRules, baselines: dict[str, CropReader] | None = None,
                 baseline_skips: dict[str, str] | None = None, end_to_end: bool = True, limit: int | None = None,
-                progress: bool = True) -> Run:
+                check_unlabelled: bool = True, progress: bool = True) -> Run:
     """Run ``pipeline`` (and the baselines) on every image of ``manifest``.
 
     Scene images get the full pipeline (``end_to_end``) and an OCR pass on every labelled plate's
     box; crop images (``"crop": true``) only the OCR pass. Baselines read the same boxes."""
     baselines = baselines or {}
     items = manifest.images[:limit] if limit else list(manifest.images)
-    issues = list(manifest.issues) + unlabelled_images(manifest)
+    issues = list(manifest.issues) + (unlabelled_images(manifest) if check_unlabelled else [])
+    issues += list(getattr(pipeline, "issues", []))  # e.g. malformed lines of a replayed predictions.jsonl
     records: list[ImageRecord] = []
     attempts = failures = 0
     replayed = getattr(pipeline, "baseline_reads", None)

@@ -216,6 +216,15 @@ def test_compare_two_reports(dataset, tmp_path):
         compare_reports([tmp_path / "fp32"], tmp_path / "cmp1")
 
 
+def test_malformed_recorded_predictions_are_counted(dataset, tmp_path):
+    recorded = recorded_run(tmp_path / "a.jsonl")
+    recorded.write_text(recorded.read_text() + "{broken\n" + json.dumps({"plates": []}) + "\n")
+    r = evaluate(dataset, recorded, tmp_path / "A")
+    assert r["dataset"]["problems"]["malformed_predictions"] == 2 and r["ocr"]["n"] == 4
+    issues = (tmp_path / "A" / "issues.txt").read_text()
+    assert f"{recorded}:5: malformed_prediction" in issues and f"{recorded}:6: malformed_prediction: missing 'image'" in issues
+
+
 def test_replay_of_another_dataset_is_counted_then_stops(dataset, tmp_path):
     other = tmp_path / "other.jsonl"
     other.write_text(json.dumps({"header": {}}) + "\n" + json.dumps({"image": "images/elsewhere.jpg", "plates": []}) + "\n")
@@ -298,3 +307,16 @@ def test_tesseract_baseline_reads_real_crops(shared_datasets, tmp_path):
     assert b["ocr"]["n"] == 8 and 0.0 <= b["ocr"]["exact"] <= 1.0 and b["describe"]["version"].startswith("tesseract")
     md = (tmp_path / "t" / "report.md").read_text()
     assert "| tesseract |" in md and "| ours |" in md
+
+
+def test_unlabelled_images_only_beside_the_manifest(dataset, tmp_path):
+    from data.manifest import read_manifest
+    from evaluate.runner import unlabelled_images
+
+    found = unlabelled_images(read_manifest(dataset))
+    assert [Path(i.file).name for i in found] == ["orphan.jpg"] and found[0].kind == "unlabelled_image"
+    # a subset manifest kept elsewhere names images of a shared folder on purpose: not checked
+    subset = tmp_path / "runs" / "subset" / "labels.jsonl"
+    subset.parent.mkdir(parents=True)
+    subset.write_text(json.dumps({"image": "../../data/images/img1.jpg", "width": 320, "height": 240, "plates": []}) + "\n")
+    assert unlabelled_images(read_manifest(subset)) == []
