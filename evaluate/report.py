@@ -55,12 +55,35 @@ class Scored:
     confusion: Counter
 
 
+TWO_LINE_RESIDUAL = 0.35
+"""Character centres further than this many character heights from one fitted straight line are
+on two lines. On uc3m_lp (31 two-line plates among 2547, boxes on the visible characters) one-line
+plates, slanted ones included, stay within 0.14 and every two-line plate reaches 0.58."""
+
+
+def lines_from_chars(plate: Plate) -> int | None:
+    """1 or 2 from the label's character boxes; None with fewer than 3 characters."""
+    if len(plate.chars) < 3:
+        return None
+    x = np.array([(c.box[0] + c.box[2]) / 2 for c in plate.chars])
+    y = np.array([(c.box[1] + c.box[3]) / 2 for c in plate.chars])
+    height = float(np.median([c.box[3] - c.box[1] for c in plate.chars]))
+    if height <= 0 or np.ptp(x) == 0:
+        return None
+    slope, intercept = np.polyfit(x, y, 1)
+    return 2 if np.abs(y - (slope * x + intercept)).max() > TWO_LINE_RESIDUAL * height else 1
+
+
 def plate_lines(plate: Plate) -> str:
-    """The label's line count: ``lines`` when given, else from its characters' line indices."""
+    """The label's line count: ``lines`` when given, else its characters' line indices, else
+    inferred from its character boxes; "unknown" without any of them."""
     if plate.lines is not None:
         return str(plate.lines)
     lines = {c.line for c in plate.chars if c.line is not None}
-    return str(len(lines)) if lines else "unknown"
+    if lines:
+        return str(len(lines))
+    inferred = lines_from_chars(plate)
+    return "unknown" if inferred is None else str(inferred)
 
 
 def _detected_flags(labels: Sequence[Plate], preds: Sequence[Plate], operating_conf, iou_threshold) -> list[bool]:

@@ -227,6 +227,20 @@ def test_two_line_plate_end_to_end_uses_the_lines_read():
     assert M.end_to_end_image([label], [PLAIN.label(label)], [wrong], PLAIN).outcomes[0][0] == M.MISREAD
 
 
+def test_line_count_from_label_or_character_boxes():
+    from evaluate.report import plate_lines
+
+    def chars(centres, h=10.0):
+        return [Char(str(i), (x - 3, y - h / 2, x + 3, y + h / 2)) for i, (x, y) in enumerate(centres)]
+
+    slanted = Plate(box=(0, 0, 80, 40), chars=chars([(5, 30), (15, 27), (25, 24), (35, 21), (45, 18)]))
+    two_rows = Plate(box=(0, 0, 60, 40), chars=chars([(10, 10), (20, 10), (30, 10), (15, 25), (25, 25)]))
+    assert plate_lines(slanted) == "1"  # a steep but straight line of characters
+    assert plate_lines(two_rows) == "2"  # 695 over BD: centres 15 px apart, 10 px high characters
+    assert plate_lines(Plate(box=(0, 0, 1, 1), lines=2)) == "2"
+    assert plate_lines(Plate(box=(0, 0, 1, 1))) == "unknown"
+
+
 # --------------------------------------------------------------------------------------------- speed, buckets
 
 
