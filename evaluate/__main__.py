@@ -1,0 +1,133 @@
+"""python -m evaluate dataset=NAME|PATH [adapter=...] [key=value ...] | action=compare reports=[A,B]
+
+See conf/evaluate.yaml for every option. Exit codes: 0 ok, 2 the command could not run (missing
+input, bad option, a predictor that fails on every image).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from data import config  # noqa: F401  (registers the ${lpr.root:} resolver before Hydra composes)
+
+
+class UsageError(Exception):
+    """The command cannot run as asked (exit code 2)."""
+
+
+def _out(cfg: DictConfig) -> Path:
+    out = Path(cfg.report_dir) if cfg.get("report_dir") else config.run_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _plain(value):
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    """Run the evaluation the config describes; returns {what: path} of the files written."""
+    from data.manifest import read_manifest
+    from evaluate.adapters import make_pipeline
+    from evaluate.baselines import load_baselines
+    from evaluate.report import build_report, write_report
+    from evaluate.runner import run_dataset
+    from evaluate.text import TextRules, equivalences_from
+
+    if not cfg.src:
+        raise UsageError("no dataset: give dataset=NAME (one of conf/dataset/) or dataset=PATH/labels.jsonl")
+    manifest = read_manifest(cfg.src)
+    rules = TextRules(equivalences=equivalences_from(_plain(cfg.text.equivalences)), partial_key=cfg.text.partial_key)
+    kind = "replay" if cfg.replay and cfg.adapter == "runtime" else cfg.adapter
+    runtime_options = {k: cfg[k] for k in ("det_model", "ocr_model", "zoo", "backend", "precision", "threads", "det_conf")}
+    pipeline = make_pipeline(kind, replay=cfg.replay, manifest=manifest, rules=rules, runtime=runtime_options)
+    baselines, skipped = load_baselines(list(cfg.baselines or []), _plain(cfg.baseline_options))
+    for name, why in skipped.items():
+        print(f"baseline {name} skipped: {why}")
+    run = run_dataset(manifest, pipeline, rules, baselines, skipped, end_to_end=cfg.end_to_end, limit=cfg.limit,
+                      check_unlabelled=cfg.check_unlabelled)
+    dataset_name = cfg.dataset.name if cfg.get("dataset") and cfg.dataset.get("name") else manifest.root.name
+    scored = build_report(run, rules, operating_conf=cfg.match.operating_conf, iou_threshold=cfg.match.iou,
+                          size_buckets=list(cfg.size_buckets), dataset_name=dataset_name, confusion_top=cfg.confusion_top)
+    files = write_report(run, scored, _out(cfg), gallery=cfg.gallery)
+    _print_summary(scored.report, files)
+    return files
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def _print_summary(r: dict, files: dict) -> None:
+    det, ocr, e2e, sp, ds = r["detection"], r["ocr"], r["end_to_end"], r["speed"], r["dataset"]
+    print(f"{ds['name']}: {ds['evaluated_images']}/{ds['images']} images evaluated, {ds['plates']} plates")
+    problems = {k: v for k, v in ds["problems"].items() if v}
+    if problems:
+        print("  data problems: " + ", ".join(f"{k}: {v}" for k, v in problems.items()) + " (issues.txt)")
+    if det.get("recall") is not None:
+        print(f"  detection: P {_pct(det['precision'])} R {_pct(det['recall'])} AP50 {det['ap50']:.3f} "
+              f"AP50-95 {det['ap50_95']:.3f} FP/image {det['fp_per_image']:.3f}")
+    print(f"  OCR (GT crops): exact {_pct(ocr['exact'])} CER {_pct(ocr['cer'])} n={ocr['n']}")
+    if e2e["images"]:
+        print(f"  end to end: read {_pct(e2e['exact'])} n={e2e['n']} wrong/image {e2e['wrong_per_image']}")
+    if sp.get("pipeline_fps"):
+        print(f"  speed: {sp['pipeline_fps']} FPS, det p50 {sp['det_ms_p50']} ms, OCR p50 {sp['ocr_ms_p50']} ms "
+              f"({sp['backend']}, {sp['precision']}, {sp['threads']} threads)")
+    for name, b in r.get("baselines", {}).items():
+        if b["ocr"]:
+            print(f"  baseline {name}: exact {_pct(b['ocr']['exact'])} CER {_pct(b['ocr']['cer'])} n={b['ocr']['n']}")
+    print(f"report: {files['md']}\njson:   {files['json']}\npredictions: {files['predictions']}")
+
+
+def compare(cfg: DictConfig) -> dict:
+    from evaluate.compare import compare_reports
+
+    reports = list(cfg.reports or [])
+    if len(reports) < 2:
+        raise UsageError("action=compare needs reports=[A/report.json,B/report.json] (two or more)")
+    files = compare_reports(reports, _out(cfg), names=list(cfg.names) if cfg.names else None)
+    print(f"comparison: {files['md']}\nchart: {files['png']}")
+    return files
+
+
+ACTIONS = {"evaluate": evaluate, "compare": compare}
+
+
+def run(cfg: DictConfig) -> dict:
+    if cfg.action not in ACTIONS:
+        raise UsageError(f"unknown action {cfg.action!r}; choose one of {', '.join(ACTIONS)}")
+    return ACTIONS[cfg.action](cfg)
+
+
+def route_dataset_path(argv: list[str]) -> list[str]:
+    """``dataset=PATH`` (a manifest or a folder holding one) means ``src=PATH``: ``dataset`` is
+    otherwise Hydra's group of known datasets (conf/dataset/), whose options are plain names."""
+    out = []
+    for arg in argv:
+        if arg.startswith("dataset="):
+            value = arg.split("=", 1)[1]
+            if "/" in value or value.endswith(".jsonl") or Path(value).exists():
+                arg = f"src={value}"
+        out.append(arg)
+    return out
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> None:
+    try:
+        run(cfg)
+        code = 0
+    except (UsageError, FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        code = 2
+    if code:
+        sys.exit(code)  # Hydra discards the task's return value
+
+
+if __name__ == "__main__":
+    sys.argv = [sys.argv[0]] + route_dataset_path(sys.argv[1:])
+    main()

@@ -1,0 +1,285 @@
+"""Score a run and write what people and machines read: report.json, report.md, PNGs, predictions.jsonl.
+
+report.json schema (keys always present; a metric is null when it cannot be computed, e.g.
+detection on a crop dataset): see the README section "Evaluate" and :func:`build_report`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evaluate import metrics as M
+from evaluate.predictions import write_predictions
+from evaluate.runner import Run
+from evaluate.text import Label, OcrScore, TextRules, score_reading
+from runtime.records import Plate
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class PlateRow:
+    """One labelled plate of the dataset and how every reader did on it."""
+
+    image: int
+    plate: int
+    region: str
+    bucket: str
+    lines: str
+    label: Label | None
+    evaluated: bool = True
+    """False when the image could not be evaluated (unreadable, predictor error)."""
+    crop_read: Plate | None = None
+    ocr: OcrScore | None = None
+    detected: bool | None = None
+    """Matched by a prediction at the operating threshold (None: detection not run)."""
+    e2e: str | None = None
+    e2e_pred: Plate | None = None
+    baselines: dict[str, OcrScore] = field(default_factory=dict)
+
+
+@dataclass
+class Scored:
+    report: dict[str, Any]
+    rows: list[PlateRow]
+    detection: M.DetectionResult | None
+    confusion: Counter
+
+
+TWO_LINE_RESIDUAL = 0.35
+"""Character centres further than this many character heights from one fitted straight line are
+on two lines. On uc3m_lp (31 two-line plates among 2547, boxes on the visible characters) one-line
+plates, slanted ones included, stay within 0.14 and every two-line plate reaches 0.58."""
+
+
+def lines_from_chars(plate: Plate) -> int | None:
+    """1 or 2 from the label's character boxes; None with fewer than 3 characters."""
+    if len(plate.chars) < 3:
+        return None
+    x = np.array([(c.box[0] + c.box[2]) / 2 for c in plate.chars])
+    y = np.array([(c.box[1] + c.box[3]) / 2 for c in plate.chars])
+    height = float(np.median([c.box[3] - c.box[1] for c in plate.chars]))
+    if height <= 0 or np.ptp(x) == 0:
+        return None
+    slope, intercept = np.polyfit(x, y, 1)
+    return 2 if np.abs(y - (slope * x + intercept)).max() > TWO_LINE_RESIDUAL * height else 1
+
+
+def plate_lines(plate: Plate) -> str:
+    """The label's line count: ``lines`` when given, else its characters' line indices, else
+    inferred from its character boxes; "unknown" without any of them."""
+    if plate.lines is not None:
+        return str(plate.lines)
+    lines = {c.line for c in plate.chars if c.line is not None}
+    if lines:
+        return str(len(lines))
+    inferred = lines_from_chars(plate)
+    return "unknown" if inferred is None else str(inferred)
+
+
+def _detected_flags(labels: Sequence[Plate], preds: Sequence[Plate], operating_conf, iou_threshold) -> list[bool]:
+    kept = M.keep_operating(preds, operating_conf)
+    if not kept or not labels:
+        return [False] * len(labels)
+    iou = M.iou_matrix(M.boxes_of(labels), M.boxes_of(kept))
+    matched = set(M.greedy_match(iou, M.confidence_order(kept), iou_threshold).values())
+    return [i in matched for i in range(len(labels))]
+
+
+def _e2e_block(rows: Sequence[PlateRow], wrong: int, images: int) -> dict:
+    return M.end_to_end_summary([r.e2e for r in rows if r.e2e is not None], wrong, images)
+
+
+def _ocr_block(rows: Sequence[PlateRow]) -> dict:
+    return M.ocr_summary([r.ocr for r in rows if r.ocr is not None])
+
+
+def build_report(run: Run, rules: TextRules, operating_conf: float | None = None, iou_threshold: float = 0.5,
+                 size_buckets: Sequence[float] = (0, 64, 128, 256, 100000), dataset_name: str | None = None,
+                 confusion_top: int = 20) -> Scored:
+    """Every metric of the report from one run (pure: reads no files)."""
+    rows: list[PlateRow] = []
+    det_images: list[tuple[list[Plate], list[Plate]]] = []
+    det_by_region: dict[str, list] = defaultdict(list)
+    wrong_total = 0
+    wrong_by_region: Counter = Counter()
+    e2e_images_by_region: Counter = Counter()
+    for idx, (item, rec) in enumerate(zip(run.items, run.records)):
+        region = item.region or "unknown"
+        labels = [rules.label(p) for p in item.plates]
+        image_rows = [PlateRow(image=idx, plate=i, region=region, bucket=M.width_bucket(p.width, size_buckets),
+                               lines=plate_lines(p), label=labels[i]) for i, p in enumerate(item.plates)]
+        rows += image_rows
+        if rec.error is not None:
+            for row in image_rows:
+                row.evaluated = False
+            continue
+        if rec.crop_reads is not None:
+            for row, read in zip(image_rows, rec.crop_reads):
+                if row.label is not None and read is not None:
+                    row.crop_read = read
+                    row.ocr = score_reading(rules, row.label, read.text)
+        for name, reads in rec.baselines.items():
+            for row, read in zip(image_rows, reads or []):
+                if row.label is not None and read is not None:
+                    row.baselines[name] = score_reading(rules, row.label, read.text)
+        if rec.plates is None:
+            continue
+        det_images.append((item.plates, rec.plates))
+        det_by_region[region].append((item.plates, rec.plates))
+        e2e = M.end_to_end_image(item.plates, labels, rec.plates, rules, operating_conf, iou_threshold)
+        for row, outcome, flag in zip(image_rows, e2e.outcomes,
+                                      _detected_flags(item.plates, rec.plates, operating_conf, iou_threshold)):
+            row.detected = flag
+            if outcome is not None:
+                row.e2e, row.e2e_pred = outcome
+        wrong_total += e2e.wrong_reads
+        wrong_by_region[region] += e2e.wrong_reads
+        e2e_images_by_region[region] += 1
+
+    detection = M.detection_metrics(det_images, operating_conf, iou_threshold) if det_images else None
+    scores = [r.ocr for r in rows if r.ocr is not None]
+    confusion = M.confusion_pairs(scores)
+    errors = [(t, r, n) for (t, r), n in confusion.most_common() if t != r]
+
+    ocr = _ocr_block(rows)
+    ocr["partial_labels"] = sum(1 for r in rows if r.ocr is not None and r.label.partial)
+    ocr["by_lines"] = {k: _ocr_block([r for r in rows if r.lines == k]) for k in sorted({r.lines for r in rows})}
+    ocr["confusions"] = [{"truth": t or None, "read": r or None, "count": n} for t, r, n in errors[:confusion_top]]
+
+    by_region = {}
+    for region in sorted({r.region for r in rows} | set(det_by_region)):
+        region_rows = [r for r in rows if r.region == region]
+        det = det_by_region.get(region)
+        by_region[region] = {
+            "detection": M.detection_metrics(det, operating_conf, iou_threshold).summary() if det else None,
+            "ocr": _ocr_block(region_rows),
+            "end_to_end": _e2e_block(region_rows, wrong_by_region[region], e2e_images_by_region[region]),
+        }
+    by_size = {}
+    for bucket in M.bucket_labels(size_buckets) + sorted({r.bucket for r in rows} - set(M.bucket_labels(size_buckets))):
+        b_rows = [r for r in rows if r.bucket == bucket]
+        if not b_rows:
+            continue
+        det_rows = [r for r in b_rows if r.detected is not None]
+        by_size[bucket] = {
+            "plates": sum(r.evaluated for r in b_rows),
+            "detection": {"recall": None if not det_rows else round(sum(r.detected for r in det_rows) / len(det_rows), 4),
+                          "n": len(det_rows)},
+            "ocr": _ocr_block(b_rows),
+            # wrong reads are per image, not per plate: not split by plate size
+            "end_to_end": {k: v for k, v in _e2e_block(b_rows, 0, 0).items() if k not in ("wrong_reads", "wrong_per_image", "images")},
+        }
+
+    baselines = {}
+    for name, info in run.baselines.items():
+        b_scores = [r.baselines[name] for r in rows if name in r.baselines]
+        baselines[name] = {"describe": info, "ocr": M.ocr_summary(b_scores) if "skipped" not in info else None,
+                           "by_region": {reg: M.ocr_summary([r.baselines[name] for r in rows
+                                                             if r.region == reg and name in r.baselines])
+                                         for reg in sorted({r.region for r in rows})} if "skipped" not in info else None}
+
+    timings: dict[str, list[float]] = defaultdict(list)
+    totals: list[float] = []
+    for rec in run.records:
+        if rec.error is not None:
+            continue
+        for stage, vals in rec.timings_ms.items():
+            timings[stage] += vals
+        for stage, vals in rec.crop_timings_ms.items():
+            timings[f"crop_{stage}"] += vals
+        if rec.total_ms is not None:
+            totals.append(rec.total_ms)
+    speed = M.speed_summary(timings, totals, run.describe, run.peak_rss_mb)
+
+    problems = Counter(i.kind for i in run.issues)
+    evaluated = sum(1 for r in run.records if r.error is None)
+    d = detection.summary() if detection else None
+    report = {
+        "schema": SCHEMA_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "name": run.describe.get("name"),
+        "detection": d if d else {k: None for k in ("precision", "recall", "f1", "ap50", "ap50_95", "fp_per_image")},
+        "ocr": ocr,
+        "end_to_end": _e2e_block(rows, wrong_total, len(det_images)),
+        "speed": speed,
+        "by_region": by_region,
+        "by_size": by_size,
+        "baselines": baselines,
+        "models": run.describe.get("models", {}),
+        "predictor": run.describe,
+        "dataset": {
+            "name": dataset_name,
+            "path": str(run.manifest.path.resolve()),
+            "images": len(run.items),
+            "plates": len(rows),
+            "plates_with_text": sum(1 for r in rows if r.label is not None),
+            "partial_labels": sum(1 for r in rows if r.label is not None and r.label.partial),
+            "evaluated_images": evaluated,
+            "scene_images": sum(1 for i in run.items if not i.is_crop),
+            "crop_images": sum(1 for i in run.items if i.is_crop),
+            "regions": dict(Counter(i.region or "unknown" for i in run.items).most_common()),
+            "problems": {
+                "malformed_lines": problems["malformed_json"] + problems["malformed_record"],
+                "unreadable_images": problems["unreadable_image"],
+                "unlabelled_images": problems["unlabelled_image"],
+                "size_mismatches": problems["size_mismatch"],
+                "predictor_errors": problems["predictor_error"],
+                "baseline_errors": problems["baseline_error"],
+                "malformed_predictions": problems["malformed_prediction"] + problems["duplicate_prediction"],
+                "plates_without_text": sum(1 for r in rows if r.label is None),
+            },
+            "issues": [str(i) for i in run.issues[:100]],
+        },
+        "config": {
+            "operating_conf": operating_conf,
+            "iou": iou_threshold,
+            "equivalences": list(rules.equivalences),
+            "size_buckets": list(size_buckets),
+        },
+        "command": " ".join(sys.argv),
+    }
+    return Scored(report=report, rows=rows, detection=detection, confusion=confusion)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_report(run: Run, scored: Scored, report_dir: str | Path, gallery: int = 24) -> dict[str, Path]:
+    """report.json, predictions.jsonl, issues.txt, the PNGs and report.md (which links them)."""
+    from evaluate import markdown, plots
+
+    out = Path(report_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    files["predictions"] = write_predictions(out / "predictions.jsonl", {
+        "adapter": run.describe, "dataset": str(run.manifest.path),
+        "created": scored.report["created"], "peak_rss_mb": run.peak_rss_mb}, run.records)
+    if run.issues:
+        files["issues"] = out / "issues.txt"
+        files["issues"].write_text("\n".join(str(i) for i in run.issues) + "\n", encoding="utf-8")
+    pictures = plots.report_pictures(run, scored, out, gallery_size=gallery)
+    files.update(pictures)
+    files["json"] = out / "report.json"
+    files["json"].write_text(json.dumps(scored.report, indent=2, default=_json_default, ensure_ascii=False) + "\n",
+                             encoding="utf-8")
+    files["md"] = out / "report.md"
+    files["md"].write_text(markdown.report_markdown(scored.report, {k: p.name for k, p in pictures.items()}),
+                           encoding="utf-8")
+    return files
