@@ -169,8 +169,11 @@ def street(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
 
 
 def texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """A plain surface (wall, paint, asphalt) with some structure."""
-    base = draw.random_colour(rng, 30, 230)
+    """A plain surface (mostly car paint, else a wall or asphalt) with some structure."""
+    if rng.random() < 0.7:
+        base = draw.jitter_colour(BODY_COLOURS[int(rng.integers(len(BODY_COLOURS)))], rng, 0.1, 12)
+    else:
+        base = draw.random_colour(rng, 30, 230)
     img = draw.vertical_gradient(height, width, base, draw.jitter_colour(base, rng, 0.3, 30)).copy()
     for _ in range(int(rng.integers(0, 6))):
         p1 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
@@ -232,7 +235,6 @@ def plate_frame(frame: np.ndarray, rng: np.random.Generator, quad: np.ndarray, f
     """A plate holder around the plate's outline with a dealer's text in its lower bar (drawn before
     the plate: only the frame's margin stays visible)."""
     q = quad.astype(np.float32)
-    c = q.mean(axis=0)
     w = float(np.linalg.norm(q[1] - q[0]))
     h = float(np.linalg.norm(q[3] - q[0]))
     grow_x, grow_top, grow_bot = 0.04 * w, 0.08 * h, rng.uniform(0.15, 0.3) * h
@@ -246,7 +248,6 @@ def plate_frame(frame: np.ndarray, rng: np.random.Generator, quad: np.ndarray, f
         ink = (230, 230, 230) if sum(colour) < 300 else (30, 30, 30)
         bottom_mid = (q[2] + q[3]) / 2 + uy * grow_bot * 0.5
         draw.blend_mask(frame, m, int(bottom_mid[0] - m.shape[1] / 2), int(bottom_mid[1] - m.shape[0] / 2), ink)
-    del c
 
 
 # -- distractors -----------------------------------------------------------------------------------

@@ -73,7 +73,8 @@ def composite(frame: np.ndarray, rp: RenderedPlate, quad: np.ndarray, min_visibl
     ph, pw = rp.image.shape[:2]
     src = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float32)
     full = cv2.getPerspectiveTransform(src, quad.astype(np.float32))
-    bgra = np.dstack([rp.image, rp.alpha])  # one resize and one warp for colour and outline
+    bgra = cv2.cvtColor(rp.image, cv2.COLOR_BGR2BGRA)  # one resize and one warp for colour and outline
+    cv2.insertChannel(rp.alpha, bgra, 3)
     target_w = max(2.0, float(np.linalg.norm(quad[1] - quad[0])))
     if target_w < pw * 0.6:  # shrink first: a perspective warp alone would alias a big reduction
         scale = target_w * 1.2 / pw
@@ -85,7 +86,7 @@ def composite(frame: np.ndarray, rp: RenderedPlate, quad: np.ndarray, min_visibl
     warped = cv2.warpPerspective(bgra, m, (bx2 - bx1, by2 - by1), flags=cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_CONSTANT)
     roi = frame[by1:by2, bx1:bx2]
-    roi[:] = draw.alpha_blend(roi, np.ascontiguousarray(warped[..., 3]), np.ascontiguousarray(warped[..., :3]))
+    roi[:] = draw.alpha_blend(roi, cv2.extractChannel(warped, 3), cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR))
 
     chars, hulls, dropped = [], [], 0
     for ch, hull in zip(rp.plate.chars, rp.hulls):

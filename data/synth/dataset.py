@@ -219,7 +219,8 @@ def make_scene(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Labe
     badge_fonts = available_fonts(bgs.TEXT_FONTS)
     for width in widths:  # far (small) plates first: nearer vehicles may hide their surroundings
         for _ in range(10):
-            centre = (rng.uniform(-0.1, 1.1) * W, rng.uniform(0.1, 1.0) * H)
+            # nearer (bigger) plates sit lower in the frame, as on a road seen from a car or a pole
+            centre = (rng.uniform(-0.1, 1.1) * W, float(np.clip(rng.normal(0.45 + 1.3 * width / W, 0.12), 0.1, 0.98)) * H)
             quad = camera_quad(rng, width, aspect, centre, **_perspective(ctx))
             box = quad_box(quad)
             inside = (min(box[2], W) - max(box[0], 0)) * (min(box[3], H) - max(box[1], 0))

@@ -220,7 +220,7 @@ def _pyramid(mask: np.ndarray) -> list[np.ndarray]:
     return levels
 
 
-SIZED_CACHE = 384
+SIZED_CACHE = 2048
 """Scaled masks kept per glyph (then the cache starts again)."""
 
 

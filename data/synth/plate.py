@@ -103,7 +103,13 @@ def render(style: PlateStyle | str, text: str | None, rng: np.random.Generator, 
     font = fonts[int(rng.integers(len(fonts)))]
     s = float(px_per_mm)
     W, H = max(8, int(round(style.size_mm[0] * s))), max(4, int(round(style.size_mm[1] * s)))
-    col = {k: (None if v is None else draw.jitter_colour(v, rng)) for k, v in variant.colours.items()}
+    # paint, print and ageing vary every colour a little (one draw for all of them)
+    keys = [k for k, v in variant.colours.items() if v is not None]
+    noise = rng.normal(0.0, 1.0, (len(keys), 4))
+    col: dict = {k: None for k in variant.colours}
+    for k, z in zip(keys, noise):
+        c = np.asarray(variant.colours[k], np.float32) * (1.0 + 0.06 * z[0]) + 4.0 * z[1:]
+        col[k] = tuple(int(v) for v in np.clip(c, 0, 255))
     bg, fg = col["background"], col["text"]
     assert bg is not None and fg is not None
 
