@@ -67,23 +67,12 @@ class RealBackgrounds:
         self.scenes = scenes
         self.margin = margin
         self.max_side = max_side
-        self._cache: dict[Path, np.ndarray | None] = {}
 
     def __len__(self) -> int:
         return len(self.scenes)
 
     def _image(self, scene: _Scene) -> np.ndarray | None:
-        if scene.path not in self._cache:
-            try:
-                img = read_image(scene.path)
-            except (FileNotFoundError, ValueError) as e:
-                log.warning("background skipped: %s", e)
-                img = None
-            if img is not None and max(img.shape[:2]) > self.max_side:
-                f = self.max_side / max(img.shape[:2])
-                img = cv2.resize(img, (round(img.shape[1] * f), round(img.shape[0] * f)), interpolation=cv2.INTER_AREA)
-            self._cache[scene.path] = img
-        return self._cache[scene.path]
+        return _decoded(scene.path, self.max_side)
 
     def region(self, rng: np.random.Generator, width: int, height: int, tries: int = 12) -> tuple[_Scene, Box] | None:
         """A scene and a region of it (scene pixels) with the aspect of width x height that keeps
@@ -115,6 +104,20 @@ class RealBackgrounds:
         out = cv2.resize(view, (width, height), interpolation=cv2.INTER_AREA if view.shape[1] > width
                          else cv2.INTER_LINEAR)
         return out if rng.random() < 0.5 else out[:, ::-1].copy()
+
+
+@functools.lru_cache(maxsize=256)
+def _decoded(path: Path, max_side: int) -> np.ndarray | None:
+    """A background photograph decoded once per process, long side at most ``max_side``."""
+    try:
+        img = read_image(path)
+    except (FileNotFoundError, ValueError) as e:
+        log.warning("background skipped: %s", e)
+        return None
+    if max(img.shape[:2]) > max_side:
+        f = max_side / max(img.shape[:2])
+        img = cv2.resize(img, (round(img.shape[1] * f), round(img.shape[0] * f)), interpolation=cv2.INTER_AREA)
+    return img
 
 
 @functools.lru_cache(maxsize=16)
