@@ -1,0 +1,34 @@
+"""``python -m data action=synth kind=crops|scenes n=N seed=S out=DIR [styles=[eu,es]]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from data import config
+
+
+def action_synth(cfg: DictConfig) -> int:
+    from data.synth.dataset import background_manifests, generate
+
+    out = config.output_dir(cfg)
+    options = OmegaConf.to_container(cfg.synth, resolve=True)
+    assert isinstance(options, dict)
+    options["model"] = OmegaConf.to_container(cfg.model, resolve=True)
+    if cfg.model.task != "plate_ocr":
+        raise ValueError(f"action=synth cuts crops as the OCR model does: needs model=plate_ocr (got {cfg.model.name})")
+    paths = OmegaConf.to_container(cfg.paths, resolve=True)
+    assert isinstance(paths, dict)
+    manifests = background_manifests(list(cfg.synth.backgrounds.datasets or []), paths)
+    styles = None
+    if cfg.styles:
+        styles = [str(s) for s in cfg.styles] if OmegaConf.is_list(cfg.styles) else [str(cfg.styles)]
+    path = generate(str(cfg.kind), int(cfg.n), int(cfg.seed), Path(out), styles=styles,
+                    background_manifests=manifests, **options)
+    print(f"backgrounds: {', '.join(str(m) for m in manifests) or 'procedural only'}")
+    print(f"manifest: {path}")
+    return 0
+
+
+ACTIONS = {"synth": action_synth}

@@ -1,0 +1,143 @@
+"""Put a rendered plate into a frame: a camera view of it (perspective), and its boxes after the warp.
+
+Character boxes follow every geometric step exactly: each character's ink hull is mapped through the
+same homography as the pixels and the box is the bounding box of the mapped points. A character
+less than ``min_visible`` inside the frame (or behind an occluder) is dropped from the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from data.synth import draw
+from data.synth.plate import RenderedPlate
+from runtime.records import Char, Plate
+
+
+@dataclass
+class Placed:
+    plate: Plate
+    """The plate in frame pixels: box = bounding box of its outline, visible chars only."""
+    quad: np.ndarray
+    """[4, 2] outline corners in frame pixels (TL, TR, BR, BL)."""
+    hulls: list[np.ndarray]
+    """Ink hulls of the kept characters in frame pixels."""
+    dropped: int
+    """Characters left out of the record (cut off by the frame edge or hidden)."""
+
+
+def camera_quad(rng: np.random.Generator, width_px: float, aspect: float, centre: tuple[float, float],
+                yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.ndarray:
+    """Corners of a plate ``width_px`` wide seen by a pinhole camera at a random angle.
+
+    The plate is turned by yaw/pitch/roll (each uniform within +-limit, small angles more likely) at a
+    random distance: near cameras exaggerate the perspective, far ones flatten it."""
+    w, h = 1.0, 1.0 / aspect
+    pts = np.array([[-w / 2, -h / 2, 0], [w / 2, -h / 2, 0], [w / 2, h / 2, 0], [-w / 2, h / 2, 0]], np.float64)
+
+    def angle(limit: float) -> float:
+        return np.radians(limit * rng.uniform(-1, 1) * rng.uniform(0.3, 1.0))
+
+    y, p, r = angle(yaw_deg), angle(pitch_deg), angle(roll_deg)
+    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    world = pts @ (rz @ ry @ rx).T
+    dist = rng.uniform(1.5, 8.0)  # in plate widths
+    proj = world[:, :2] / (1.0 + world[:, 2:3] / dist)
+    span = proj[:, 0].max() - proj[:, 0].min()
+    quad = proj * (width_px / max(span, 1e-6))
+    return (quad + np.asarray(centre)).astype(np.float32)
+
+
+def quad_box(quad: np.ndarray) -> tuple[float, float, float, float]:
+    return float(quad[:, 0].min()), float(quad[:, 1].min()), float(quad[:, 0].max()), float(quad[:, 1].max())
+
+
+def _map(points: np.ndarray, m: np.ndarray) -> np.ndarray:
+    return cv2.perspectiveTransform(points.reshape(-1, 1, 2).astype(np.float32), m).reshape(-1, 2)
+
+
+def composite(frame: np.ndarray, rp: RenderedPlate, quad: np.ndarray, min_visible: float = 0.6,
+              extra: dict | None = None) -> Placed | None:
+    """Warp ``rp`` onto ``quad`` of ``frame`` (in place); None when no part of it lands in the frame."""
+    Hf, Wf = frame.shape[:2]
+    x1, y1, x2, y2 = quad_box(quad)
+    bx1, by1 = max(0, int(np.floor(x1))), max(0, int(np.floor(y1)))
+    bx2, by2 = min(Wf, int(np.ceil(x2)) + 1), min(Hf, int(np.ceil(y2)) + 1)
+    if bx2 - bx1 < 2 or by2 - by1 < 2:
+        return None
+    ph, pw = rp.image.shape[:2]
+    src = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], np.float32)
+    full = cv2.getPerspectiveTransform(src, quad.astype(np.float32))
+    bgra = cv2.cvtColor(rp.image, cv2.COLOR_BGR2BGRA)  # one resize and one warp for colour and outline
+    cv2.insertChannel(rp.alpha, bgra, 3)
+    target_w = max(2.0, float(np.linalg.norm(quad[1] - quad[0])))
+    if target_w < pw * 0.6:  # shrink first: a perspective warp alone would alias a big reduction
+        scale = target_w * 1.2 / pw
+        bgra = cv2.resize(bgra, (max(2, int(round(pw * scale))), max(2, int(round(ph * scale)))),
+                          interpolation=cv2.INTER_AREA)
+    sh, sw = bgra.shape[:2]
+    src_s = np.array([[0, 0], [sw, 0], [sw, sh], [0, sh]], np.float32)
+    m = cv2.getPerspectiveTransform(src_s, (quad - np.array([bx1, by1], np.float32)).astype(np.float32))
+    warped = cv2.warpPerspective(bgra, m, (bx2 - bx1, by2 - by1), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_CONSTANT)
+    roi = frame[by1:by2, bx1:bx2]
+    roi[:] = draw.alpha_blend(roi, cv2.extractChannel(warped, 3), cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR))
+
+    chars, hulls, dropped = [], [], 0
+    for ch, hull in zip(rp.plate.chars, rp.hulls):
+        pts = _map(hull, full)
+        cx1, cy1 = float(pts[:, 0].min()), float(pts[:, 1].min())
+        cx2, cy2 = float(pts[:, 0].max()), float(pts[:, 1].max())
+        area = max(1e-6, (cx2 - cx1) * (cy2 - cy1))
+        vx1, vy1, vx2, vy2 = max(cx1, 0.0), max(cy1, 0.0), min(cx2, float(Wf)), min(cy2, float(Hf))
+        if vx2 <= vx1 or vy2 <= vy1 or (vx2 - vx1) * (vy2 - vy1) / area < min_visible:
+            dropped += 1
+            continue
+        chars.append(Char(char=ch.char, box=(vx1, vy1, vx2, vy2), line=ch.line))
+        hulls.append(pts)
+    box = (max(0.0, x1), max(0.0, y1), min(float(Wf), x2), min(float(Hf), y2))
+    plate = Plate(box=box, text=rp.plate.text, chars=chars, lines=rp.plate.lines, extra=dict(extra or {}))
+    return Placed(plate=plate, quad=quad, hulls=hulls, dropped=dropped)
+
+
+def occlude(frame: np.ndarray, placed: Placed, rng: np.random.Generator, max_hidden: float = 0.4) -> None:
+    """Something in front of the plate (a tow bar, a pole, a leaf, mud): characters more than
+    ``max_hidden`` covered leave the record."""
+    x1, y1, x2, y2 = placed.plate.box
+    w, h = x2 - x1, y2 - y1
+    if w < 4 or h < 4:
+        return
+    Hf, Wf = frame.shape[:2]
+    mask = np.zeros((Hf, Wf), np.uint8)
+    kind = rng.integers(3)
+    if kind == 0:  # a vertical bar (tow bar, pole, bike rack)
+        cx = rng.uniform(x1, x2)
+        bw = rng.uniform(0.05, 0.18) * w
+        top = y1 - h if rng.random() < 0.5 else y1 + rng.uniform(0.3, 0.7) * h
+        cv2.rectangle(mask, (int(cx - bw / 2), int(top)), (int(cx + bw / 2), int(y2 + h)), 255, -1)
+    elif kind == 1:  # a blob (leaf, mud, a sticker)
+        c = (int(rng.uniform(x1, x2)), int(rng.uniform(y1, y2)))
+        cv2.ellipse(mask, c, (int(rng.uniform(0.05, 0.2) * w) + 1, int(rng.uniform(0.2, 0.6) * h) + 1),
+                    rng.uniform(0, 180), 0, 360, 255, -1, cv2.LINE_AA)
+    else:  # the edge of something nearer (another car, a bumper), from one side
+        from_left = rng.random() < 0.5
+        edge = x1 + rng.uniform(0.05, 0.3) * w if from_left else x2 - rng.uniform(0.05, 0.3) * w
+        xs = (0, int(edge)) if from_left else (int(edge), Wf)
+        cv2.rectangle(mask, (xs[0], 0), (xs[1], Hf), 255, -1)
+    colour = np.clip(np.array([rng.integers(10, 200)] * 3, np.float32) * rng.uniform(0.7, 1.3, 3), 0, 255)
+    frame[:] = draw.alpha_blend(frame, mask, colour)
+    keep, hulls = [], []
+    for ch, hull in zip(placed.plate.chars, placed.hulls):
+        bx1, by1, bx2, by2 = (int(round(v)) for v in ch.box)
+        cover = mask[by1:max(by1 + 1, by2), bx1:max(bx1 + 1, bx2)]
+        if cover.size and float(cover.mean()) / 255.0 > max_hidden:
+            placed.dropped += 1
+            continue
+        keep.append(ch)
+        hulls.append(hull)
+    placed.plate.chars, placed.hulls = keep, hulls

@@ -1,0 +1,316 @@
+"""Synthetic data sets: OCR crops (what the OCR model sees) and scenes (what the detector sees).
+
+Every image ``i`` draws from its own generator seeded with (seed, kind, i), so a set is the same bytes
+whatever the number of workers, and image i of a set does not depend on n.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import multiprocessing as mp
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+from data.exporters import cut_plate, jitter_box
+from data.images import write_image
+from data.manifest import LabeledImage, write_manifest
+from data.synth import backgrounds as bgs
+from data.synth.compose import Placed, camera_quad, composite, occlude, quad_box
+from data.synth.effects import degrade
+from data.synth.fonts import available_fonts
+from data.synth.plate import PlateWear, render
+from data.synth.style import PlateStyle, load_styles
+from runtime.records import Plate
+
+log = logging.getLogger(__name__)
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+KINDS = {"crops": 1, "scenes": 2}
+
+
+# -- settings --------------------------------------------------------------------------------------
+
+def _deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def default_settings() -> dict[str, Any]:
+    """``synth`` of conf/data.yaml, plus the OCR model's input and crop padding and the paths,
+    resolved without Hydra (for callers outside ``python -m data``)."""
+    from data import config  # noqa: F401  (registers ${lpr.root:})
+
+    data = OmegaConf.load(CONF_DIR / "data.yaml")
+    root = OmegaConf.create({"paths": OmegaConf.load(CONF_DIR / "paths" / "default.yaml"), "synth": data.synth,
+                             "model": OmegaConf.load(CONF_DIR / "model" / "plate_ocr.yaml")})
+    resolved = OmegaConf.to_container(root, resolve=True)
+    assert isinstance(resolved, dict)
+    settings = dict(resolved["synth"])
+    settings["model"] = resolved["model"]
+    settings["paths"] = resolved["paths"]
+    return settings
+
+
+def background_manifests(datasets: list[str], paths: dict[str, Any]) -> list[Path]:
+    """Manifests of the named conf/dataset/*.yaml that are present (evaluation-only sets refused)."""
+    out = []
+    for name in datasets or []:
+        spec_path = CONF_DIR / "dataset" / f"{name}.yaml"
+        if not spec_path.is_file():
+            raise ValueError(f"synth.backgrounds.datasets: no dataset config {spec_path}")
+        spec = OmegaConf.to_container(OmegaConf.merge({"paths": paths}, OmegaConf.load(spec_path)), resolve=True)
+        assert isinstance(spec, dict)
+        if spec.get("evaluation_only"):
+            raise ValueError(f"synth.backgrounds.datasets: {name} is for evaluation only; its images must not be "
+                             f"used to make training data")
+        manifest = Path(spec["manifest"])
+        if manifest.is_file():
+            out.append(manifest)
+        else:
+            log.info("background set %s not present (%s): procedural backgrounds only", name, manifest)
+    return out
+
+
+# -- per-process context ---------------------------------------------------------------------------
+
+@dataclass
+class Context:
+    kind: str
+    seed: int
+    out: Path
+    settings: dict[str, Any]
+    styles: list[PlateStyle]
+    pool: bgs.RealBackgrounds
+    style_p: np.ndarray = field(init=False)
+    wear: PlateWear = field(init=False)
+
+    def __post_init__(self) -> None:
+        w = np.array([s.weight for s in self.styles], np.float64)
+        self.style_p = w / w.sum()
+        r = self.settings["realism"]
+        self.wear = PlateWear(dirt=float(r["dirt"]["p"]), dirt_amount=tuple(r["dirt"]["amount"]),  # type: ignore[arg-type]
+                              fade=float(r["fade"]["p"]), glare=float(r["glare"]["p"]),
+                              screws=float(r["screws"]["p"]), sticker=float(r["stickers"]["p"]))
+
+    def style(self, rng: np.random.Generator) -> PlateStyle:
+        return self.styles[int(rng.choice(len(self.styles), p=self.style_p))]
+
+
+def _loguniform(rng: np.random.Generator, lo_hi) -> float:
+    lo, hi = (float(v) for v in lo_hi)
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+def _px_per_mm(style: PlateStyle, width_px: float) -> float:
+    """Draw the plate a little larger than it will appear (the warp then only shrinks it), at one of
+    a ladder of scales (2^(k/4)): glyphs then repeat their sizes and are scaled once per size."""
+    ppm = float(np.clip(width_px * 1.1 / style.size_mm[0], 0.12, 1.6))
+    return float(2.0 ** (math.ceil(math.log2(ppm) * 4) / 4))
+
+
+def _place(frame: np.ndarray, ctx: Context, rng: np.random.Generator, style: PlateStyle, width_px: float,
+           quad: np.ndarray, plate_extra: dict) -> Placed | None:
+    r = ctx.settings["realism"]
+    rp = render(style, None, rng, px_per_mm=_px_per_mm(style, width_px),
+                confusable_boost=float(ctx.settings["confusable_boost"]), wear=ctx.wear)
+    if rng.random() < float(r["frame"]["p"]):
+        bgs.plate_frame(frame, rng, quad, available_fonts(bgs.TEXT_FONTS))
+    placed = composite(frame, rp, quad, min_visible=float(ctx.settings["min_visible"]),
+                       extra={"style": style.name, "variant": rp.variant, **plate_extra})
+    if placed is not None and rng.random() < float(r["occlusion"]["p"]):
+        occlude(frame, placed, rng, max_hidden=1.0 - float(ctx.settings["min_visible"]))
+    return placed
+
+
+def _perspective(ctx: Context) -> dict[str, float]:
+    p = ctx.settings["realism"]["perspective"]
+    return {"yaw_deg": float(p["yaw_deg"]), "pitch_deg": float(p["pitch_deg"]), "roll_deg": float(p["roll_deg"])}
+
+
+# -- one OCR crop ----------------------------------------------------------------------------------
+
+def make_crop(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, LabeledImage]:
+    s, c, m = ctx.settings, ctx.settings["crops"], ctx.settings["model"]
+    style = ctx.style(rng)
+    cap_px = _loguniform(rng, c["char_height_px"])
+    width = min(float(c["max_plate_px"]), cap_px * style.size_mm[0] / style.text.height_mm[0])
+    aspect = style.size_mm[0] / style.size_mm[1]
+    quad0 = camera_quad(rng, width, aspect, (0.0, 0.0), **_perspective(ctx))
+    x1, y1, x2, y2 = quad_box(quad0)
+    bw, bh = x2 - x1, y2 - y1
+    # context around the plate: more than the runtime's padding plus the detector's jitter
+    fw = int(math.ceil(bw * (1 + 2 * rng.uniform(0.18, 0.35))))
+    fh = int(math.ceil(bh * (1 + 2 * rng.uniform(0.3, 0.6))))
+    cx, cy = fw / 2 + rng.normal(0, 0.05) * bw, fh / 2 + rng.normal(0, 0.08) * bh
+    if rng.random() < float(c["edge_cut"]):  # the plate runs off the frame (a crop at the image edge)
+        cut = rng.uniform(0.03, 0.2) * bw
+        cx = (cx - (fw / 2 - bw / 2) - cut) if rng.random() < 0.5 else (cx + (fw / 2 - bw / 2) + cut)
+    quad = quad0 - np.array([(x1 + x2) / 2, (y1 + y2) / 2], np.float32) + np.array([cx, cy], np.float32)
+    frame = None
+    if len(ctx.pool) and rng.random() < float(c["real_context"]):
+        frame = ctx.pool.sample(rng, fw, fh)
+    if frame is None:
+        frame = bgs.texture(rng, fw, fh)
+        if rng.random() < float(c["vehicle"]):
+            bgs.vehicle(frame, rng, quad_box(quad), available_fonts(bgs.TEXT_FONTS))
+    placed = _place(frame, ctx, rng, style, width, quad, {})
+    frame = degrade(frame, rng, s["realism"], sharpness=min(1.0, cap_px / float(c["sharp_char_px"])))
+    if placed is None:  # cannot happen with the margins above; keep the record honest if it does
+        raise RuntimeError("synthetic crop: the plate fell outside its frame")
+    box = jitter_box(placed.plate.box, float(c["jitter"]), rng)
+    H, W = int(m["input_height"]), int(m["input_width"])
+    cut_result = cut_plate(frame, placed.plate, H, W, float(m["crop"]["pad_x"]), float(m["crop"]["pad_y"]),
+                           int(m["letterbox_fill"]), box=box, min_visible=float(s["min_visible"]))
+    if cut_result is None:
+        raise RuntimeError("synthetic crop: empty crop region")
+    crop, chars = cut_result
+    extra = {"style": style.name, "variant": placed.plate.extra["variant"]}
+    hidden = len(placed.plate.text or "") - len(chars)
+    if hidden:
+        extra["hidden_chars"] = hidden
+    plate = Plate(box=(0.0, 0.0, float(W), float(H)), text=placed.plate.text, chars=chars, lines=placed.plate.lines,
+                  extra=extra)
+    record = LabeledImage(image="", width=W, height=H, plates=[plate], region=style.region,
+                          extra={"synthetic": True, "style": style.name, "crop": True})
+    return crop, record
+
+
+# -- one scene -------------------------------------------------------------------------------------
+
+def _vehicle_reach(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """Where a vehicle drawn around a plate can reach (see backgrounds.vehicle)."""
+    x1, y1, x2, y2 = box
+    w = x2 - x1
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    return (cx - 2.5 * w, cy - 3.0 * w, cx + 2.5 * w, cy + 2.0 * w)
+
+
+def make_scene(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, LabeledImage]:
+    s, sc = ctx.settings, ctx.settings["scenes"]
+    sizes = sc["sizes"]
+    W, H = (int(v) for v in sizes[int(rng.integers(len(sizes)))])
+    style = ctx.style(rng)
+    frame = None
+    if len(ctx.pool) and rng.random() < float(sc["real_background"]):
+        frame = ctx.pool.sample(rng, W, H)
+    if frame is None:
+        frame = bgs.street(rng, W, H) if rng.random() < 0.7 else bgs.texture(rng, W, H)
+    for _ in range(int(rng.integers(sc["distractors"][0], sc["distractors"][1] + 1))):
+        dw = W * _loguniform(rng, (0.03, 0.25))
+        dh = dw * rng.uniform(0.25, 1.0)
+        dx, dy = rng.uniform(0, W - dw), rng.uniform(0, H - dh)
+        bgs.distractor(frame, rng, (dx, dy, dx + dw, dy + dh))
+    n = int(rng.integers(sc["plates"][0], sc["plates"][1] + 1))
+    widths = sorted(max(float(sc["min_plate_px"]), W * _loguniform(rng, sc["plate_width"])) for _ in range(n))
+    aspect = style.size_mm[0] / style.size_mm[1]
+    placed_plates: list[Placed] = []
+    vehicles: list[tuple[float, float, float, float]] = []
+    badge_fonts = available_fonts(bgs.TEXT_FONTS)
+    for width in widths:  # far (small) plates first: nearer vehicles may hide their surroundings
+        for _ in range(10):
+            # nearer (bigger) plates sit lower in the frame, as on a road seen from a car or a pole
+            centre = (rng.uniform(-0.1, 1.1) * W, float(np.clip(rng.normal(0.45 + 1.3 * width / W, 0.12), 0.1, 0.98)) * H)
+            quad = camera_quad(rng, width, aspect, centre, **_perspective(ctx))
+            box = quad_box(quad)
+            inside = (min(box[2], W) - max(box[0], 0)) * (min(box[3], H) - max(box[1], 0))
+            if inside < 0.75 * (box[2] - box[0]) * (box[3] - box[1]):
+                continue
+            with_vehicle = rng.random() < float(sc["vehicle"])
+            reach = _vehicle_reach(box) if with_vehicle else box
+            # a nearer vehicle may hide a farther one's body, never its plate; a plate without a
+            # vehicle stands clear of every vehicle (it would look stuck onto another car)
+            if any(bgs.boxes_overlap(reach, p.plate.box, margin=2) for p in placed_plates):
+                continue
+            if not with_vehicle and any(bgs.boxes_overlap(box, v, margin=2) for v in vehicles):
+                continue
+            if with_vehicle:
+                vehicles.append(bgs.vehicle(frame, rng, box, badge_fonts))
+            placed = _place(frame, ctx, rng, style, width, quad,
+                            {"corners": [[round(float(v), 2) for v in pt] for pt in quad]})
+            if placed is not None:
+                if placed.dropped:
+                    placed.plate.extra["hidden_chars"] = placed.dropped
+                placed_plates.append(placed)
+            break
+    frame = degrade(frame, rng, s["realism"])
+    record = LabeledImage(image="", width=W, height=H, plates=[p.plate for p in placed_plates], region=style.region,
+                          extra={"synthetic": True, "style": style.name})
+    return frame, record
+
+
+# -- the set ---------------------------------------------------------------------------------------
+
+_CTX: Context | None = None
+
+
+def _make(i: int) -> dict[str, Any]:
+    ctx = _CTX
+    assert ctx is not None
+    rng = np.random.default_rng([ctx.seed, KINDS[ctx.kind], i])
+    image, record = (make_crop if ctx.kind == "crops" else make_scene)(ctx, rng)
+    name = f"images/{i:06d}.jpg"
+    write_image(ctx.out / name, image, quality=int(ctx.settings["jpeg_quality"]))
+    record.image = name
+    return record.to_dict()
+
+
+def _init_worker(ctx: Context) -> None:
+    global _CTX
+    _CTX = ctx
+    cv2.setNumThreads(1)
+
+
+def generate(kind: str, n: int, seed: int, out: Path, styles: list[str] | None = None, **options: Any) -> Path:
+    """Write ``n`` synthetic images of ``kind`` ('crops' or 'scenes') and their manifest under ``out``.
+
+    ``options`` override ``synth`` of conf/data.yaml (nested dicts merge), e.g. ``workers=4`` or
+    ``realism={"blur": {"p": 0}}``; ``model`` overrides the OCR input/padding (conf/model/plate_ocr.yaml);
+    ``background_manifests=[...]`` replaces the real background sets ([] = procedural only);
+    ``progress=False`` hides the progress bar. Returns the manifest path (out/labels.jsonl).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    progress = bool(options.pop("progress", True))
+    manifests = options.pop("background_manifests", None)
+    settings = _deep_merge(default_settings(), options)
+    if manifests is None:
+        b = settings["backgrounds"]
+        manifests = background_manifests(list(b["datasets"] or []), settings["paths"])
+    b = settings["backgrounds"]
+    pool = bgs.RealBackgrounds([Path(p) for p in manifests], splits=b.get("splits"), margin=float(b["margin"]),
+                               pool=int(b["pool"]), seed=int(seed))
+    out = Path(out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    ctx = Context(kind=kind, seed=int(seed), out=out, settings=settings, styles=load_styles(styles), pool=pool)
+    workers = max(1, int(settings.get("workers") or 1))
+    records: list[dict[str, Any]] = []
+    bar = tqdm(total=n, desc=f"synth {kind}", unit="img", disable=not progress)
+    if workers == 1 or n < 2 * workers:
+        prev = cv2.getNumThreads()
+        _init_worker(ctx)
+        try:
+            for i in range(n):
+                records.append(_make(i))
+                bar.update()
+        finally:
+            cv2.setNumThreads(prev)
+    else:
+        with mp.get_context("fork" if os.name == "posix" else "spawn").Pool(workers, _init_worker, (ctx,)) as pool_:
+            for rec in pool_.imap(_make, range(n), chunksize=8):
+                records.append(rec)
+                bar.update()
+    bar.close()
+    return write_manifest(out, (LabeledImage.from_dict(r) for r in records))

@@ -1,0 +1,100 @@
+"""Small drawing helpers shared by plates, vehicles and signs (OpenCV and NumPy only)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+Colour = tuple[int, int, int]
+
+
+def blend_mask(img: np.ndarray, mask: np.ndarray, x: int, y: int, colour: Colour | np.ndarray,
+               opacity: float = 1.0) -> None:
+    """Paint ``colour`` through the 8-bit coverage ``mask`` placed with its top-left at (x, y), in place.
+
+    Parts outside ``img`` are clipped."""
+    h, w = mask.shape[:2]
+    H, W = img.shape[:2]
+    x1, y1, x2, y2 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
+    if x2 <= x1 or y2 <= y1:
+        return
+    m = mask[y1 - y:y2 - y, x1 - x:x2 - x]
+    if opacity != 1.0:
+        m = cv2.convertScaleAbs(m, alpha=opacity)
+    roi = img[y1:y2, x1:x2]
+    roi[:] = alpha_blend(roi, m, colour)
+
+
+def alpha_blend(under: np.ndarray, alpha: np.ndarray, over) -> np.ndarray:
+    """under * (1 - alpha) + over * alpha for uint8 images, alpha an 8-bit single-channel mask and
+    ``over`` an image or a BGR colour (OpenCV's saturating SIMD arithmetic: fast on small arrays)."""
+    a3 = cv2.merge([alpha, alpha, alpha])
+    keep = cv2.multiply(under, cv2.bitwise_not(a3), scale=1 / 255)
+    if isinstance(over, np.ndarray) and over.ndim == 3:
+        add = cv2.multiply(over, a3, scale=1 / 255)
+    else:
+        add = cv2.multiply(a3, (float(over[0]), float(over[1]), float(over[2]), 0.0), scale=1 / 255)
+    return cv2.add(keep, add)
+
+
+def paste_max(canvas: np.ndarray, mask: np.ndarray, x: int, y: int) -> None:
+    """Merge a coverage mask into a single-channel canvas at (x, y) (clipped), keeping the maximum."""
+    h, w = mask.shape[:2]
+    H, W = canvas.shape[:2]
+    x1, y1, x2, y2 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
+    if x2 > x1 and y2 > y1:
+        np.maximum(canvas[y1:y2, x1:x2], mask[y1 - y:y2 - y, x1 - x:x2 - x], out=canvas[y1:y2, x1:x2])
+
+
+def fit_mask(glyph, height: float, max_width: float) -> np.ndarray:
+    """A string's mask (``Font.string``) scaled to ``height`` px (narrower when it would exceed ``max_width``)."""
+    from data.synth.fonts import scaled_glyph
+
+    mask = glyph.mask
+    h = max(1, int(round(height)))
+    w = max(1, int(round(mask.shape[1] * h / mask.shape[0])))
+    if w > max_width:
+        w = max(1, int(max_width))
+    return scaled_glyph(glyph, w, h)
+
+
+def rounded_rect_mask(w: int, h: int, r: float) -> np.ndarray:
+    """uint8 mask (255 inside) of a w x h rectangle with corners of radius r (anti-aliased)."""
+    mask = np.zeros((h, w), np.uint8)
+    r = int(max(0, min(r, w / 2 - 1, h / 2 - 1)))
+    if r < 1:
+        mask[:] = 255
+        return mask
+    cv2.rectangle(mask, (r, 0), (w - 1 - r, h - 1), 255, -1)
+    cv2.rectangle(mask, (0, r), (w - 1, h - 1 - r), 255, -1)
+    for cx, cy in ((r, r), (w - 1 - r, r), (r, h - 1 - r), (w - 1 - r, h - 1 - r)):
+        cv2.circle(mask, (cx, cy), r, 255, -1, cv2.LINE_AA)
+    return mask
+
+
+def vertical_gradient(h: int, w: int, top: Colour, bottom: Colour) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+    col = np.asarray(top, np.float32) * (1 - t) + np.asarray(bottom, np.float32) * t
+    return np.broadcast_to(col, (h, w, 3)).astype(np.uint8)
+
+
+def jitter_colour(colour: Colour, rng: np.random.Generator, amount: float = 0.06, shift: float = 8) -> Colour:
+    """A colour as paint, print and ageing vary it."""
+    gain = 1.0 + rng.normal(0, amount)
+    c = np.asarray(colour, np.float32) * gain + rng.normal(0, shift / 2, 3)
+    return tuple(int(v) for v in np.clip(c, 0, 255))  # type: ignore[return-value]
+
+
+def mix(a: Colour, b: Colour, t: float) -> Colour:
+    return tuple(int(round(x * (1 - t) + y * t)) for x, y in zip(a, b))  # type: ignore[return-value]
+
+
+def random_colour(rng: np.random.Generator, lo: int = 0, hi: int = 255) -> Colour:
+    return tuple(int(v) for v in rng.integers(lo, hi + 1, 3))  # type: ignore[return-value]
+
+
+def parse_hex(value: str) -> Colour:
+    """'#rrggbb' -> BGR."""
+    from data.synth.style import parse_colour
+
+    return parse_colour(value, "colour")
