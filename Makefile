@@ -20,8 +20,17 @@ $(STAMP): pyproject.toml runtime/pyproject.toml
 setup: $(STAMP)
 	$(PY) -m runtime.degirum_setup
 
+DEMO := runs/demo
+
+# The main job on defaults that need nothing else present: a sample set the project makes itself.
 demo: setup
-	$(PY) -m data action=demo
+	$(PY) -m data action=synth kind=scenes n=24 seed=0 out=$(DEMO)/scenes
+	$(PY) -m data action=synth kind=crops n=48 seed=0 out=$(DEMO)/crops
+	$(PY) -m data action=validate src=$(DEMO)/scenes
+	$(PY) -m data action=stats src=$(DEMO)/scenes out=$(DEMO)/scenes/stats
+	$(PY) -m data action=show src=$(DEMO)/scenes out=$(DEMO)/scenes show.tile=400 show.columns=4
+	$(PY) -m data action=show src=$(DEMO)/crops out=$(DEMO)/crops show.tile=256 show.columns=4
+	@echo "demo: synthetic scenes and OCR crops, stats and contact sheets under $(DEMO)/"
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
