@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# Session fixtures with tiny trained/exported models (tiny_weights, tiny_onnx) for every stage.
+pytest_plugins = ["model_fixtures"]
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = Path(os.environ.get("LPR_SHARED_DATASETS", PROJECT_ROOT.parent / "shared" / "datasets"))
 

@@ -1,0 +1,72 @@
+"""Session fixtures with real (tiny) models, for every stage's tests (loaded by conftest.py).
+
+* ``tiny_weights``: {"plate_det": best.pt, "plate_ocr": best.pt} trained through ``train.run.train``
+  on a few dozen real images (1 epoch, small image size), once per test session, under the
+  session's base temp folder. They load and predict, but detect nothing useful.
+* ``tiny_runs``: the same trainings' ``TrainResult`` (run folders, summaries).
+* ``tiny_onnx``: {"plate_det": .onnx, "plate_ocr": .onnx, "zoo": folder} exported from them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Plain Ultralytics calls in tests must not reach for the network either.
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+TINY = {
+    # model: (dataset, train images, val images, overrides)
+    "plate_det": ("uc3m_lp", 24, 8, ["imgsz=128", "batch=8"]),
+    "plate_ocr": ("uc3m_lp_crops", 48, 12, ["imgsz=128", "batch=16"]),
+}
+
+
+def write_subset(manifest: Path, out_dir: Path, n_train: int, n_val: int) -> Path:
+    """A manifest of the first images of each split, pointing at the original images (no copies)."""
+    from data.manifest import Manifest, read_manifest, rebase, write_manifest
+
+    m = read_manifest(manifest)
+    train = [i for i in m.images if i.split == "train"][:n_train]
+    val = [i for i in m.images if i.split == "val"][:n_val]
+    return write_manifest(out_dir / "labels.jsonl", rebase(Manifest(path=m.path, images=train + val), out_dir))
+
+
+def tiny_overrides(base: Path, model: str, manifest: Path, extra: list[str] | None = None) -> list[str]:
+    """Config overrides for a tiny CPU training writing everything under ``base``."""
+    return [f"model={model}", f"data=[{manifest}]", "epochs=1", "device=cpu", "workers=0",
+            f"paths.runs={base / 'runs'}", f"cache_dir={base / 'cache'}", f"ultralytics_dir={base / 'ultralytics'}",
+            "readout.max_images=16", "readout.sheet=8", *TINY[model][3], *(extra or [])]
+
+
+@pytest.fixture(scope="session")
+def tiny_subsets(shared_datasets, tmp_path_factory) -> dict[str, Path]:
+    base = tmp_path_factory.getbasetemp() / "tiny_data"
+    out = {}
+    for model, (dataset, n_train, n_val, _) in TINY.items():
+        target = base / dataset / "labels.jsonl"
+        out[model] = target if target.is_file() else write_subset(shared_datasets / dataset / "labels.jsonl",
+                                                                   base / dataset, n_train, n_val)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tiny_subsets, tmp_path_factory):
+    from data.config import compose
+    from train.run import train
+
+    base = tmp_path_factory.getbasetemp() / "tiny_models"
+    runs = {}
+    for model in TINY:
+        cfg = compose("train", tiny_overrides(base, model, tiny_subsets[model], [f"out={base / model}"]))
+        runs[model] = train(cfg)
+    return runs
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tiny_runs) -> dict[str, Path]:
+    return {model: run.best for model, run in tiny_runs.items()}

@@ -1,0 +1,203 @@
+"""Pseudo-labelling: character boxes for real plates that only have their text.
+
+Most real plates come with a text but no character boxes, so the OCR model cannot learn from them
+directly. Here the current OCR model reads each such plate (cut exactly as the runtime cuts it)
+and its boxes are kept when one of two rules vouches for them:
+
+* ``exact``: the text read equals the known text - every box has the right class;
+* ``count``: class-agnostic, the model found exactly ``len(text)`` boxes; in reading order they
+  get the known characters one by one. A model that reads few real plates right still finds
+  where the characters are (training-findings.md, point 3), so this rule bootstraps a region.
+
+The accepted plates are written as a manifest (boxes in the original image's pixels, each plate
+marked with the rule that accepted it) that joins the OCR training mix like any other source;
+a contact sheet per rule shows what was accepted, to check before training on it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from data.config import run_dir
+from data.images import read_image
+from data.manifest import LabeledImage, read_manifest, rebase, write_manifest
+from runtime.geometry import Letterbox, letterbox, plate_crop_box
+from runtime.records import ALPHABET, Char, Plate
+from train.reading import draw_reads, ordered, predict_chars, text_of
+
+RULES = ("exact", "count")
+
+
+@dataclass
+class Judgement:
+    rule: str | None          # the rule that accepted the plate, None when rejected
+    chars: list[Char]         # accepted characters in reading order, known text assigned
+    read: str                 # what the model read (confident boxes, reading order)
+    reason: str
+
+
+def judge(text: str, predictions: Sequence[Char], exact: bool = True, count: bool = True,
+          conf: float = 0.25, count_conf: float = 0.1) -> Judgement:
+    """Decide whether the model's characters for a plate of known ``text`` become its labels.
+
+    ``predictions``: class-agnostic detections (one per place) with scores, any order."""
+    confident = [c for c in predictions if (c.score or 0.0) >= conf]
+    read = text_of(confident)
+    if exact and read == text:
+        return Judgement("exact", ordered(confident), read, "read text equals the known text")
+    candidates = [c for c in predictions if (c.score or 0.0) >= count_conf]
+    if count and len(candidates) == len(text):
+        chars = [replace(c, char=t, alternatives=[]) for t, c in zip(text, ordered(candidates))]
+        return Judgement("count", chars, read, f"{len(text)} boxes for {len(text)} characters, known text assigned in order")
+    why = [f"read {read!r} != {text!r}"] if exact else []
+    if count:
+        why.append(f"{len(candidates)} boxes for {len(text)} characters")
+    return Judgement(None, [], read, "; ".join(why) or "no rule enabled")
+
+
+@dataclass
+class PseudoLabelReport:
+    plates: int = 0
+    accepted: Counter = field(default_factory=Counter)   # rule -> plates
+    rejected: int = 0
+    skipped: Counter = field(default_factory=Counter)    # reason -> plates
+    manifest: Path | None = None
+    sheets: list[Path] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"plates": self.plates, "accepted": dict(self.accepted), "accepted_total": sum(self.accepted.values()),
+                "rejected": self.rejected, "skipped": dict(self.skipped),
+                "manifest": str(self.manifest) if self.manifest else None, "sheets": [str(s) for s in self.sheets]}
+
+    def line(self) -> str:
+        acc = ", ".join(f"{n} by {rule}" for rule, n in sorted(self.accepted.items())) or "none"
+        skipped = ", ".join(f"{n} {why}" for why, n in self.skipped.most_common()) or "none"
+        return (f"pseudo-labels: {sum(self.accepted.values())} of {self.plates} text-only plates accepted ({acc}), "
+                f"{self.rejected} rejected; skipped: {skipped}")
+
+
+def _cut(image: np.ndarray, plate: Plate, h: int, w: int, pad_x: float, pad_y: float, fill: int):
+    """The OCR input for a plate and how to map its pixels back (same steps as data.exporters.cut_plate)."""
+    region = plate_crop_box(plate.box, image.shape[1], image.shape[0], pad_x, pad_y)
+    if region is None:
+        return None
+    x1, y1, x2, y2 = region
+    crop, lb = letterbox(image[y1:y2, x1:x2], h, w, fill)
+    return crop, lb, (x1, y1)
+
+
+def _to_image(chars: list[Char], lb: Letterbox, offset: tuple[int, int]) -> list[Char]:
+    out = []
+    for c in chars:
+        x1, y1, x2, y2 = lb.to_image(np.array(c.box))
+        out.append(replace(c, box=(float(x1 + offset[0]), float(y1 + offset[1]), float(x2 + offset[0]), float(y2 + offset[1]))))
+    return out
+
+
+def pseudo_label(weights: Path, manifests: Sequence[Path], out: Path, model_cfg: DictConfig, rules: dict[str, bool],
+                 conf: float, count_conf: float, iou: float, max_plates: int | None = None, sheet: int = 48,
+                 batch: int = 32) -> PseudoLabelReport:
+    """Read every text-only plate of ``manifests`` with the OCR ``weights``; write the accepted ones."""
+    from train.run import _check_weights
+
+    unknown = set(rules) - set(RULES)
+    if unknown:
+        raise ValueError(f"pseudo_label.rules: unknown rules {sorted(unknown)} (known: {', '.join(RULES)})")
+    model = _check_weights(Path(weights), "plate_ocr")
+    names = [str(n) for n in model_cfg.names]
+    h, w = int(model_cfg.input_height), int(model_cfg.input_width)
+    pad_x, pad_y, fill = float(model_cfg.crop.pad_x), float(model_cfg.crop.pad_y), int(model_cfg.letterbox_fill)
+    report = PseudoLabelReport()
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[LabeledImage] = []
+    examples: dict[str, list[tuple[np.ndarray, list[Char], str]]] = {r: [] for r in RULES}
+    for path in manifests:
+        manifest = read_manifest(path)
+        for issue in manifest.issues:
+            report.skipped["malformed manifest line"] += 1
+            print(f"  {issue}")
+        accepted_items: list[LabeledImage] = []
+        todo = [(item, k, p) for item in manifest.images for k, p in enumerate(item.plates) if p.text and not p.chars]
+        if max_plates is not None:
+            todo = todo[: max(0, int(max_plates) - report.plates)]
+        by_item: dict[int, dict[int, Plate]] = {}
+        for start in tqdm(range(0, len(todo), batch), desc=f"pseudo-label {manifest.root.name}", unit="batch"):
+            crops, keys = [], []
+            for item, k, plate in todo[start:start + batch]:
+                report.plates += 1
+                bad = sorted({c for c in plate.text if c not in ALPHABET})
+                if bad:
+                    report.skipped["text outside 0-9A-Z"] += 1
+                    continue
+                try:
+                    image = read_image(manifest.image_path(item))
+                except (FileNotFoundError, ValueError) as e:
+                    print(f"  {manifest.path}:{item.line}: {e}")
+                    report.skipped["unreadable image"] += 1
+                    continue
+                cut = _cut(image, plate, h, w, pad_x, pad_y, fill)
+                if cut is None:
+                    report.skipped["empty crop"] += 1
+                    continue
+                crops.append(cut[0])
+                keys.append((item, k, plate, cut[1], cut[2]))
+            reads = predict_chars(model, crops, names, conf=min(conf, count_conf), iou=iou, batch=batch) if crops else []
+            for crop, (item, k, plate, lb, offset), pred in zip(crops, keys, reads):
+                j = judge(plate.text, pred, exact=rules.get("exact", False), count=rules.get("count", False),
+                          conf=conf, count_conf=count_conf)
+                if j.rule is None:
+                    report.rejected += 1
+                    continue
+                report.accepted[j.rule] += 1
+                chars = _to_image(j.chars, lb, offset)
+                lines = max(c.line or 0 for c in chars) + 1
+                extra = {**plate.extra, "pseudo_label": j.rule, "pseudo_label_read": j.read}
+                by_item.setdefault(id(item), {})[k] = replace(plate, chars=chars, lines=lines, extra=extra)
+                if len(examples[j.rule]) < sheet:
+                    examples[j.rule].append((crop, j.chars, f"{j.rule}: {plate.text} (read {j.read or '-'})"))
+        for item in manifest.images:
+            if id(item) in by_item:
+                labelled = [by_item[id(item)].get(k, p) for k, p in enumerate(item.plates)]
+                accepted_items.append(replace(item, plates=labelled))
+        if accepted_items:
+            from data.manifest import Manifest
+
+            written += rebase(Manifest(path=manifest.path, images=accepted_items), out)
+    report.manifest = write_manifest(out / "labels.jsonl", written)
+    for rule, shots in examples.items():
+        if shots:
+            report.sheets.append(draw_reads([s[0] for s in shots], [s[1] for s in shots], [s[2] for s in shots],
+                                            out / f"pseudo_labels_{rule}.png"))
+    (out / "report.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    return report
+
+
+def run_pseudo_label(cfg: DictConfig) -> PseudoLabelReport:
+    from train import offline
+    from train.mix import parse_sources
+
+    pl = cfg.pseudo_label
+    if not pl.weights:
+        raise ValueError("action=pseudo_label needs pseudo_label.weights=OCR_WEIGHTS.pt")
+    if not pl.src:
+        raise ValueError("action=pseudo_label needs pseudo_label.src=[MANIFEST_OR_DATASET, ...] (plates with text, no chars)")
+    if str(cfg.model.task) != "plate_ocr":
+        raise ValueError(f"action=pseudo_label reads characters: use model=plate_ocr (got model={cfg.model.name})")
+    offline.prepare(cfg.ultralytics_dir)
+    src = OmegaConf.to_container(pl.src, resolve=True) if OmegaConf.is_list(pl.src) else [str(pl.src)]
+    manifests = [s.manifest for s in parse_sources(src, cfg.paths)]
+    out = Path(pl.out) if pl.out else run_dir()
+    report = pseudo_label(Path(str(pl.weights)), manifests, out, cfg.model, dict(pl.rules), conf=float(pl.conf),
+                          count_conf=float(pl.count_conf), iou=float(pl.iou), max_plates=pl.max_plates,
+                          sheet=int(pl.sheet))
+    print(report.line())
+    print(f"manifest: {report.manifest}" + "".join(f"\ncontact sheet: {s}" for s in report.sheets))
+    return report
