@@ -70,3 +70,24 @@ def tiny_runs(tiny_subsets, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_weights(tiny_runs) -> dict[str, Path]:
     return {model: run.best for model, run in tiny_runs.items()}
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_weights, tmp_path_factory) -> dict[str, Path]:
+    """Both tiny models exported into one DeGirum-style zoo folder (parity checked on 2 images;
+    no int8 entry and no DeGirum round trip, to stay fast)."""
+    from data.config import compose
+    from export.run import export_model
+
+    base = tmp_path_factory.getbasetemp() / "tiny_export"
+    zoo = base / "zoo"
+    out: dict[str, Path] = {"zoo": zoo}
+    for model, weights in tiny_weights.items():
+        cfg = compose("export", [f"weights={weights}", f"out={zoo}", *tiny_export_overrides(base)])
+        out[model] = export_model(cfg).fp32.model
+    return out
+
+
+def tiny_export_overrides(base: Path) -> list[str]:
+    return [f"paths.runs={base / 'runs'}", f"ultralytics_dir={base / 'ultralytics'}", "parity.count=2",
+            "int8.enabled=false", "degirum.check=false", "benchmark.runs=2"]
