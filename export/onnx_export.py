@@ -35,6 +35,14 @@ class LoadedWeights:
     def strides(self) -> list[int]:
         return [int(s) for s in self.model.model.stride.tolist()]
 
+    @property
+    def activation(self) -> str:
+        """The activation the network really uses (its first convolution's), e.g. relu6 or silu."""
+        for m in self.model.model.modules():
+            if hasattr(m, "conv") and hasattr(m, "act"):
+                return type(m.act).__name__.lower()
+        return "unknown"
+
 
 def model_config(task: str) -> DictConfig:
     file = CONF_DIR / "model" / f"{task}.yaml"
@@ -96,7 +104,7 @@ def build_metadata(w: LoadedWeights, model_name: str, precision: str = "fp32") -
         output_layout="yolov8_xywh_scores",
         crop_pad_x=float(crop.pad_x) if crop is not None else None,
         crop_pad_y=float(crop.pad_y) if crop is not None else None,
-        activation=str(w.info.get("activation") or cfg.activation), precision=precision, model_name=model_name,
+        activation=w.activation, precision=precision, model_name=model_name,
     )
 
 
@@ -151,7 +159,7 @@ def export_onnx(w: LoadedWeights, out_path: Path, meta: ModelMetadata, opset: in
 
         model = YOLO(str(work), task="detect")
         produced = model.export(format="onnx", imgsz=[meta.input_height, meta.input_width], opset=int(opset),
-                                simplify=bool(simplify), dynamic=False, half=False, int8=False, nms=False, batch=1,
+                                simplify=bool(simplify), dynamic=False, half=False, nms=False, batch=1,
                                 device="cpu", verbose=False)
         if not produced or not Path(produced).is_file():
             raise ExportError(f"{w.path}: Ultralytics' ONNX export produced no file")

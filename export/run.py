@@ -39,8 +39,7 @@ def base_name(cfg: DictConfig, w: LoadedWeights) -> str:
     if cfg.get("name"):
         return str(cfg.name)
     m = w.model_cfg
-    activation = str(w.info.get("activation") or m.activation)
-    return f"{m.architecture}_{activation}_{m.name}"
+    return f"{m.architecture}_{w.activation}_{m.name}"
 
 
 def _images(cfg: DictConfig, task: str, split: str, count: int, meta, scratch: Path, seed: int = 0):
@@ -74,6 +73,8 @@ def export_model(cfg: DictConfig) -> ExportResult:
         "model_name": meta.model_name, "task": task, "weights": str(w.path.resolve()),
         "weights_sha256": sha256_file(w.path), "training_set_hash": _training_hash(w.path),
         "metadata": meta.to_props(), "opset": int(cfg.onnx_export.opset),
+        # Trained at another size than exported is legitimate (CPU profile: detector at 320), but worth seeing.
+        "train_imgsz": (w.model.ckpt or {}).get("train_args", {}).get("imgsz"),
     }
     scratch = Path(tempfile.mkdtemp(prefix="lpr_export_"))
     try:

@@ -26,6 +26,16 @@ TINY = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _ultralytics_config_in_tmp(tmp_path_factory):
+    """Ultralytics keeps settings (and our local fonts) in YOLO_CONFIG_DIR: during tests, a folder
+    of the session, not the user's ~/.config (set before the first test imports Ultralytics)."""
+    import sys
+
+    if "ultralytics" not in sys.modules:
+        os.environ["YOLO_CONFIG_DIR"] = str(tmp_path_factory.getbasetemp() / "ultralytics_config")
+
+
 def write_subset(manifest: Path, out_dir: Path, n_train: int, n_val: int) -> Path:
     """A manifest of the first images of each split, pointing at the original images (no copies)."""
     from data.manifest import Manifest, read_manifest, rebase, write_manifest

@@ -161,7 +161,7 @@ def score_reads(truths: Iterable[list[Char]], preds: Iterable[list[Char]], match
         tp += found
         all_found += found == len(truth)
     return Readout(plates=plates, exact_text=exact, all_found=all_found, char_recall=tp / max(n_true, 1),
-                   char_precision=tp / max(n_pred, 1), char_accuracy=1 - errors / max(length, 1))
+                   char_precision=tp / max(n_pred, 1), char_accuracy=max(0.0, 1 - errors / max(length, 1)))
 
 
 def draw_reads(images: Sequence[np.ndarray], reads: Sequence[list[Char]], captions: Sequence[str], path: Path,
