@@ -26,6 +26,16 @@ TINY = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _ultralytics_config_in_tmp(tmp_path_factory):
+    """Ultralytics keeps settings (and our local fonts) in YOLO_CONFIG_DIR: during tests, a folder
+    of the session, not the user's ~/.config (set before the first test imports Ultralytics)."""
+    import sys
+
+    if "ultralytics" not in sys.modules:
+        os.environ["YOLO_CONFIG_DIR"] = str(tmp_path_factory.getbasetemp() / "ultralytics_config")
+
+
 def write_subset(manifest: Path, out_dir: Path, n_train: int, n_val: int) -> Path:
     """A manifest of the first images of each split, pointing at the original images (no copies)."""
     from data.manifest import Manifest, read_manifest, rebase, write_manifest
@@ -70,3 +80,24 @@ def tiny_runs(tiny_subsets, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_weights(tiny_runs) -> dict[str, Path]:
     return {model: run.best for model, run in tiny_runs.items()}
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_weights, tmp_path_factory) -> dict[str, Path]:
+    """Both tiny models exported into one DeGirum-style zoo folder (parity checked on 2 images;
+    no int8 entry and no DeGirum round trip, to stay fast)."""
+    from data.config import compose
+    from export.run import export_model
+
+    base = tmp_path_factory.getbasetemp() / "tiny_export"
+    zoo = base / "zoo"
+    out: dict[str, Path] = {"zoo": zoo}
+    for model, weights in tiny_weights.items():
+        cfg = compose("export", [f"weights={weights}", f"out={zoo}", *tiny_export_overrides(base)])
+        out[model] = export_model(cfg).fp32.model
+    return out
+
+
+def tiny_export_overrides(base: Path) -> list[str]:
+    return [f"paths.runs={base / 'runs'}", f"ultralytics_dir={base / 'ultralytics'}", "parity.count=2",
+            "int8.enabled=false", "degirum.check=false", "benchmark.runs=2"]

@@ -296,6 +296,11 @@ def test_pseudo_label_rules_on_real_character_boxes(shared_datasets):
         # A character not found: neither rule may guess where it is.
         missing = judge(text, reads[1:])
         assert missing.rule is None and f"{len(text) - 1} boxes for {len(text)}" in missing.reason
+        # The right count by accident - one character boxed twice, its neighbour not at all - is no row
+        # of characters: rejected.
+        doubled = reads[:k] + [replace(wrong[k], box=tuple(v + 1 for v in reads[k - 1].box))] + reads[k + 1:]
+        twice = judge(text, doubled)
+        assert twice.rule is None and "overlap" in twice.reason
         # Low-scoring boxes count for the count rule only above its own threshold.
         faint = [replace(c, score=0.05) for c in wrong]
         assert judge(text, faint, count_conf=0.1).rule is None and judge(text, faint, count_conf=0.01).rule == "count"

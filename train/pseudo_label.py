@@ -8,6 +8,9 @@ and its boxes are kept when one of two rules vouches for them:
 * ``count``: class-agnostic, the model found exactly ``len(text)`` boxes; in reading order they
   get the known characters one by one. A model that reads few real plates right still finds
   where the characters are (training-findings.md, point 3), so this rule bootstraps a region.
+  Since the count can come out right by accident (a box on an emblem, two on one character, none
+  on another), the boxes must also look like a row of characters: little mutual overlap and
+  similar heights within a line.
 
 The accepted plates are written as a manifest (boxes in the original image's pixels, each plate
 marked with the rule that accepted it) that joins the OCR training mix like any other source;
@@ -44,8 +47,36 @@ class Judgement:
     reason: str
 
 
+def implausible(chars: Sequence[Char], max_overlap: float = 0.6, height_ratio: float = 1.4) -> str | None:
+    """Why ``chars`` (reading order, lines set) do not look like characters of one plate, or None.
+
+    Two boxes may share at most ``max_overlap`` of the smaller one's area; within a line, no box
+    may be more than ``height_ratio`` times taller or shorter than the line's median height."""
+    boxes = np.array([c.box for c in chars], dtype=np.float32).reshape(-1, 4)
+    if len(boxes) < 2:
+        return None
+    x1, y1, x2, y2 = boxes.T
+    iw = np.clip(np.minimum(x2[:, None], x2[None]) - np.maximum(x1[:, None], x1[None]), 0, None)
+    ih = np.clip(np.minimum(y2[:, None], y2[None]) - np.maximum(y1[:, None], y1[None]), 0, None)
+    area = (x2 - x1) * (y2 - y1)
+    share = iw * ih / np.maximum(np.minimum(area[:, None], area[None]), 1e-6)
+    np.fill_diagonal(share, 0)
+    if share.max() > max_overlap:
+        i, j = np.unravel_index(int(share.argmax()), share.shape)
+        return f"boxes {i} and {j} overlap by {share.max():.0%}"
+    heights = y2 - y1
+    lines = np.array([c.line or 0 for c in chars])
+    for line in np.unique(lines):
+        h = heights[lines == line]
+        med = float(np.median(h))
+        if h.max() > height_ratio * med or h.min() * height_ratio < med:
+            return f"character heights {h.min():.0f}..{h.max():.0f} px vary too much for one line"
+    return None
+
+
 def judge(text: str, predictions: Sequence[Char], exact: bool = True, count: bool = True,
-          conf: float = 0.25, count_conf: float = 0.1) -> Judgement:
+          conf: float = 0.25, count_conf: float = 0.1, max_overlap: float = 0.6,
+          height_ratio: float = 1.4) -> Judgement:
     """Decide whether the model's characters for a plate of known ``text`` become its labels.
 
     ``predictions``: class-agnostic detections (one per place) with scores, any order."""
@@ -54,12 +85,15 @@ def judge(text: str, predictions: Sequence[Char], exact: bool = True, count: boo
     if exact and read == text:
         return Judgement("exact", ordered(confident), read, "read text equals the known text")
     candidates = [c for c in predictions if (c.score or 0.0) >= count_conf]
+    odd = None
     if count and len(candidates) == len(text):
         chars = [replace(c, char=t, alternatives=[]) for t, c in zip(text, ordered(candidates))]
-        return Judgement("count", chars, read, f"{len(text)} boxes for {len(text)} characters, known text assigned in order")
+        odd = implausible(chars, max_overlap, height_ratio)
+        if odd is None:
+            return Judgement("count", chars, read, f"{len(text)} boxes for {len(text)} characters, known text assigned in order")
     why = [f"read {read!r} != {text!r}"] if exact else []
     if count:
-        why.append(f"{len(candidates)} boxes for {len(text)} characters")
+        why.append(f"{len(candidates)} boxes for {len(text)} characters" + (f" but {odd}" if odd else ""))
     return Judgement(None, [], read, "; ".join(why) or "no rule enabled")
 
 
@@ -104,7 +138,7 @@ def _to_image(chars: list[Char], lb: Letterbox, offset: tuple[int, int]) -> list
 
 def pseudo_label(weights: Path, manifests: Sequence[Path], out: Path, model_cfg: DictConfig, rules: dict[str, bool],
                  conf: float, count_conf: float, iou: float, max_plates: int | None = None, sheet: int = 48,
-                 batch: int = 32) -> PseudoLabelReport:
+                 batch: int = 32, max_overlap: float = 0.6, height_ratio: float = 1.4) -> PseudoLabelReport:
     """Read every text-only plate of ``manifests`` with the OCR ``weights``; write the accepted ones."""
     from train.run import _check_weights
 
@@ -152,7 +186,7 @@ def pseudo_label(weights: Path, manifests: Sequence[Path], out: Path, model_cfg:
             reads = predict_chars(model, crops, names, conf=min(conf, count_conf), iou=iou, batch=batch) if crops else []
             for crop, (item, k, plate, lb, offset), pred in zip(crops, keys, reads):
                 j = judge(plate.text, pred, exact=rules.get("exact", False), count=rules.get("count", False),
-                          conf=conf, count_conf=count_conf)
+                          conf=conf, count_conf=count_conf, max_overlap=max_overlap, height_ratio=height_ratio)
                 if j.rule is None:
                     report.rejected += 1
                     continue
@@ -197,7 +231,7 @@ def run_pseudo_label(cfg: DictConfig) -> PseudoLabelReport:
     out = Path(pl.out) if pl.out else run_dir()
     report = pseudo_label(Path(str(pl.weights)), manifests, out, cfg.model, dict(pl.rules), conf=float(pl.conf),
                           count_conf=float(pl.count_conf), iou=float(pl.iou), max_plates=pl.max_plates,
-                          sheet=int(pl.sheet))
+                          sheet=int(pl.sheet), max_overlap=float(pl.max_overlap), height_ratio=float(pl.height_ratio))
     print(report.line())
     print(f"manifest: {report.manifest}" + "".join(f"\ncontact sheet: {s}" for s in report.sheets))
     return report

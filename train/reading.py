@@ -161,7 +161,7 @@ def score_reads(truths: Iterable[list[Char]], preds: Iterable[list[Char]], match
         tp += found
         all_found += found == len(truth)
     return Readout(plates=plates, exact_text=exact, all_found=all_found, char_recall=tp / max(n_true, 1),
-                   char_precision=tp / max(n_pred, 1), char_accuracy=1 - errors / max(length, 1))
+                   char_precision=tp / max(n_pred, 1), char_accuracy=max(0.0, 1 - errors / max(length, 1)))
 
 
 def draw_reads(images: Sequence[np.ndarray], reads: Sequence[list[Char]], captions: Sequence[str], path: Path,
@@ -169,11 +169,14 @@ def draw_reads(images: Sequence[np.ndarray], reads: Sequence[list[Char]], captio
     """A contact sheet of OCR inputs with their character boxes and captions (PNG)."""
     tiles = []
     for image, chars, caption in zip(images, reads, captions):
-        tile = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
-        for c in chars:
+        tile = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
+        for k, c in enumerate(chars):
+            colour = (0, 140, 255) if k % 2 else (255, 0, 200)  # alternate, so neighbours stay apart
             x1, y1, x2, y2 = (int(round(v * 2)) for v in c.box)
-            cv2.rectangle(tile, (x1, y1), (x2, y2), (0, 200, 255), 1)
-            cv2.putText(tile, c.char, (x1, max(10, y1 - 2)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 255, 0), 1, cv2.LINE_AA)
+            cv2.rectangle(tile, (x1, y1), (x2, y2), colour, 2)
+            (tw, th), _ = cv2.getTextSize(c.char, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 2)
+            cv2.rectangle(tile, (x1, y1), (x1 + tw + 2, y1 + th + 4), colour, -1)
+            cv2.putText(tile, c.char, (x1 + 1, y1 + th + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
         bar = np.full((22, tile.shape[1], 3), 30, np.uint8)
         cv2.putText(bar, caption[:60], (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (230, 230, 230), 1, cv2.LINE_AA)
         tiles.append(np.vstack([tile, bar]))

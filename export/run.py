@@ -1,0 +1,219 @@
+"""The export stage: weights -> checked ONNX + DeGirum zoo entry (+ int8 proxy entry), with proof.
+
+    result = export_model(compose("export", ["weights=best.pt", "out=zoo"]))
+    result.fp32.model, result.int8.model, result.report
+
+Each entry folder also holds ``export_report.json``: where the model came from (weights and
+their hash, training set hash), parity numbers, int8 agreement and size/latency, and the DeGirum
+round trip (with the letterbox fill set to 114, and what black padding would cost).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from data.config import output_dir
+from export.checks import (ParityError, benchmark, compare_onnx, degirum_agreement, degirum_available, parity,
+                           sample_images)
+from export.decode import to_input
+from export.onnx_export import (ExportError, LoadedWeights, build_metadata, check_graph, export_onnx, load_weights,
+                                write_metadata)
+from export.zoo import ZooEntry, check_entry, entry_paths, model_name, sha256_file, write_entry
+
+
+@dataclass
+class ExportResult:
+    zoo: Path
+    fp32: ZooEntry
+    int8: ZooEntry | None
+    report: dict[str, Any]
+
+
+def base_name(cfg: DictConfig, w: LoadedWeights) -> str:
+    if cfg.get("name"):
+        return str(cfg.name)
+    m = w.model_cfg
+    return f"{m.architecture}_{w.activation}_{m.name}"
+
+
+def _images(cfg: DictConfig, task: str, split: str, count: int, meta, scratch: Path, seed: int = 0):
+    source = cfg.images.get(task)
+    return sample_images(str(source) if source else None, task, split, int(count), cfg.paths, meta, seed=seed,
+                         scratch=scratch)
+
+
+def export_model(cfg: DictConfig) -> ExportResult:
+    from train import offline
+
+    if not cfg.weights:
+        raise ExportError("no weights: give weights=PATH.pt (from python -m train)")
+    offline.prepare(cfg.ultralytics_dir)
+    w = load_weights(str(cfg.weights), cfg.get("model"))
+    task = str(w.model_cfg.task)
+    zoo = output_dir(cfg)
+    base = base_name(cfg, w)
+    version = int(cfg.zoo.version)
+    max_det = int(cfg.zoo.max_detections[task])
+    meta = build_metadata(w, "")
+    meta.model_name = model_name(base, meta, "fp32", version)
+    fp32 = entry_paths(zoo, meta.model_name)
+    fp32.folder.mkdir(parents=True, exist_ok=True)
+    print(f"export {w.path} ({task}) -> {fp32.folder}")
+    export_onnx(w, fp32.model, meta, int(cfg.onnx_export.opset), bool(cfg.onnx_export.simplify))
+    write_entry(fp32, meta, float(cfg.zoo.conf_threshold), float(cfg.zoo.nms_threshold), max_det,
+                int(cfg.zoo.config_version))
+    check_entry(fp32.config)
+    report: dict[str, Any] = {
+        "model_name": meta.model_name, "task": task, "weights": str(w.path.resolve()),
+        "weights_sha256": sha256_file(w.path), "training_set_hash": _training_hash(w.path),
+        "metadata": meta.to_props(), "opset": int(cfg.onnx_export.opset),
+        # Trained at another size than exported is legitimate (CPU profile: detector at 320), but worth seeing.
+        "train_imgsz": (w.model.ckpt or {}).get("train_args", {}).get("imgsz"),
+    }
+    scratch = Path(tempfile.mkdtemp(prefix="lpr_export_"))
+    try:
+        net = w.model.model.float().eval()
+        if cfg.parity.enabled:
+            p = cfg.parity
+            images = _images(cfg, task, p.split, p.count, meta, scratch)
+            result = parity(net, fp32.model, meta, images, float(p.conf), float(p.iou), float(p.box_iou),
+                            float(p.atol_boxes), float(p.atol_scores))
+            report["parity"] = result.as_dict()
+            print(result.line())
+            if not result.ok:
+                _write_report(fp32, report)
+                raise ParityError(f"{fp32.model}: the ONNX model does not reproduce {w.path}: " + "; ".join(result.problems))
+        report["benchmark"] = {"fp32": benchmark(fp32.model, meta, int(cfg.benchmark.runs), int(cfg.benchmark.threads))}
+
+        int8 = None
+        if cfg.int8.enabled:
+            int8 = _export_int8(cfg, w, fp32, meta, base, version, max_det, scratch, report)
+
+        if _degirum_wanted(cfg.degirum.check, zoo):
+            report["degirum"] = _degirum_round_trip(cfg, task, fp32, meta, scratch)
+    finally:
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+    _write_report(fp32, report)
+    if int8 is not None:
+        _write_report(int8, {**report, "model_name": int8.name, "fp32_model": fp32.name})
+    print(summary_text(report, fp32, int8))
+    return ExportResult(zoo=zoo, fp32=fp32, int8=int8, report=report)
+
+
+def _training_hash(weights: Path) -> str | None:
+    """The training set hash of the run the weights came from (training_set.json beside weights/)."""
+    record = weights.resolve().parent.parent / "training_set.json"
+    try:
+        return json.loads(record.read_text()).get("train_hash")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _export_int8(cfg, w, fp32: ZooEntry, meta, base: str, version: int, max_det: int, scratch: Path,
+                 report: dict) -> ZooEntry:
+    from dataclasses import replace
+
+    from export.quantize import quantize_int8
+
+    task = str(w.model_cfg.task)
+    q = cfg.int8
+    meta8 = replace(meta, precision="int8")
+    meta8.model_name = model_name(base, meta8, "int8", version)
+    int8 = entry_paths(fp32.folder.parent, meta8.model_name)
+    int8.folder.mkdir(parents=True, exist_ok=True)
+    calib = [to_input(img, meta)[0] for _, img in _images(cfg, task, q.split, q.calib_images, meta, scratch, seed=1)]
+    info = quantize_int8(fp32.model, int8.model, calib, per_channel=bool(q.per_channel), method=str(q.method),
+                         float_head=bool(q.float_head))
+    write_metadata(int8.model, meta8)
+    check_graph(int8.model, meta8)
+    write_entry(int8, meta8, float(cfg.zoo.conf_threshold), float(cfg.zoo.nms_threshold), max_det,
+                int(cfg.zoo.config_version))
+    check_entry(int8.config)
+    p = cfg.parity
+    images = _images(cfg, task, p.split, q.compare_images, meta, scratch)
+    info["vs_fp32"] = compare_onnx(fp32.model, int8.model, meta, images, float(p.conf), float(p.iou), float(p.box_iou))
+    report["int8"] = info
+    report["benchmark"]["int8"] = benchmark(int8.model, meta8, int(cfg.benchmark.runs), int(cfg.benchmark.threads))
+    return int8
+
+
+def _degirum_wanted(setting, zoo: Path) -> bool:
+    if str(setting).lower() == "auto":
+        return degirum_available(zoo)
+    return bool(setting) and str(setting).lower() != "false"
+
+
+def _degirum_round_trip(cfg, task: str, fp32: ZooEntry, meta, scratch: Path) -> dict:
+    """DeGirum PySDK on the zoo entry vs our ONNX Runtime decoding, with fill 114 and with black."""
+    p = cfg.parity
+    images = _images(cfg, task, p.split, p.count, meta, scratch)
+    out = {"fill_114": degirum_agreement(fp32.config, fp32.model, meta, images, float(p.box_iou), int(cfg.degirum.fill))}
+    # What DeGirum's default black padding costs against the grey the model was trained with.
+    out["fill_0"] = degirum_agreement(fp32.config, fp32.model, meta, images, float(p.box_iou), 0)
+    for key in ("fill_114", "fill_0"):
+        r = out[key]
+        print(f"DeGirum ONNX/CPU, letterbox fill {r['fill']}: {r['matched']}/{r['reference']} of our boxes found, "
+              f"{r['other_matched']}/{r['other']} of DeGirum's matched, min IoU {r['min_iou']:.3f}")
+    if not out["fill_114"]["ok"]:
+        print(f"WARNING: DeGirum's results differ from ONNX Runtime's for {fp32.name} (see export_report.json)")
+    return out
+
+
+def _write_report(entry: ZooEntry, report: dict) -> None:
+    (entry.folder / "export_report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+
+
+def summary_text(report: dict, fp32: ZooEntry, int8: ZooEntry | None) -> str:
+    lines = [f"== {fp32.name}: {fp32.folder}"]
+    b = report.get("benchmark", {})
+    if "fp32" in b:
+        lines.append(f"fp32: {b['fp32']['size_mb']} MB, {b['fp32']['median_ms']} ms/image (ONNX Runtime, {b['fp32']['threads']} threads)")
+    if int8 is not None and "int8" in b:
+        v = report["int8"]["vs_fp32"]
+        lines.append(f"int8: {b['int8']['size_mb']} MB, {b['int8']['median_ms']} ms/image; vs fp32 on {v['images']} images: "
+                     f"{v['matched']}/{v['reference']} boxes kept, {v['other'] - v['other_matched']} new, "
+                     f"max score error {v['max_abs_scores']:.3f} -> {int8.folder}")
+    return "\n".join(lines)
+
+
+def check_model(path: str | Path) -> list[str]:
+    """action=check: verify an ONNX file or every zoo entry under a folder; returns what was checked."""
+    from runtime.metadata import read_onnx_metadata
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file or folder")
+    checked = []
+    if p.is_dir():
+        configs = [c for c in sorted(p.rglob("*.json")) if _is_zoo_config(c)]
+        if not configs:
+            raise ExportError(f"{p}: no DeGirum zoo entry (<name>.json with a Checksum) under this folder")
+        for c in configs:
+            _, meta = check_entry(c)
+            check_graph(c.parent / json.loads(c.read_text())["MODEL_PARAMETERS"][0]["ModelPath"], meta)
+            checked.append(f"{c}: OK ({meta.task}, {meta.input_height}x{meta.input_width}, {meta.precision})")
+        return checked
+    meta = read_onnx_metadata(p)
+    check_graph(p, meta)
+    checked.append(f"{p}: OK ({meta.task}, {meta.input_height}x{meta.input_width}, {meta.precision})")
+    sibling = p.with_suffix(".json")
+    if sibling.is_file() and _is_zoo_config(sibling):
+        check_entry(sibling)
+        checked.append(f"{sibling}: OK")
+    return checked
+
+
+def _is_zoo_config(path: Path) -> bool:
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return isinstance(d, dict) and "MODEL_PARAMETERS" in d

@@ -1,0 +1,135 @@
+"""DeGirum local-zoo entries: ``<zoo>/<model_name>/`` with the model, its JSON and its labels.
+
+    <model_name> = <name>--<W>x<H>_<float|quant>_onnx_cpu_<version>
+    e.g. yolov8n_relu6_plate_det--640x640_float_onnx_cpu_1
+
+The JSON follows what DeGirum PySDK 1.5 accepts for its ONNX/CPU agent (see
+../shared/notes/hailo-and-degirum.md): a non-empty Checksum (the model file's sha256) and a
+ConfigVersion > 0, letterbox pre-processing with 1/255 scaling, DetectionYoloV8 post-processing of
+Ultralytics' [1, 4 + nc, N] output. Every value is derived from the model's own metadata.
+
+DeGirum's letterbox fill is not a JSON key: PySDK pads with black unless the loaded model is told
+``model.input_letterbox_fill_color = (114, 114, 114)`` (:func:`load_degirum`); the export stage
+measures what black padding costs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from runtime.metadata import ModelMetadata
+
+RUNTIME = "onnx"
+DEVICE = "cpu"
+
+
+@dataclass
+class ZooEntry:
+    name: str
+    folder: Path
+    model: Path
+    config: Path
+    labels: Path
+
+
+def model_name(base: str, meta: ModelMetadata, precision: str, version: int = 1) -> str:
+    kind = "quant" if precision == "int8" else "float"
+    return f"{base}--{meta.input_width}x{meta.input_height}_{kind}_{RUNTIME}_{DEVICE}_{version}"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def entry_paths(zoo_dir: Path, name: str) -> ZooEntry:
+    folder = Path(zoo_dir) / name
+    return ZooEntry(name=name, folder=folder, model=folder / f"{name}.onnx", config=folder / f"{name}.json",
+                    labels=folder / f"labels_{name}.json")
+
+
+def degirum_config(entry: ZooEntry, meta: ModelMetadata, conf: float, nms: float, max_detections: int,
+                   config_version: int = 10) -> dict:
+    if meta.mean != [0.0, 0.0, 0.0] or meta.std != [1.0, 1.0, 1.0]:
+        raise ValueError(f"{entry.model}: DeGirum's JSON here only scales inputs; mean/std normalisation is not supported")
+    return {
+        "ConfigVersion": int(config_version),
+        "Checksum": sha256_file(entry.model),
+        "DEVICE": [{"DeviceType": "CPU", "RuntimeAgent": "ONNX", "SupportedDeviceTypes": "ONNX/CPU"}],
+        "PRE_PROCESS": [{
+            "InputType": "Image", "InputN": 1, "InputH": meta.input_height, "InputW": meta.input_width, "InputC": 3,
+            "InputTensorLayout": "NCHW", "InputPadMethod": "letterbox", "InputResizeMethod": "bilinear",
+            "InputColorSpace": meta.channel_order,
+            "InputQuantEn": False, "InputScaleEn": True, "InputScaleCoeff": float(meta.scale),
+        }],
+        "MODEL_PARAMETERS": [{"ModelPath": entry.model.name}],
+        "POST_PROCESS": [{
+            "OutputPostprocessType": "DetectionYoloV8", "OutputNumClasses": meta.num_classes,
+            "LabelsPath": entry.labels.name, "OutputConfThreshold": float(conf), "OutputNMSThreshold": float(nms),
+            "MaxDetections": int(max_detections),
+        }],
+    }
+
+
+def write_entry(entry: ZooEntry, meta: ModelMetadata, conf: float, nms: float, max_detections: int,
+                config_version: int = 10) -> ZooEntry:
+    """Write the JSON and labels beside ``entry.model`` (which must already be in place)."""
+    if not entry.model.is_file():
+        raise FileNotFoundError(f"{entry.model}: no model file to describe")
+    labels = {str(i): name for i, name in enumerate(meta.names)}
+    entry.labels.write_text(json.dumps(labels, indent=1) + "\n")
+    cfg = degirum_config(entry, meta, conf, nms, max_detections, config_version)
+    entry.config.write_text(json.dumps(cfg, indent=2) + "\n")
+    return entry
+
+
+def check_entry(config_path: Path) -> tuple[dict, ModelMetadata]:
+    """Verify a zoo entry against its model: checksum, input size, classes, labels; raises ValueError."""
+    from runtime.metadata import read_onnx_metadata
+
+    config_path = Path(config_path)
+    try:
+        cfg = json.loads(config_path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{config_path}: not a readable zoo JSON ({e})") from None
+    problems = []
+    try:
+        model = config_path.parent / cfg["MODEL_PARAMETERS"][0]["ModelPath"]
+        pre, post = cfg["PRE_PROCESS"][0], cfg["POST_PROCESS"][0]
+        labels_file = config_path.parent / post["LabelsPath"]
+    except (KeyError, IndexError, TypeError) as e:
+        raise ValueError(f"{config_path}: missing {e} (MODEL_PARAMETERS/PRE_PROCESS/POST_PROCESS)") from None
+    meta = read_onnx_metadata(model)
+    if not cfg.get("Checksum") or cfg["Checksum"] != sha256_file(model):
+        problems.append(f"Checksum does not match {model.name} (re-export, or the model was replaced)")
+    if int(cfg.get("ConfigVersion", 0)) <= 0:
+        problems.append("ConfigVersion must be > 0 (DeGirum ignores the entry otherwise)")
+    if (pre.get("InputH"), pre.get("InputW")) != (meta.input_height, meta.input_width):
+        problems.append(f"InputH/InputW {pre.get('InputH')}x{pre.get('InputW')} != model {meta.input_height}x{meta.input_width}")
+    if post.get("OutputNumClasses") != meta.num_classes:
+        problems.append(f"OutputNumClasses {post.get('OutputNumClasses')} != model's {meta.num_classes}")
+    try:
+        labels = json.loads(labels_file.read_text())
+        if [labels[str(i)] for i in range(len(labels))] != meta.names:
+            problems.append(f"{labels_file.name} does not list the model's class names in order")
+    except (OSError, json.JSONDecodeError, KeyError) as e:
+        problems.append(f"labels {labels_file}: {e}")
+    if problems:
+        raise ValueError(f"{config_path}: " + "; ".join(problems))
+    return cfg, meta
+
+
+def load_degirum(entry_or_config: ZooEntry | Path, fill: int = 114):
+    """Load a zoo entry with DeGirum PySDK (local inference) and set its letterbox fill."""
+    import degirum as dg
+
+    config = entry_or_config.config if isinstance(entry_or_config, ZooEntry) else Path(entry_or_config)
+    model = dg.load_model(config.stem, "@local", str(config.parent.parent), token="")
+    model.input_letterbox_fill_color = (int(fill),) * 3
+    return model
