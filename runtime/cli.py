@@ -21,7 +21,7 @@ from runtime.config import PipelineConfig
 from runtime.metadata import ModelMetadataError
 from runtime.rules import RulesError
 from runtime.sources import SourceError
-from runtime.zoo import DEFAULT_ZOO, ZooError
+from runtime.model_zoo import DEFAULT_ZOO, ZooError
 
 SETUP_ERRORS = (SourceError, ZooError, BackendError, RulesError, ModelMetadataError, FileNotFoundError, ValueError)
 

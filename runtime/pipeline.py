@@ -30,7 +30,7 @@ from runtime.reading import read_chars
 from runtime.records import Char, Plate
 from runtime.rules import RegionRules, apply_text, candidates, load_rules
 from runtime.sources import Frame, ImageError, SourceSpec, iter_frames, list_image_paths
-from runtime.zoo import find_models
+from runtime.model_zoo import find_models
 
 REASON_EMPTY_CROP = "empty crop: the plate box has no area inside the image"
 REASON_NO_CHARS = "no characters found"
@@ -257,12 +257,24 @@ class Predictor:
             "detector_only_fps": round(fps["detector_only"], 2),
             "pipeline_vs_naive": round(fps["pipeline"] / fps["naive"], 3),
             "pipeline_vs_detector_only": round(fps["pipeline"] / fps["detector_only"], 3),
-            "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "rss_mb": round(peak_rss_mb(), 1),
             **self.backend.describe(),
             "threads": self.config.threads,
             "workers": max(1, min(self.config.detect_workers, self.backend.max_concurrent_detect)),
             "repeat": max(1, repeat),
         }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB. /proc's VmHWM where there is one: ru_maxrss
+    survives exec on Linux, so a process started from a big parent would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _benchmark_frames(source: SourceSpec, frames: int | None) -> list[Frame]:

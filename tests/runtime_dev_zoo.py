@@ -121,3 +121,48 @@ if __name__ == "__main__":
     if out.exists():
         shutil.rmtree(out)
     print(make_dev_zoo(out))
+
+
+# -- pytest fixture (imported by the runtime tests) -------------------------------------------------
+try:
+    import pytest
+except ImportError:  # the script use above needs no pytest
+    pytest = None
+
+_BUILT: dict[str, Path] = {}
+
+if pytest is not None:
+
+    @pytest.fixture(scope="session")
+    def dev_zoo(tmp_path_factory) -> Path:
+        """The development zoo, built once per test session (imported into several test modules)."""
+        if "zoo" not in _BUILT:
+            _BUILT["zoo"] = make_dev_zoo(tmp_path_factory.mktemp("dev_zoo"))
+        return _BUILT["zoo"]
+
+
+def make_scene(seed: int, plates: int, height: int = 480, width: int = 800, two_line: bool = False):
+    """A street-like picture with ``plates`` white plates carrying dark characters (cv2 drawing);
+    returns (BGR image, plate boxes, plate texts)."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    noise = (rng.random((height // 8, width // 8, 3)) * 255).astype(np.uint8)
+    image = cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+    boxes, texts = [], []
+    for k in range(plates):
+        text = "".join(rng.choice(list(ALPHABET), 7))
+        pw, ph = (90, 70) if two_line else (170, 40)
+        x = int(20 + k * (width - 40) / max(plates, 1))
+        y = int(rng.integers(20, height - ph - 20))
+        cv2.rectangle(image, (x, y), (x + pw, y + ph), (235, 235, 235), -1)
+        cv2.rectangle(image, (x, y), (x + pw, y + ph), (20, 20, 20), 2)
+        if two_line:
+            cv2.putText(image, text[:3], (x + 18, y + 30), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (10, 10, 10), 2)
+            cv2.putText(image, text[3:], (x + 8, y + 62), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (10, 10, 10), 2)
+        else:
+            cv2.putText(image, text, (x + 6, y + 31), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (10, 10, 10), 2)
+        boxes.append((x, y, x + pw, y + ph))
+        texts.append(text)
+    return image, boxes, texts

@@ -6,7 +6,7 @@ from typing import Any
 
 from runtime.backends.base import Backend, BackendError, preprocess
 from runtime.config import PipelineConfig
-from runtime.zoo import ZooModel
+from runtime.model_zoo import ZooModel
 
 BACKENDS = ("onnx", "degirum")
 

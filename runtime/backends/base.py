@@ -15,7 +15,7 @@ from runtime.config import PipelineConfig
 from runtime.geometry import Letterbox, letterbox
 from runtime.metadata import ModelMetadata
 from runtime.postprocess import Detections, clip_boxes, decode_yolov8
-from runtime.zoo import ZooModel
+from runtime.model_zoo import ZooModel
 
 
 class BackendError(RuntimeError):

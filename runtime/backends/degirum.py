@@ -24,7 +24,7 @@ from runtime.config import PipelineConfig
 from runtime.geometry import Letterbox
 from runtime.metadata import ModelMetadata
 from runtime.postprocess import Detections, clip_boxes
-from runtime.zoo import ZooModel
+from runtime.model_zoo import ZooModel
 
 
 def _letterbox_params(height: int, width: int, meta: ModelMetadata) -> Letterbox:
@@ -39,8 +39,13 @@ class DegirumBackend(Backend):
     max_concurrent_detect = 1  # one PySDK model object is not shared between threads
 
     def __init__(self, det: ZooModel, ocr: ZooModel, config: PipelineConfig, host: str = "@local",
-                 zoo_url: str | None = None, token: str | None = None) -> None:
+                 zoo_url: str | None = None, token: str | None = None, postprocess: str = "auto") -> None:
+        """``postprocess``: "auto" (ours where the model gives the raw tensor, else DeGirum's),
+        "runtime" (always ours) or "degirum" (always DeGirum's post-processor)."""
         super().__init__(det, ocr, config)
+        if postprocess not in ("auto", "runtime", "degirum"):
+            raise BackendError(f"postprocess must be auto, runtime or degirum, got {postprocess!r}")
+        self.postprocess = postprocess
         try:
             import degirum  # noqa: F401
         except ImportError:
@@ -66,7 +71,8 @@ class DegirumBackend(Backend):
         m.input_resize_method = "bilinear"
         m.input_letterbox_fill_color = (fill, fill, fill)
         m.input_numpy_colorspace = "BGR"
-        raw = model.runtime == "ONNX" and model.meta.output_layout == "yolov8_xywh_scores"
+        raw = {"runtime": True, "degirum": False}.get(
+            self.postprocess, model.runtime == "ONNX" and model.meta.output_layout == "yolov8_xywh_scores")
         if raw:
             m.output_postprocess_type = "None"
         else:
@@ -120,7 +126,9 @@ class DegirumBackend(Backend):
         return out
 
     def describe(self) -> dict:
-        return {**super().describe(), "host": self.host}
+        return {**super().describe(), "host": self.host,
+                "postprocess": {"det": "runtime" if self.det_raw else "degirum",
+                                "ocr": "runtime" if self.ocr_raw else "degirum"}}
 
     def close(self) -> None:
         self.det_model = self.ocr_model = None

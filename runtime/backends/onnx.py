@@ -7,7 +7,7 @@ import numpy as np
 from runtime.backends.base import Backend, BackendError, check_output_layout, decode_chars, decode_plates, preprocess
 from runtime.config import PipelineConfig
 from runtime.postprocess import Detections
-from runtime.zoo import ZooModel
+from runtime.model_zoo import ZooModel
 
 
 def make_session(path, threads: int):
