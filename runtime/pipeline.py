@@ -11,6 +11,7 @@ Runtime and OpenCV release the GIL, so on a 2-core device both cores stay busy.
 from __future__ import annotations
 
 import math
+import os
 import resource
 import time
 from collections import deque
@@ -174,15 +175,13 @@ class Predictor:
         plates = self.read_plates(image, dets)
         return FrameResult(source=frame.source, frame=frame.index, plates=plates, image=image if keep_images else None)
 
-    def run(self, source: SourceSpec, keep_images: bool = False) -> Iterator[FrameResult]:
-        """Results for every frame of ``source`` (image, folder, glob, arrays, Frames), in order.
+    def _workers(self) -> int:
+        return max(1, min(self.config.detect_workers, self.backend.max_concurrent_detect))
 
-        Pipelined: up to ``workers`` frames are detected at once while the reader thread crops and
-        reads the previous ones; at most ``workers + queue_depth`` frames are in flight. A frame
-        that cannot be read gives a result with ``error`` and the run goes on.
-        """
-        frames = iter_frames(source)
-        workers = max(1, min(self.config.detect_workers, self.backend.max_concurrent_detect))
+    def _pipelined(self, frames: Iterator[Frame], second_stage, *args: Any) -> Iterator[Any]:
+        """Detect frames on the worker pool; ``second_stage(frame, detected_future, *args)`` runs on
+        one reader thread in frame order; results are yielded in order, a bounded number in flight."""
+        workers = self._workers()
         in_flight = workers + self.config.queue_depth
         det_pool = ThreadPoolExecutor(workers, thread_name_prefix="lpr-detect")
         read_pool = ThreadPoolExecutor(1, thread_name_prefix="lpr-read")
@@ -190,7 +189,7 @@ class Predictor:
         try:
             for frame in frames:
                 detected = det_pool.submit(self._detect_frame, frame)
-                pending.append(read_pool.submit(self._read_frame, frame, detected, keep_images))
+                pending.append(read_pool.submit(second_stage, frame, detected, *args))
                 if len(pending) >= in_flight:
                     yield pending.popleft().result()
             while pending:
@@ -200,6 +199,15 @@ class Predictor:
                 f.cancel()
             det_pool.shutdown(wait=True, cancel_futures=True)
             read_pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, source: SourceSpec, keep_images: bool = False) -> Iterator[FrameResult]:
+        """Results for every frame of ``source`` (image, folder, glob, arrays, Frames), in order.
+
+        Pipelined: up to ``workers`` frames are detected at once while the reader thread crops and
+        reads the previous ones; at most ``workers + queue_depth`` frames are in flight. A frame
+        that cannot be read gives a result with ``error`` and the run goes on.
+        """
+        return self._pipelined(iter_frames(source), self._read_frame, keep_images)
 
     def run_naive(self, source: SourceSpec) -> Iterator[FrameResult]:
         """The seed's way, for comparison: one frame at a time, detector then one OCR call per crop."""
@@ -211,11 +219,12 @@ class Predictor:
             yield FrameResult(source=frame.source, frame=frame.index,
                               plates=self.read_plates(image, dets, one_call_per_crop=True))
 
-    def run_detector_only(self, source: SourceSpec) -> Iterator[tuple[Frame, Detections | None]]:
-        """Only the plate detector, one frame at a time (the benchmark's upper bound)."""
-        for frame in iter_frames(source):
-            _, dets, _ = self._detect_frame(frame)
-            yield frame, dets
+    def run_detector_only(self, source: SourceSpec, parallel: bool = False) -> Iterator[tuple[Frame, Detections | None]]:
+        """Only the plate detector (decode, letterbox, inference, NMS): one frame at a time, or
+        ``parallel`` on the same workers as ``run`` - the pipeline's ceiling if reading cost nothing."""
+        if parallel:
+            return self._pipelined(iter_frames(source), lambda frame, detected: (frame, detected.result()[1]))
+        return ((frame, self._detect_frame(frame)[1]) for frame in iter_frames(source))
 
     # -- speed -----------------------------------------------------------------------------------
     def benchmark(self, source: SourceSpec, frames: int | None = None, repeat: int = 3, warmup: int = 2) -> dict[str, Any]:
@@ -224,43 +233,53 @@ class Predictor:
         Image files are read into memory once (still encoded: every mode decodes, as it would from
         disk) so the disk does not time; ``frames`` repeats or truncates the list to that length.
         Each mode runs ``repeat`` times, interleaved, and the best run counts (least disturbed by
-        other processes). Returns frames, plates_per_frame, pipeline_fps, naive_fps,
-        detector_only_fps, rss_mb (peak resident memory) and the settings used.
+        other processes). Returns frames, plates_per_frame, pipeline_fps, naive_fps (one frame at
+        a time, one OCR call per crop), detector_only_fps (the detector alone, one frame at a time,
+        like naive), detector_only_parallel_fps (the detector alone on the pipeline's workers: the
+        pipeline's ceiling), their ratios, rss_mb (peak resident memory) and the settings used.
         """
         items = _benchmark_frames(source, frames)
         if not items:
             raise ValueError("benchmark: the source has no frames")
         for item in items[:warmup]:
             self.predict(item.load())
-        best = {"pipeline": math.inf, "naive": math.inf, "detector_only": math.inf}
-        plates_per_frame = 0.0
+        modes = {
+            "pipeline": lambda: self.run(items),
+            "naive": lambda: self.run_naive(items),
+            "detector_only": lambda: self.run_detector_only(items),
+            "detector_only_parallel": lambda: self.run_detector_only(items, parallel=True),
+        }
+        best = {mode: math.inf for mode in modes}
+        cpu = {mode: math.inf for mode in modes}
+        plates = 0
         for _ in range(max(1, repeat)):
-            t0 = time.perf_counter()
-            results = list(self.run(items))
-            best["pipeline"] = min(best["pipeline"], time.perf_counter() - t0)
-            plates_per_frame = sum(len(r.plates) for r in results) / len(results)
-            t0 = time.perf_counter()
-            for _ in self.run_naive(items):
-                pass
-            best["naive"] = min(best["naive"], time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            for _ in self.run_detector_only(items):
-                pass
-            best["detector_only"] = min(best["detector_only"], time.perf_counter() - t0)
+            for mode, start in modes.items():  # interleaved, so a busy spell hits every mode alike
+                t0, c0 = time.perf_counter(), time.process_time()
+                out = list(start())
+                best[mode] = min(best[mode], time.perf_counter() - t0)
+                cpu[mode] = min(cpu[mode], time.process_time() - c0)
+                if mode == "pipeline":
+                    plates = sum(len(r.plates) for r in out)
         n = len(items)
-        fps = {k: n / v for k, v in best.items()}
+        fps = {mode: n / seconds for mode, seconds in best.items()}
         return {
             "frames": n,
-            "plates_per_frame": round(plates_per_frame, 3),
+            "plates_per_frame": round(plates / n, 3),
             "pipeline_fps": round(fps["pipeline"], 2),
             "naive_fps": round(fps["naive"], 2),
             "detector_only_fps": round(fps["detector_only"], 2),
+            "detector_only_parallel_fps": round(fps["detector_only_parallel"], 2),
             "pipeline_vs_naive": round(fps["pipeline"] / fps["naive"], 3),
             "pipeline_vs_detector_only": round(fps["pipeline"] / fps["detector_only"], 3),
+            "pipeline_vs_detector_only_parallel": round(fps["pipeline"] / fps["detector_only_parallel"], 3),
             "rss_mb": round(peak_rss_mb(), 1),
+            # CPU time per frame (all threads): the work each mode does, whatever else runs on the machine.
+            "cpu_ms_per_frame": {mode: round(1000 * c / n, 1) for mode, c in cpu.items()},
+            "cpu_count": os.cpu_count(),
+            "load_avg_1min": round(os.getloadavg()[0], 2),
             **self.backend.describe(),
             "threads": self.config.threads,
-            "workers": max(1, min(self.config.detect_workers, self.backend.max_concurrent_detect)),
+            "workers": self._workers(),
             "repeat": max(1, repeat),
         }
 
@@ -280,6 +299,8 @@ def peak_rss_mb() -> float:
 def _benchmark_frames(source: SourceSpec, frames: int | None) -> list[Frame]:
     if isinstance(source, (str, Path)):
         paths = list_image_paths(source)
+        if frames is not None:
+            paths = paths[:frames]  # only what is timed stays in memory
         items = [Frame(source=str(p), index=i, data=p.read_bytes()) for i, p in enumerate(paths)]
     else:
         items = list(iter_frames(source))
