@@ -18,6 +18,7 @@ from typing import Union
 import numpy as np
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".h264"}
 
 
 class ImageError(ValueError):
@@ -99,6 +100,9 @@ def list_image_paths(spec: str | os.PathLike) -> list[Path]:
     """
     s = str(spec)
     p = Path(s)
+    if p.suffix.lower() in VIDEO_SUFFIXES or s.startswith(("rtsp://", "http://", "https://")):
+        # The seam for video: a source yielding Frames with their pixels set (next issue).
+        raise SourceError(f"{s}: video and stream sources are not supported yet; pass images, a folder or a glob")
     if p.is_file():
         return [p]
     if p.is_dir():
