@@ -1,8 +1,8 @@
 """Reading order: characters found on a plate -> lines -> text. Pure functions over records.
 
 Plain left-to-right sorting reads a two-line plate as one interleaved line (the most reported bug
-of plate readers), so characters are first grouped into lines by vertical overlap, lines are read
-top to bottom and each line left to right. Two detections of one character (the same glyph seen
+of plate readers), so characters are first grouped into lines by vertical overlap with their
+left neighbour, lines are read top to bottom and each line left to right. Two detections of one character (the same glyph seen
 as two classes, or a box split in two) are merged before, keeping the better one and offering the
 other as an alternative.
 """
@@ -77,17 +77,18 @@ def _vertical_overlap(y1: float, y2: float, ly1: float, ly2: float) -> float:
 def group_lines(chars: list[Char], min_overlap: float, max_lines: int = 2) -> list[list[Char]]:
     """Characters grouped into text lines, top line first, each line left to right.
 
-    A character joins the line it overlaps most vertically (by at least ``min_overlap`` of the
-    shorter height; a line's extent is the mean of its members'); otherwise it starts a new line.
+    Characters are taken left to right; each joins the line whose rightmost character it overlaps
+    most vertically (by at least ``min_overlap`` of the shorter height), otherwise it starts a new
+    line. Comparing neighbours rather than a whole line's extent keeps a tilted plate on one line
+    (each character overlaps the previous one although the line drifts by more than its height).
     More than ``max_lines`` groups are merged pairwise, closest centres first.
     """
     lines: list[list[Char]] = []
-    for c in sorted(chars, key=lambda c: (c.center[1], c.center[0])):
+    for c in sorted(chars, key=lambda c: (c.center[0], c.center[1])):
         best, best_overlap = None, min_overlap
         for line in lines:
-            ly1 = sum(m.box[1] for m in line) / len(line)
-            ly2 = sum(m.box[3] for m in line) / len(line)
-            ov = _vertical_overlap(c.box[1], c.box[3], ly1, ly2)
+            last = line[-1]
+            ov = _vertical_overlap(c.box[1], c.box[3], last.box[1], last.box[3])
             if ov >= best_overlap:
                 best, best_overlap = line, ov
         if best is None:

@@ -29,9 +29,18 @@ def test_one_line_reads_left_to_right_whatever_the_input_order():
     assert r.score == pytest.approx(0.9 ** 7)
 
 
-def test_tilted_line_stays_one_line():
-    chars = row("ABC1234", 0, 0, slope=2.5)  # 15 px of drift over a 20 px tall line
-    assert read_chars(shuffled(chars)).text == "ABC1234"
+@pytest.mark.parametrize("slope", [2.5, -2.5, 6.0, -6.0])
+def test_tilted_line_stays_one_line(slope):
+    # slope 6: the line drifts by 36 px, almost twice its 20 px height, from end to end (about 27 deg)
+    r = read_chars(shuffled(row("ABC1234", 0, 100, slope=slope)))
+    assert (r.text, r.lines) == ("ABC1234", 1)
+
+
+def test_tilted_two_line_plate():
+    top = row("ABC", 20, 0, w=8, h=12, slope=2)
+    bottom = row("12345", 8, 16, w=10, h=20, slope=2)
+    r = read_chars(shuffled(top + bottom))
+    assert (r.text, r.lines) == ("ABC12345", 2)
 
 
 def test_two_line_plate_reads_top_line_first():
