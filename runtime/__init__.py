@@ -1,9 +1,31 @@
 """Lean licence plate recognition runtime: detect -> crop -> OCR -> reading order -> text.
 
-Deployed on devices on its own (``pip install ./runtime``): it depends only on numpy, OpenCV and
-ONNX Runtime (DeGirum PySDK as an extra), never on torch, ultralytics, hydra or pandas.
+Deployed on devices on its own (``pip install ./runtime``): it depends only on numpy, OpenCV,
+ONNX Runtime and PyYAML (DeGirum PySDK as an extra), never on torch, ultralytics, hydra or pandas.
+
+    from runtime import Predictor
+    with Predictor(zoo="path/to/zoo") as p:
+        for result in p.run("photos/"):
+            print(result.to_dict())
+
+``import runtime`` itself stays light (the records only), so the toolchain stages can import the
+plate record without loading OpenCV or ONNX Runtime.
 """
+
+from typing import Any
 
 from runtime.records import ALPHABET, Char, Plate
 
-__all__ = ["ALPHABET", "Char", "Plate"]
+__all__ = ["ALPHABET", "Char", "FrameResult", "PipelineConfig", "Plate", "Predictor"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Predictor", "FrameResult"):
+        from runtime import pipeline
+
+        return getattr(pipeline, name)
+    if name == "PipelineConfig":
+        from runtime.config import PipelineConfig
+
+        return PipelineConfig
+    raise AttributeError(f"module 'runtime' has no attribute {name!r}")

@@ -1,0 +1,86 @@
+"""The runtime's settings: thresholds, reading order and threading, with their defaults.
+
+The runtime has no Hydra (it is deployed alone): this dataclass is its configuration. The CLI sets
+fields with flags; the toolchain (evaluate/) builds one from its Hydra config with
+``PipelineConfig.from_dict(cfg.runtime)``. Everything a model says about itself (input size,
+letterbox fill, class names, crop padding) comes from the model's metadata, not from here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass
+class PipelineConfig:
+    # Plate detector
+    det_conf: float = 0.25
+    """Minimum plate score."""
+    det_iou: float = 0.7
+    """NMS IoU between plates (Ultralytics' default)."""
+    max_plates: int = 50
+
+    # Character detector (OCR)
+    ocr_conf: float = 0.25
+    """Minimum character score."""
+    ocr_iou: float = 0.5
+    """Class-agnostic NMS IoU between characters: one box per place, other classes become alternatives."""
+    max_chars: int = 24
+    alt_min_score: float = 0.05
+    """A class is offered as an alternative for a character when it scores at least this."""
+    max_alternatives: int = 3
+    top_n: int = 5
+    """Candidate texts reported per plate."""
+
+    # Reading order
+    dup_overlap: float = 0.7
+    """Two characters whose intersection covers this much of the smaller one are one character."""
+    line_overlap: float = 0.5
+    """A character joins a line when their vertical overlap covers this much of the shorter height."""
+    max_lines: int = 2
+    """Plates have one or two lines; more groups (noise) are merged into the nearest line."""
+
+    # Region rules (optional): a name under runtime/regions/ or a YAML file.
+    region: str | None = None
+
+    # Threads
+    threads: int = 1
+    """ONNX Runtime intra-op threads per session. On a small CPU several frames in flight use the
+    cores better than one frame split across threads (see the benchmark in the README)."""
+    workers: int = 0
+    """Frames detected at once (ONNX backend); 0 = one per CPU core."""
+    queue_depth: int = 4
+    """Frames in flight beyond the workers (bounded: memory stays flat on long sources)."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("det_conf", "det_iou", "ocr_conf", "ocr_iou", "alt_min_score", "dup_overlap", "line_overlap"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                problems.append(f"{name}={value} is not in [0, 1]")
+        for name in ("max_plates", "max_chars", "max_lines", "threads", "queue_depth", "top_n"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name}={getattr(self, name)} must be at least 1")
+        if self.max_alternatives < 0 or self.workers < 0:
+            problems.append("max_alternatives and workers must not be negative")
+        if problems:
+            raise ValueError("pipeline config: " + "; ".join(problems))
+
+    @property
+    def detect_workers(self) -> int:
+        return self.workers or max(1, os.cpu_count() or 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> PipelineConfig:
+        """From a mapping (e.g. a Hydra node); unknown keys are an error naming them."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"pipeline config: unknown keys {unknown} (known: {sorted(known)})")
+        return cls(**values)

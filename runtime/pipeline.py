@@ -1,0 +1,310 @@
+"""The plate reading pipeline and its facade, :class:`Predictor`.
+
+detect -> crop (padding from the OCR model's metadata, clipped) -> OCR on all crops of a frame in
+one batch -> characters -> reading order -> region rules -> :class:`~runtime.records.Plate`.
+
+``Predictor.run`` pipelines frames: detector workers take frame t+1 (and more) while one reader
+thread crops, reads and orders the characters of frame t; results come out in source order. ONNX
+Runtime and OpenCV release the GIL, so on a 2-core device both cores stay busy.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runtime.backends import Backend, create_backend
+from runtime.config import PipelineConfig
+from runtime.geometry import plate_crop_box
+from runtime.postprocess import Detections
+from runtime.reading import read_chars
+from runtime.records import Char, Plate
+from runtime.rules import RegionRules, apply_text, candidates, load_rules
+from runtime.sources import Frame, ImageError, SourceSpec, iter_frames, list_image_paths
+from runtime.model_zoo import find_models
+
+REASON_EMPTY_CROP = "empty crop: the plate box has no area inside the image"
+REASON_NO_CHARS = "no characters found"
+
+
+@dataclass
+class FrameResult:
+    """What one frame gave: its plates, or the error that stopped it."""
+
+    source: str
+    frame: int
+    plates: list[Plate] = field(default_factory=list)
+    error: str | None = None
+    image: np.ndarray | None = None
+    """The frame's pixels, kept only when asked (for drawing)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` line: {"source", "frame", "plates": [...]} (+ "error" when it failed)."""
+        out: dict[str, Any] = {"source": self.source, "frame": self.frame, "plates": [p.to_dict() for p in self.plates]}
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+def chars_from_detections(dets: Detections, names: list[str], offset: tuple[float, float],
+                          config: PipelineConfig) -> list[Char]:
+    """Characters (image pixels) from the OCR model's detections in a crop at ``offset``."""
+    ox, oy = offset
+    chars = []
+    for i in range(len(dets)):
+        x1, y1, x2, y2 = (float(v) for v in dets.boxes[i])
+        best = int(dets.classes[i])
+        alternatives: list[tuple[str, float]] = []
+        if dets.class_scores is not None and config.max_alternatives > 0:
+            row = dets.class_scores[i]
+            for k in np.argsort(-row, kind="stable")[: config.max_alternatives + 1]:
+                if int(k) != best and row[k] >= config.alt_min_score and len(alternatives) < config.max_alternatives:
+                    alternatives.append((names[int(k)], float(row[k])))
+        chars.append(Char(char=names[best], box=(x1 + ox, y1 + oy, x2 + ox, y2 + oy),
+                          score=float(dets.scores[i]), alternatives=alternatives))
+    return chars
+
+
+def assemble_plate(box: tuple[float, float, float, float], det_score: float | None,
+                   region: tuple[int, int, int, int] | None, char_dets: Detections | None, names: list[str],
+                   config: PipelineConfig, rules: RegionRules | None = None) -> Plate:
+    """One plate record from its detection, its crop region and the OCR model's detections.
+
+    A crop with no area, or a crop where no character was found, gives an empty text and a reason.
+    """
+    box = tuple(float(v) for v in box)
+    if region is None or char_dets is None:
+        return Plate(box=box, text="", det_score=det_score, reason=REASON_EMPTY_CROP)
+    chars = chars_from_detections(char_dets, names, (region[0], region[1]), config)
+    if not chars:
+        return Plate(box=box, text="", det_score=det_score, reason=REASON_NO_CHARS)
+    reading = read_chars(chars, config.dup_overlap, config.line_overlap, config.max_lines)
+    cands = candidates(reading.chars, rules, config.top_n)
+    text, score, ordered = reading.text, reading.score, reading.chars
+    if rules is not None and cands and cands[0][0] != text:
+        text, score = cands[0]
+        ordered = apply_text(ordered, text, rules)
+    return Plate(box=box, text=text, score=score, det_score=det_score, chars=ordered, lines=reading.lines,
+                 candidates=cands)
+
+
+class Predictor:
+    """Reads plates with the models of a zoo through one backend.
+
+    >>> p = Predictor()                              # the shipped zoo, ONNX Runtime
+    >>> for r in p.run("photos/"): print(r.to_dict())
+    >>> p.predict(image)                             # -> list[Plate] for one BGR image
+    >>> p.benchmark("photos/")                       # -> dict of speeds
+    """
+
+    def __init__(self, zoo: str | Path | None = None, backend: str = "onnx", config: PipelineConfig | None = None,
+                 *, rules: RegionRules | str | Path | None = None, det_model: str | None = None,
+                 ocr_model: str | None = None, precision: str | None = None, **backend_options: Any) -> None:
+        self.config = config or PipelineConfig()
+        det, ocr = find_models(zoo, det_model, ocr_model, precision)
+        if isinstance(rules, (str, Path)):
+            rules = load_rules(rules)
+        elif rules is None and self.config.region:
+            rules = load_rules(self.config.region)
+        self.rules: RegionRules | None = rules
+        self.backend: Backend = create_backend(backend, det, ocr, self.config, **backend_options)
+        self.det_meta, self.ocr_meta = det.meta, ocr.meta
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.backend.close()
+
+    # -- one frame -------------------------------------------------------------------------------
+    def detect(self, image: np.ndarray) -> Detections:
+        return self.backend.detect(image)
+
+    def read_plates(self, image: np.ndarray, dets: Detections, one_call_per_crop: bool = False) -> list[Plate]:
+        """Crop every detected plate, read all crops (one batch), order characters, apply rules."""
+        h, w = image.shape[:2]
+        meta = self.ocr_meta
+        regions = [plate_crop_box(tuple(float(v) for v in b), w, h, meta.crop_pad_x, meta.crop_pad_y) for b in dets.boxes]
+        crops = [image[r[1]:r[3], r[0]:r[2]] for r in regions if r is not None]
+        if one_call_per_crop:  # the seed's way, for the benchmark's baseline
+            read = [self.backend.read([c])[0] for c in crops]
+        else:
+            read = self.backend.read(crops)
+        results = iter(read)
+        plates = []
+        for i, region in enumerate(regions):
+            char_dets = next(results) if region is not None else None
+            plates.append(assemble_plate(dets.boxes[i], float(dets.scores[i]), region, char_dets, meta.names,
+                                         self.config, self.rules))
+        return plates
+
+    def predict(self, image: np.ndarray) -> list[Plate]:
+        """Plates in one BGR image (no threads)."""
+        image = Frame(source="<array>", index=0, image=image).load()
+        return self.read_plates(image, self.detect(image))
+
+    # -- many frames -----------------------------------------------------------------------------
+    def _detect_frame(self, frame: Frame) -> tuple[np.ndarray | None, Detections | None, str | None]:
+        try:
+            image = frame.load()
+        except ImageError as e:
+            return None, None, str(e)
+        return image, self.backend.detect(image), None
+
+    def _read_frame(self, frame: Frame, detected: Future, keep_images: bool) -> FrameResult:
+        image, dets, error = detected.result()
+        if error is not None:
+            return FrameResult(source=frame.source, frame=frame.index, error=error)
+        plates = self.read_plates(image, dets)
+        return FrameResult(source=frame.source, frame=frame.index, plates=plates, image=image if keep_images else None)
+
+    def _workers(self) -> int:
+        return max(1, min(self.config.detect_workers, self.backend.max_concurrent_detect))
+
+    def _pipelined(self, frames: Iterator[Frame], second_stage, *args: Any) -> Iterator[Any]:
+        """Detect frames on the worker pool; ``second_stage(frame, detected_future, *args)`` runs on
+        one reader thread in frame order; results are yielded in order, a bounded number in flight."""
+        workers = self._workers()
+        in_flight = workers + self.config.queue_depth
+        det_pool = ThreadPoolExecutor(workers, thread_name_prefix="lpr-detect")
+        read_pool = ThreadPoolExecutor(1, thread_name_prefix="lpr-read")
+        pending: deque[Future] = deque()
+        try:
+            for frame in frames:
+                detected = det_pool.submit(self._detect_frame, frame)
+                pending.append(read_pool.submit(second_stage, frame, detected, *args))
+                if len(pending) >= in_flight:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
+            det_pool.shutdown(wait=True, cancel_futures=True)
+            read_pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, source: SourceSpec, keep_images: bool = False) -> Iterator[FrameResult]:
+        """Results for every frame of ``source`` (image, folder, glob, arrays, Frames), in order.
+
+        Pipelined: up to ``workers`` frames are detected at once while the reader thread crops and
+        reads the previous ones; at most ``workers + queue_depth`` frames are in flight. A frame
+        that cannot be read gives a result with ``error`` and the run goes on.
+        """
+        return self._pipelined(iter_frames(source), self._read_frame, keep_images)
+
+    def run_naive(self, source: SourceSpec) -> Iterator[FrameResult]:
+        """The seed's way, for comparison: one frame at a time, detector then one OCR call per crop."""
+        for frame in iter_frames(source):
+            image, dets, error = self._detect_frame(frame)
+            if error is not None:
+                yield FrameResult(source=frame.source, frame=frame.index, error=error)
+                continue
+            yield FrameResult(source=frame.source, frame=frame.index,
+                              plates=self.read_plates(image, dets, one_call_per_crop=True))
+
+    def run_detector_only(self, source: SourceSpec, parallel: bool = False) -> Iterator[tuple[Frame, Detections | None]]:
+        """Only the plate detector (decode, letterbox, inference, NMS): one frame at a time, or
+        ``parallel`` on the same workers as ``run`` - the pipeline's ceiling if reading cost nothing."""
+        if parallel:
+            return self._pipelined(iter_frames(source), lambda frame, detected: (frame, detected.result()[1]))
+        return ((frame, self._detect_frame(frame)[1]) for frame in iter_frames(source))
+
+    # -- speed -----------------------------------------------------------------------------------
+    def benchmark(self, source: SourceSpec, frames: int | None = None, repeat: int = 3, warmup: int = 2) -> dict[str, Any]:
+        """Frames per second of the pipeline, the naive way and the detector alone, in one run.
+
+        Image files are read into memory once (still encoded: every mode decodes, as it would from
+        disk) so the disk does not time; ``frames`` repeats or truncates the list to that length.
+        Each mode runs ``repeat`` times, interleaved, and the best run counts (least disturbed by
+        other processes). Returns frames, plates_per_frame, pipeline_fps, naive_fps (one frame at
+        a time, one OCR call per crop), detector_only_fps (the detector alone, one frame at a time,
+        like naive), detector_only_parallel_fps (the detector alone on the pipeline's workers: the
+        pipeline's ceiling), their ratios, rss_mb (peak resident memory) and the settings used.
+        """
+        items = _benchmark_frames(source, frames)
+        if not items:
+            raise ValueError("benchmark: the source has no frames")
+        for item in items[:warmup]:
+            self.predict(item.load())
+        modes = {
+            "pipeline": lambda: self.run(items),
+            "naive": lambda: self.run_naive(items),
+            "detector_only": lambda: self.run_detector_only(items),
+            "detector_only_parallel": lambda: self.run_detector_only(items, parallel=True),
+        }
+        best = {mode: math.inf for mode in modes}
+        cpu = {mode: math.inf for mode in modes}
+        plates = 0
+        for _ in range(max(1, repeat)):
+            for mode, start in modes.items():  # interleaved, so a busy spell hits every mode alike
+                t0, c0 = time.perf_counter(), time.process_time()
+                out = list(start())
+                best[mode] = min(best[mode], time.perf_counter() - t0)
+                cpu[mode] = min(cpu[mode], time.process_time() - c0)
+                if mode == "pipeline":
+                    plates = sum(len(r.plates) for r in out)
+        n = len(items)
+        fps = {mode: n / seconds for mode, seconds in best.items()}
+        return {
+            "frames": n,
+            "plates_per_frame": round(plates / n, 3),
+            "pipeline_fps": round(fps["pipeline"], 2),
+            "naive_fps": round(fps["naive"], 2),
+            "detector_only_fps": round(fps["detector_only"], 2),
+            "detector_only_parallel_fps": round(fps["detector_only_parallel"], 2),
+            "pipeline_vs_naive": round(fps["pipeline"] / fps["naive"], 3),
+            "pipeline_vs_detector_only": round(fps["pipeline"] / fps["detector_only"], 3),
+            "pipeline_vs_detector_only_parallel": round(fps["pipeline"] / fps["detector_only_parallel"], 3),
+            "rss_mb": round(peak_rss_mb(), 1),
+            # CPU time per frame (all threads): the work each mode does, whatever else runs on the machine.
+            "cpu_ms_per_frame": {mode: round(1000 * c / n, 1) for mode, c in cpu.items()},
+            "cpu_count": os.cpu_count(),
+            "load_avg_1min": round(os.getloadavg()[0], 2),
+            **self.backend.describe(),
+            "threads": self.config.threads,
+            "workers": self._workers(),
+            "repeat": max(1, repeat),
+        }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB. /proc's VmHWM where there is one: ru_maxrss
+    survives exec on Linux, so a process started from a big parent would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _benchmark_frames(source: SourceSpec, frames: int | None) -> list[Frame]:
+    if isinstance(source, (str, Path)):
+        paths = list_image_paths(source)
+        if frames is not None:
+            paths = paths[:frames]  # only what is timed stays in memory
+        items = [Frame(source=str(p), index=i, data=p.read_bytes()) for i, p in enumerate(paths)]
+    else:
+        items = list(iter_frames(source))
+    if frames is not None and items:
+        items = [Frame(source=it.source, index=i, image=it.image, path=it.path, data=it.data)
+                 for i, it in enumerate(items[j % len(items)] for j in range(frames))]
+    return items

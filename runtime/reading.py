@@ -1,0 +1,119 @@
+"""Reading order: characters found on a plate -> lines -> text. Pure functions over records.
+
+Plain left-to-right sorting reads a two-line plate as one interleaved line (the most reported bug
+of plate readers), so characters are first grouped into lines by vertical overlap with their
+left neighbour, lines are read top to bottom and each line left to right. Two detections of one character (the same glyph seen
+as two classes, or a box split in two) are merged before, keeping the better one and offering the
+other as an alternative.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from runtime.records import Box, Char
+
+
+@dataclass
+class Reading:
+    """What a plate says, from its characters."""
+
+    text: str
+    chars: list[Char]
+    """In reading order, each with its ``line`` index."""
+    lines: int
+    score: float | None
+    """Product of the character scores (None without scores; 0 lines -> None)."""
+
+
+def overlap_of_smaller(a: Box, b: Box) -> float:
+    """Intersection area over the smaller box's area (1.0 when one box lies inside the other)."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return (iw * ih) / smaller if smaller > 0 else 0.0
+
+
+def _score(c: Char) -> float:
+    return 0.0 if c.score is None else c.score
+
+
+def _with_alternative(kept: Char, other: Char) -> Char:
+    """``kept`` offering ``other``'s class as an alternative (best score per class, best first)."""
+    if other.char == kept.char:
+        return kept
+    alts = dict(kept.alternatives)
+    for ch, score in [(other.char, _score(other)), *other.alternatives]:
+        if ch != kept.char and score > alts.get(ch, -1.0):
+            alts[ch] = score
+    return replace(kept, alternatives=sorted(alts.items(), key=lambda kv: -kv[1]))
+
+
+def suppress_duplicates(chars: list[Char], min_overlap: float) -> list[Char]:
+    """Merge characters overlapping by ``min_overlap`` of the smaller box: the best-scored one stays
+    and the others' classes become its alternatives. Returns new records, best score first."""
+    kept: list[Char] = []
+    for c in sorted(chars, key=lambda c: -_score(c)):
+        for i, k in enumerate(kept):
+            if overlap_of_smaller(c.box, k.box) >= min_overlap:
+                kept[i] = _with_alternative(k, c)
+                break
+        else:
+            kept.append(replace(c, alternatives=list(c.alternatives)))
+    return kept
+
+
+def _vertical_overlap(y1: float, y2: float, ly1: float, ly2: float) -> float:
+    """Vertical overlap over the shorter of the two heights."""
+    shorter = min(y2 - y1, ly2 - ly1)
+    if shorter <= 0:
+        return 1.0 if (ly1 <= y1 <= ly2) else 0.0
+    return max(0.0, min(y2, ly2) - max(y1, ly1)) / shorter
+
+
+def group_lines(chars: list[Char], min_overlap: float, max_lines: int = 2) -> list[list[Char]]:
+    """Characters grouped into text lines, top line first, each line left to right.
+
+    Characters are taken left to right; each joins the line whose rightmost character it overlaps
+    most vertically (by at least ``min_overlap`` of the shorter height), otherwise it starts a new
+    line. Comparing neighbours rather than a whole line's extent keeps a tilted plate on one line
+    (each character overlaps the previous one although the line drifts by more than its height).
+    More than ``max_lines`` groups are merged pairwise, closest centres first.
+    """
+    lines: list[list[Char]] = []
+    for c in sorted(chars, key=lambda c: (c.center[0], c.center[1])):
+        best, best_overlap = None, min_overlap
+        for line in lines:
+            last = line[-1]
+            ov = _vertical_overlap(c.box[1], c.box[3], last.box[1], last.box[3])
+            if ov >= best_overlap:
+                best, best_overlap = line, ov
+        if best is None:
+            lines.append([c])
+        else:
+            best.append(c)
+
+    def centre_y(line: list[Char]) -> float:
+        return sum(m.center[1] for m in line) / len(line)
+
+    lines.sort(key=centre_y)
+    while len(lines) > max(1, max_lines):
+        gaps = [centre_y(lines[i + 1]) - centre_y(lines[i]) for i in range(len(lines) - 1)]
+        i = gaps.index(min(gaps))
+        lines[i:i + 2] = [lines[i] + lines[i + 1]]
+    return [sorted(line, key=lambda c: c.center[0]) for line in lines]
+
+
+def read_chars(chars: list[Char], dup_overlap: float = 0.7, line_overlap: float = 0.5,
+               max_lines: int = 2) -> Reading:
+    """Duplicates merged, lines grouped, text read top to bottom, left to right."""
+    if not chars:
+        return Reading(text="", chars=[], lines=0, score=None)
+    lines = group_lines(suppress_duplicates(chars, dup_overlap), line_overlap, max_lines)
+    ordered = [replace(c, line=i) for i, line in enumerate(lines) for c in line]
+    scores = [c.score for c in ordered]
+    score = None if any(s is None for s in scores) else math.prod(scores)
+    return Reading(text="".join(c.char for c in ordered), chars=ordered, lines=len(lines), score=score)

@@ -1,0 +1,146 @@
+"""Where frames come from: an image, a folder, a glob, a list, arrays in memory (video: next).
+
+A source yields :class:`Frame` objects that know where they came from and decode lazily, so the
+pipeline's workers decode in parallel (OpenCV releases the GIL) and a bad file becomes an error
+record for that frame instead of stopping the run. A video or camera source plugs in by yielding
+frames with ``image`` already set.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".h264"}
+
+
+class ImageError(ValueError):
+    """An image that cannot be read; the message names the file."""
+
+
+class SourceError(ValueError):
+    """A source that names nothing readable (no such file, empty folder, glob without matches)."""
+
+
+def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
+    """BGR uint8 image from encoded bytes; ImageError naming ``name`` when it cannot be decoded."""
+    import cv2
+
+    buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    if buf.size == 0:
+        raise ImageError(f"{name}: the image file is empty")
+    image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if image is None:
+        raise ImageError(f"{name}: not a decodable image (corrupt or unsupported format)")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ImageError(f"{name}: the image has no pixels")
+    return image
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """BGR uint8 image from a file; ImageError naming the file when it cannot be read."""
+    p = Path(path)
+    if not p.is_file():
+        raise ImageError(f"{p}: no such image file")
+    try:
+        data = np.fromfile(str(p), dtype=np.uint8)  # imdecode: imread cannot tell missing from corrupt
+    except OSError as e:
+        raise ImageError(f"{p}: cannot be read ({e.strerror or e})") from None
+    return decode_image(data, str(p))
+
+
+@dataclass
+class Frame:
+    """One image to read plates from: where it came from and how to get its pixels."""
+
+    source: str
+    """The image's path (or a name for in-memory frames): what error records and --json name."""
+    index: int
+    """Position in the run (0-based); for video, the frame number."""
+    image: np.ndarray | None = None
+    path: Path | None = None
+    data: bytes | None = None
+    """Encoded image bytes (a benchmark keeps files in memory this way)."""
+
+    def load(self) -> np.ndarray:
+        """The BGR pixels; ImageError naming the source when they cannot be had."""
+        if self.image is not None:
+            image = self.image
+            if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
+                raise ImageError(f"{self.source}: expected an HxWx3 BGR image, got shape {image.shape}")
+            if image.dtype != np.uint8:
+                raise ImageError(f"{self.source}: expected uint8 pixels, got {image.dtype}")
+            return image
+        if self.data is not None:
+            return decode_image(self.data, self.source)
+        if self.path is not None:
+            return read_image(self.path)
+        raise ImageError(f"{self.source}: the frame has no pixels, bytes or path")
+
+
+SourceSpec = Union[str, os.PathLike, np.ndarray, Iterable]
+
+
+def _is_glob(s: str) -> bool:
+    return any(ch in s for ch in "*?[")
+
+
+def list_image_paths(spec: str | os.PathLike) -> list[Path]:
+    """The image files an image path, folder (recursive) or glob names, sorted.
+
+    A single file is taken as is (a bad one becomes an error record); folders and globs keep only
+    image suffixes. SourceError when nothing matches.
+    """
+    s = str(spec)
+    p = Path(s)
+    if p.suffix.lower() in VIDEO_SUFFIXES or s.startswith(("rtsp://", "http://", "https://")):
+        # The seam for video: a source yielding Frames with their pixels set (next issue).
+        raise SourceError(f"{s}: video and stream sources are not supported yet; pass images, a folder or a glob")
+    if p.is_file():
+        return [p]
+    if p.is_dir():
+        paths = sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+        if not paths:
+            raise SourceError(f"{p}: the folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        return paths
+    if _is_glob(s):
+        paths = sorted(Path(q) for q in glob.glob(s, recursive=True)
+                       if Path(q).suffix.lower() in IMAGE_SUFFIXES and Path(q).is_file())
+        if not paths:
+            raise SourceError(f"{s}: the pattern matches no image files")
+        return paths
+    raise SourceError(f"{s}: no such file or folder")
+
+
+def iter_frames(source: SourceSpec) -> Iterator[Frame]:
+    """Frames from a path / folder / glob, a single array, or an iterable of paths, arrays or Frames.
+
+    Path sources are listed up front, so a source that names nothing fails before any work starts.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        paths = list_image_paths(source)
+        return (Frame(source=str(p), index=i, path=p) for i, p in enumerate(paths))
+    if isinstance(source, np.ndarray):
+        return iter([Frame(source="<array>", index=0, image=source)])
+    if isinstance(source, Frame):
+        return iter([source])
+    return _iter_items(source)
+
+
+def _iter_items(items: Iterable) -> Iterator[Frame]:
+    for i, item in enumerate(items):
+        if isinstance(item, Frame):
+            yield item
+        elif isinstance(item, np.ndarray):
+            yield Frame(source=f"<array {i}>", index=i, image=item)
+        elif isinstance(item, (str, os.PathLike)):
+            yield Frame(source=str(item), index=i, path=Path(item))
+        else:
+            raise SourceError(f"item {i} of the source is a {type(item).__name__}, not a path, array or Frame")
