@@ -41,7 +41,8 @@ def evaluate(cfg: DictConfig) -> dict:
     if not cfg.src:
         raise UsageError("no dataset: give dataset=NAME (one of conf/dataset/) or dataset=PATH/labels.jsonl")
     manifest = read_manifest(cfg.src)
-    rules = TextRules(equivalences=equivalences_from(_plain(cfg.text.equivalences)), partial_key=cfg.text.partial_key)
+    rules = TextRules(equivalences=equivalences_from(_plain(cfg.text.equivalences)), partial_key=cfg.text.partial_key,
+                      masked=cfg.text.masked)
     kind = "replay" if cfg.replay and cfg.adapter == "runtime" else cfg.adapter
     runtime_options = {k: cfg[k] for k in ("det_model", "ocr_model", "zoo", "backend", "precision", "threads", "det_conf")}
     pipeline = make_pipeline(kind, replay=cfg.replay, manifest=manifest, rules=rules, runtime=runtime_options)

@@ -52,9 +52,15 @@ class TextRules:
     alphabet: str = ALPHABET
     partial_key: str = "partial_text"
     """The plate key holding a partial label when ``text`` is null."""
+    masked: str = "wildcard"
+    """How masked characters of a partial label are scored: ``wildcard`` - the character is in the
+    image but unknown, any one character read there is right; ``visible`` - the character is painted
+    over in the image (as in uc3m_lp), so a right reading holds only the visible characters."""
     _canon: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.masked not in ("wildcard", "visible"):
+            raise ValueError(f"masked must be 'wildcard' or 'visible', got {self.masked!r}")
         canon: dict[str, str] = {}
         for group in self.equivalences:
             group = str(group).upper()
@@ -90,6 +96,8 @@ class TextRules:
             text = self.normalise(partial, keep_mask=True)
             if not text or text.count(MASK) == len(text):
                 return None
+            if self.masked == "visible":
+                return Label(text.replace(MASK, ""), partial=True)
             return Label(text, partial=MASK in text)
         return None
 

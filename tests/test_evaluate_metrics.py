@@ -65,6 +65,18 @@ def test_partial_label_scores_only_visible_characters():
     assert align(label, "O74XCYV") == [("0", "O"), ("7", "7"), ("4", "4"), ("C", "C"), ("V", "V")]
 
 
+def test_painted_over_characters_are_scored_as_absent():
+    """uc3m_lp paints its masked characters over: with masked=visible the right reading is the
+    visible characters alone, and reading something where the paint is counts as an error."""
+    rules = TextRules(masked="visible")
+    label = rules.label(Plate(box=(0, 0, 1, 1), extra={"partial_text": "074*C*V"}))
+    assert label.text == "074CV" and label.partial
+    assert rules.is_read(label, "074CV") and not rules.is_read(label, "074XCYV")
+    assert score_reading(rules, label, "074XCYV").distance == 2
+    with pytest.raises(ValueError):
+        TextRules(masked="guess")
+
+
 def test_partial_distance_is_the_exact_wildcard_minimum():
     # "A*" vs "BA": with '*' an ordinary symbol an optimal alignment may insert B and delete '*'
     # (2 edits); under the wildcard rule A->B and *=A costs 1, which is the minimum.

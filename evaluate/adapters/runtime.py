@@ -1,16 +1,15 @@
 """The shipped runtime predictor as an evaluation Pipeline: what is measured is what deploys.
 
-TODO(lead): finish wiring once runtime/ (issue 10) has landed. The runtime is imported lazily so the
-rest of the evaluation works (and is tested) without it. Four calls need the runtime's real names:
-  1. constructing the predictor from the config's models / backend / precision / threads,
-  2. the pipeline on one image,
-  3. OCR of given plate boxes in an image, cut exactly as detections are cut,
-  4. per-stage timings since the last call (ms lists keyed pre / det / ocr / post).
+Detection, cropping, OCR, reading order and region rules all run through ``runtime.Predictor``;
+this adapter only times the two halves (the detector; cropping + OCR + reading) per image.
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,26 +17,73 @@ import numpy as np
 from runtime.records import Box, Plate
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class RuntimeAdapter:
     def __init__(self, det_model: str | None = None, ocr_model: str | None = None, zoo: str | None = None,
-                 backend: str = "onnx", precision: str = "fp32", threads: int | None = None, **options: Any):
-        try:
-            from runtime.predictor import Predictor  # TODO(lead): the facade's module and name
-        except ImportError as e:
-            raise RuntimeError("the runtime predictor is not available yet (runtime/, issue 10); "
-                               "evaluate a recorded run with adapter=replay replay=PATH/predictions.jsonl") from e
-        self.options = dict(det_model=det_model, ocr_model=ocr_model, zoo=zoo, backend=backend,
-                            precision=precision, threads=threads, **options)
-        self.predictor = Predictor(**{k: v for k, v in self.options.items() if v is not None})  # TODO(lead)
+                 backend: str = "onnx", precision: str | None = None, threads: int | None = None,
+                 det_conf: float | None = None, **options: Any):
+        from runtime.config import PipelineConfig
+        from runtime.pipeline import Predictor
+
+        settings: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+        if threads is not None:
+            settings["threads"] = int(threads)
+        if det_conf is not None:
+            settings["det_conf"] = float(det_conf)
+        self.config = PipelineConfig.from_dict(settings)
+        self.predictor = Predictor(zoo=zoo, backend=backend, config=self.config, det_model=det_model,
+                                   ocr_model=ocr_model, precision=precision)
+        self.backend_name = backend
+        self._timings: dict[str, list[float]] = {"det": [], "ocr": []}
 
     def detect_and_read(self, image: np.ndarray, key: str) -> list[Plate]:
-        return self.predictor.run([image])[0]  # TODO(lead)
+        t0 = time.perf_counter()
+        dets = self.predictor.detect(image)
+        t1 = time.perf_counter()
+        plates = self.predictor.read_plates(image, dets)
+        t2 = time.perf_counter()
+        self._timings["det"].append(1000 * (t1 - t0))
+        self._timings["ocr"].append(1000 * (t2 - t1))
+        return plates
 
     def read_plates(self, image: np.ndarray, boxes: Sequence[Box], key: str) -> list[Plate]:
-        return self.predictor.read_boxes(image, list(boxes))  # TODO(lead): the runtime's OCR of given boxes
+        """OCR of given plate boxes (ground truth), cut exactly as the runtime cuts detections."""
+        from runtime.postprocess import Detections
+
+        n = len(boxes)
+        dets = Detections(boxes=np.asarray(boxes, dtype=np.float32).reshape(n, 4),
+                          scores=np.ones(n, dtype=np.float32), classes=np.zeros(n, dtype=int))
+        t0 = time.perf_counter()
+        plates = self.predictor.read_plates(image, dets)
+        self._timings["ocr"].append(1000 * (time.perf_counter() - t0))
+        for plate in plates:
+            plate.det_score = None  # the box is a label, not a detection
+        return plates
 
     def timings(self) -> dict[str, list[float]]:
-        return self.predictor.pop_timings()  # TODO(lead)
+        out, self._timings = self._timings, {"det": [], "ocr": []}
+        return out
 
     def describe(self) -> dict[str, Any]:
-        return self.predictor.describe()  # TODO(lead): name, backend, precision, threads, models{role:{name,path,sha256}}
+        p = self.predictor
+        det_meta, ocr_meta = p.det_meta, p.ocr_meta
+        backend = p.backend.describe()
+        models = {}
+        for role, key in (("det", "det_model"), ("ocr", "ocr_model")):
+            path = Path(backend[key])
+            models[role] = {"name": path.stem, "path": str(path), "sha256": _sha256(path) if path.is_file() else None}
+        return {
+            "name": "runtime",
+            "backend": self.backend_name,
+            "precision": det_meta.precision if det_meta.precision == ocr_meta.precision else
+            f"det {det_meta.precision}, ocr {ocr_meta.precision}",
+            "threads": self.config.threads,
+            "models": models,
+        }
