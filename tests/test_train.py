@@ -201,8 +201,17 @@ def test_init_fine_tunes_from_earlier_weights(tiny_subsets, tiny_weights, tmp_pa
     from train.run import TrainError, train
 
     overrides = tiny_overrides(tmp_path, "plate_ocr", tiny_subsets["plate_ocr"], ["plots=false", "readout.max_images=4"])
-    result = train(compose("train", [*overrides, f"init={tiny_weights['plate_ocr']}"]))
+    # lr0=0 (SGD): the weights cannot move, so the result must hold exactly the init weights - the
+    # proof that training started from them and not from a fresh network of the same shape.
+    result = train(compose("train", [*overrides, f"init={tiny_weights['plate_ocr']}", "optimizer=SGD", "lr0=0.0"]))
     assert result.summary["init_tensors"] > 300 and result.best.is_file()
+    import torch
+
+    def first_conv(path):
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        return (ckpt.get("ema") or ckpt["model"]).float().state_dict()["model.0.conv.weight"]
+
+    assert torch.equal(first_conv(result.last), first_conv(tiny_weights["plate_ocr"]))
     with pytest.raises(TrainError, match="plate_det model, not plate_ocr"):
         train(compose("train", [*overrides, f"init={tiny_weights['plate_det']}"]))
     with pytest.raises(TrainError, match="missing.pt: no such weights file"):

@@ -80,7 +80,6 @@ def _init_from(model, init: Path, task: str) -> int:
     fitting = intersect_dicts(source.model.float().state_dict(), model.model.state_dict())
     if not fitting:
         raise TrainError(f"{init}: no tensor fits this {task} architecture (different model?)")
-    model.load(str(init))
     return len(fitting)
 
 
@@ -141,7 +140,13 @@ def train(cfg: DictConfig, callbacks: dict[str, Callable] | None = None) -> Trai
         print(f"init: {transferred} tensors from {cfg.init}")
     _add_callbacks(model, callbacks)
     start = time.time()
-    model.train(**ultralytics_args(cfg, prepared.data_yaml, run_dir))
+    args = ultralytics_args(cfg, prepared.data_yaml, run_dir)
+    if cfg.init:
+        # The trainer rebuilds the network from the model's yaml, dropping weights loaded into the
+        # YOLO object beforehand (a model made from a yaml has no checkpoint to hand over), so
+        # fine-tuning weights go in as the trainer's `pretrained` file, which it loads itself.
+        args["pretrained"] = str(cfg.init)
+    model.train(**args)
     return _finish(cfg, run_dir, time.time() - start, prepared.train_count, init_tensors=transferred)
 
 
