@@ -118,7 +118,8 @@ def find_models(zoo: str | Path | None = None, det_name: str | None = None, ocr_
     """The plate detector and the OCR model of a zoo (default: the one shipped in the package).
 
     Chosen by ``lpr.task``; ``det_name`` / ``ocr_name`` pick by model name and ``precision``
-    (fp32, int8) by metadata when a zoo holds several of a kind.
+    (fp32, int8) by metadata when a zoo holds several of a kind; without ``precision`` the fp32
+    one is taken when there are several.
     """
     z = Path(zoo) if zoo is not None else DEFAULT_ZOO
     try:
@@ -134,6 +135,9 @@ def find_models(zoo: str | Path | None = None, det_name: str | None = None, ocr_
             found = [m for m in found if m.name == name]
         if precision is not None:
             found = [m for m in found if m.meta.precision == precision]
+        elif len(found) > 1:
+            # A zoo ships each model in fp32 and int8: unless asked, run the accurate one.
+            found = [m for m in found if m.meta.precision == "fp32"] or found
         if not found:
             what = f"{task} model" + (f" named {name!r}" if name else "") + (f" of precision {precision}" if precision else "")
             have = ", ".join(f"{m.name} ({m.meta.task}, {m.meta.precision})" for m in models)

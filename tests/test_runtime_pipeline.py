@@ -253,6 +253,8 @@ def test_int8_models_run_and_are_chosen_by_precision(dev_zoo, tmp_path):
                     per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     int8_meta = type(det.meta)(**{**det.meta.__dict__, "precision": "int8", "model_name": int8_name})
     write_zoo_entry(z, int8_name, quantized, int8_meta)
+    assert find_models(z)[0].meta.precision == "fp32"  # several of a kind: fp32 unless asked
+    write_zoo_entry(z, det.name + "_copy", det.model_path, det.meta)
     with pytest.raises(ZooError, match="several plate_det models"):
         find_models(z)
     with Predictor(z, "onnx", UNTRAINED, precision=None, det_model=int8_name) as p:
