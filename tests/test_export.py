@@ -91,10 +91,10 @@ def test_parity_pytorch_vs_onnx_on_real_images(tiny_weights, tiny_onnx, model):
 
 def _max_score(onnx_path, meta, images) -> float:
     from export.checks import ort_session, run_ort
-    from export.decode import to_input
+    from runtime.backends.base import preprocess
 
     session = ort_session(onnx_path)
-    return min(float(run_ort(session, to_input(img, meta)[0])[0, 4:].max()) for _, img in images)
+    return min(float(run_ort(session, preprocess(img, meta)[0])[0, 4:].max()) for _, img in images)
 
 
 def test_parity_fails_loudly_when_the_onnx_model_differs(tiny_weights, tiny_onnx, tmp_path):
