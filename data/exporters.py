@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from data.images import read_image, write_image
 from data.manifest import Issue, LabeledImage, Manifest
-from runtime.geometry import letterbox, plate_crop_box
+from runtime.geometry import Letterbox, letterbox, plate_crop_box
 from runtime.records import Box, Char, Plate
 
 
@@ -122,6 +122,19 @@ def jitter_box(box: Box, amount: float, rng: np.random.Generator) -> Box:
     return (nx1, ny1, nx2, ny2)
 
 
+def cut_region(image: np.ndarray, box: Box, input_height: int, input_width: int, pad_x: float, pad_y: float,
+               fill: int = 114) -> tuple[np.ndarray, Letterbox, tuple[int, int, int, int]] | None:
+    """The OCR model's input for the plate at ``box``: the padded region (as the runtime cuts it)
+    letterboxed to the input size; with the letterbox and the region (image pixels) to map boxes
+    back. None when the region is empty."""
+    region = plate_crop_box(box, image.shape[1], image.shape[0], pad_x, pad_y)
+    if region is None:
+        return None
+    x1, y1, x2, y2 = region
+    crop, lb = letterbox(image[y1:y2, x1:x2], input_height, input_width, fill)
+    return crop, lb, region
+
+
 def cut_plate(image: np.ndarray, plate: Plate, input_height: int, input_width: int, pad_x: float, pad_y: float,
               fill: int = 114, box: Box | None = None, min_visible: float = 0.6) -> tuple[np.ndarray, list[Char]] | None:
     """The OCR model's input for one plate, and the plate's characters in that input's pixels.
@@ -129,12 +142,10 @@ def cut_plate(image: np.ndarray, plate: Plate, input_height: int, input_width: i
     Characters less than ``min_visible`` inside the crop are dropped (a jittered crop can cut one
     off). None when the crop is empty.
     """
-    h, w = image.shape[:2]
-    region = plate_crop_box(box or plate.box, w, h, pad_x, pad_y)
-    if region is None:
+    cut = cut_region(image, box or plate.box, input_height, input_width, pad_x, pad_y, fill)
+    if cut is None:
         return None
-    cx1, cy1, cx2, cy2 = region
-    crop, lb = letterbox(image[cy1:cy2, cx1:cx2], input_height, input_width, fill)
+    crop, lb, (cx1, cy1, cx2, cy2) = cut
     chars = []
     for ch in plate.chars:
         bx1, by1, bx2, by2 = ch.box
