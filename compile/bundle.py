@@ -101,9 +101,19 @@ def _check_out(out: Path) -> None:
         raise BundleError(f"{out}: exists, is not empty and holds no bundle.json; choose another out=")
 
 
+def check_opset(onnx_path: str | Path, head: HeadSpec, cfg: Mapping[str, Any]) -> None:
+    """The model's ONNX opset must be one the DFC parser is known to take (cfg dfc_onnx_opsets)."""
+    known = [int(v) for v in cfg["dfc_onnx_opsets"]]
+    if head.opset not in known:
+        raise BundleError(f"{onnx_path}: ONNX opset {head.opset}, but the Hailo DFC {cfg['dfc_major']}.x parser is "
+                          f"known to take opset {' or '.join(map(str, known))} (conf/compile.yaml dfc_onnx_opsets); "
+                          f"re-export with `python -m export weights=... onnx_export.opset={known[0]}`")
+
+
 def build(onnx_path: str | Path, out: str | Path, cfg: Mapping[str, Any]) -> Bundle:
     """Write a complete bundle for ``onnx_path`` into ``out``; ``cfg`` is conf/compile.yaml composed."""
     meta, head = read_model(onnx_path)
+    check_opset(onnx_path, head, cfg)
     task_cfg = cfg["tasks"].get(meta.task)
     if task_cfg is None:
         raise BundleError(f"conf/compile.yaml has no tasks.{meta.task} section")

@@ -464,6 +464,20 @@ def test_cli_builds_bundle_and_says_what_to_run(onnx_models, shared_datasets, tm
     assert r.returncode == 2 and "hailo_sdk_client (the Hailo DFC) is not importable" in r.stderr
 
 
+def test_model_of_an_opset_the_dfc_is_not_known_to_take_is_refused(onnx_models, tmp_path):
+    from onnx import version_converter
+
+    known = _cfg()["dfc_onnx_opsets"]
+    assert graph.analyse(onnx_models["det"], num_classes=1).opset in known  # what the export stage writes
+    other = next(v for v in (13, 15, 17) if v not in known)
+    converted = tmp_path / f"opset{other}.onnx"
+    onnx.save(version_converter.convert_version(onnx.load(str(onnx_models["det"])), other), str(converted))
+    with pytest.raises(bundle_mod.BundleError,
+                       match=rf"opset{other}\.onnx: ONNX opset {other}.*onnx_export\.opset={known[0]}"):
+        bundle_mod.build(converted, tmp_path / "b", _cfg(SMALL_CALIB))
+    assert not (tmp_path / "b").exists()
+
+
 @pytest.mark.shared_data
 def test_too_few_calibration_frames_is_an_error(onnx_models, shared_datasets, tmp_path):
     from compile.calibration import CalibrationError

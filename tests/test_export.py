@@ -39,7 +39,10 @@ def test_export_writes_onnx_with_metadata_and_a_zoo_entry(tiny_onnx, model):
 
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto, full_check=True)
-    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [17]
+    # The configured opset, and one the compile stage takes to the Hailo DFC.
+    opset = compose("export").onnx_export.opset
+    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [opset]
+    assert opset in compose("compile").dfc_onnx_opsets
     meta = read_onnx_metadata(path)
     assert (meta.task, meta.names, meta.input_height, meta.input_width) == (model, list(cfg.names), h, w)
     assert meta.letterbox_fill == 114 and meta.strides == [8, 16, 32] and meta.output_layout == "yolov8_xywh_scores"
@@ -159,6 +162,9 @@ def test_int8_proxy_is_its_own_zoo_entry(tiny_weights, tmp_path):
     assert int8.model.stat().st_size < 0.4 * result.fp32.model.stat().st_size
     r = result.report
     assert r["int8"]["calibration_images"] == 8 and r["int8"]["vs_fp32"]["images"] == 2
+    # Per-channel QDQ needs opset 13: the proxy is converted, the fp32 model keeps the DFC's opset.
+    assert r["int8"]["fp32_opset"] == r["opset"] and r["int8"]["opset"] == max(13, r["opset"])
+    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [r["int8"]["opset"]]
     assert r["benchmark"]["int8"]["median_ms"] > 0 and r["benchmark"]["fp32"]["median_ms"] > 0
     # DeGirum runs the int8 entry too.
     from data.images import read_image
