@@ -281,6 +281,16 @@ def check(bundle_dir: str | Path) -> dict[str, Any]:
         problems.append("DeGirum OutputNumClasses differs from the model")
     if (post["OutputPostprocessType"] == "DetectionYoloHailo") != spec["nms_on_chip"]:
         problems.append("DeGirum post-process type does not match nms_on_chip")
+    lpr = zoo.get(degirum_zoo.METADATA_KEY)
+    try:
+        hef_meta = ModelMetadata.from_json_object(lpr, source="DeGirum template") if isinstance(lpr, dict) else None
+    except ModelMetadataError as e:
+        problems.append(str(e))
+        hef_meta = None
+    if hef_meta is None or (hef_meta.task, hef_meta.names) != (spec["task"], spec["names"]) \
+            or (hef_meta.input_height, hef_meta.input_width) != (head.input_height, head.input_width):
+        problems.append(f"the DeGirum template's '{degirum_zoo.METADATA_KEY}' object is missing or does not "
+                        "describe this model (task, names, input size)")
     if problems:
         raise BundleError(f"{d}: bundle check failed:\n  " + "\n  ".join(problems))
     return spec

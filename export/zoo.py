@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.metadata import ModelMetadata
+from runtime.model_zoo import METADATA_KEY
 
 RUNTIME = "onnx"
 DEVICE = "cpu"
@@ -74,6 +75,9 @@ def degirum_config(entry: ZooEntry, meta: ModelMetadata, conf: float, nms: float
             "LabelsPath": entry.labels.name, "OutputConfThreshold": float(conf), "OutputNMSThreshold": float(nms),
             "MaxDetections": int(max_detections),
         }],
+        # The model's own metadata, so every zoo entry (ONNX here, HEF from the compile stage) says
+        # what it is in the same place; the runtime checks it against the ONNX file.
+        METADATA_KEY: meta.to_json_object(),
     }
 
 
@@ -114,6 +118,8 @@ def check_entry(config_path: Path) -> tuple[dict, ModelMetadata]:
         problems.append(f"InputH/InputW {pre.get('InputH')}x{pre.get('InputW')} != model {meta.input_height}x{meta.input_width}")
     if post.get("OutputNumClasses") != meta.num_classes:
         problems.append(f"OutputNumClasses {post.get('OutputNumClasses')} != model's {meta.num_classes}")
+    if cfg.get(METADATA_KEY) != meta.to_json_object():
+        problems.append(f"the '{METADATA_KEY}' object is missing or differs from {model.name}'s metadata")
     try:
         labels = json.loads(labels_file.read_text())
         if [labels[str(i)] for i in range(len(labels))] != meta.names:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import py_compile
+import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -305,6 +307,8 @@ def test_bundle_is_complete_and_consistent(bundles, onnx_models, which, target):
     assert zoo["POST_PROCESS"][0]["OutputPostprocessType"] == ("DetectionYoloHailo" if nms else "DetectionYoloV8")
     labels = json.loads((d / "degirum" / f"labels_{spec['degirum']['model_name']}.json").read_text())
     assert labels == {str(i): n for i, n in enumerate(meta.names)}
+    # The HEF has no metadata of its own: the JSON carries the ONNX's, as the HEF it describes.
+    assert zoo["LPR"] == {**meta.to_json_object(), "model_name": spec["degirum"]["model_name"], "precision": "int8"}
     readme = (d / "README.md").read_text()
     assert f"hailo parser onnx {spec['files']['onnx']} --hw-arch {target}" in readme
     for dfc, rt in target_cfg.dfc_hailort_pairs.items():
@@ -414,6 +418,31 @@ def test_runner_checks_dfc_hailort_pairing():
     assert dfc_runner.dfc_pairing("3.31.0", pairs, 3) == pairs["3.31"]
     with pytest.raises(dfc_runner.BundleError, match="Hailo-8/8L need the DFC 3.x"):
         dfc_runner.dfc_pairing("5.1.0", pairs, 3)
+
+
+@pytest.mark.shared_data
+def test_runtime_reads_the_hef_entry_the_runner_writes(bundles, tmp_path):
+    """The runner's DeGirum entry for the HEF tells the runtime which model it is (task, classes,
+    input size, fill, crop padding) through its "LPR" object. The HEF here stands in for the DFC's
+    output (not installable here): the runtime reads only the JSON, the HEF's bytes go to HailoRT."""
+    from runtime.model_zoo import find_models
+
+    zoo = tmp_path / "zoo"
+    for model in ("det", "ocr"):
+        d = tmp_path / model
+        shutil.copytree(bundles[(model, "hailo8l")], d)
+        hef = d / "build" / "stand_in.hef"
+        hef.parent.mkdir(exist_ok=True)
+        hef.write_bytes(b"HEF stand-in")
+        written = dfc_runner.write_degirum(d, dfc_runner.load_bundle(d), hef)
+        shutil.copytree(written.parent, zoo / written.stem)
+    det, ocr = find_models(zoo)
+    for entry, model in ((det, "det"), (ocr, "ocr")):
+        onnx_meta = read_onnx_metadata(bundles[(model, "hailo8l")] / json.loads(
+            (bundles[(model, "hailo8l")] / "bundle.json").read_text())["files"]["onnx"])
+        assert not entry.is_onnx and entry.runtime == "HAILORT" and entry.meta.precision == "int8"
+        assert entry.meta == replace(onnx_meta, model_name=entry.name, precision="int8")
+    assert (ocr.meta.crop_pad_x, ocr.meta.crop_pad_y) == (onnx_meta.crop_pad_x, onnx_meta.crop_pad_y)
 
 
 @pytest.mark.shared_data

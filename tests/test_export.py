@@ -65,6 +65,12 @@ def test_export_writes_onnx_with_metadata_and_a_zoo_entry(tiny_onnx, model):
     assert post["OutputPostprocessType"] == "DetectionYoloV8" and post["OutputNumClasses"] == nc
     assert zoo["MODEL_PARAMETERS"][0]["ModelPath"] == path.name and post["LabelsPath"] == labels.name
     assert json.loads(labels.read_text()) == {str(i): n for i, n in enumerate(cfg.names)}
+    # The model's metadata also rides in the JSON (as in the compile stage's HEF entries), and the
+    # runtime reads the entry as the same model.
+    from runtime.model_zoo import read_model_entry
+
+    assert zoo["LPR"] == meta.to_json_object() and zoo["LPR"]["task"] == model
+    assert read_model_entry(config).meta == meta
     report = json.loads((path.parent / "export_report.json").read_text())
     assert report["parity"]["ok"] and report["weights_sha256"] and report["training_set_hash"]
 

@@ -218,20 +218,30 @@ def test_default_zoo_error_names_the_folder():
 
 
 def test_metadata_key_in_the_model_json_serves_non_onnx_models(dev_zoo, tmp_path):
-    """A HEF entry carries its metadata as an "LPR" object in its JSON (there is no ONNX to read)."""
+    """A HEF entry carries its metadata as an "LPR" object in its JSON (there is no ONNX to read);
+    the export stage writes that object into ONNX entries too, where it must agree with the file."""
     det, ocr = find_models(dev_zoo)
     z = tmp_path / "hef_zoo"
     folder = write_zoo_entry(z, ocr.name, ocr.model_path, ocr.meta)
-    (folder / f"{ocr.name}.onnx").rename(folder / f"{ocr.name}.hef")
     spec = json.loads((folder / f"{ocr.name}.json").read_text())
+    lpr = spec.pop("LPR")
+    assert lpr == ocr.meta.to_json_object()
+    (folder / f"{ocr.name}.onnx").rename(folder / f"{ocr.name}.hef")
     spec["MODEL_PARAMETERS"][0]["ModelPath"] = f"{ocr.name}.hef"
     (folder / f"{ocr.name}.json").write_text(json.dumps(spec))
     with pytest.raises(ZooError, match="is not ONNX and the JSON has no 'LPR' object"):
         scan_zoo(z)
-    spec["LPR"] = ocr.meta.to_props()
+    spec["LPR"] = lpr
     (folder / f"{ocr.name}.json").write_text(json.dumps(spec))
     (entry,) = scan_zoo(z)
     assert entry.meta == ocr.meta and not entry.is_onnx
+    # An ONNX entry whose JSON describes another model is stale: one clear error.
+    stale = write_zoo_entry(tmp_path / "stale_zoo", det.name, det.model_path, det.meta)
+    spec = json.loads((stale / f"{det.name}.json").read_text())
+    spec["LPR"]["letterbox_fill"] = 0
+    (stale / f"{det.name}.json").write_text(json.dumps(spec))
+    with pytest.raises(ZooError, match=rf"{det.name}\.json: its 'LPR' object differs from the metadata in"):
+        scan_zoo(tmp_path / "stale_zoo")
 
 
 @pytest.mark.slow
