@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -30,6 +29,7 @@ import numpy as np
 
 from compile import calibration, degirum_zoo, graph, model_script, nms_config
 from compile.graph import HeadSpec
+from data.files import sha256_file
 from runtime.metadata import ModelMetadata, ModelMetadataError, read_onnx_metadata
 
 RUNNER_SOURCE = Path(__file__).with_name("dfc_runner.py")
@@ -54,14 +54,6 @@ class Bundle:
 
     def file(self, key: str) -> Path:
         return self.dir / self.spec["files"][key]
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_model(path: str | Path) -> tuple[ModelMetadata, HeadSpec]:
@@ -185,7 +177,7 @@ def _write(onnx_path: Path, out: Path, cfg: Mapping[str, Any], meta: ModelMetada
         "hw_arch": target["hw_arch"],
         "target": target["name"],
         "source_onnx": str(Path(onnx_path).resolve()),
-        "onnx_sha256": sha256(out / onnx_name),
+        "onnx_sha256": sha256_file(out / onnx_name),
         "onnx_opset": head.opset,
         "activation": head.activation,          # as read from the graph's ops (Clip = ReLU6, Sigmoid*x = SiLU)
         "activation_metadata": meta.activation,
@@ -237,7 +229,7 @@ def check(bundle_dir: str | Path) -> dict[str, Any]:
         raise BundleError(f"{d}: " + "; ".join(problems))
     onnx_path = d / spec["files"]["onnx"]
     meta, head = read_model(onnx_path)
-    if sha256(onnx_path) != spec["onnx_sha256"]:
+    if sha256_file(onnx_path) != spec["onnx_sha256"]:
         problems.append("the ONNX model changed since the bundle was written")
     recorded = {(e["key"], e["onnx_node"], e["channels"], e["stride"]) for e in spec["end_nodes"]}
     actual = {(n.key, n.onnx_node, n.channels, n.stride) for n in head.end_nodes}

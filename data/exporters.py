@@ -77,9 +77,7 @@ def export_det(manifests: Sequence[Manifest], out: str | Path, splits: Sequence[
     """Full images with plate boxes. Crop datasets are skipped (a crop is not a scene)."""
     out = Path(out)
     result = ExportResult(out=out, data_yaml=_write_data_yaml(out, names, splits))
-    for split in splits:
-        (out / "images" / split).mkdir(parents=True, exist_ok=True)
-        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+    _make_split_dirs(out, splits)
     for manifest in manifests:
         for item in tqdm(manifest.images, desc=f"yolo det {manifest.root.name}", unit="img", leave=False):
             split = _split_of(item, splits)
@@ -107,6 +105,13 @@ def export_det(manifests: Sequence[Manifest], out: str | Path, splits: Sequence[
             result.images[split] += 1
             result.labels += len(lines)
     return result
+
+
+def _make_split_dirs(out: Path, splits: Sequence[str]) -> None:
+    """images/<split>/ and labels/<split>/, as Ultralytics' YOLO layout has them."""
+    for split in splits:
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
 
 
 def jitter_box(box: Box, amount: float, rng: np.random.Generator) -> Box:
@@ -168,9 +173,7 @@ def export_ocr(manifests: Sequence[Manifest], out: str | Path, names: Sequence[s
     result = ExportResult(out=out, data_yaml=_write_data_yaml(out, names, splits))
     index = {n: i for i, n in enumerate(names)}
     rng = np.random.default_rng(seed)
-    for split in splits:
-        (out / "images" / split).mkdir(parents=True, exist_ok=True)
-        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+    _make_split_dirs(out, splits)
     for manifest in manifests:
         for item in tqdm(manifest.images, desc=f"yolo ocr {manifest.root.name}", unit="img", leave=False):
             split = _split_of(item, splits)

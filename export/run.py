@@ -19,11 +19,12 @@ from typing import Any
 from omegaconf import DictConfig
 
 from data.config import output_dir
+from data.files import sha256_file
 from export.checks import (ParityError, benchmark, compare_onnx, degirum_agreement, degirum_available, parity,
                            sample_images)
 from export.onnx_export import (ExportError, LoadedWeights, build_metadata, check_graph, export_onnx, load_weights,
                                 write_metadata)
-from export.zoo import ZooEntry, check_entry, entry_paths, model_name, sha256_file, write_entry
+from export.zoo import ZooEntry, check_entry, entry_paths, model_name, write_entry
 from runtime.backends.base import preprocess
 
 

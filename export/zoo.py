@@ -15,11 +15,11 @@ measures what black padding costs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from data.files import sha256_file
 from runtime.metadata import ModelMetadata
 from runtime.model_zoo import METADATA_KEY
 
@@ -39,14 +39,6 @@ class ZooEntry:
 def model_name(base: str, meta: ModelMetadata, precision: str, version: int = 1) -> str:
     kind = "quant" if precision == "int8" else "float"
     return f"{base}--{meta.input_width}x{meta.input_height}_{kind}_{RUNTIME}_{DEVICE}_{version}"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def entry_paths(zoo_dir: Path, name: str) -> ZooEntry:

@@ -28,7 +28,7 @@ def test_export_writes_onnx_with_metadata_and_a_zoo_entry(tiny_onnx, model):
     import onnx
     import onnxruntime as ort
 
-    from export.zoo import sha256_file
+    from data.files import sha256_file
     from runtime.metadata import read_onnx_metadata
 
     cfg = compose("export", [f"model={model}"]).model
