@@ -18,11 +18,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from data import config  # noqa: F401  (registers the ${lpr.root:} resolver before Hydra composes)
-
-
-class UsageError(Exception):
-    """The command cannot run as asked (exit code 2)."""
+from data.config import UsageError, stage_main  # data.config registers ${lpr.root:} before Hydra composes
 
 
 def cli_args(argv: list[str]) -> list[str]:
@@ -100,17 +96,7 @@ def run(cfg: DictConfig) -> int:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="compile")
 def main(cfg: DictConfig) -> None:
-    from compile.bundle import BundleError
-    from compile.calibration import CalibrationError
-    from compile.graph import GraphError
-
-    try:
-        code = run(cfg)
-    except (UsageError, FileNotFoundError, BundleError, GraphError, CalibrationError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = 2
-    if code:
-        sys.exit(code)
+    stage_main(run, cfg)  # BundleError, GraphError, CalibrationError are ValueErrors: exit code 2
 
 
 if __name__ == "__main__":

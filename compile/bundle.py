@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -30,6 +29,7 @@ import numpy as np
 
 from compile import calibration, degirum_zoo, graph, model_script, nms_config
 from compile.graph import HeadSpec
+from data.files import sha256_file
 from runtime.metadata import ModelMetadata, ModelMetadataError, read_onnx_metadata
 
 RUNNER_SOURCE = Path(__file__).with_name("dfc_runner.py")
@@ -54,14 +54,6 @@ class Bundle:
 
     def file(self, key: str) -> Path:
         return self.dir / self.spec["files"][key]
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_model(path: str | Path) -> tuple[ModelMetadata, HeadSpec]:
@@ -101,9 +93,19 @@ def _check_out(out: Path) -> None:
         raise BundleError(f"{out}: exists, is not empty and holds no bundle.json; choose another out=")
 
 
+def check_opset(onnx_path: str | Path, head: HeadSpec, cfg: Mapping[str, Any]) -> None:
+    """The model's ONNX opset must be one the DFC parser is known to take (cfg dfc_onnx_opsets)."""
+    known = [int(v) for v in cfg["dfc_onnx_opsets"]]
+    if head.opset not in known:
+        raise BundleError(f"{onnx_path}: ONNX opset {head.opset}, but the Hailo DFC {cfg['dfc_major']}.x parser is "
+                          f"known to take opset {' or '.join(map(str, known))} (conf/compile.yaml dfc_onnx_opsets); "
+                          f"re-export with `python -m export weights=... onnx_export.opset={known[0]}`")
+
+
 def build(onnx_path: str | Path, out: str | Path, cfg: Mapping[str, Any]) -> Bundle:
     """Write a complete bundle for ``onnx_path`` into ``out``; ``cfg`` is conf/compile.yaml composed."""
     meta, head = read_model(onnx_path)
+    check_opset(onnx_path, head, cfg)
     task_cfg = cfg["tasks"].get(meta.task)
     if task_cfg is None:
         raise BundleError(f"conf/compile.yaml has no tasks.{meta.task} section")
@@ -175,7 +177,7 @@ def _write(onnx_path: Path, out: Path, cfg: Mapping[str, Any], meta: ModelMetada
         "hw_arch": target["hw_arch"],
         "target": target["name"],
         "source_onnx": str(Path(onnx_path).resolve()),
-        "onnx_sha256": sha256(out / onnx_name),
+        "onnx_sha256": sha256_file(out / onnx_name),
         "onnx_opset": head.opset,
         "activation": head.activation,          # as read from the graph's ops (Clip = ReLU6, Sigmoid*x = SiLU)
         "activation_metadata": meta.activation,
@@ -227,7 +229,7 @@ def check(bundle_dir: str | Path) -> dict[str, Any]:
         raise BundleError(f"{d}: " + "; ".join(problems))
     onnx_path = d / spec["files"]["onnx"]
     meta, head = read_model(onnx_path)
-    if sha256(onnx_path) != spec["onnx_sha256"]:
+    if sha256_file(onnx_path) != spec["onnx_sha256"]:
         problems.append("the ONNX model changed since the bundle was written")
     recorded = {(e["key"], e["onnx_node"], e["channels"], e["stride"]) for e in spec["end_nodes"]}
     actual = {(n.key, n.onnx_node, n.channels, n.stride) for n in head.end_nodes}
@@ -271,6 +273,16 @@ def check(bundle_dir: str | Path) -> dict[str, Any]:
         problems.append("DeGirum OutputNumClasses differs from the model")
     if (post["OutputPostprocessType"] == "DetectionYoloHailo") != spec["nms_on_chip"]:
         problems.append("DeGirum post-process type does not match nms_on_chip")
+    lpr = zoo.get(degirum_zoo.METADATA_KEY)
+    try:
+        hef_meta = ModelMetadata.from_json_object(lpr, source="DeGirum template") if isinstance(lpr, dict) else None
+    except ModelMetadataError as e:
+        problems.append(str(e))
+        hef_meta = None
+    if hef_meta is None or (hef_meta.task, hef_meta.names) != (spec["task"], spec["names"]) \
+            or (hef_meta.input_height, hef_meta.input_width) != (head.input_height, head.input_width):
+        problems.append(f"the DeGirum template's '{degirum_zoo.METADATA_KEY}' object is missing or does not "
+                        "describe this model (task, names, input size)")
     if problems:
         raise BundleError(f"{d}: bundle check failed:\n  " + "\n  ".join(problems))
     return spec

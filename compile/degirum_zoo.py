@@ -4,15 +4,21 @@ PySDK counts a model JSON only with a non-empty ``Checksum`` (ConfigVersion > 0)
 is the HEF's, which exists only after the DFC has compiled it. The bundle therefore ships the JSON
 with a ``{{hef_sha256}}`` placeholder and the runner writes the final one next to the HEF, so
 ``degirum/`` becomes a ready local zoo folder.
+
+A HEF has no metadata_props, so the JSON carries the ONNX model's ``lpr.*`` metadata as its
+``"LPR"`` object (runtime.model_zoo reads the task, class names, input size, letterbox fill and
+crop padding from it), with the two facts that change: the HEF's name and its int8 precision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from compile.graph import HeadSpec
 from runtime.metadata import ModelMetadata
+from runtime.model_zoo import METADATA_KEY
 
 CONFIG_VERSION = 10
 
@@ -58,5 +64,11 @@ def build(meta: ModelMetadata, head: HeadSpec, net_name: str, target: Mapping[st
             "OutputNMSThreshold": float(thresholds["iou_th"]),
             "MaxDetections": int(thresholds["max_detections"]),
         }],
+        METADATA_KEY: hef_metadata(meta, name).to_json_object(),
     }
     return name, entry, labels
+
+
+def hef_metadata(meta: ModelMetadata, name: str) -> ModelMetadata:
+    """The ONNX model's metadata as it holds for the HEF compiled from it (Hailo runs it in 8 bits)."""
+    return replace(meta, model_name=name, precision="int8")

@@ -7,19 +7,15 @@ command could not run (missing input, bad option).
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from data import config  # noqa: F401  (registers the ${lpr.root:} resolver before Hydra composes)
+from data import config  # registers the ${lpr.root:} resolver before Hydra composes
+from data.config import UsageError, run_action, stage_main
 
 log = logging.getLogger("data")
-
-
-class UsageError(Exception):
-    """The command cannot run as asked (exit code 2)."""
 
 
 def _src(cfg: DictConfig) -> Path:
@@ -47,18 +43,22 @@ def _write_issues(out: Path, issues) -> None:
         (out / "issues.txt").write_text("\n".join(str(i) for i in issues) + "\n")
 
 
+def _finish(out: Path, result, label: str, path: Path) -> int:
+    """An import or export's issues (issues.txt and a few on screen), its summary and its output."""
+    _write_issues(out, result.issues)
+    print(result.summary())
+    _report_issues(result.issues)
+    print(f"{label}: {path}")
+    return 0
+
+
 def action_import(cfg: DictConfig) -> int:
     from data.importers import import_dataset
     from data.manifest import write_manifest
 
     out = config.output_dir(cfg)
     result = import_dataset(cfg.format, _src(cfg), out, cfg.region)
-    path = write_manifest(out, result.images)
-    _write_issues(out, result.issues)
-    print(result.summary())
-    _report_issues(result.issues)
-    print(f"manifest: {path}")
-    return 0
+    return _finish(out, result, "manifest", write_manifest(out, result.images))
 
 
 def action_validate(cfg: DictConfig) -> int:
@@ -120,11 +120,7 @@ def action_yolo(cfg: DictConfig) -> int:
                             seed=cfg.seed)
     else:
         raise UsageError(f"yolo.kind must be det or ocr, got {y.kind!r}")
-    _write_issues(out, result.issues)
-    print(result.summary())
-    _report_issues(result.issues)
-    print(f"data.yaml: {result.data_yaml}")
-    return 0
+    return _finish(out, result, "data.yaml", result.data_yaml)
 
 
 def action_show(cfg: DictConfig) -> int:
@@ -160,21 +156,12 @@ def run(cfg: DictConfig) -> int:
         extra.update(synth_actions)
     except ImportError:
         pass
-    actions = {**ACTIONS, **extra}
-    if cfg.action not in actions:
-        raise UsageError(f"unknown action {cfg.action!r}; choose one of {', '.join(actions)}")
-    return actions[cfg.action](cfg)
+    return run_action({**ACTIONS, **extra}, cfg)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="data")
 def main(cfg: DictConfig) -> None:
-    try:
-        code = run(cfg)
-    except (UsageError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = 2
-    if code:
-        sys.exit(code)  # Hydra discards the task's return value
+    stage_main(run, cfg)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from data.images import read_image, write_image
 from data.manifest import Issue, LabeledImage, Manifest
-from runtime.geometry import letterbox, plate_crop_box
+from runtime.geometry import Letterbox, letterbox, plate_crop_box
 from runtime.records import Box, Char, Plate
 
 
@@ -77,9 +77,7 @@ def export_det(manifests: Sequence[Manifest], out: str | Path, splits: Sequence[
     """Full images with plate boxes. Crop datasets are skipped (a crop is not a scene)."""
     out = Path(out)
     result = ExportResult(out=out, data_yaml=_write_data_yaml(out, names, splits))
-    for split in splits:
-        (out / "images" / split).mkdir(parents=True, exist_ok=True)
-        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+    _make_split_dirs(out, splits)
     for manifest in manifests:
         for item in tqdm(manifest.images, desc=f"yolo det {manifest.root.name}", unit="img", leave=False):
             split = _split_of(item, splits)
@@ -109,6 +107,13 @@ def export_det(manifests: Sequence[Manifest], out: str | Path, splits: Sequence[
     return result
 
 
+def _make_split_dirs(out: Path, splits: Sequence[str]) -> None:
+    """images/<split>/ and labels/<split>/, as Ultralytics' YOLO layout has them."""
+    for split in splits:
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+
+
 def jitter_box(box: Box, amount: float, rng: np.random.Generator) -> Box:
     """Shift each side by up to ``amount`` of the plate's size, as a detector's boxes wander."""
     if amount <= 0:
@@ -122,6 +127,19 @@ def jitter_box(box: Box, amount: float, rng: np.random.Generator) -> Box:
     return (nx1, ny1, nx2, ny2)
 
 
+def cut_region(image: np.ndarray, box: Box, input_height: int, input_width: int, pad_x: float, pad_y: float,
+               fill: int = 114) -> tuple[np.ndarray, Letterbox, tuple[int, int, int, int]] | None:
+    """The OCR model's input for the plate at ``box``: the padded region (as the runtime cuts it)
+    letterboxed to the input size; with the letterbox and the region (image pixels) to map boxes
+    back. None when the region is empty."""
+    region = plate_crop_box(box, image.shape[1], image.shape[0], pad_x, pad_y)
+    if region is None:
+        return None
+    x1, y1, x2, y2 = region
+    crop, lb = letterbox(image[y1:y2, x1:x2], input_height, input_width, fill)
+    return crop, lb, region
+
+
 def cut_plate(image: np.ndarray, plate: Plate, input_height: int, input_width: int, pad_x: float, pad_y: float,
               fill: int = 114, box: Box | None = None, min_visible: float = 0.6) -> tuple[np.ndarray, list[Char]] | None:
     """The OCR model's input for one plate, and the plate's characters in that input's pixels.
@@ -129,12 +147,10 @@ def cut_plate(image: np.ndarray, plate: Plate, input_height: int, input_width: i
     Characters less than ``min_visible`` inside the crop are dropped (a jittered crop can cut one
     off). None when the crop is empty.
     """
-    h, w = image.shape[:2]
-    region = plate_crop_box(box or plate.box, w, h, pad_x, pad_y)
-    if region is None:
+    cut = cut_region(image, box or plate.box, input_height, input_width, pad_x, pad_y, fill)
+    if cut is None:
         return None
-    cx1, cy1, cx2, cy2 = region
-    crop, lb = letterbox(image[cy1:cy2, cx1:cx2], input_height, input_width, fill)
+    crop, lb, (cx1, cy1, cx2, cy2) = cut
     chars = []
     for ch in plate.chars:
         bx1, by1, bx2, by2 = ch.box
@@ -157,9 +173,7 @@ def export_ocr(manifests: Sequence[Manifest], out: str | Path, names: Sequence[s
     result = ExportResult(out=out, data_yaml=_write_data_yaml(out, names, splits))
     index = {n: i for i, n in enumerate(names)}
     rng = np.random.default_rng(seed)
-    for split in splits:
-        (out / "images" / split).mkdir(parents=True, exist_ok=True)
-        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+    _make_split_dirs(out, splits)
     for manifest in manifests:
         for item in tqdm(manifest.images, desc=f"yolo ocr {manifest.root.name}", unit="img", leave=False):
             split = _split_of(item, splits)

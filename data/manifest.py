@@ -140,20 +140,28 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     p = resolve_manifest_path(path)
     images: list[LabeledImage] = []
     issues: list[Issue] = []
-    with p.open(encoding="utf-8") as f:
+    for lineno, obj, error in json_lines(p):
+        if error is not None:
+            issues.append(Issue(str(p), lineno, "malformed_json", error))
+            continue
+        try:
+            images.append(LabeledImage.from_dict(obj, line=lineno))
+        except ValueError as e:
+            issues.append(Issue(str(p), lineno, "malformed_record", str(e)))
+    return Manifest(path=p, images=images, issues=issues)
+
+
+def json_lines(path: Path) -> Iterator[tuple[int, Any, str | None]]:
+    """(line number, parsed value, None) for each non-blank line of a JSON-lines file, or
+    (line number, None, why) for a line that is not JSON: a bad line never hides the others."""
+    with Path(path).open(encoding="utf-8") as f:
         for lineno, raw in enumerate(f, start=1):
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw)
+                yield lineno, json.loads(raw), None
             except json.JSONDecodeError as e:
-                issues.append(Issue(str(p), lineno, "malformed_json", e.msg))
-                continue
-            try:
-                images.append(LabeledImage.from_dict(obj, line=lineno))
-            except ValueError as e:
-                issues.append(Issue(str(p), lineno, "malformed_record", str(e)))
-    return Manifest(path=p, images=images, issues=issues)
+                yield lineno, None, e.msg
 
 
 def write_manifest(path: str | os.PathLike, images: Iterable[LabeledImage]) -> Path:

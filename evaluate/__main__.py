@@ -12,11 +12,8 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from data import config  # noqa: F401  (registers the ${lpr.root:} resolver before Hydra composes)
-
-
-class UsageError(Exception):
-    """The command cannot run as asked (exit code 2)."""
+from data import config  # registers the ${lpr.root:} resolver before Hydra composes
+from data.config import UsageError, run_action, stage_main
 
 
 def _out(cfg: DictConfig) -> Path:
@@ -109,9 +106,7 @@ ACTIONS = {"evaluate": evaluate, "compare": compare}
 
 
 def run(cfg: DictConfig) -> dict:
-    if cfg.action not in ACTIONS:
-        raise UsageError(f"unknown action {cfg.action!r}; choose one of {', '.join(ACTIONS)}")
-    return ACTIONS[cfg.action](cfg)
+    return run_action(ACTIONS, cfg)
 
 
 def route_dataset_path(argv: list[str]) -> list[str]:
@@ -129,14 +124,8 @@ def route_dataset_path(argv: list[str]) -> list[str]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    try:
-        run(cfg)
-        code = 0
-    except (UsageError, FileNotFoundError, ValueError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = 2
-    if code:
-        sys.exit(code)  # Hydra discards the task's return value
+    # RuntimeError: a predictor that cannot run (no models, a backend that fails on every image).
+    stage_main(run, cfg, usage_errors=(RuntimeError,))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from data.manifest import Issue
+from data.manifest import Issue, json_lines
 from runtime.records import Plate
 
 
@@ -97,22 +97,20 @@ def read_predictions(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str,
     header: dict[str, Any] = {}
     records: dict[str, ImageRecord] = {}
     issues: list[Issue] = []
-    with p.open(encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            if not raw.strip():
+    for lineno, obj, error in json_lines(p):
+        try:
+            if error is not None:
+                raise ValueError(error)
+            if not isinstance(obj, dict):
+                raise ValueError(f"a line must hold a JSON object, got {type(obj).__name__}")
+            if "header" in obj:
+                header = obj["header"] or {}
                 continue
-            try:
-                obj = json.loads(raw)
-                if not isinstance(obj, dict):
-                    raise ValueError(f"a line must hold a JSON object, got {type(obj).__name__}")
-                if "header" in obj:
-                    header = obj["header"] or {}
-                    continue
-                rec = ImageRecord.from_dict(obj)
-            except (json.JSONDecodeError, ValueError) as e:
-                issues.append(Issue(str(p), lineno, "malformed_prediction", str(e)))
-                continue
-            if rec.image in records:
-                issues.append(Issue(str(p), lineno, "duplicate_prediction", f"{rec.image} appears twice; the later line wins"))
-            records[rec.image] = rec
+            rec = ImageRecord.from_dict(obj)
+        except ValueError as e:
+            issues.append(Issue(str(p), lineno, "malformed_prediction", str(e)))
+            continue
+        if rec.image in records:
+            issues.append(Issue(str(p), lineno, "duplicate_prediction", f"{rec.image} appears twice; the later line wins"))
+        records[rec.image] = rec
     return header, records, issues

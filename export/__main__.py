@@ -7,46 +7,39 @@ check, 2 the command could not run (missing or wrong input).
 
 from __future__ import annotations
 
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
-from data import config  # noqa: F401  (registers the ${lpr.root:} resolver before Hydra composes)
+from data.config import UsageError, run_action, stage_main  # data.config registers ${lpr.root:} before Hydra composes
 
 
-def run(cfg: DictConfig) -> int:
-    if cfg.action == "export":
-        from export.run import export_model
+def action_export(cfg: DictConfig) -> None:
+    from export.run import export_model
 
-        export_model(cfg)
-        return 0
-    if cfg.action == "check":
-        from export.run import check_model
+    export_model(cfg)
 
-        if not cfg.onnx:
-            raise ValueError("action=check needs onnx=PATH.onnx or onnx=ZOO_DIR")
-        for line in check_model(cfg.onnx):
-            print(line)
-        return 0
-    raise ValueError(f"unknown action {cfg.action!r}; choose export or check")
+
+def action_check(cfg: DictConfig) -> None:
+    from export.run import check_model
+
+    if not cfg.onnx:
+        raise UsageError("action=check needs onnx=PATH.onnx or onnx=ZOO_DIR")
+    for line in check_model(cfg.onnx):
+        print(line)
+
+
+ACTIONS = {"export": action_export, "check": action_check}
+
+
+def run(cfg: DictConfig) -> None:
+    run_action(ACTIONS, cfg)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="export")
 def main(cfg: DictConfig) -> None:
     from export.checks import ParityError
-    from runtime.metadata import ModelMetadataError
 
-    try:
-        code = run(cfg)
-    except ParityError as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = 1
-    except (ModelMetadataError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = 2
-    if code:
-        sys.exit(code)  # Hydra discards the task's return value
+    stage_main(run, cfg, failures=(ParityError,))
 
 
 if __name__ == "__main__":

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from export.decode import Detections, decode, to_input
-from runtime.geometry import iou_matrix, plate_crop_box
+from runtime.backends.base import preprocess
+from runtime.geometry import Letterbox, iou_matrix, plate_crop_box
 from runtime.metadata import ModelMetadata
+from runtime.postprocess import Detections, decode_yolov8
 
 
 class ParityError(RuntimeError):
@@ -104,6 +105,14 @@ def run_torch(net, x: np.ndarray) -> np.ndarray:
         y = net(torch.from_numpy(x))
     y = y[0] if isinstance(y, (list, tuple)) else y
     return y.cpu().numpy()
+
+
+def decode(raw: np.ndarray, meta: ModelMetadata, conf: float, iou: float, lb: Letterbox, image: np.ndarray,
+           max_det: int = 300, agnostic: bool = True) -> Detections:
+    """Boxes in ``image``'s pixels from a raw output, decoded by the runtime's own code (so what
+    the checks compare is what deploys)."""
+    return decode_yolov8(raw, meta.num_classes, conf, iou, max_det, agnostic=agnostic).to_image(
+        lb, image.shape[1], image.shape[0])
 
 
 # ------------------------------------------------------------------------------------------ compare
@@ -207,14 +216,14 @@ def parity(net, onnx_path: Path, meta: ModelMetadata, images: list[tuple[str, np
     session = ort_session(onnx_path)
     report = ParityReport(images=len(images), max_abs_boxes=0.0, max_abs_scores=0.0)
     for name, image in images:
-        x, lb = to_input(image, meta)
+        x, lb = preprocess(image, meta)
         a, b = run_torch(net, x), run_ort(session, x)
         if a.shape != b.shape:
             report.problems.append(f"{name}: output shapes differ, PyTorch {a.shape} vs ONNX {b.shape}")
             continue
         report.max_abs_boxes = max(report.max_abs_boxes, float(np.abs(a[:, :4] - b[:, :4]).max()))
         report.max_abs_scores = max(report.max_abs_scores, float(np.abs(a[:, 4:] - b[:, 4:]).max()))
-        match_boxes(decode(a, conf, iou, lb=lb, image_shape=image.shape), decode(b, conf, iou, lb=lb, image_shape=image.shape),
+        match_boxes(decode(a, meta, conf, iou, lb, image), decode(b, meta, conf, iou, lb, image),
                     box_iou, conf, atol_scores, report.boxes, nms_iou=iou)
     if report.max_abs_boxes > atol_boxes:
         report.problems.append(f"box outputs differ by up to {report.max_abs_boxes:.3g} px (tolerance {atol_boxes})")
@@ -233,10 +242,10 @@ def compare_onnx(reference: Path, other: Path, meta: ModelMetadata, images: list
     agree = BoxAgreement()
     score_err = []
     for _, image in images:
-        x, lb = to_input(image, meta)
+        x, lb = preprocess(image, meta)
         a, b = run_ort(ra, x), run_ort(rb, x)
         score_err.append(float(np.abs(a[:, 4:] - b[:, 4:]).max()))
-        match_boxes(decode(a, conf, iou, lb=lb, image_shape=image.shape), decode(b, conf, iou, lb=lb, image_shape=image.shape),
+        match_boxes(decode(a, meta, conf, iou, lb, image), decode(b, meta, conf, iou, lb, image),
                     box_iou, conf, 0.0, agree)
     return {"images": len(images), "max_abs_scores": max(score_err, default=0.0), **asdict(agree)}
 
@@ -263,6 +272,7 @@ def degirum_agreement(config: Path, onnx_path: Path, meta: ModelMetadata, images
     import json
 
     from export.zoo import load_degirum
+    from runtime.backends.degirum import detections_from_results
 
     post = json.loads(Path(config).read_text())["POST_PROCESS"][0]
     conf, nms_iou, max_det = float(post["OutputConfThreshold"]), float(post["OutputNMSThreshold"]), int(post["MaxDetections"])
@@ -270,19 +280,12 @@ def degirum_agreement(config: Path, onnx_path: Path, meta: ModelMetadata, images
     session = ort_session(onnx_path)
     agree = BoxAgreement()
     for _, image in images:
-        x, lb = to_input(image, meta)
-        ours = decode(run_ort(session, x), conf, nms_iou, max_det=max_det, lb=lb, agnostic=False, image_shape=image.shape)
-        theirs = degirum_detections(dg_model, image)
+        x, lb = preprocess(image, meta)
+        # DeGirum's DetectionYoloV8 post-processor runs NMS per class.
+        ours = decode(run_ort(session, x), meta, conf, nms_iou, lb, image, max_det=max_det, agnostic=False)
+        theirs = detections_from_results(dg_model(image), image.shape[1], image.shape[0])
         match_boxes(ours, theirs, box_iou, conf, margin, agree, nms_iou=nms_iou)
     return {"fill": fill, "images": len(images), "conf": conf, **asdict(agree), "ok": agree.ok}
-
-
-def degirum_detections(dg_model, image_bgr: np.ndarray) -> Detections:
-    result = dg_model(image_bgr)
-    rows = [r for r in result.results if "bbox" in r]
-    return Detections(boxes=np.array([r["bbox"] for r in rows], dtype=np.float32).reshape(-1, 4),
-                      scores=np.array([r["score"] for r in rows], dtype=np.float32),
-                      classes=np.array([r["category_id"] for r in rows], dtype=int))
 
 
 def degirum_available(zoo_dir: Path) -> bool:

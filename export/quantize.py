@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+QDQ_MIN_OPSET = 13
 HEAD_CONV = re.compile(r"^/model\.(\d+)/cv[23]\.(\d+)/cv[23]\.\2\.2/Conv$")
 
 
@@ -77,10 +78,20 @@ def quantize_int8(fp32: Path, out: Path, calibration: list[np.ndarray], per_chan
     float_tail = downstream_of(model, heads) + (heads if float_head else [])
     input_name = model.graph.input[0].name
     with tempfile.TemporaryDirectory() as tmp:
+        source = fp32
+        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+        if opset < QDQ_MIN_OPSET:
+            # The fp32 model keeps the opset the Hailo DFC parses; this ONNX Runtime proxy alone is
+            # converted, since per-channel DequantizeLinear (its axis attribute) needs opset 13.
+            from onnx import version_converter
+
+            source = Path(tmp) / "opset13.onnx"
+            onnx.save(version_converter.convert_version(model, QDQ_MIN_OPSET), str(source))
         pre = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+        quant_pre_process(str(source), str(pre), skip_symbolic_shape=True)
         quantize_static(str(pre), str(out), _Reader(input_name, calibration), quant_format=QuantFormat.QDQ,
                         per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=methods[method], nodes_to_exclude=float_tail)
     return {"calibration_images": len(calibration), "method": method, "per_channel": per_channel,
-            "float_head": float_head, "float_nodes": len(float_tail)}
+            "float_head": float_head, "float_nodes": len(float_tail), "fp32_opset": opset,
+            "opset": max(opset, QDQ_MIN_OPSET)}

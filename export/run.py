@@ -19,12 +19,13 @@ from typing import Any
 from omegaconf import DictConfig
 
 from data.config import output_dir
+from data.files import sha256_file
 from export.checks import (ParityError, benchmark, compare_onnx, degirum_agreement, degirum_available, parity,
                            sample_images)
-from export.decode import to_input
 from export.onnx_export import (ExportError, LoadedWeights, build_metadata, check_graph, export_onnx, load_weights,
                                 write_metadata)
-from export.zoo import ZooEntry, check_entry, entry_paths, model_name, sha256_file, write_entry
+from export.zoo import ZooEntry, check_entry, entry_paths, model_name, write_entry
+from runtime.backends.base import preprocess
 
 
 @dataclass
@@ -129,7 +130,7 @@ def _export_int8(cfg, w, fp32: ZooEntry, meta, base: str, version: int, max_det:
     meta8.model_name = model_name(base, meta8, "int8", version)
     int8 = entry_paths(fp32.folder.parent, meta8.model_name)
     int8.folder.mkdir(parents=True, exist_ok=True)
-    calib = [to_input(img, meta)[0] for _, img in _images(cfg, task, q.split, q.calib_images, meta, scratch, seed=1)]
+    calib = [preprocess(img, meta)[0] for _, img in _images(cfg, task, q.split, q.calib_images, meta, scratch, seed=1)]
     info = quantize_int8(fp32.model, int8.model, calib, per_channel=bool(q.per_channel), method=str(q.method),
                          float_head=bool(q.float_head))
     write_metadata(int8.model, meta8)

@@ -15,12 +15,13 @@ measures what black padding costs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from data.files import sha256_file
 from runtime.metadata import ModelMetadata
+from runtime.model_zoo import METADATA_KEY
 
 RUNTIME = "onnx"
 DEVICE = "cpu"
@@ -38,14 +39,6 @@ class ZooEntry:
 def model_name(base: str, meta: ModelMetadata, precision: str, version: int = 1) -> str:
     kind = "quant" if precision == "int8" else "float"
     return f"{base}--{meta.input_width}x{meta.input_height}_{kind}_{RUNTIME}_{DEVICE}_{version}"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def entry_paths(zoo_dir: Path, name: str) -> ZooEntry:
@@ -74,6 +67,9 @@ def degirum_config(entry: ZooEntry, meta: ModelMetadata, conf: float, nms: float
             "LabelsPath": entry.labels.name, "OutputConfThreshold": float(conf), "OutputNMSThreshold": float(nms),
             "MaxDetections": int(max_detections),
         }],
+        # The model's own metadata, so every zoo entry (ONNX here, HEF from the compile stage) says
+        # what it is in the same place; the runtime checks it against the ONNX file.
+        METADATA_KEY: meta.to_json_object(),
     }
 
 
@@ -114,6 +110,8 @@ def check_entry(config_path: Path) -> tuple[dict, ModelMetadata]:
         problems.append(f"InputH/InputW {pre.get('InputH')}x{pre.get('InputW')} != model {meta.input_height}x{meta.input_width}")
     if post.get("OutputNumClasses") != meta.num_classes:
         problems.append(f"OutputNumClasses {post.get('OutputNumClasses')} != model's {meta.num_classes}")
+    if cfg.get(METADATA_KEY) != meta.to_json_object():
+        problems.append(f"the '{METADATA_KEY}' object is missing or differs from {model.name}'s metadata")
     try:
         labels = json.loads(labels_file.read_text())
         if [labels[str(i)] for i in range(len(labels))] != meta.names:

@@ -78,6 +78,19 @@ class ModelMetadata:
             out[PREFIX + key] = value if isinstance(value, str) else json.dumps(value)
         return out
 
+    def to_json_object(self) -> dict[str, Any]:
+        """As the ``"LPR"`` object of a DeGirum model JSON: the same keys without the prefix, plain
+        JSON values (what tells the runtime about a model it cannot read metadata from, e.g. a HEF)."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_json_object(cls, obj: dict[str, Any], source: str = "model JSON") -> ModelMetadata:
+        """From :meth:`to_json_object`'s form (keys with or without the prefix, values plain JSON or
+        strings as in metadata_props)."""
+        props = {(k if k.startswith(PREFIX) else PREFIX + k): (v if isinstance(v, str) else json.dumps(v))
+                 for k, v in obj.items()}
+        return cls.from_props(props, source=source)
+
     @classmethod
     def from_props(cls, props: dict[str, str], source: str = "model") -> ModelMetadata:
         ours = {k[len(PREFIX):]: v for k, v in props.items() if k.startswith(PREFIX)}

@@ -8,7 +8,8 @@ Layout (written by the export and compile stages)::
 
 Which model is the plate detector and which the OCR model is read from the model itself - the
 ONNX metadata ``lpr.task`` - never guessed from file names. A model that is not ONNX (a HEF) carries
-the same metadata as an ``"LPR"`` object (the ``lpr.*`` properties) in its model JSON.
+the same metadata as an ``"LPR"`` object (the ``lpr.*`` properties) in its model JSON; the export and
+compile stages write that object into every entry (for an ONNX model it must agree with the file).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.metadata import PREFIX, ModelMetadata, ModelMetadataError
+from runtime.metadata import ModelMetadata, ModelMetadataError
 
 DEFAULT_ZOO = Path(__file__).resolve().parent / "zoo"
 METADATA_KEY = "LPR"
@@ -73,12 +74,17 @@ def read_model_entry(json_path: str | Path) -> ZooModel:
     if not model_path.is_file():
         raise ZooError(f"{p}: its model file {model_path} does not exist")
     try:
-        if isinstance(spec.get(METADATA_KEY), dict):
-            props = {(k if k.startswith(PREFIX) else PREFIX + k): (v if isinstance(v, str) else json.dumps(v))
-                     for k, v in spec[METADATA_KEY].items()}
-            meta = ModelMetadata.from_props(props, source=f"{p} ({METADATA_KEY})")
-        elif model_path.suffix.lower() == ".onnx":
+        lpr = spec.get(METADATA_KEY)
+        json_meta = (ModelMetadata.from_json_object(lpr, source=f"{p} ({METADATA_KEY})")
+                     if isinstance(lpr, dict) else None)
+        if model_path.suffix.lower() == ".onnx":
+            # The model file is the authority; a JSON that describes another model is stale.
             meta = _onnx_metadata(model_path)
+            if json_meta is not None and json_meta != meta:
+                raise ModelMetadataError(f"{p}: its '{METADATA_KEY}' object differs from the metadata in "
+                                         f"{model_path.name} (the model was replaced; re-export it)")
+        elif json_meta is not None:
+            meta = json_meta
         else:
             raise ModelMetadataError(
                 f"{p}: the model {model_path.name} is not ONNX and the JSON has no '{METADATA_KEY}' object "

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtime.geometry import Letterbox
+
 
 @dataclass
 class Detections:
@@ -48,6 +50,11 @@ class Detections:
 
     def with_boxes(self, boxes: np.ndarray) -> Detections:
         return Detections(np.asarray(boxes, np.float32), self.scores, self.classes, self.class_scores)
+
+    def to_image(self, lb: Letterbox, width: int, height: int) -> Detections:
+        """Boxes mapped from model-input pixels back through the letterbox ``lb`` into an image of
+        ``width`` x ``height`` pixels, clipped to it (as Ultralytics and DeGirum clip)."""
+        return self.with_boxes(clip_boxes(lb.to_image(self.boxes), width, height)) if len(self) else self
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int | None = None) -> np.ndarray:

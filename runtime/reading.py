@@ -107,13 +107,19 @@ def group_lines(chars: list[Char], min_overlap: float, max_lines: int = 2) -> li
     return [sorted(line, key=lambda c: c.center[0]) for line in lines]
 
 
+def in_reading_order(chars: list[Char], line_overlap: float = 0.5, max_lines: int = 2) -> list[Char]:
+    """The characters (none merged) top line first, each line left to right, each with its ``line``."""
+    lines = group_lines(list(chars), line_overlap, max_lines)
+    return [replace(c, line=i) for i, line in enumerate(lines) for c in line]
+
+
 def read_chars(chars: list[Char], dup_overlap: float = 0.7, line_overlap: float = 0.5,
                max_lines: int = 2) -> Reading:
     """Duplicates merged, lines grouped, text read top to bottom, left to right."""
     if not chars:
         return Reading(text="", chars=[], lines=0, score=None)
-    lines = group_lines(suppress_duplicates(chars, dup_overlap), line_overlap, max_lines)
-    ordered = [replace(c, line=i) for i, line in enumerate(lines) for c in line]
+    ordered = in_reading_order(suppress_duplicates(chars, dup_overlap), line_overlap, max_lines)
     scores = [c.score for c in ordered]
     score = None if any(s is None for s in scores) else math.prod(scores)
-    return Reading(text="".join(c.char for c in ordered), chars=ordered, lines=len(lines), score=score)
+    lines = 1 + max(c.line for c in ordered)
+    return Reading(text="".join(c.char for c in ordered), chars=ordered, lines=lines, score=score)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-# Session fixtures with tiny trained/exported models (tiny_weights, tiny_onnx) for every stage.
+# Session fixtures with models exported by the export stage (tiny_weights, tiny_onnx, dev_zoo) for every stage.
 pytest_plugins = ["model_fixtures"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

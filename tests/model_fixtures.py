@@ -5,11 +5,19 @@
   session's base temp folder. They load and predict, but detect nothing useful.
 * ``tiny_runs``: the same trainings' ``TrainResult`` (run folders, summaries).
 * ``tiny_onnx``: {"plate_det": .onnx, "plate_ocr": .onnx, "zoo": folder} exported from them.
+* ``dev_zoo``: a zoo of UNTRAINED models at their real input sizes (640x640 detector, 128x256 OCR),
+  for the runtime's tests and benchmark: no real data needed, speed as a trained model's.
+
+Every model here is exported by the export stage itself (``export.run.export_model``: Ultralytics'
+exporter, ``lpr.*`` metadata, DeGirum zoo entry), so the suite exports models one way.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -101,3 +109,66 @@ def tiny_onnx(tiny_weights, tmp_path_factory) -> dict[str, Path]:
 def tiny_export_overrides(base: Path) -> list[str]:
     return [f"paths.runs={base / 'runs'}", f"ultralytics_dir={base / 'ultralytics'}", "parity.count=2",
             "int8.enabled=false", "degirum.check=false", "benchmark.runs=2"]
+
+
+# -- untrained models at real size, exported by the export stage ------------------------------------
+
+def untrained_weights(model: str, folder: Path, activation: str | None = None) -> Path:
+    """Weights of an UNTRAINED plate model as ``python -m train`` defines it (Ultralytics' yolov8n
+    with the model config's activation, class names and ``lpr`` block), saved as a checkpoint."""
+    from ultralytics import YOLO
+
+    from data.config import compose
+    from train.architecture import write_model_yaml
+
+    model_cfg = compose("train", [f"model={model}", *([f"model.activation={activation}"] if activation else [])]).model
+    yolo = YOLO(str(write_model_yaml(model_cfg, folder)), task="detect")
+    yolo.model.names = dict(enumerate(str(n) for n in model_cfg.names))  # as the trainer sets them
+    path = Path(folder) / f"untrained_{model_cfg.activation}_{model}.pt"
+    yolo.save(path)
+    return path
+
+
+def export_untrained(model: str, zoo: Path, work: Path, activation: str | None = None) -> Path:
+    """An untrained plate model exported into ``zoo`` by the export stage; returns the .onnx.
+    Untrained weights have nothing to compare, so parity, int8 and the DeGirum round trip are off."""
+    from data.config import compose
+    from export.run import export_model
+
+    cfg = compose("export", [f"weights={untrained_weights(model, work, activation)}", f"out={zoo}",
+                             f"paths.runs={work / 'runs'}", f"ultralytics_dir={work / 'ultralytics'}",
+                             "parity.enabled=false", "int8.enabled=false", "degirum.check=false", "benchmark.runs=1"])
+    return export_model(cfg).fp32.model
+
+
+def make_dev_zoo(zoo: Path) -> Path:
+    """The untrained detector and OCR model exported into ``zoo``; returns ``zoo``."""
+    with tempfile.TemporaryDirectory(prefix="lpr-dev-zoo-") as tmp:
+        for model in ("plate_det", "plate_ocr"):
+            export_untrained(model, Path(zoo), Path(tmp))
+    return Path(zoo)
+
+
+@pytest.fixture(scope="session")
+def dev_zoo(tmp_path_factory) -> Path:
+    """The development zoo of untrained real-size models, built once per test session."""
+    return make_dev_zoo(tmp_path_factory.getbasetemp() / "dev_zoo")
+
+
+def write_zoo_entry(zoo: Path, name: str, onnx_src: Path, meta) -> Path:
+    """``onnx_src`` as zoo entry ``name`` carrying ``meta`` (its model_name set to ``name``), written
+    with the export stage's functions: metadata_props, DeGirum JSON (the export config's zoo
+    thresholds) and labels. Returns the entry's folder."""
+    from data.config import compose
+    from export.onnx_export import write_metadata
+    from export.zoo import entry_paths, write_entry
+
+    entry = entry_paths(zoo, name)
+    entry.folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(onnx_src, entry.model)
+    meta = replace(meta, model_name=name)
+    write_metadata(entry.model, meta)
+    z = compose("export").zoo
+    write_entry(entry, meta, float(z.conf_threshold), float(z.nms_threshold), int(z.max_detections[meta.task]),
+                int(z.config_version))
+    return entry.folder

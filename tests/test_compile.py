@@ -1,83 +1,46 @@
 """The compile stage: Hailo DFC bundles derived from real exported YOLOv8 ONNX models.
 
-The models come from the ``dev_onnx_models`` fixture below: real Ultralytics exports of UNTRAINED
-yolov8n graphs (the detector 640x640 with 1 class, the OCR model 128x256 with 36 classes, ReLU6 as
-the project trains them, plus a SiLU OCR variant) carrying our ``lpr.*`` metadata. It stands in
-for the export stage's fixture until that lands; swap it for ``tiny_onnx`` then. Calibration and
-bundle tests read the real photographs in ../shared/datasets (skipped when absent).
+The models come from the ``onnx_models`` fixture below, all exported by the export stage: the tiny
+trained models (``tiny_onnx``: the detector 640x640 with 1 class, the OCR model 128x256 with 36
+classes, ReLU6 as the project trains them) and an untrained SiLU OCR variant. They, calibration and
+the bundle tests read the real photographs in ../shared/datasets (skipped when absent).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import py_compile
+import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
-import yaml
 from omegaconf import OmegaConf
 
 from compile import bundle as bundle_mod
 from compile import dfc_api, dfc_runner, graph, model_script, nms_config
 from data.config import CONF_DIR, PROJECT_ROOT, compose
-from runtime.metadata import ModelMetadata, read_onnx_metadata
+from model_fixtures import export_untrained
+from runtime.metadata import read_onnx_metadata
 
 pytestmark = pytest.mark.slow  # every test here needs a real Ultralytics export (seconds each)
 
 
 # ------------------------------------------------------------------------------------------------
-# dev_onnx_models: real exports of untrained yolov8n + our metadata (replace with the export
-# stage's tiny_onnx fixture once it lands)
+# onnx_models: models exported by the export stage
 # ------------------------------------------------------------------------------------------------
 
-def _export_untrained(workdir: Path, name: str, model_cfg: dict, activation: str, opset: int) -> Path:
-    import ultralytics
-    from ultralytics import YOLO
-
-    spec = yaml.safe_load((Path(ultralytics.__file__).parent / "cfg/models/v8/yolov8.yaml").read_text())
-    spec.update(nc=len(model_cfg["names"]), scale="n", activation={"relu6": "nn.ReLU6()", "silu": "nn.SiLU()"}[activation])
-    # Ultralytics takes the model scale from the file name (yolov8n...), whatever the yaml says.
-    yaml_path = workdir / f"yolov8n-{name}.yaml"
-    yaml_path.write_text(yaml.safe_dump(spec))
-    cwd = os.getcwd()
-    os.chdir(workdir)  # Ultralytics writes next to the model file / into the cwd
-    try:
-        exported = YOLO(str(yaml_path)).export(format="onnx", imgsz=[model_cfg["input_height"], model_cfg["input_width"]],
-                                               simplify=True, opset=opset, batch=1)
-    finally:
-        os.chdir(cwd)
-    path = workdir / Path(exported).name  # Ultralytics returns it relative to the cwd it ran in
-    model = onnx.load(str(path))
-    crop = model_cfg.get("crop") or {}
-    meta = ModelMetadata(task=model_cfg["task"], names=list(model_cfg["names"]), input_height=model_cfg["input_height"],
-                         input_width=model_cfg["input_width"], letterbox_fill=model_cfg["letterbox_fill"],
-                         crop_pad_x=crop.get("pad_x"), crop_pad_y=crop.get("pad_y"), activation=activation,
-                         model_name=name)
-    for key, value in meta.to_props().items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(model, str(path))
-    return path
-
-
 @pytest.fixture(scope="session")
-def dev_onnx_models(tmp_path_factory) -> dict[str, Path]:
-    """{'det', 'ocr', 'ocr_silu'} -> exported ONNX with lpr.* metadata (untrained weights)."""
-    os.environ.setdefault("YOLO_OFFLINE", "1")  # no hub/asset look-ups
-    opset = int(compose("compile").onnx_opset)
-    workdir = tmp_path_factory.mktemp("dev_onnx_models")
-    det = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "model" / "plate_det.yaml"))
-    ocr = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "model" / "plate_ocr.yaml"))
-    return {
-        "det": _export_untrained(workdir, "plate_det_dev", det, "relu6", opset),
-        "ocr": _export_untrained(workdir, "plate_ocr_dev", ocr, "relu6", opset),
-        "ocr_silu": _export_untrained(workdir, "plate_ocr_silu_dev", ocr, "silu", opset),
-    }
+def onnx_models(tiny_onnx, tmp_path_factory) -> dict[str, Path]:
+    """{'det', 'ocr', 'ocr_silu'} -> ONNX with lpr.* metadata, all exported by the export stage: the
+    tiny trained ReLU6 models (tiny_onnx) and an untrained SiLU OCR model."""
+    work = tmp_path_factory.mktemp("silu_export")
+    return {"det": tiny_onnx["plate_det"], "ocr": tiny_onnx["plate_ocr"],
+            "ocr_silu": export_untrained("plate_ocr", work / "zoo", work, activation="silu")}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -138,13 +101,13 @@ SMALL_CALIB = ["calib.size=24", "calib.min_size=8"]
 
 
 @pytest.fixture(scope="session")
-def bundles(dev_onnx_models, shared_datasets, tmp_path_factory) -> dict[tuple[str, str], Path]:
+def bundles(onnx_models, shared_datasets, tmp_path_factory) -> dict[tuple[str, str], Path]:
     """Bundles for both models and both targets, small calibration sets from the real datasets."""
     out = {}
     for model in ("det", "ocr"):
         for target in ("hailo8", "hailo8l"):
             d = tmp_path_factory.mktemp(f"bundle_{model}_{target}")
-            bundle_mod.build(dev_onnx_models[model], d, _cfg([f"target={target}", *SMALL_CALIB]))
+            bundle_mod.build(onnx_models[model], d, _cfg([f"target={target}", *SMALL_CALIB]))
             out[(model, target)] = d
     return out
 
@@ -154,8 +117,8 @@ def bundles(dev_onnx_models, shared_datasets, tmp_path_factory) -> dict[tuple[st
 # ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("which", ["det", "ocr"])
-def test_end_nodes_exist_in_graph_with_expected_channels(dev_onnx_models, which):
-    path = dev_onnx_models[which]
+def test_end_nodes_exist_in_graph_with_expected_channels(onnx_models, which):
+    path = onnx_models[which]
     meta = read_onnx_metadata(path)
     head = graph.analyse(path, num_classes=meta.num_classes)
     model = onnx.load(str(path))
@@ -203,21 +166,21 @@ def test_end_nodes_exist_in_graph_with_expected_channels(dev_onnx_models, which)
     np.testing.assert_allclose(np.concatenate(scores).T, full[4:], rtol=1e-3, atol=1e-5)
 
 
-def test_relu6_and_silu_graphs_cut_at_the_same_end_nodes(dev_onnx_models):
-    relu6 = graph.analyse(dev_onnx_models["ocr"], num_classes=36)
-    silu = graph.analyse(dev_onnx_models["ocr_silu"], num_classes=36)
+def test_relu6_and_silu_graphs_cut_at_the_same_end_nodes(onnx_models):
+    relu6 = graph.analyse(onnx_models["ocr"], num_classes=36)
+    silu = graph.analyse(onnx_models["ocr_silu"], num_classes=36)
     assert (relu6.activation, silu.activation) == ("relu6", "silu")
     assert [(n.onnx_node, n.channels, n.shape) for n in relu6.end_nodes] == \
         [(n.onnx_node, n.channels, n.shape) for n in silu.end_nodes]
 
 
-def test_class_count_mismatch_is_refused(dev_onnx_models):
+def test_class_count_mismatch_is_refused(onnx_models):
     with pytest.raises(graph.GraphError, match="class count"):
-        graph.analyse(dev_onnx_models["det"], num_classes=36)
+        graph.analyse(onnx_models["det"], num_classes=36)
 
 
-def test_model_without_metadata_names_the_file_and_export(dev_onnx_models, tmp_path):
-    model = onnx.load(str(dev_onnx_models["det"]))
+def test_model_without_metadata_names_the_file_and_export(onnx_models, tmp_path):
+    model = onnx.load(str(onnx_models["det"]))
     del model.metadata_props[:]
     bare = tmp_path / "bare.onnx"
     onnx.save(model, str(bare))
@@ -234,9 +197,9 @@ def test_model_without_metadata_names_the_file_and_export(dev_onnx_models, tmp_p
 # ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("which", ["det", "ocr"])
-def test_nms_config_matches_the_model(dev_onnx_models, which):
-    meta = read_onnx_metadata(dev_onnx_models[which])
-    head = graph.analyse(dev_onnx_models[which], num_classes=meta.num_classes)
+def test_nms_config_matches_the_model(onnx_models, which):
+    meta = read_onnx_metadata(onnx_models[which])
+    head = graph.analyse(onnx_models[which], num_classes=meta.num_classes)
     cfg = _cfg()["tasks"][meta.task]
     config = nms_config.build(head, cfg)
     assert config["classes"] == len(meta.names)
@@ -250,9 +213,9 @@ def test_nms_config_matches_the_model(dev_onnx_models, which):
 
 
 @pytest.mark.parametrize("which", ["det", "ocr"])
-def test_model_script_lines_are_known_commands(dev_onnx_models, which):
-    meta = read_onnx_metadata(dev_onnx_models[which])
-    head = graph.analyse(dev_onnx_models[which], num_classes=meta.num_classes)
+def test_model_script_lines_are_known_commands(onnx_models, which):
+    meta = read_onnx_metadata(onnx_models[which])
+    head = graph.analyse(onnx_models[which], num_classes=meta.num_classes)
     cfg = _cfg(["model_script.a16_outputs=[cls]", "model_script.compiler_optimization_level=max"])
     nms = cfg["tasks"][meta.task]["nms_on_chip"]
     text = model_script.build(meta, head, cfg["model_script"], nms, calib_count=64)
@@ -296,10 +259,10 @@ def test_model_script_validator_rejects_bad_lines(bad, why):
 @pytest.mark.shared_data
 @pytest.mark.parametrize("which", ["det", "ocr"])
 @pytest.mark.parametrize("target", ["hailo8", "hailo8l"])
-def test_bundle_is_complete_and_consistent(bundles, dev_onnx_models, which, target):
+def test_bundle_is_complete_and_consistent(bundles, onnx_models, which, target):
     d = bundles[(which, target)]
     spec = bundle_mod.check(d)  # re-reads every file against the model
-    meta = read_onnx_metadata(dev_onnx_models[which])
+    meta = read_onnx_metadata(onnx_models[which])
     target_cfg = OmegaConf.load(CONF_DIR / "target" / f"{target}.yaml")
     assert spec["hw_arch"] == target_cfg.hw_arch
     for key, name in spec["files"].items():
@@ -344,6 +307,8 @@ def test_bundle_is_complete_and_consistent(bundles, dev_onnx_models, which, targ
     assert zoo["POST_PROCESS"][0]["OutputPostprocessType"] == ("DetectionYoloHailo" if nms else "DetectionYoloV8")
     labels = json.loads((d / "degirum" / f"labels_{spec['degirum']['model_name']}.json").read_text())
     assert labels == {str(i): n for i, n in enumerate(meta.names)}
+    # The HEF has no metadata of its own: the JSON carries the ONNX's, as the HEF it describes.
+    assert zoo["LPR"] == {**meta.to_json_object(), "model_name": spec["degirum"]["model_name"], "precision": "int8"}
     readme = (d / "README.md").read_text()
     assert f"hailo parser onnx {spec['files']['onnx']} --hw-arch {target}" in readme
     for dfc, rt in target_cfg.dfc_hailort_pairs.items():
@@ -393,11 +358,11 @@ def test_api_checker_flags_undocumented_calls(tmp_path):
 
 @pytest.mark.shared_data
 @pytest.mark.parametrize("which", ["det", "ocr"])
-def test_runner_resolves_layer_names_and_fills_templates(bundles, dev_onnx_models, which, tmp_path):
+def test_runner_resolves_layer_names_and_fills_templates(bundles, onnx_models, which, tmp_path):
     d = bundles[(which, "hailo8l")]
     spec = json.loads((d / "bundle.json").read_text())
-    head = graph.analyse(dev_onnx_models[which], num_classes=spec["num_classes"])
-    hn = _hn_from_onnx(dev_onnx_models[which], spec["net_name"], head.end_nodes)
+    head = graph.analyse(onnx_models[which], num_classes=spec["num_classes"])
+    hn = _hn_from_onnx(onnx_models[which], spec["net_name"], head.end_nodes)
     how: dict[str, str] = {}
     mapping = dfc_runner.resolve_layers(hn, spec["end_nodes"], how)
     for end in head.end_nodes:  # each end node -> the HN layer recording that ONNX node
@@ -456,6 +421,31 @@ def test_runner_checks_dfc_hailort_pairing():
 
 
 @pytest.mark.shared_data
+def test_runtime_reads_the_hef_entry_the_runner_writes(bundles, tmp_path):
+    """The runner's DeGirum entry for the HEF tells the runtime which model it is (task, classes,
+    input size, fill, crop padding) through its "LPR" object. The HEF here stands in for the DFC's
+    output (not installable here): the runtime reads only the JSON, the HEF's bytes go to HailoRT."""
+    from runtime.model_zoo import find_models
+
+    zoo = tmp_path / "zoo"
+    for model in ("det", "ocr"):
+        d = tmp_path / model
+        shutil.copytree(bundles[(model, "hailo8l")], d)
+        hef = d / "build" / "stand_in.hef"
+        hef.parent.mkdir(exist_ok=True)
+        hef.write_bytes(b"HEF stand-in")
+        written = dfc_runner.write_degirum(d, dfc_runner.load_bundle(d), hef)
+        shutil.copytree(written.parent, zoo / written.stem)
+    det, ocr = find_models(zoo)
+    for entry, model in ((det, "det"), (ocr, "ocr")):
+        onnx_meta = read_onnx_metadata(bundles[(model, "hailo8l")] / json.loads(
+            (bundles[(model, "hailo8l")] / "bundle.json").read_text())["files"]["onnx"])
+        assert not entry.is_onnx and entry.runtime == "HAILORT" and entry.meta.precision == "int8"
+        assert entry.meta == replace(onnx_meta, model_name=entry.name, precision="int8")
+    assert (ocr.meta.crop_pad_x, ocr.meta.crop_pad_y) == (onnx_meta.crop_pad_x, onnx_meta.crop_pad_y)
+
+
+@pytest.mark.shared_data
 def test_runner_without_the_dfc_says_so(bundles, capsys):
     from compile.__main__ import report_dfc
 
@@ -476,9 +466,9 @@ def test_runner_without_the_dfc_says_so(bundles, capsys):
 # ------------------------------------------------------------------------------------------------
 
 @pytest.mark.shared_data
-def test_cli_builds_bundle_and_says_what_to_run(dev_onnx_models, shared_datasets, tmp_path):
+def test_cli_builds_bundle_and_says_what_to_run(onnx_models, shared_datasets, tmp_path):
     out = tmp_path / "bundle"
-    r = subprocess.run([sys.executable, "-m", "compile", f"model={dev_onnx_models['det']}", "target=hailo8", f"out={out}",
+    r = subprocess.run([sys.executable, "-m", "compile", f"model={onnx_models['det']}", "target=hailo8", f"out={out}",
                         *SMALL_CALIB], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     last = r.stdout.strip().splitlines()[-1]
@@ -486,26 +476,40 @@ def test_cli_builds_bundle_and_says_what_to_run(dev_onnx_models, shared_datasets
     spec = bundle_mod.check(out)
     assert spec["hw_arch"] == "hailo8"
     # an existing bundle folder is rebuilt in place; a foreign non-empty folder is refused
-    r = subprocess.run([sys.executable, "-m", "compile", f"model={dev_onnx_models['det']}", f"out={out}", *SMALL_CALIB],
+    r = subprocess.run([sys.executable, "-m", "compile", f"model={onnx_models['det']}", f"out={out}", *SMALL_CALIB],
                        cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert bundle_mod.check(out)["hw_arch"] == "hailo8l"
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
-    r = subprocess.run([sys.executable, "-m", "compile", f"model={dev_onnx_models['det']}", f"out={foreign}", *SMALL_CALIB],
+    r = subprocess.run([sys.executable, "-m", "compile", f"model={onnx_models['det']}", f"out={foreign}", *SMALL_CALIB],
                        cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "holds no bundle.json" in r.stderr
     assert (foreign / "notes.txt").read_text() == "mine"
     # asking for the DFC where there is none is an error, not a silent skip
-    r = subprocess.run([sys.executable, "-m", "compile", f"model={dev_onnx_models['det']}", f"out={out}", "run_dfc=true",
+    r = subprocess.run([sys.executable, "-m", "compile", f"model={onnx_models['det']}", f"out={out}", "run_dfc=true",
                         *SMALL_CALIB], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "hailo_sdk_client (the Hailo DFC) is not importable" in r.stderr
 
 
+def test_model_of_an_opset_the_dfc_is_not_known_to_take_is_refused(onnx_models, tmp_path):
+    from onnx import version_converter
+
+    known = _cfg()["dfc_onnx_opsets"]
+    assert graph.analyse(onnx_models["det"], num_classes=1).opset in known  # what the export stage writes
+    other = next(v for v in (13, 15, 17) if v not in known)
+    converted = tmp_path / f"opset{other}.onnx"
+    onnx.save(version_converter.convert_version(onnx.load(str(onnx_models["det"])), other), str(converted))
+    with pytest.raises(bundle_mod.BundleError,
+                       match=rf"opset{other}\.onnx: ONNX opset {other}.*onnx_export\.opset={known[0]}"):
+        bundle_mod.build(converted, tmp_path / "b", _cfg(SMALL_CALIB))
+    assert not (tmp_path / "b").exists()
+
+
 @pytest.mark.shared_data
-def test_too_few_calibration_frames_is_an_error(dev_onnx_models, shared_datasets, tmp_path):
+def test_too_few_calibration_frames_is_an_error(onnx_models, shared_datasets, tmp_path):
     from compile.calibration import CalibrationError
 
     with pytest.raises(CalibrationError, match="need at least calib.min_size=64"):
-        bundle_mod.build(dev_onnx_models["ocr"], tmp_path / "b", _cfg(["calib.size=64", "calib.splits=[nosuchsplit]"]))
+        bundle_mod.build(onnx_models["ocr"], tmp_path / "b", _cfg(["calib.size=64", "calib.splits=[nosuchsplit]"]))

@@ -28,7 +28,7 @@ def test_export_writes_onnx_with_metadata_and_a_zoo_entry(tiny_onnx, model):
     import onnx
     import onnxruntime as ort
 
-    from export.zoo import sha256_file
+    from data.files import sha256_file
     from runtime.metadata import read_onnx_metadata
 
     cfg = compose("export", [f"model={model}"]).model
@@ -39,7 +39,10 @@ def test_export_writes_onnx_with_metadata_and_a_zoo_entry(tiny_onnx, model):
 
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto, full_check=True)
-    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [17]
+    # The configured opset, and one the compile stage takes to the Hailo DFC.
+    opset = compose("export").onnx_export.opset
+    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [opset]
+    assert opset in compose("compile").dfc_onnx_opsets
     meta = read_onnx_metadata(path)
     assert (meta.task, meta.names, meta.input_height, meta.input_width) == (model, list(cfg.names), h, w)
     assert meta.letterbox_fill == 114 and meta.strides == [8, 16, 32] and meta.output_layout == "yolov8_xywh_scores"
@@ -62,6 +65,12 @@ def test_export_writes_onnx_with_metadata_and_a_zoo_entry(tiny_onnx, model):
     assert post["OutputPostprocessType"] == "DetectionYoloV8" and post["OutputNumClasses"] == nc
     assert zoo["MODEL_PARAMETERS"][0]["ModelPath"] == path.name and post["LabelsPath"] == labels.name
     assert json.loads(labels.read_text()) == {str(i): n for i, n in enumerate(cfg.names)}
+    # The model's metadata also rides in the JSON (as in the compile stage's HEF entries), and the
+    # runtime reads the entry as the same model.
+    from runtime.model_zoo import read_model_entry
+
+    assert zoo["LPR"] == meta.to_json_object() and zoo["LPR"]["task"] == model
+    assert read_model_entry(config).meta == meta
     report = json.loads((path.parent / "export_report.json").read_text())
     assert report["parity"]["ok"] and report["weights_sha256"] and report["training_set_hash"]
 
@@ -91,10 +100,10 @@ def test_parity_pytorch_vs_onnx_on_real_images(tiny_weights, tiny_onnx, model):
 
 def _max_score(onnx_path, meta, images) -> float:
     from export.checks import ort_session, run_ort
-    from export.decode import to_input
+    from runtime.backends.base import preprocess
 
     session = ort_session(onnx_path)
-    return min(float(run_ort(session, to_input(img, meta)[0])[0, 4:].max()) for _, img in images)
+    return min(float(run_ort(session, preprocess(img, meta)[0])[0, 4:].max()) for _, img in images)
 
 
 def test_parity_fails_loudly_when_the_onnx_model_differs(tiny_weights, tiny_onnx, tmp_path):
@@ -159,6 +168,9 @@ def test_int8_proxy_is_its_own_zoo_entry(tiny_weights, tmp_path):
     assert int8.model.stat().st_size < 0.4 * result.fp32.model.stat().st_size
     r = result.report
     assert r["int8"]["calibration_images"] == 8 and r["int8"]["vs_fp32"]["images"] == 2
+    # Per-channel QDQ needs opset 13: the proxy is converted, the fp32 model keeps the DFC's opset.
+    assert r["int8"]["fp32_opset"] == r["opset"] and r["int8"]["opset"] == max(13, r["opset"])
+    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [r["int8"]["opset"]]
     assert r["benchmark"]["int8"]["median_ms"] > 0 and r["benchmark"]["fp32"]["median_ms"] > 0
     # DeGirum runs the int8 entry too.
     from data.images import read_image

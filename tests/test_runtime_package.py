@@ -12,7 +12,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from runtime_dev_zoo import dev_zoo, make_scene  # noqa: F401
+from runtime_dev_zoo import make_scene
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RUNTIME = PROJECT_ROOT / "runtime"

@@ -1,4 +1,5 @@
-"""The runtime end to end: real ONNX Runtime, real DeGirum PySDK, real files, untrained dev models.
+"""The runtime end to end: real ONNX Runtime, real DeGirum PySDK, real files, untrained dev models
+(the ``dev_zoo`` fixture: real-size models exported by the export stage).
 
 Untrained detectors score every box about 0.01 (plates) and 0.0003 (characters), so these tests
 lower the thresholds (``UNTRAINED``) to get boxes through every stage; what the boxes say is
@@ -12,12 +13,14 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from runtime_dev_zoo import OCR_NAME, dev_zoo, make_scene, ocr_metadata, write_zoo_entry  # noqa: F401
+from model_fixtures import write_zoo_entry
+from runtime_dev_zoo import make_scene
 
 from runtime.backends.base import preprocess
 from runtime.config import PipelineConfig
@@ -156,7 +159,7 @@ def test_zoo_finds_models_by_metadata_task(dev_zoo, tmp_path):
     assert ocr.meta.crop_pad_x == 0.06 and det.meta.letterbox_fill == 114
     # Names do not matter: a zoo with swapped-looking names still resolves by task.
     renamed = tmp_path / "zoo"
-    write_zoo_entry(renamed, "aaa_detector_looking_name", ocr.model_path, ocr_metadata("aaa_detector_looking_name"))
+    write_zoo_entry(renamed, "aaa_detector_looking_name", ocr.model_path, ocr.meta)
     write_zoo_entry(renamed, "zzz", det.model_path, det.meta)
     det2, ocr2 = find_models(renamed)
     assert (det2.name, ocr2.name) == ("zzz", "aaa_detector_looking_name")
@@ -215,44 +218,44 @@ def test_default_zoo_error_names_the_folder():
 
 
 def test_metadata_key_in_the_model_json_serves_non_onnx_models(dev_zoo, tmp_path):
-    """A HEF entry carries its metadata as an "LPR" object in its JSON (there is no ONNX to read)."""
+    """A HEF entry carries its metadata as an "LPR" object in its JSON (there is no ONNX to read);
+    the export stage writes that object into ONNX entries too, where it must agree with the file."""
     det, ocr = find_models(dev_zoo)
     z = tmp_path / "hef_zoo"
     folder = write_zoo_entry(z, ocr.name, ocr.model_path, ocr.meta)
-    (folder / f"{ocr.name}.onnx").rename(folder / f"{ocr.name}.hef")
     spec = json.loads((folder / f"{ocr.name}.json").read_text())
+    lpr = spec.pop("LPR")
+    assert lpr == ocr.meta.to_json_object()
+    (folder / f"{ocr.name}.onnx").rename(folder / f"{ocr.name}.hef")
     spec["MODEL_PARAMETERS"][0]["ModelPath"] = f"{ocr.name}.hef"
     (folder / f"{ocr.name}.json").write_text(json.dumps(spec))
     with pytest.raises(ZooError, match="is not ONNX and the JSON has no 'LPR' object"):
         scan_zoo(z)
-    spec["LPR"] = ocr.meta.to_props()
+    spec["LPR"] = lpr
     (folder / f"{ocr.name}.json").write_text(json.dumps(spec))
     (entry,) = scan_zoo(z)
     assert entry.meta == ocr.meta and not entry.is_onnx
+    # An ONNX entry whose JSON describes another model is stale: one clear error.
+    stale = write_zoo_entry(tmp_path / "stale_zoo", det.name, det.model_path, det.meta)
+    spec = json.loads((stale / f"{det.name}.json").read_text())
+    spec["LPR"]["letterbox_fill"] = 0
+    (stale / f"{det.name}.json").write_text(json.dumps(spec))
+    with pytest.raises(ZooError, match=rf"{det.name}\.json: its 'LPR' object differs from the metadata in"):
+        scan_zoo(tmp_path / "stale_zoo")
 
 
 @pytest.mark.slow
 def test_int8_models_run_and_are_chosen_by_precision(dev_zoo, tmp_path):
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from export.quantize import quantize_int8
 
     det, ocr = find_models(dev_zoo)
     z = tmp_path / "zoo"
     write_zoo_entry(z, det.name, det.model_path, det.meta)
     write_zoo_entry(z, ocr.name, ocr.model_path, ocr.meta)
-
-    class Scenes(CalibrationDataReader):
-        def __init__(self):
-            self.items = iter([{"images": preprocess(make_scene(i, 2)[0], det.meta)[0]} for i in range(2)])
-
-        def get_next(self):
-            return next(self.items, None)
-
     int8_name = det.name.replace("_float_", "_quant_")
     quantized = tmp_path / "det_int8.onnx"
-    quantize_static(str(det.model_path), str(quantized), Scenes(), quant_format=QuantFormat.QDQ,
-                    per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    int8_meta = type(det.meta)(**{**det.meta.__dict__, "precision": "int8", "model_name": int8_name})
-    write_zoo_entry(z, int8_name, quantized, int8_meta)
+    quantize_int8(det.model_path, quantized, [preprocess(make_scene(i, 2)[0], det.meta)[0] for i in range(2)])
+    write_zoo_entry(z, int8_name, quantized, replace(det.meta, precision="int8"))
     assert find_models(z)[0].meta.precision == "fp32"  # several of a kind: fp32 unless asked
     write_zoo_entry(z, det.name + "_copy", det.model_path, det.meta)
     with pytest.raises(ZooError, match="several plate_det models"):

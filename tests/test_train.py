@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from data.config import compose
+from runtime.records import Char
 from model_fixtures import PROJECT_ROOT, tiny_overrides, write_subset
 
 # ----------------------------------------------------------------------------------------- config
@@ -252,19 +253,22 @@ def test_cli_reports_bad_data_cleanly(tmp_path):
 # ----------------------------------------------------------------------------------- pseudo-labels
 
 
-def test_reading_order_two_lines_and_tilt():
-    from train.reading import reading_order
+def test_training_reads_in_the_deployed_reading_order():
+    """The read-out and pseudo-labels order characters as the runtime does (runtime.reading): a
+    two-line plate given shuffled reads top line first, a tilted single line stays one line, and a
+    character boxed twice is read once, as deployed."""
+    from runtime.reading import read_chars
+    from train.reading import ordered, text_of
 
-    # Hand-made: a two-line plate (3 over 4) given shuffled, and a tilted single line.
-    top = [(10 + 20 * i, 5, 26 + 20 * i, 25) for i in range(3)]
-    bottom = [(5 + 20 * i, 40, 21 + 20 * i, 60) for i in range(4)]
-    boxes = np.array(bottom[::-1] + top[::-1], dtype=np.float32)
-    order, lines = reading_order(boxes)
-    assert [tuple(boxes[i]) for i in order] == [tuple(map(float, b)) for b in top + bottom]
-    assert lines == [0, 0, 0, 1, 1, 1, 1]
-    tilted = np.array([(10 + 20 * i, 30 - 3 * i, 26 + 20 * i, 50 - 3 * i) for i in range(7)], dtype=np.float32)
-    order, lines = reading_order(tilted[::-1])
-    assert order == list(range(6, -1, -1)) and set(lines) == {0}
+    top = [Char(char=c, box=(10 + 20 * i, 5, 26 + 20 * i, 25), score=0.9) for i, c in enumerate("ABC")]
+    bottom = [Char(char=c, box=(5 + 20 * i, 40, 21 + 20 * i, 60), score=0.9) for i, c in enumerate("1234")]
+    chars = bottom[::-1] + top[::-1]
+    assert [(c.char, c.line) for c in ordered(chars)] == [(c.char, k) for k, row in enumerate((top, bottom)) for c in row]
+    assert text_of(chars) == read_chars(chars).text == "ABC1234"
+    tilted = [Char(char=c, box=(10 + 20 * i, 30 - 3 * i, 26 + 20 * i, 50 - 3 * i), score=0.9) for i, c in enumerate("ABC1234")]
+    assert text_of(tilted[::-1]) == "ABC1234" and {c.line for c in ordered(tilted[::-1])} == {0}
+    doubled = tilted + [Char(char="8", box=tuple(v + 1 for v in tilted[3].box), score=0.5)]
+    assert text_of(doubled) == "ABC1234" and len(ordered(doubled)) == 8
 
 
 def _real_plates(shared_datasets, n):

@@ -7,40 +7,36 @@ wrong input, nothing to resume).
 
 from __future__ import annotations
 
-import sys
-
 import hydra
 from omegaconf import DictConfig
 
-from data import config  # noqa: F401  (registers the ${lpr.root:} resolver before Hydra composes)
+from data.config import run_action, stage_main  # data.config registers ${lpr.root:} before Hydra composes
 
 
-def run(cfg: DictConfig) -> int:
-    if cfg.action == "train":
-        from train.run import train
+def action_train(cfg: DictConfig) -> None:
+    from train.run import train
 
-        train(cfg)
-        return 0
-    if cfg.action == "pseudo_label":
-        from train.pseudo_label import run_pseudo_label
+    train(cfg)
 
-        run_pseudo_label(cfg)
-        return 0
-    raise ValueError(f"unknown action {cfg.action!r}; choose train or pseudo_label")
+
+def action_pseudo_label(cfg: DictConfig) -> None:
+    from train.pseudo_label import run_pseudo_label
+
+    run_pseudo_label(cfg)
+
+
+ACTIONS = {"train": action_train, "pseudo_label": action_pseudo_label}
+
+
+def run(cfg: DictConfig) -> None:
+    run_action(ACTIONS, cfg)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> None:
-    from train.mix import DataMixError
     from train.run import TrainError
 
-    try:
-        code = run(cfg)
-    except (TrainError, DataMixError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        code = 2
-    if code:
-        sys.exit(code)  # Hydra discards the task's return value
+    stage_main(run, cfg, usage_errors=(TrainError,))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from data.config import CONF_DIR
+from data.files import sha256_file
 from data.manifest import read_manifest
 
 EXPORT_VERSION = 1  # bump when the conversion's output changes for the same inputs
@@ -124,14 +125,6 @@ def parse_sources(data: Any, paths: DictConfig) -> list[Source]:
     return sources
 
 
-def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _export_settings(task: str, model_cfg: DictConfig, mix_cfg: DictConfig) -> dict[str, Any]:
     """Everything besides the manifest that decides what the conversion writes."""
     settings: dict[str, Any] = {"version": EXPORT_VERSION, "task": task, "names": list(model_cfg.names)}
@@ -150,7 +143,7 @@ def source_key(source: Source, settings: dict[str, Any]) -> str:
     manifest = read_manifest(source.manifest)
     h = hashlib.sha256()
     h.update(json.dumps(settings, sort_keys=True).encode())
-    h.update(_sha256_file(source.manifest).encode())
+    h.update(sha256_file(source.manifest).encode())
     for item in manifest.images:
         p = manifest.image_path(item)
         try:

@@ -30,11 +30,12 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from data.config import run_dir
+from data.exporters import cut_region
 from data.images import read_image
 from data.manifest import LabeledImage, read_manifest, rebase, write_manifest
-from runtime.geometry import Letterbox, letterbox, plate_crop_box
+from runtime.geometry import Letterbox
 from runtime.records import ALPHABET, Char, Plate
-from train.reading import draw_reads, ordered, predict_chars, text_of
+from train.reading import draw_reads, ordered, predict_chars, read
 
 RULES = ("exact", "count")
 
@@ -81,20 +82,22 @@ def judge(text: str, predictions: Sequence[Char], exact: bool = True, count: boo
 
     ``predictions``: class-agnostic detections (one per place) with scores, any order."""
     confident = [c for c in predictions if (c.score or 0.0) >= conf]
-    read = text_of(confident)
-    if exact and read == text:
-        return Judgement("exact", ordered(confident), read, "read text equals the known text")
+    reading = read(confident)  # as the runtime reads it: duplicates merged, reading order
+    read_text = reading.text
+    if exact and read_text == text:
+        chars = [replace(c, alternatives=[]) for c in reading.chars]
+        return Judgement("exact", chars, read_text, "read text equals the known text")
     candidates = [c for c in predictions if (c.score or 0.0) >= count_conf]
     odd = None
     if count and len(candidates) == len(text):
         chars = [replace(c, char=t, alternatives=[]) for t, c in zip(text, ordered(candidates))]
         odd = implausible(chars, max_overlap, height_ratio)
         if odd is None:
-            return Judgement("count", chars, read, f"{len(text)} boxes for {len(text)} characters, known text assigned in order")
-    why = [f"read {read!r} != {text!r}"] if exact else []
+            return Judgement("count", chars, read_text, f"{len(text)} boxes for {len(text)} characters, known text assigned in order")
+    why = [f"read {read_text!r} != {text!r}"] if exact else []
     if count:
         why.append(f"{len(candidates)} boxes for {len(text)} characters" + (f" but {odd}" if odd else ""))
-    return Judgement(None, [], read, "; ".join(why) or "no rule enabled")
+    return Judgement(None, [], read_text, "; ".join(why) or "no rule enabled")
 
 
 @dataclass
@@ -116,16 +119,6 @@ class PseudoLabelReport:
         skipped = ", ".join(f"{n} {why}" for why, n in self.skipped.most_common()) or "none"
         return (f"pseudo-labels: {sum(self.accepted.values())} of {self.plates} text-only plates accepted ({acc}), "
                 f"{self.rejected} rejected; skipped: {skipped}")
-
-
-def _cut(image: np.ndarray, plate: Plate, h: int, w: int, pad_x: float, pad_y: float, fill: int):
-    """The OCR input for a plate and how to map its pixels back (same steps as data.exporters.cut_plate)."""
-    region = plate_crop_box(plate.box, image.shape[1], image.shape[0], pad_x, pad_y)
-    if region is None:
-        return None
-    x1, y1, x2, y2 = region
-    crop, lb = letterbox(image[y1:y2, x1:x2], h, w, fill)
-    return crop, lb, (x1, y1)
 
 
 def _to_image(chars: list[Char], lb: Letterbox, offset: tuple[int, int]) -> list[Char]:
@@ -177,12 +170,13 @@ def pseudo_label(weights: Path, manifests: Sequence[Path], out: Path, model_cfg:
                     print(f"  {manifest.path}:{item.line}: {e}")
                     report.skipped["unreadable image"] += 1
                     continue
-                cut = _cut(image, plate, h, w, pad_x, pad_y, fill)
+                cut = cut_region(image, plate.box, h, w, pad_x, pad_y, fill)
                 if cut is None:
                     report.skipped["empty crop"] += 1
                     continue
-                crops.append(cut[0])
-                keys.append((item, k, plate, cut[1], cut[2]))
+                crop, lb, region = cut
+                crops.append(crop)
+                keys.append((item, k, plate, lb, region[:2]))
             reads = predict_chars(model, crops, names, conf=min(conf, count_conf), iou=iou, batch=batch) if crops else []
             for crop, (item, k, plate, lb, offset), pred in zip(crops, keys, reads):
                 j = judge(plate.text, pred, exact=rules.get("exact", False), count=rules.get("count", False),

@@ -1,9 +1,9 @@
-"""Reading characters with a PyTorch OCR model during training: predictions, reading order, scores.
+"""Reading characters with a PyTorch OCR model during training: predictions, read-out scores.
 
-This is the training stage's own quick read-out (validation summary, pseudo-labelling). The
-deployed reading order, region rules and voting live in ``runtime/``, and ``evaluate/`` measures
-those; the simple order here (rows split at the widest vertical gap, then left to right) is enough
-to compare a read against a known text.
+The training stage's quick read-out (validation summary, pseudo-labelling) reads characters into
+text with the deployed code (``runtime.reading``: duplicate merging, line grouping, reading order)
+and the runtime's default settings, so what training reports is what the runtime would read from
+the same boxes. Only the predictions (Ultralytics/PyTorch) and the scoring are the stage's own.
 """
 
 from __future__ import annotations
@@ -15,54 +15,27 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from runtime.config import PipelineConfig
 from runtime.geometry import iou_matrix
+from runtime.reading import Reading, in_reading_order, read_chars
 from runtime.records import Char
 
-LINE_GAP = 0.6  # a vertical gap between character centres wider than this x median height starts a new line
+DEPLOYED = PipelineConfig()
+"""The runtime's default reading settings (dup_overlap, line_overlap, max_lines)."""
 
 
-def reading_order(boxes: np.ndarray) -> tuple[list[int], list[int]]:
-    """Indices of ``boxes`` [N, 4] in reading order and each one's line (0 = top).
-
-    Two lines when the widest gap between sorted vertical centres exceeds LINE_GAP x the median
-    character height and the rows above and below it overlap horizontally; a tilted single line
-    fails one or the other (its centres drift gradually, its ends lie side by side)."""
-    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-    n = len(boxes)
-    if n == 0:
-        return [], []
-    cy = (boxes[:, 1] + boxes[:, 3]) / 2
-    cx = (boxes[:, 0] + boxes[:, 2]) / 2
-    line = np.zeros(n, dtype=int)
-    if n >= 2:
-        by_y = np.argsort(cy, kind="stable")
-        gaps = np.diff(cy[by_y])
-        k = int(np.argmax(gaps))
-        height = float(np.median(boxes[:, 3] - boxes[:, 1]))
-        top, bottom = by_y[: k + 1], by_y[k + 1:]
-        # Two lines sit one above the other; the ends of a steeply tilted single line do not.
-        overlap = min(boxes[top, 2].max(), boxes[bottom, 2].max()) - max(boxes[top, 0].min(), boxes[bottom, 0].min())
-        narrower = min(np.ptp(boxes[top][:, [0, 2]]), np.ptp(boxes[bottom][:, [0, 2]]))
-        if gaps[k] > LINE_GAP * max(height, 1e-6) and overlap > 0.3 * narrower:
-            line[bottom] = 1
-    order = sorted(range(n), key=lambda i: (line[i], cx[i]))
-    return order, [int(line[i]) for i in order]
+def read(chars: Sequence[Char]) -> Reading:
+    """What the runtime reads from these characters: duplicates merged, lines, text."""
+    return read_chars(list(chars), DEPLOYED.dup_overlap, DEPLOYED.line_overlap, DEPLOYED.max_lines)
 
 
 def ordered(chars: Sequence[Char]) -> list[Char]:
-    """Characters in reading order, each with its line set."""
-    if not chars:
-        return []
-    order, lines = reading_order(np.array([c.box for c in chars]))
-    out = []
-    for i, line in zip(order, lines):
-        c = chars[i]
-        out.append(Char(char=c.char, box=c.box, score=c.score, alternatives=c.alternatives, line=line))
-    return out
+    """Characters in the runtime's reading order, each with its line set (none merged)."""
+    return in_reading_order(list(chars), DEPLOYED.line_overlap, DEPLOYED.max_lines)
 
 
 def text_of(chars: Sequence[Char]) -> str:
-    return "".join(c.char for c in ordered(chars))
+    return read(chars).text
 
 
 def edit_distance(a: str, b: str) -> int:

@@ -14,7 +14,7 @@ import numpy as np
 from runtime.config import PipelineConfig
 from runtime.geometry import Letterbox, letterbox
 from runtime.metadata import ModelMetadata
-from runtime.postprocess import Detections, clip_boxes, decode_yolov8
+from runtime.postprocess import Detections, decode_yolov8
 from runtime.model_zoo import ZooModel
 
 
@@ -41,14 +41,14 @@ def decode_plates(raw: np.ndarray, meta: ModelMetadata, lb: Letterbox, width: in
                   config: PipelineConfig) -> Detections:
     """Plate boxes in image pixels (clipped to the image) from the detector's raw output."""
     dets = decode_yolov8(raw, meta.num_classes, config.det_conf, config.det_iou, config.max_plates, agnostic=True)
-    return dets.with_boxes(clip_boxes(lb.to_image(dets.boxes), width, height)) if len(dets) else dets
+    return dets.to_image(lb, width, height)
 
 
 def decode_chars(raw: np.ndarray, meta: ModelMetadata, lb: Letterbox, width: int, height: int,
                  config: PipelineConfig) -> Detections:
     """Character boxes in crop pixels from the OCR model's raw output (class-agnostic NMS)."""
     dets = decode_yolov8(raw, meta.num_classes, config.ocr_conf, config.ocr_iou, config.max_chars, agnostic=True)
-    return dets.with_boxes(clip_boxes(lb.to_image(dets.boxes), width, height)) if len(dets) else dets
+    return dets.to_image(lb, width, height)
 
 
 def check_output_layout(model: ZooModel, shape: list) -> None:

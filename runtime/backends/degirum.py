@@ -34,6 +34,18 @@ def _letterbox_params(height: int, width: int, meta: ModelMetadata) -> Letterbox
     return Letterbox(scale=scale, pad_x=float((meta.input_width - new_w) // 2), pad_y=float((meta.input_height - new_h) // 2))
 
 
+def detections_from_results(result: Any, width: int, height: int) -> Detections:
+    """DeGirum's detection results (bbox in original pixels) as Detections, clipped to the image,
+    best first."""
+    items = [r for r in result.results if "bbox" in r]
+    if not items:
+        return Detections.empty()
+    items.sort(key=lambda r: -float(r["score"]))
+    boxes = clip_boxes(np.array([r["bbox"] for r in items], np.float32), width, height)
+    return Detections(boxes=boxes, scores=np.array([r["score"] for r in items], np.float32),
+                      classes=np.array([r["category_id"] for r in items], np.int64))
+
+
 class DegirumBackend(Backend):
     name = "degirum"
     max_concurrent_detect = 1  # one PySDK model object is not shared between threads
@@ -87,17 +99,6 @@ class DegirumBackend(Backend):
         check_output_layout(model, list(out.shape))
         return out
 
-    @staticmethod
-    def _from_results(result: Any, width: int, height: int) -> Detections:
-        """DeGirum's detection results (bbox in original pixels) as Detections, best first."""
-        items = [r for r in result.results if "bbox" in r]
-        if not items:
-            return Detections.empty()
-        items.sort(key=lambda r: -float(r["score"]))
-        boxes = clip_boxes(np.array([r["bbox"] for r in items], np.float32), width, height)
-        return Detections(boxes=boxes, scores=np.array([r["score"] for r in items], np.float32),
-                          classes=np.array([r["category_id"] for r in items], np.int64))
-
     def raw_detect_image(self, image: np.ndarray) -> np.ndarray:
         """The detector's raw output tensor for a BGR image (parity checks; raw mode only)."""
         if not self.det_raw:
@@ -108,7 +109,7 @@ class DegirumBackend(Backend):
         h, w = image.shape[:2]
         result = self.det_model.predict(image)
         if not self.det_raw:
-            return self._from_results(result, w, h)
+            return detections_from_results(result, w, h)
         lb = _letterbox_params(h, w, self.det.meta)
         return decode_plates(self._raw_tensor(result, self.det), self.det.meta, lb, w, h, self.config)
 
@@ -122,7 +123,7 @@ class DegirumBackend(Backend):
                 lb = _letterbox_params(h, w, self.ocr.meta)
                 out.append(decode_chars(self._raw_tensor(result, self.ocr), self.ocr.meta, lb, w, h, self.config))
             else:
-                out.append(self._from_results(result, w, h))
+                out.append(detections_from_results(result, w, h))
         return out
 
     def describe(self) -> dict:
