@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lpr-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench clean-runs
+.PHONY: setup demo test clean-runs
 
 $(STAMP): pyproject.toml runtime/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,10 @@ demo: setup
 	$(PY) -m data action=stats src=$(DEMO)/scenes out=$(DEMO)/scenes/stats
 	$(PY) -m data action=show src=$(DEMO)/scenes out=$(DEMO)/scenes show.tile=400 show.columns=4
 	$(PY) -m data action=show src=$(DEMO)/crops out=$(DEMO)/crops show.tile=256 show.columns=4
-	@echo "demo: synthetic scenes and OCR crops, stats and contact sheets under $(DEMO)/"
+	$(PY) -m evaluate report_dir=$(DEMO)/evaluate
+	$(PY) -m runtime $(DEMO)/scenes/images --save $(DEMO)/annotated --json > $(DEMO)/plates.jsonl
+	@echo "demo: synthetic data, contact sheets and stats under $(DEMO)/; evaluation of the shipped models:"
+	@echo "      $(DEMO)/evaluate/report.md; plates read by the runtime: $(DEMO)/plates.jsonl, pictures: $(DEMO)/annotated/"
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
