@@ -6,7 +6,6 @@ this adapter only times the two halves (the detector; cropping + OCR + reading) 
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,15 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from data.files import sha256_file
 from runtime.records import Box, Plate
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class RuntimeAdapter:
@@ -78,7 +70,7 @@ class RuntimeAdapter:
         models = {}
         for role, key in (("det", "det_model"), ("ocr", "ocr_model")):
             path = Path(backend[key])
-            models[role] = {"name": path.stem, "path": str(path), "sha256": _sha256(path) if path.is_file() else None}
+            models[role] = {"name": path.stem, "path": str(path), "sha256": sha256_file(path) if path.is_file() else None}
         return {
             "name": "runtime",
             "backend": self.backend_name,
