@@ -84,3 +84,77 @@ class PipelineConfig:
         if unknown:
             raise ValueError(f"pipeline config: unknown keys {unknown} (known: {sorted(known)})")
         return cls(**values)
+
+
+@dataclass
+class TrackConfig:
+    """Video: how plates are followed across frames, when they are read, and when a reading counts.
+
+    Defaults suit a camera at 25-30 FPS watching traffic: a plate stays in view for a second or
+    more, so a handful of readings per plate is plenty and most frames need no OCR at all.
+    """
+
+    # Association (runtime/tracking.py)
+    match_iou: float = 0.2
+    """A detection continues a track when it overlaps the track's predicted box this much."""
+    max_centre_shift: float = 1.0
+    """... or, without overlap, when its centre is within this many plate widths of the prediction."""
+    high_score: float = 0.5
+    """Detections scoring at least this start tracks; weaker ones only continue existing tracks
+    (ByteTrack's two stages: a plate fading in and out of confidence keeps its track)."""
+    max_missed: int = 30
+    """Frames a track survives without a detection (a pole or a car in front for a moment)."""
+    min_hits: int = 3
+    """Frames with a detection before a track counts as a plate (shorter ones are flicker)."""
+    velocity_smoothing: float = 0.5
+    """Weight of the newest motion in the track's velocity (1 = last step only)."""
+
+    # OCR on demand
+    confirm_readings: int = 3
+    """Readings of the voted length needed before a track's text is confirmed."""
+    confirm_score: float = 0.6
+    """... and the least-agreed character's share of the vote must reach this."""
+    read_every_unconfirmed: int = 2
+    """An unconfirmed track with ``confirm_readings`` readings is re-read every this many frames."""
+    read_every_confirmed: int = 30
+    """A confirmed track is re-read every this many frames (a wrong early consensus can still turn)."""
+    max_reads_per_frame: int = 4
+    """At most this many crops are read per frame; the tracks with the fewest readings go first."""
+    max_readings: int = 40
+    """Readings kept per track (the oldest go first); bounds memory on a parked car."""
+    edge_margin: float = 2.0
+    """Plates whose box comes this close (pixels) to the frame edge are not read: cut-off plates
+    misread. A track that stays at the edge is read after ``edge_patience`` frames all the same."""
+    edge_patience: int = 10
+    event_at: str = "confirm"
+    """When a plate's event is sent: "confirm" (as soon as its reading is confirmed; a track that
+    ends unconfirmed reports at its end) or "end" (when the track ends, with its final vote)."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("match_iou", "high_score", "confirm_score", "velocity_smoothing"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"{name}={getattr(self, name)} is not in [0, 1]")
+        for name in ("max_missed", "edge_margin", "max_centre_shift"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name}={getattr(self, name)} must not be negative")
+        for name in ("min_hits", "confirm_readings", "read_every_unconfirmed", "read_every_confirmed",
+                     "max_reads_per_frame", "max_readings", "edge_patience"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name}={getattr(self, name)} must be at least 1")
+        if self.event_at not in ("confirm", "end"):
+            problems.append(f"event_at={self.event_at!r} is not 'confirm' or 'end'")
+        if problems:
+            raise ValueError("track config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> TrackConfig:
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"track config: unknown keys {unknown} (known: {sorted(known)})")
+        return cls(**values)

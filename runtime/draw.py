@@ -25,6 +25,8 @@ def draw_plates(image: np.ndarray, plates: list[Plate]) -> np.ndarray:
             cx1, cy1, cx2, cy2 = (int(round(v)) for v in c.box)
             cv2.rectangle(out, (cx1, cy1), (cx2, cy2), CHAR_COLOUR, 1)
         label = plate.text or f"({plate.reason or 'no text'})"
+        if plate.track_id is not None:
+            label = f"#{plate.track_id} {label}"
         if plate.score is not None:
             label += f" {plate.score:.2f}"
         scale = 0.5 * thick

@@ -123,6 +123,8 @@ class Predictor:
         self.rules: RegionRules | None = rules
         self.backend: Backend = create_backend(backend, det, ocr, self.config, **backend_options)
         self.det_meta, self.ocr_meta = det.meta, ocr.meta
+        self.last_video_stats: Any = None
+        """:class:`runtime.video.VideoStats` of the latest ``track`` run."""
 
     def __enter__(self) -> Predictor:
         return self
@@ -139,20 +141,26 @@ class Predictor:
 
     def read_plates(self, image: np.ndarray, dets: Detections, one_call_per_crop: bool = False) -> list[Plate]:
         """Crop every detected plate, read all crops (one batch), order characters, apply rules."""
+        return self.read_boxes(image, dets.boxes, dets.scores, one_call_per_crop)
+
+    def read_boxes(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None = None,
+                   one_call_per_crop: bool = False) -> list[Plate]:
+        """Plates read at ``boxes`` ([N, 4] xyxy image pixels, detector ``scores``): each box is
+        cropped with the OCR model's padding, all crops go to the OCR model in one batch."""
         h, w = image.shape[:2]
         meta = self.ocr_meta
-        regions = [plate_crop_box(tuple(float(v) for v in b), w, h, meta.crop_pad_x, meta.crop_pad_y) for b in dets.boxes]
+        regions = [plate_crop_box(tuple(float(v) for v in b), w, h, meta.crop_pad_x, meta.crop_pad_y) for b in boxes]
         crops = [image[r[1]:r[3], r[0]:r[2]] for r in regions if r is not None]
         if one_call_per_crop:  # the seed's way, for the benchmark's baseline
             read = [self.backend.read([c])[0] for c in crops]
         else:
-            read = self.backend.read(crops)
+            read = self.backend.read(crops) if crops else []
         results = iter(read)
         plates = []
         for i, region in enumerate(regions):
             char_dets = next(results) if region is not None else None
-            plates.append(assemble_plate(dets.boxes[i], float(dets.scores[i]), region, char_dets, meta.names,
-                                         self.config, self.rules))
+            det_score = None if scores is None else float(scores[i])
+            plates.append(assemble_plate(boxes[i], det_score, region, char_dets, meta.names, self.config, self.rules))
         return plates
 
     def predict(self, image: np.ndarray) -> list[Plate]:
@@ -208,6 +216,14 @@ class Predictor:
         that cannot be read gives a result with ``error`` and the run goes on.
         """
         return self._pipelined(iter_frames(source), self._read_frame, keep_images)
+
+    def track(self, source: SourceSpec, config: Any = None, keep_images: bool = False) -> Iterator[Any]:
+        """Video: tracked frames (plates with ``track_id`` and their track's voted text) and events
+        (one per plate, stream outages), in order; OCR only where a track needs it. ``config``: a
+        :class:`runtime.config.TrackConfig`. See :mod:`runtime.video`."""
+        from runtime.video import track_plates
+
+        return track_plates(self, source, config, keep_images)
 
     def run_naive(self, source: SourceSpec) -> Iterator[FrameResult]:
         """The seed's way, for comparison: one frame at a time, detector then one OCR call per crop."""

@@ -1,4 +1,4 @@
-"""``python -m data action=synth kind=crops|scenes n=N seed=S out=DIR [styles=[eu,es]]``."""
+"""``python -m data action=synth kind=crops|scenes|video n=N seed=S out=DIR [styles=[eu,es]]``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ def action_synth(cfg: DictConfig) -> int:
     from data.synth.dataset import background_manifests, generate
 
     out = config.output_dir(cfg)
+    if cfg.kind == "video":
+        return _video(cfg, Path(out))
     options = OmegaConf.to_container(cfg.synth, resolve=True)
     assert isinstance(options, dict)
     options["model"] = OmegaConf.to_container(cfg.model, resolve=True)
@@ -28,6 +30,22 @@ def action_synth(cfg: DictConfig) -> int:
                     background_manifests=manifests, **options)
     print(f"backgrounds: {', '.join(str(m) for m in manifests) or 'procedural only'}")
     print(f"manifest: {path}")
+    return 0
+
+
+def _video(cfg: DictConfig, out: Path) -> int:
+    from data.synth.video import make_video
+
+    options = OmegaConf.to_container(cfg.synth.video, resolve=True)
+    assert isinstance(options, dict)
+    options["duration"] = tuple(options["duration"])
+    options["plate_width"] = tuple(options["plate_width"])
+    styles = None
+    if cfg.styles:
+        styles = [str(s) for s in cfg.styles] if OmegaConf.is_list(cfg.styles) else [str(cfg.styles)]
+    truth = make_video(out, frames=int(cfg.n), seed=int(cfg.seed), styles=styles, **options)
+    print(f"video: {out / 'video.mp4'}")
+    print(f"truth: {truth}")
     return 0
 
 

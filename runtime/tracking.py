@@ -1,0 +1,304 @@
+"""Plates across video frames: tracks, per-track voting, and when a track needs reading.
+
+Why our own small tracker and not a library: the lean runtime ships numpy and OpenCV only.
+supervision's ByteTrack pulls scipy, matplotlib and pillow; norfair pulls scipy and filterpy;
+degirum_tools' tracker needs the DeGirum SDK. Plates move smoothly and rarely cross each other,
+so a constant-velocity prediction, greedy IoU association in ByteTrack's two stages (confident
+detections first, weak ones only continue tracks) and a centre-distance fallback for small fast
+plates do the job in ~100 lines that are easy to read and test.
+
+Voting: every reading of a track (one OCR pass on one frame) votes for the track's text. The
+length comes first (weighted vote), then each position is voted with the character scores *and*
+the model's alternatives (soft votes), so a reading that hesitated between B and 8 counts for
+both. Readings one character longer or shorter (a cut-off or doubled character) are aligned to
+the consensus by dropping or skipping the position that agrees best, at half weight. Region
+rules then pick the best rule-valid text from the voted distribution, as they do for one frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from runtime.config import TrackConfig
+from runtime.geometry import iou_matrix
+from runtime.records import Box, Char, Plate
+from runtime.rules import RegionRules, candidates
+
+OFF_BY_ONE_WEIGHT = 0.5
+"""Vote weight of a reading one character longer or shorter than the voted length, once aligned."""
+
+
+@dataclass
+class TrackReading:
+    """One OCR pass on one frame of a track."""
+
+    frame: int
+    text: str
+    score: float
+    chars: list[Char]
+    box: Box
+    lines: int | None = None
+
+    @property
+    def weight(self) -> float:
+        """How much this reading counts: the geometric mean of its character scores (a product
+        would make long plates count less than short ones)."""
+        scores = [c.score if c.score is not None else 1.0 for c in self.chars]
+        if not scores:
+            return 0.0
+        return float(math.exp(sum(math.log(max(s, 1e-6)) for s in scores) / len(scores)))
+
+
+@dataclass
+class Vote:
+    """What a track's readings agree on."""
+
+    text: str
+    score: float
+    """Share of the vote of the least-agreed character (1 = every reading agrees everywhere)."""
+    support: int
+    """Readings of the voted length."""
+    chars: list[Char]
+    """One character per position: the winner, its share as score, the runners-up as alternatives."""
+    lines: int | None = None
+
+
+def _align(chars: list[Char], consensus: str) -> list[Char | None] | None:
+    """``chars`` (one longer or one shorter than ``consensus``) laid over it: drop the extra
+    character or leave a gap where agreement is best; None when the lengths differ otherwise."""
+    n, m = len(chars), len(consensus)
+    options: list[list[Char | None]]
+    if n == m + 1:
+        options = [chars[:j] + chars[j + 1:] for j in range(n)]
+    elif n == m - 1:
+        options = [chars[:j] + [None] + chars[j:] for j in range(m)]
+    else:
+        return None
+    return max(options, key=lambda o: sum(c is not None and c.char == want for c, want in zip(o, consensus)))
+
+
+def _tally(readings: list[TrackReading], length: int) -> list[dict[str, float]]:
+    tally: list[dict[str, float]] = [defaultdict(float) for _ in range(length)]
+
+    def add(chars: list[Char | None], weight: float) -> None:
+        for slot, c in zip(tally, chars):
+            if c is None:
+                continue
+            slot[c.char] += weight * (c.score if c.score is not None else 1.0)
+            for alt, s in c.alternatives:
+                slot[alt] += weight * s
+
+    exact = [r for r in readings if len(r.chars) == length]
+    for r in exact:
+        add(r.chars, r.weight)
+    consensus = "".join(max(slot, key=slot.get) if slot else "?" for slot in tally)
+    if exact:
+        for r in readings:
+            aligned = _align(r.chars, consensus) if len(r.chars) != length else None
+            if aligned is not None:
+                add(aligned, OFF_BY_ONE_WEIGHT * r.weight)
+    return tally
+
+
+def vote(readings: list[TrackReading], rules: RegionRules | None = None, top_n: int = 5) -> Vote | None:
+    """The text ``readings`` agree on (None when none of them read anything)."""
+    readings = [r for r in readings if r.chars]
+    if not readings:
+        return None
+    by_length: Counter[int] = Counter()
+    for r in readings:
+        by_length[len(r.chars)] += r.weight
+    # Most weight wins; on a tie the longer text (a missed character is likelier than an invented one).
+    length = max(by_length, key=lambda n: (by_length[n], n))
+    tally = _tally(readings, length)
+    exact = [r for r in readings if len(r.chars) == length]
+    layout = exact[-1]  # boxes and lines of the newest reading of that length
+    chars: list[Char] = []
+    for slot, c in zip(tally, layout.chars):
+        total = sum(slot.values()) or 1.0
+        ranked = sorted(slot.items(), key=lambda kv: (-kv[1], kv[0]))
+        best, mass = ranked[0]
+        chars.append(Char(char=best, box=c.box, score=mass / total, line=c.line,
+                          alternatives=[(a, m / total) for a, m in ranked[1:4]]))
+    text = "".join(c.char for c in chars)
+    if rules is not None:
+        found = candidates(chars, rules, top_n)
+        if found and found[0][0] != text and rules.matches(found[0][0]):
+            text = found[0][0]
+    shares = []
+    for c, ch in zip(chars, text):
+        share = c.score if c.char == ch else dict(c.alternatives).get(ch)
+        if share is None:  # a look-alike the rules chose that no reading voted for
+            share = (c.score or 0.0) * (rules.lookalike_score if rules is not None else 0.0)
+        shares.append(share)
+    return Vote(text=text, score=float(min(shares)), support=len(exact), chars=chars, lines=layout.lines)
+
+
+@dataclass
+class Track:
+    """One plate followed across frames."""
+
+    id: int
+    box: Box
+    """Where the plate was last detected."""
+    det_score: float
+    first_frame: int
+    last_frame: int
+    """The last frame with a detection."""
+    hits: int = 1
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
+    """Per-frame motion of x1, y1, x2, y2 (smoothed)."""
+    readings: deque[TrackReading] = field(default_factory=deque)
+    last_read_frame: int | None = None
+    attempts: int = 0
+    """Times the OCR model was given this track's crop (readings keep only those with a text)."""
+    vote: Vote | None = None
+    confirmed: bool = False
+    confirmed_frame: int | None = None
+    reported: bool = False
+    """An event has been sent for this track."""
+
+    def predicted(self, frame: int) -> np.ndarray:
+        """The box expected at ``frame`` (constant velocity since the last detection)."""
+        return np.asarray(self.box, np.float32) + self.velocity * float(frame - self.last_frame)
+
+    def add_reading(self, reading: TrackReading, max_readings: int) -> None:
+        self.readings.append(reading)
+        while len(self.readings) > max_readings:
+            self.readings.popleft()
+
+    def best_reading(self) -> TrackReading | None:
+        """The most confident reading that agrees with the vote (any reading when none agrees)."""
+        if not self.readings:
+            return None
+        text = self.vote.text if self.vote else None
+        agreeing = [r for r in self.readings if r.text == text]
+        return max(agreeing or self.readings, key=lambda r: r.weight)
+
+    def event(self, source: str, last_frame: int | None = None) -> dict[str, Any]:
+        """The plate event: ``{"event": "plate", "text", "score", "first_frame", "last_frame",
+        "track_id", "best_box", "readings", ...}``."""
+        best = self.best_reading()
+        return {
+            "event": "plate",
+            "source": source,
+            "text": self.vote.text if self.vote else "",
+            "score": round(self.vote.score, 4) if self.vote else 0.0,
+            "confirmed": self.confirmed,
+            "first_frame": self.first_frame,
+            "last_frame": self.last_frame if last_frame is None else last_frame,
+            "track_id": self.id,
+            "best_box": [round(v, 2) for v in (best.box if best else self.box)],
+            "best_frame": best.frame if best else self.last_frame,
+            "lines": self.vote.lines if self.vote else None,
+            "readings": [{"frame": r.frame, "text": r.text, "score": round(r.score, 4)} for r in self.readings],
+        }
+
+
+class Tracker:
+    """Associates each frame's plate detections with tracks (see the module docstring)."""
+
+    def __init__(self, config: TrackConfig | None = None) -> None:
+        self.config = config or TrackConfig()
+        self.tracks: list[Track] = []
+        self._next_id = 1
+
+    def update(self, frame: int, boxes: np.ndarray, scores: np.ndarray) -> tuple[list[tuple[Track, int]], list[Track]]:
+        """Match detections (``boxes`` [N, 4] xyxy in image pixels, ``scores`` [N]) at ``frame``.
+
+        Returns (track, detection index) for every detection that continues or starts a track,
+        and the tracks that ended (unseen for more than ``max_missed`` frames). Frame numbers may
+        jump (dropped frames): predictions move by the motion of the frames in between.
+        """
+        cfg = self.config
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        scores = np.asarray(scores, np.float32).reshape(-1)
+        free_tracks = list(self.tracks)
+        matched: list[tuple[Track, int]] = []
+        strong = [i for i in range(len(boxes)) if scores[i] >= cfg.high_score]
+        weak = [i for i in range(len(boxes)) if scores[i] < cfg.high_score]
+        for group in (strong, weak):  # ByteTrack: confident detections claim tracks first
+            pairs = self._associate(frame, free_tracks, boxes, group)
+            for track, i in pairs:
+                self._continue(track, frame, boxes[i], float(scores[i]))
+                free_tracks.remove(track)
+                matched.append((track, i))
+        taken = {i for _, i in matched}
+        for i in strong:
+            if i not in taken:
+                track = Track(id=self._next_id, box=tuple(float(v) for v in boxes[i]), det_score=float(scores[i]),
+                              first_frame=frame, last_frame=frame)
+                self._next_id += 1
+                self.tracks.append(track)
+                matched.append((track, i))
+        ended = [t for t in self.tracks if frame - t.last_frame > cfg.max_missed]
+        self.tracks = [t for t in self.tracks if frame - t.last_frame <= cfg.max_missed]
+        matched.sort(key=lambda m: m[1])
+        return matched, ended
+
+    def finish(self) -> list[Track]:
+        """End every track (the source ended)."""
+        ended, self.tracks = self.tracks, []
+        return ended
+
+    def _associate(self, frame: int, tracks: list[Track], boxes: np.ndarray, group: list[int]) -> list[tuple[Track, int]]:
+        if not tracks or not group:
+            return []
+        predicted = np.stack([t.predicted(frame) for t in tracks])
+        dets = boxes[group]
+        iou = iou_matrix(predicted, dets)
+        pairs: list[tuple[Track, int]] = []
+        used_t: set[int] = set()
+        used_d: set[int] = set()
+        for ti, di in sorted(zip(*np.nonzero(iou >= self.config.match_iou)), key=lambda p: -iou[p]):
+            if ti not in used_t and di not in used_d:
+                used_t.add(ti)
+                used_d.add(di)
+                pairs.append((tracks[ti], group[di]))
+        # Small fast plates may not overlap their prediction at all: fall back on centre distance.
+        pc = (predicted[:, :2] + predicted[:, 2:]) / 2
+        dc = (dets[:, :2] + dets[:, 2:]) / 2
+        width = np.maximum(predicted[:, 2] - predicted[:, 0], 1.0)
+        dist = np.linalg.norm(pc[:, None] - dc[None], axis=2) / width[:, None]
+        for ti, di in sorted(zip(*np.nonzero(dist <= self.config.max_centre_shift)), key=lambda p: dist[p]):
+            if ti not in used_t and di not in used_d:
+                used_t.add(ti)
+                used_d.add(di)
+                pairs.append((tracks[ti], group[di]))
+        return pairs
+
+    def _continue(self, track: Track, frame: int, box: np.ndarray, score: float) -> None:
+        gap = max(1, frame - track.last_frame)
+        step = (box - np.asarray(track.box, np.float32)) / gap
+        a = self.config.velocity_smoothing
+        track.velocity = (a * step + (1 - a) * track.velocity).astype(np.float32)
+        track.box = tuple(float(v) for v in box)
+        track.det_score = score
+        track.last_frame = frame
+        track.hits += 1
+
+
+def needs_reading(track: Track, frame: int, box: Box, width: int, height: int, config: TrackConfig) -> bool:
+    """Whether ``track``, detected at ``box`` in ``frame``, should be read now (OCR on demand)."""
+    m = config.edge_margin
+    at_edge = box[0] <= m or box[1] <= m or box[2] >= width - m or box[3] >= height - m
+    if at_edge and (track.attempts or track.hits < config.edge_patience):
+        return False  # wait until the plate is fully in view; read a plate that stays at the edge anyway
+    if track.last_read_frame is None:
+        return True
+    since = frame - track.last_read_frame
+    if track.confirmed:
+        return since >= config.read_every_confirmed
+    if track.attempts < config.confirm_readings:
+        return since >= 1
+    return since >= config.read_every_unconfirmed
+
+
+def reading_from_plate(plate: Plate, frame: int) -> TrackReading:
+    return TrackReading(frame=frame, text=plate.text or "", score=plate.score or 0.0, chars=list(plate.chars),
+                        box=plate.box, lines=plate.lines)

@@ -1,0 +1,216 @@
+"""Reading plates in video: detect every frame, track, read on demand, vote, send one event per plate.
+
+    >>> p = Predictor()
+    >>> for item in track_plates(p, "traffic.mp4"):      # or predictor.track("rtsp://...")
+    ...     print(item.to_dict())                         # TrackedFrame lines and Event lines
+
+Every frame goes through the plate detector (tracking needs it; it runs on the pipeline's worker
+pool as for images). The OCR model only reads the tracks that need it (new, not yet confirmed, or
+due for a re-read: see :class:`runtime.config.TrackConfig`), all of a frame's crops in one batch,
+so a busy road costs a few OCR crops per frame instead of one per plate. Each reading votes for its
+track's text; a track's text and score come from the vote, so they stay steady across frames.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from runtime.config import TrackConfig
+from runtime.pipeline import FrameResult, Predictor
+from runtime.records import Plate
+from runtime.sources import Frame, SourceSpec, iter_frames
+from runtime.tracking import Track, Tracker, needs_reading, reading_from_plate, vote
+
+REASON_NOT_READ = "not read yet"
+
+
+@dataclass
+class Event:
+    """Something that happened in the video: a plate (``{"event": "plate", ...}``) or a stream
+    event from the source (``stream_lost``, ``stream_restored``, ...)."""
+
+    data: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return str(self.data.get("event"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+@dataclass
+class TrackedFrame(FrameResult):
+    """One video frame's result: its plates carry ``track_id`` and their track's voted text."""
+
+    reads: int = 0
+    """Plate crops the OCR model read for this frame."""
+    events: list[Event] = field(default_factory=list)
+    """Events this frame produced (yielded after it; not part of its JSON line)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["reads"] = self.reads
+        return out
+
+
+@dataclass
+class VideoStats:
+    """Counts of one video run (printed at the end, kept by the benchmark)."""
+
+    frames: int = 0
+    errors: int = 0
+    plates: int = 0
+    """Plate detections that belong to a track, summed over frames."""
+    reads: int = 0
+    """Crops the OCR model read."""
+    read_batches: int = 0
+    """OCR calls (one batch per frame that read anything)."""
+    events: int = 0
+    confirmed: int = 0
+    unread_tracks: int = 0
+    """Tracks long enough to be plates whose crops never gave a text (no event sent)."""
+    seconds: float = 0.0
+    source: dict[str, Any] = field(default_factory=dict)
+    """The source's own counts (frames dropped or missed, outages) when it keeps any."""
+
+    def to_dict(self) -> dict[str, Any]:
+        n = max(1, self.frames)
+        return {
+            "frames": self.frames, "errors": self.errors, "events": self.events, "confirmed": self.confirmed,
+            "unread_tracks": self.unread_tracks, "plates_per_frame": round(self.plates / n, 3),
+            "reads": self.reads, "reads_per_frame": round(self.reads / n, 3),
+            "read_batches_per_frame": round(self.read_batches / n, 3),
+            "fps": round(self.frames / self.seconds, 2) if self.seconds > 0 else None,
+            **({"source": self.source} if self.source else {}),
+        }
+
+
+class PlateTracker:
+    """The per-video state: tracks, their readings and votes, and the events they produce.
+
+    ``step`` runs once per frame, in frame order, on the pipeline's reader thread."""
+
+    def __init__(self, predictor: Predictor, config: TrackConfig | None = None) -> None:
+        self.predictor = predictor
+        self.config = config or TrackConfig()
+        self.tracker = Tracker(self.config)
+        self.stats = VideoStats()
+
+    def step(self, frame: Frame, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+             keep_image: bool = False) -> TrackedFrame:
+        cfg = self.config
+        height, width = image.shape[:2]
+        matched, ended = self.tracker.update(frame.index, boxes, scores)
+        due = [(t, i) for t, i in matched
+               if needs_reading(t, frame.index, tuple(float(v) for v in boxes[i]), width, height, cfg)]
+        # Tracks with the fewest readings first: a new plate matters more than a re-read.
+        due.sort(key=lambda m: (len(m[0].readings), -float(scores[m[1]])))
+        due = due[:cfg.max_reads_per_frame]
+        read: dict[int, Plate] = {}
+        if due:
+            index = np.array([i for _, i in due])
+            for (track, i), plate in zip(due, self.predictor.read_boxes(image, boxes[index], scores[index])):
+                read[i] = plate
+                track.last_read_frame = frame.index
+                track.attempts += 1
+                if plate.text:
+                    track.add_reading(reading_from_plate(plate, frame.index), cfg.max_readings)
+                    track.vote = vote(list(track.readings), self.predictor.rules, self.predictor.config.top_n)
+                    if (not track.confirmed and track.vote is not None and track.vote.support >= cfg.confirm_readings
+                            and track.vote.score >= cfg.confirm_score):
+                        track.confirmed, track.confirmed_frame = True, frame.index
+            self.stats.read_batches += 1
+            self.stats.reads += len(due)
+        events = [e for t in ended if (e := self._final_event(t, frame.source)) is not None]
+        if cfg.event_at == "confirm":
+            for track, _ in matched:
+                if track.confirmed and not track.reported and track.hits >= cfg.min_hits:
+                    events.append(self._event(track, frame.source))
+        plates = [self._plate(track, i, boxes, scores, read.get(i)) for track, i in matched]
+        self.stats.frames += 1
+        self.stats.plates += len(plates)
+        return TrackedFrame(source=frame.source, frame=frame.index, plates=plates,
+                            image=image if keep_image else None, reads=len(due), events=events)
+
+    def finish(self, source: str) -> list[Event]:
+        """Events of the tracks still open when the source ends."""
+        return [e for t in self.tracker.finish() if (e := self._final_event(t, source)) is not None]
+
+    def _event(self, track: Track, source: str) -> Event:
+        track.reported = True
+        self.stats.events += 1
+        self.stats.confirmed += track.confirmed
+        return Event(track.event(source))
+
+    def _final_event(self, track: Track, source: str) -> Event | None:
+        if track.reported or track.hits < self.config.min_hits:
+            return None
+        if track.vote is None:
+            self.stats.unread_tracks += 1
+            return None
+        return self._event(track, source)
+
+    @staticmethod
+    def _plate(track: Track, i: int, boxes: np.ndarray, scores: np.ndarray, read: Plate | None) -> Plate:
+        v = track.vote
+        plate = Plate(box=tuple(float(x) for x in boxes[i]), det_score=float(scores[i]), track_id=track.id,
+                      text=v.text if v else "", score=v.score if v else None, lines=v.lines if v else None,
+                      chars=list(read.chars) if read is not None else [],
+                      reason=None if v else (read.reason if read is not None and read.reason else REASON_NOT_READ))
+        plate.extra.update({"confirmed": track.confirmed, "read": read is not None})
+        return plate
+
+
+def track_plates(predictor: Predictor, source: SourceSpec, config: TrackConfig | None = None,
+                 keep_images: bool = False) -> Iterator[TrackedFrame | Event]:
+    """Tracked frames of ``source`` in order, each followed by the events it produced (plates
+    confirmed or ended, stream outages); the last events come when the source ends.
+
+    The pipeline's stats are in ``predictor.last_video_stats`` once the iterator is exhausted.
+    """
+    # A stream opened by the caller (runtime.streams) is used as is: its events and counts matter.
+    opened_here = not hasattr(source, "drain_events")
+    frames = iter_frames(source) if opened_here else source
+    state = PlateTracker(predictor, config)
+    predictor.last_video_stats = state.stats
+    last_source = str(getattr(frames, "name", source if isinstance(source, str) else "<frames>"))
+
+    def second_stage(frame: Frame, detected: Future) -> TrackedFrame:
+        image, dets, error = detected.result()
+        if error is not None:
+            state.stats.frames += 1
+            state.stats.errors += 1
+            return TrackedFrame(source=frame.source, frame=frame.index, error=error)
+        return state.step(frame, image, dets.boxes, dets.scores, keep_images)
+
+    start = time.perf_counter()
+    try:
+        for result in predictor._pipelined(frames, second_stage):
+            last_source = result.source
+            yield result
+            yield from _source_events(frames)
+            yield from result.events
+        yield from _source_events(frames)
+        yield from state.finish(last_source)
+    finally:
+        state.stats.seconds = time.perf_counter() - start
+        stats = getattr(frames, "stats", None)
+        if stats is not None and hasattr(stats, "to_dict"):
+            state.stats.source = stats.to_dict()
+        close = getattr(frames, "close", None)
+        if opened_here and close is not None:
+            close()
+
+
+def _source_events(frames: Any) -> Iterator[Event]:
+    drain = getattr(frames, "drain_events", None)
+    if drain is not None:
+        for data in drain():
+            yield Event(data)
