@@ -36,6 +36,13 @@ def evaluate(cfg: DictConfig) -> dict:
     from evaluate.text import TextRules, equivalences_from
 
     manifest = read_manifest(cfg.src or _sample_set(cfg))
+    if cfg.splits:  # held-out evaluation: only these splits of the manifest (data action=split writes them)
+        wanted = {str(s) for s in cfg.splits}
+        kept = [im for im in manifest.images if im.split in wanted]
+        if not kept:
+            found = sorted({str(im.split) for im in manifest.images})
+            raise ValueError(f"{manifest.path}: no image in splits {sorted(wanted)} (the manifest has {found})")
+        manifest.images = kept
     rules = TextRules(equivalences=equivalences_from(_plain(cfg.text.equivalences)), partial_key=cfg.text.partial_key,
                       masked=cfg.text.masked)
     kind = "replay" if cfg.replay and cfg.adapter == "runtime" else cfg.adapter
@@ -45,7 +52,7 @@ def evaluate(cfg: DictConfig) -> dict:
     for name, why in skipped.items():
         print(f"baseline {name} skipped: {why}")
     run = run_dataset(manifest, pipeline, rules, baselines, skipped, end_to_end=cfg.end_to_end, limit=cfg.limit,
-                      check_unlabelled=cfg.check_unlabelled)
+                      check_unlabelled=cfg.check_unlabelled and not cfg.splits)  # filtered-out images are not unlabelled
     dataset_name = cfg.dataset.name if cfg.get("dataset") and cfg.dataset.get("name") else manifest.root.name
     scored = build_report(run, rules, operating_conf=cfg.match.operating_conf, iou_threshold=cfg.match.iou,
                           size_buckets=list(cfg.size_buckets), dataset_name=dataset_name, confusion_top=cfg.confusion_top)

@@ -7,6 +7,8 @@ ONNX Runtime and PyYAML (DeGirum PySDK as an extra), never on torch, ultralytics
     with Predictor(zoo="path/to/zoo") as p:
         for result in p.run("photos/"):
             print(result.to_dict())
+        for item in p.track("rtsp://camera/stream"):    # video: tracked frames and plate events
+            print(item.to_dict())
 
 ``import runtime`` itself stays light (the records only), so the toolchain stages can import the
 plate record without loading OpenCV or ONNX Runtime.
@@ -16,7 +18,7 @@ from typing import Any
 
 from runtime.records import ALPHABET, Char, Plate
 
-__all__ = ["ALPHABET", "Char", "FrameResult", "PipelineConfig", "Plate", "Predictor"]
+__all__ = ["ALPHABET", "Char", "FrameResult", "PipelineConfig", "Plate", "Predictor", "TrackConfig"]
 
 
 def __getattr__(name: str) -> Any:
@@ -24,8 +26,8 @@ def __getattr__(name: str) -> Any:
         from runtime import pipeline
 
         return getattr(pipeline, name)
-    if name == "PipelineConfig":
-        from runtime.config import PipelineConfig
+    if name in ("PipelineConfig", "TrackConfig"):
+        from runtime import config
 
-        return PipelineConfig
+        return getattr(config, name)
     raise AttributeError(f"module 'runtime' has no attribute {name!r}")

@@ -326,3 +326,23 @@ def test_unlabelled_images_only_beside_the_manifest(dataset, tmp_path):
     subset.parent.mkdir(parents=True)
     subset.write_text(json.dumps({"image": "../../data/images/img1.jpg", "width": 320, "height": 240, "plates": []}) + "\n")
     assert unlabelled_images(read_manifest(subset)) == []
+
+
+@pytest.mark.shared_data
+def test_splits_evaluates_only_the_held_out_images(shared_datasets, tmp_path):
+    """data's split by text, then evaluate splits=[val,test]: only the held-out plates are scored."""
+    from data.manifest import read_manifest, rebase, write_manifest
+    from data.split import assign_splits
+
+    source = read_manifest(shared_datasets / "openalpr_us_crops" / "labels.jsonl")
+    items = rebase(source, tmp_path)[:60]
+    counts = assign_splits(items, {"train": 0.6, "val": 0.2, "test": 0.2})
+    manifest = write_manifest(tmp_path / "labels.jsonl", items)
+    cfg = compose("evaluate", [f"src={manifest}", "adapter=oracle", "splits=[val,test]", f"report_dir={tmp_path / 'h'}",
+                               "gallery=0"])
+    r = json.loads(run(cfg)["json"].read_text())
+    assert r["dataset"]["crop_images"] == counts["val"] + counts["test"] < 60
+    assert r["ocr"]["n"] == counts["val"] + counts["test"]
+    cfg = compose("evaluate", [f"src={manifest}", "adapter=oracle", "splits=[nope]", f"report_dir={tmp_path / 'x'}"])
+    with pytest.raises(ValueError, match="no image in splits"):
+        run(cfg)
