@@ -130,6 +130,7 @@ class _CvCapture(_Capture):
         import cv2
 
         _quiet_opencv()
+        started = time.monotonic()
         if kind == "camera":
             target: Any = int(spec) if spec.isdigit() else spec
             cap = cv2.VideoCapture(target)
@@ -139,7 +140,7 @@ class _CvCapture(_Capture):
             cap = self._open_ffmpeg(cv2, spec, params, config if kind == "url" else None)
         if not cap.isOpened():
             cap.release()
-            raise SourceError(_open_failure(spec, kind, name))
+            raise SourceError(_open_failure(spec, kind, name, time.monotonic() - started, config.open_timeout_s))
         self._cap = cap
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if _SANE_FPS[0] <= fps <= _SANE_FPS[1] else None
@@ -221,7 +222,7 @@ class _PiCamera(_Capture):
             self._cam.close()
 
 
-def _open_failure(spec: str, kind: str, name: str) -> str:
+def _open_failure(spec: str, kind: str, name: str, took_s: float, timeout_s: float) -> str:
     """Why a source did not open, as far as can be told without the (silenced) FFmpeg log."""
     if kind == "file":
         p = Path(spec)
@@ -242,8 +243,10 @@ def _open_failure(spec: str, kind: str, name: str) -> str:
             socket.create_connection((host, port), timeout=2.0).close()
         except OSError as e:
             return f"{name}: cannot connect to {host}:{port} ({e.strerror or e})"
-        return (f"{name}: {host}:{port} answers but the stream did not open "
-                "(wrong path or credentials, unsupported codec, or the open timed out)")
+        if took_s >= 0.9 * timeout_s:
+            return f"{name}: {host}:{port} accepts connections but the stream did not open within {timeout_s:g} s"
+        return (f"{name}: {host}:{port} answers but refused the stream "
+                "(wrong path or credentials?) or sends a format that cannot be decoded")
     return f"{name}: cannot open the stream"
 
 
@@ -504,20 +507,20 @@ class StreamSource:
                         break
                 asked = time.monotonic()
                 image = self._cap.read() if self._cap is not None else None
-                if image is None:
-                    if not self.live:
-                        self._check_file_end()
-                        break
-                    waited = time.monotonic() - asked
-                    if waited >= 0.9 * self.config.read_timeout_s:
-                        reason = f"no frame for {waited:.1f} s (read timeout)"
-                    else:
-                        reason = "the read failed (connection closed, device gone or stream ended)"
-                    if not self._reconnect(reason):
-                        break
-                    continue
-                if not self._buffer.put(self._make_frame(image)):
+                waited = time.monotonic() - asked
+                if image is None and not self.live:
+                    self._check_file_end()
                     break
+                if image is not None and not self._buffer.put(self._make_frame(image)):
+                    break
+                # A read that hit the timeout is a stalled stream even when FFmpeg still hands out a
+                # frame (its decoder drains the ones it held, one per timeout): reconnect now.
+                stalled = self.live and waited >= 0.9 * self.config.read_timeout_s
+                if image is None or stalled:
+                    reason = (f"no frame for {waited:.1f} s (read timeout)" if stalled else
+                              "the read failed (connection closed, device gone or stream ended)")
+                    if not self._reconnect(reason, lost_at=asked):
+                        break
         except BaseException as e:  # noqa: BLE001 - handed to the consumer, whose next() raises it
             error = e if isinstance(e, SourceError) else SourceError(f"{self.name}: reading failed: {redact_url(str(e))}")
         finally:
@@ -540,10 +543,10 @@ class StreamSource:
         fps = self.fps
         return max(0, round(outage_s * fps) - 1) if fps else 0
 
-    def _reconnect(self, reason: str) -> bool:
-        """After a failed read: release, reopen with back-off. True when frames flow again."""
+    def _reconnect(self, reason: str, lost_at: float) -> bool:
+        """After a failed or stalled read (begun at ``lost_at``): release, reopen with back-off.
+        True when frames flow again."""
         lost_frame = self._next_index - 1
-        lost_at = self._last_grab if self._last_grab is not None else time.monotonic()
         self._emit({"event": "stream_lost", "source": self.name, "frame": lost_frame, "reason": reason})
         if self._cap is not None:
             self._cap.release()

@@ -156,10 +156,17 @@ class RtspServer:
     def kill(self) -> None:
         """Kill at once (SIGKILL), like a camera losing power: clients see the connection drop."""
         if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGKILL)  # works on a frozen (SIGSTOPped) one too
             self.process.wait(timeout=10)
         if self.process is not None and self.process.stdout is not None:
             self.process.stdout.close()
+
+    def freeze(self) -> None:
+        """Stop the process (SIGSTOP): connections stay open but nothing comes, like a hung camera."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.killpg(self.process.pid, signal.SIGCONT)
 
     def __repr__(self) -> str:  # never the password
         return f"RtspServer(port={self.port}, user={self.user!r}, running={self.process is not None and self.process.poll() is None})"

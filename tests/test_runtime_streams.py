@@ -275,3 +275,29 @@ def test_rtsp_wrong_password_is_a_clear_error_without_the_password(rtsp_server, 
     assert "rtsp://***@127.0.0.1" in str(err.value) and "credentials" in str(err.value)
     out, errout = capfd.readouterr()
     _assert_no_password(str(err.value), out, errout)
+
+
+def test_rtsp_stream_that_stalls_times_out_instead_of_hanging(rtsp_server):
+    # A hung camera: the connection stays open and nothing comes. The read must give up after
+    # read_timeout_s, the reopen attempts after open_timeout_s, and the stream come back once it runs.
+    server = rtsp_server(numbered_frames(50, W, H), fps=25, password=PASSWORD)
+    config = StreamConfig(reconnect_attempts=10, backoff_initial_s=0.2, backoff_max_s=0.5, open_timeout_s=2.0,
+                          read_timeout_s=2.0)
+    events: list[dict] = []
+    thaw: list[threading.Timer] = []
+    got = 0
+    with open_stream(server.url, config) as src:
+        for frame in src:
+            got += 1
+            events += src.drain_events()
+            if got == 15:
+                server.freeze()
+                thaw.append(threading.Timer(4.5, server.thaw))
+                thaw[0].start()
+            if any(e["event"] == "stream_restored" for e in events) or got > 500:
+                break
+    thaw[0].join()
+    assert [e["event"] for e in events] == ["stream_lost", "stream_restored"], events
+    assert "read timeout" in events[0]["reason"]
+    assert events[1]["attempts"] >= 2  # the first reopen hit the frozen server and timed out
+    assert events[1]["outage_s"] >= 4.0 and events[1]["frames_missed"] > 0
