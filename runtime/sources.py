@@ -17,6 +17,12 @@ from typing import Union
 
 import numpy as np
 
+# OpenCV reads FFmpeg's log level once, at its first use of FFmpeg, so it is set here, before any
+# video is touched: quiet, because FFmpeg's messages may carry a stream's URL and so its password
+# (runtime/streams.py). Someone debugging a camera sets OPENCV_FFMPEG_LOGLEVEL=24 (warnings) and
+# accepts that.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".h264"}
 

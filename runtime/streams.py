@@ -38,16 +38,14 @@ import numpy as np
 from runtime.config import StreamConfig
 from runtime.sources import VIDEO_SUFFIXES, Frame, SourceError
 
-# FFmpeg reads its log level once, at OpenCV's first use of it: set it before any capture exists.
-# Quiet by default because FFmpeg messages may carry the URL (and so its password); a user who
-# debugs a camera sets OPENCV_FFMPEG_LOGLEVEL=24 (warnings) and accepts that.
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+# FFmpeg's log level (quiet unless OPENCV_FFMPEG_LOGLEVEL is set) is set by runtime.sources, imported
+# above, because OpenCV reads it once, at its first use of FFmpeg: it must come before any capture.
 
 log = logging.getLogger(__name__)
 
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://")
-#: A source whose frames carry no container position: wall-clock capture time instead.
 _SANE_FPS = (0.5, 240.0)
+"""Frame rates outside this are container noise (RTSP often reports 90000): measured instead."""
 _QUEUE_WHEN_NOT_DROPPING = 4
 """Frames buffered between the reader thread and the consumer with drop="never" (bounded)."""
 _EXACT_COUNT_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi"}
