@@ -13,6 +13,7 @@ OpenCV needed here: GStreamer decodes the JPEGs.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import struct
 import sys
@@ -101,6 +102,15 @@ def main() -> None:
         sys.exit(f"cannot listen on 127.0.0.1:{args.port}")
 
     loop = GLib.MainLoop()
+    parent = os.getppid()
+
+    def parent_alive() -> bool:  # a test run that died must not leave the server behind
+        if os.getppid() != parent:
+            loop.quit()
+            return False
+        return True
+
+    GLib.timeout_add_seconds(1, parent_alive)
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, loop.quit)
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, loop.quit)
     print(f"READY {args.port}", flush=True)

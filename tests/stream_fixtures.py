@@ -20,6 +20,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
@@ -121,6 +122,8 @@ class RtspServer:
         self.log_dir = log_dir
         self.process: subprocess.Popen | None = None
         self.starts = 0
+        self.closed = False  # after teardown: a restart timer left by a failed test must not start it again
+        self._lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -130,17 +133,12 @@ class RtspServer:
 
     def start(self, timeout: float = 20.0) -> RtspServer:
         """Start (again) on the same port; returns once the server listens."""
-        if self.process is not None and self.process.poll() is None:
-            raise RuntimeError("the RTSP server is already running")
-        cmd = [SYSTEM_PYTHON, str(SERVER_SCRIPT), str(self.frames_file), "--port", str(self.port),
-               "--width", str(self.width), "--height", str(self.height), "--fps", str(self.fps),
-               "--mount", self.mount]
-        if self.user:
-            cmd += ["--user", self.user, "--password", self.password or ""]
-        self.starts += 1
-        log = open(self.log_dir / f"rtsp_server_{self.starts}.log", "wb")
-        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
-        log.close()
+        with self._lock:
+            if self.closed:
+                raise RuntimeError("the RTSP server was closed (test teardown)")
+            if self.process is not None and self.process.poll() is None:
+                raise RuntimeError("the RTSP server is already running")
+            self._spawn()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             ready, _, _ = select.select([self.process.stdout], [], [], 0.2)
@@ -152,6 +150,23 @@ class RtspServer:
                 break
         self.kill()
         raise RuntimeError(f"the RTSP server did not start; see {self.log_dir}/rtsp_server_{self.starts}.log")
+
+    def _spawn(self) -> None:
+        cmd = [SYSTEM_PYTHON, str(SERVER_SCRIPT), str(self.frames_file), "--port", str(self.port),
+               "--width", str(self.width), "--height", str(self.height), "--fps", str(self.fps),
+               "--mount", self.mount]
+        if self.user:
+            cmd += ["--user", self.user, "--password", self.password or ""]
+        self.starts += 1
+        log = open(self.log_dir / f"rtsp_server_{self.starts}.log", "wb")
+        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+        log.close()
+
+    def close(self) -> None:
+        """Kill it for good (fixture teardown)."""
+        with self._lock:
+            self.closed = True
+            self.kill()
 
     def kill(self) -> None:
         """Kill at once (SIGKILL), like a camera losing power: clients see the connection drop."""
@@ -232,7 +247,7 @@ def rtsp_server(tmp_path: Path):
 
     yield start
     for server in servers:
-        server.kill()
+        server.close()
 
 
 if __name__ == "__main__":  # `python tests/stream_fixtures.py`: can the RTSP server run here?
