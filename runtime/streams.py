@@ -281,8 +281,8 @@ class StreamStats:
     frames_missed: int = 0
     """Frames the source sent while it was unreachable (estimated from its frame rate)."""
     reconnects: int = 0
-    outages: list = field(default_factory=list)
-    """:class:`Outage` records, in order."""
+    outages: list[Outage] = field(default_factory=list)
+    """In order; the last one not ``restored`` when the source gave up."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -392,6 +392,8 @@ class StreamSource:
         self._buffer = _FrameBuffer(1 if overwrite else _QUEUE_WHEN_NOT_DROPPING, overwrite, self._count_dropped)
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
+        if self.live:  # a camera is read from the start (frames waiting in it get stale, and keep-alives flow);
+            self._start_reader()  # a realtime file's clock starts at the first next()
 
     # -- public API ------------------------------------------------------------------------------
     @property
@@ -409,8 +411,7 @@ class StreamSource:
             self._first = None
         else:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._reader, name=f"lpr-stream {self.name}", daemon=True)
-                self._thread.start()
+                self._start_reader()
             frame = self._buffer.get()  # raises StreamLostError after the last frame when the stream died
         if frame is None:
             self._ended = True
@@ -451,6 +452,10 @@ class StreamSource:
         return f"StreamSource({self.name!r}, live={self.live}, fps={self.fps}, size={self.size})"
 
     # -- internals -------------------------------------------------------------------------------
+    def _start_reader(self) -> None:
+        self._thread = threading.Thread(target=self._reader, name=f"lpr-stream {self.name}", daemon=True)
+        self._thread.start()
+
     def _count_dropped(self, n: int) -> None:
         self.stats.frames_dropped += n
 
