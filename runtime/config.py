@@ -158,3 +158,62 @@ class TrackConfig:
         if unknown:
             raise ValueError(f"track config: unknown keys {unknown} (known: {sorted(known)})")
         return cls(**values)
+
+
+STREAM_DROP_MODES = ("auto", "always", "never")
+RTSP_TRANSPORTS = ("tcp", "udp", "auto")
+
+
+@dataclass
+class StreamConfig:
+    """How video files, cameras and network streams are read (runtime/streams.py)."""
+
+    reconnect_attempts: int = 8
+    """Reopen attempts after a live stream is lost; then the source fails (StreamLostError)."""
+    backoff_initial_s: float = 0.5
+    """Wait before the first reopen attempt; doubled after each failed one ..."""
+    backoff_max_s: float = 8.0
+    """... up to this."""
+    open_timeout_s: float = 10.0
+    """A network stream that does not open within this fails the attempt (FFmpeg's open timeout)."""
+    read_timeout_s: float = 10.0
+    """A read that stalls this long counts as a lost stream (FFmpeg's read timeout), never a hang."""
+    drop: str = "auto"
+    """auto: newest frame wins for live sources (and realtime files), every frame of a file in order;
+    always: newest wins for every source; never: every frame, the reader waits for the consumer."""
+    realtime: bool = False
+    """Pace a video file at its frame rate like a camera, so dropping applies (benchmarks, simulation)."""
+    rtsp_transport: str = "tcp"
+    """RTP over the RTSP connection (tcp: survives NAT and lossy Wi-Fi), udp, or auto (FFmpeg's choice).
+    Ignored when OPENCV_FFMPEG_CAPTURE_OPTIONS is set in the environment."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.reconnect_attempts < 0:
+            problems.append(f"reconnect_attempts={self.reconnect_attempts} must not be negative")
+        for name in ("backoff_initial_s", "backoff_max_s", "open_timeout_s", "read_timeout_s"):
+            if not getattr(self, name) > 0:
+                problems.append(f"{name}={getattr(self, name)} must be positive")
+        if self.backoff_max_s < self.backoff_initial_s:
+            problems.append(f"backoff_max_s={self.backoff_max_s} is below backoff_initial_s={self.backoff_initial_s}")
+        if self.drop not in STREAM_DROP_MODES:
+            problems.append(f"drop={self.drop!r} is not one of {list(STREAM_DROP_MODES)}")
+        if self.rtsp_transport not in RTSP_TRANSPORTS:
+            problems.append(f"rtsp_transport={self.rtsp_transport!r} is not one of {list(RTSP_TRANSPORTS)}")
+        if not isinstance(self.realtime, bool):
+            problems.append(f"realtime={self.realtime!r} must be true or false")
+        if problems:
+            raise ValueError("stream config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> StreamConfig:
+        """From a mapping (e.g. a Hydra node); unknown keys are an error naming them."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"stream config: unknown keys {unknown} (known: {sorted(known)})")
+        return cls(**values)

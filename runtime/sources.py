@@ -1,9 +1,9 @@
-"""Where frames come from: an image, a folder, a glob, a list, arrays in memory (video: next).
+"""Where frames come from: an image, a folder, a glob, a list, arrays in memory, or a video/stream.
 
 A source yields :class:`Frame` objects that know where they came from and decode lazily, so the
 pipeline's workers decode in parallel (OpenCV releases the GIL) and a bad file becomes an error
-record for that frame instead of stopping the run. A video or camera source plugs in by yielding
-frames with ``image`` already set.
+record for that frame instead of stopping the run. Video files, cameras and network streams
+(runtime/streams.py) yield frames with ``image`` already set.
 """
 
 from __future__ import annotations
@@ -16,6 +16,12 @@ from pathlib import Path
 from typing import Union
 
 import numpy as np
+
+# OpenCV reads FFmpeg's log level once, at its first use of FFmpeg, so it is set here, before any
+# video is touched: quiet, because FFmpeg's messages may carry a stream's URL and so its password
+# (runtime/streams.py). Someone debugging a camera sets OPENCV_FFMPEG_LOGLEVEL=24 (warnings) and
+# accepts that.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".h264"}
@@ -68,6 +74,8 @@ class Frame:
     path: Path | None = None
     data: bytes | None = None
     """Encoded image bytes (a benchmark keeps files in memory this way)."""
+    timestamp: float | None = None
+    """Seconds: a video file's presentation time, or a live source's capture time (time.time())."""
 
     def load(self) -> np.ndarray:
         """The BGR pixels; ImageError naming the source when they cannot be had."""
@@ -98,11 +106,12 @@ def list_image_paths(spec: str | os.PathLike) -> list[Path]:
     A single file is taken as is (a bad one becomes an error record); folders and globs keep only
     image suffixes. SourceError when nothing matches.
     """
+    from runtime.streams import is_stream_spec, redact_url
+
     s = str(spec)
     p = Path(s)
-    if p.suffix.lower() in VIDEO_SUFFIXES or s.startswith(("rtsp://", "http://", "https://")):
-        # The seam for video: a source yielding Frames with their pixels set (next issue).
-        raise SourceError(f"{s}: video and stream sources are not supported yet; pass images, a folder or a glob")
+    if is_stream_spec(s):
+        raise SourceError(f"{redact_url(s)}: a video or stream, not images; read it with iter_frames (runtime.streams)")
     if p.is_file():
         return [p]
     if p.is_dir():
@@ -123,8 +132,14 @@ def iter_frames(source: SourceSpec) -> Iterator[Frame]:
     """Frames from a path / folder / glob, a single array, or an iterable of paths, arrays or Frames.
 
     Path sources are listed up front, so a source that names nothing fails before any work starts.
+    A video file, camera or stream (see ``runtime.streams.is_stream_spec``) gives an open
+    :class:`runtime.streams.StreamSource`: it fails here when it cannot be opened; close it when done.
     """
     if isinstance(source, (str, os.PathLike)):
+        from runtime.streams import is_stream_spec, open_stream
+
+        if is_stream_spec(str(source)):
+            return open_stream(str(source))
         paths = list_image_paths(source)
         return (Frame(source=str(p), index=i, path=p) for i, p in enumerate(paths))
     if isinstance(source, np.ndarray):

@@ -328,7 +328,7 @@ def test_cli_bad_source_is_one_clear_error(dev_zoo, tmp_path):
     assert out.returncode == 2 and "matches no image files" in out.stderr
     (tmp_path / "clip.mp4").write_bytes(b"\x00" * 64)
     out = run_cli(str(tmp_path / "clip.mp4"), "--zoo", str(dev_zoo))
-    assert out.returncode == 2 and "clip.mp4: video and stream sources are not supported yet" in out.stderr
+    assert out.returncode == 2 and "clip.mp4: cannot open the video file" in out.stderr
 
 
 def test_runtime_never_imports_heavy_packages(dev_zoo, scenes, tmp_path):
