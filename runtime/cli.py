@@ -1,10 +1,15 @@
-"""``python -m runtime SOURCE [--backend onnx|degirum] [--zoo DIR] [--json] [--save DIR]``
+"""``python -m runtime SOURCE [--backend onnx|degirum] [--zoo DIR] [--json] [--save DIR|FILE.mp4] [--display]``
 
-SOURCE is an image, a folder (searched recursively) or a glob. Without ``--json`` one line per image
-is printed (``path: TEXT (score) ...``); with it, JSON Lines:
+SOURCE is an image, a folder (searched recursively) or a glob; or a video: a file, a camera index,
+an RTSP/HTTP URL or ``picamera``. Images: without ``--json`` one line per image
+(``path: TEXT (score) ...``); with it, JSON Lines
 ``{"source": path, "frame": n, "plates": [{"text", "score", "box", "det_score", "chars", "lines",
-"candidates", ...}]}``. An image that cannot be read gives a line with ``"error"`` and the run goes
-on (exit status 1 at the end); a missing or malformed model or source stops at once (status 2).
+"candidates", ...}]}``. Video: plates are tracked and read on demand (runtime/video.py); the text
+output is one line per plate event, ``--json`` gives a line per frame (plates with ``track_id``)
+and the events (``{"event": "plate", ...}``, stream outages) between them.
+
+Exit status: 0 fine; 1 some images or frames could not be read (each reported, the run went on);
+2 bad model, source or option (nothing ran); 3 a stream was lost for good after its reconnects.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.backends import BACKENDS, BackendError
-from runtime.config import PipelineConfig
+from runtime.config import PipelineConfig, TrackConfig
 from runtime.metadata import ModelMetadataError
 from runtime.rules import RulesError
 from runtime.sources import SourceError
@@ -45,16 +50,31 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="any pipeline setting (" + ", ".join(f.name for f in fields(PipelineConfig)) + ")")
 
 
-def config_from_args(args: argparse.Namespace) -> PipelineConfig:
+def parse_settings(items: list[str], cls: type, flag: str) -> dict[str, Any]:
+    """``KEY=VALUE`` strings to typed values for the fields of dataclass ``cls``; ValueError naming
+    the flag and the item when a key is unknown or a value does not parse."""
     values: dict[str, Any] = {}
-    types = {f.name: f.type for f in fields(PipelineConfig)}
-    for item in args.set:
+    types = {f.name: str(f.type) for f in fields(cls)}
+    for item in items:
         key, sep, raw = item.partition("=")
         if not sep or key not in types:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of {sorted(types)}")
-        kind = str(types[key])
-        values[key] = (float(raw) if kind.startswith("float") else int(raw) if kind.startswith("int")
-                       else None if raw.lower() in ("", "none", "null") else raw)
+            raise ValueError(f"{flag} {item!r}: expected KEY=VALUE with KEY one of {sorted(types)}")
+        kind = types[key]
+        try:
+            if kind.startswith("bool"):
+                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(raw)
+                values[key] = raw.lower() in ("true", "1", "yes")
+            else:
+                values[key] = (float(raw) if kind.startswith("float") else int(raw) if kind.startswith("int")
+                               else None if raw.lower() in ("", "none", "null") else raw)
+        except ValueError:
+            raise ValueError(f"{flag} {item!r}: {raw!r} is not a valid {kind.split(' ')[0]}") from None
+    return values
+
+
+def config_from_args(args: argparse.Namespace) -> PipelineConfig:
+    values = parse_settings(args.set, PipelineConfig, "--set")
     for key in ("det_conf", "ocr_conf", "threads", "workers", "region"):
         if getattr(args, key) is not None:
             values[key] = getattr(args, key)
@@ -69,6 +89,21 @@ def predictor_from_args(args: argparse.Namespace):
         options = {"host": args.host, "zoo_url": args.zoo_url, "token": args.token}
     return Predictor(args.zoo, args.backend, config_from_args(args), det_model=args.det_model,
                      ocr_model=args.ocr_model, precision=args.precision, **options)
+
+
+def add_video_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of video sources (files, cameras, streams)."""
+    from runtime.config import StreamConfig
+
+    group = parser.add_argument_group("video")
+    group.add_argument("--display", action="store_true", help="show the annotated video in a window ('q' quits)")
+    group.add_argument("--events-only", action="store_true", help="with --json: only the events, no line per frame")
+    group.add_argument("--realtime", action="store_true",
+                       help="play a video file at its frame rate like a camera (frames are dropped when behind)")
+    group.add_argument("--track", action="append", default=[], metavar="KEY=VALUE",
+                       help="tracking and voting (" + ", ".join(f.name for f in fields(TrackConfig)) + ")")
+    group.add_argument("--stream", action="append", default=[], metavar="KEY=VALUE",
+                       help="stream handling (" + ", ".join(f.name for f in fields(StreamConfig)) + ")")
 
 
 def _text_line(result) -> str:
@@ -105,12 +140,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runtime", description="Read licence plates in images.")
-    parser.add_argument("source", help="an image, a folder of images or a glob (quote it)")
-    parser.add_argument("--json", action="store_true", help="print JSON Lines, one per image")
-    parser.add_argument("--save", type=Path, default=None, metavar="DIR", help="write annotated images here")
+    parser = argparse.ArgumentParser(prog="python -m runtime", description="Read licence plates in images and video.")
+    parser.add_argument("source", help="an image, a folder of images, a glob (quote it), a video file, a camera "
+                                       "index, an rtsp:// or http:// URL, or picamera")
+    parser.add_argument("--json", action="store_true", help="print JSON Lines (images: one per image; video: "
+                                                            "one per frame, plus events)")
+    parser.add_argument("--save", type=Path, default=None, metavar="PATH",
+                        help="images: a folder for annotated images; video: an .mp4/.avi file (or a folder)")
     add_model_arguments(parser)
+    add_video_arguments(parser)
     args = parser.parse_args(argv)
+    from runtime.streams import is_stream_spec
+
+    if is_stream_spec(args.source):
+        from runtime.video_cli import run_video
+
+        return run_video(args)
+    if args.display or args.realtime or args.track or args.stream or args.events_only:
+        print("error: --display, --realtime, --track, --stream and --events-only apply to video sources",
+              file=sys.stderr)
+        return 2
     try:
         predictor = predictor_from_args(args)
         from runtime.sources import iter_frames

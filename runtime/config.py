@@ -98,10 +98,16 @@ class TrackConfig:
     match_iou: float = 0.2
     """A detection continues a track when it overlaps the track's predicted box this much."""
     max_centre_shift: float = 1.0
-    """... or, without overlap, when its centre is within this many plate widths of the prediction."""
+    """... or, without overlap, when its centre is this near the prediction, counted in plate widths
+    across and plate heights up and down (a plate does not jump lanes)."""
+    gate_growth: float = 0.15
+    """The centre gate widens by this many plate widths per frame the track went unseen ..."""
+    max_gate: float = 4.0
+    """... up to this many plate widths. A track predicted to have left the frame ends."""
     high_score: float = 0.5
-    """Detections scoring at least this start tracks; weaker ones only continue existing tracks
-    (ByteTrack's two stages: a plate fading in and out of confidence keeps its track)."""
+    """Detections scoring at least this start tracks; weaker ones only continue tracks seen in the
+    previous frame, by overlap (ByteTrack's two stages: a plate fading in and out of confidence
+    keeps its track, and a weak box elsewhere does not revive a lost one)."""
     max_missed: int = 30
     """Frames a track survives without a detection (a pole or a car in front for a moment)."""
     min_hits: int = 3
@@ -135,7 +141,7 @@ class TrackConfig:
         for name in ("match_iou", "high_score", "confirm_score", "velocity_smoothing"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name}={getattr(self, name)} is not in [0, 1]")
-        for name in ("max_missed", "edge_margin", "max_centre_shift"):
+        for name in ("max_missed", "edge_margin", "max_centre_shift", "gate_growth", "max_gate"):
             if getattr(self, name) < 0:
                 problems.append(f"{name}={getattr(self, name)} must not be negative")
         for name in ("min_hits", "confirm_readings", "read_every_unconfirmed", "read_every_confirmed",

@@ -151,8 +151,9 @@ class Track:
     last_frame: int
     """The last frame with a detection."""
     hits: int = 1
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
-    """Per-frame motion of x1, y1, x2, y2 (smoothed)."""
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
+    """Per-frame motion of the box centre (smoothed). The centre, not the edges: a plate sliding
+    behind a pole shrinks from one side, and edge velocities would fold its predicted box."""
     readings: deque[TrackReading] = field(default_factory=deque)
     last_read_frame: int | None = None
     attempts: int = 0
@@ -164,8 +165,9 @@ class Track:
     """An event has been sent for this track."""
 
     def predicted(self, frame: int) -> np.ndarray:
-        """The box expected at ``frame`` (constant velocity since the last detection)."""
-        return np.asarray(self.box, np.float32) + self.velocity * float(frame - self.last_frame)
+        """The box expected at ``frame``: the last box moved at constant velocity."""
+        shift = self.velocity * float(frame - self.last_frame)
+        return np.asarray(self.box, np.float32) + np.concatenate([shift, shift])
 
     def add_reading(self, reading: TrackReading, max_readings: int) -> None:
         self.readings.append(reading)
@@ -208,12 +210,14 @@ class Tracker:
         self.tracks: list[Track] = []
         self._next_id = 1
 
-    def update(self, frame: int, boxes: np.ndarray, scores: np.ndarray) -> tuple[list[tuple[Track, int]], list[Track]]:
+    def update(self, frame: int, boxes: np.ndarray, scores: np.ndarray,
+               size: tuple[int, int] | None = None) -> tuple[list[tuple[Track, int]], list[Track]]:
         """Match detections (``boxes`` [N, 4] xyxy in image pixels, ``scores`` [N]) at ``frame``.
 
         Returns (track, detection index) for every detection that continues or starts a track,
-        and the tracks that ended (unseen for more than ``max_missed`` frames). Frame numbers may
-        jump (dropped frames): predictions move by the motion of the frames in between.
+        and the tracks that ended: unseen for more than ``max_missed`` frames, or, given the image
+        ``size`` (width, height), predicted to have driven out of it. Frame numbers may jump
+        (dropped frames): predictions move by the motion of the frames in between.
         """
         cfg = self.config
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
@@ -222,8 +226,8 @@ class Tracker:
         matched: list[tuple[Track, int]] = []
         strong = [i for i in range(len(boxes)) if scores[i] >= cfg.high_score]
         weak = [i for i in range(len(boxes)) if scores[i] < cfg.high_score]
-        for group in (strong, weak):  # ByteTrack: confident detections claim tracks first
-            pairs = self._associate(frame, free_tracks, boxes, group)
+        for group, weak_stage in ((strong, False), (weak, True)):  # ByteTrack: confident detections first
+            pairs = self._associate(frame, free_tracks, boxes, group, weak_stage)
             for track, i in pairs:
                 self._continue(track, frame, boxes[i], float(scores[i]))
                 free_tracks.remove(track)
@@ -236,8 +240,10 @@ class Tracker:
                 self._next_id += 1
                 self.tracks.append(track)
                 matched.append((track, i))
-        ended = [t for t in self.tracks if frame - t.last_frame > cfg.max_missed]
-        self.tracks = [t for t in self.tracks if frame - t.last_frame <= cfg.max_missed]
+        gone = {t.id for t in self.tracks if frame - t.last_frame > cfg.max_missed
+                or (size is not None and t.last_frame < frame and _outside(t.predicted(frame), size))}
+        ended = [t for t in self.tracks if t.id in gone]
+        self.tracks = [t for t in self.tracks if t.id not in gone]
         matched.sort(key=lambda m: m[1])
         return matched, ended
 
@@ -246,7 +252,13 @@ class Tracker:
         ended, self.tracks = self.tracks, []
         return ended
 
-    def _associate(self, frame: int, tracks: list[Track], boxes: np.ndarray, group: list[int]) -> list[tuple[Track, int]]:
+    def _associate(self, frame: int, tracks: list[Track], boxes: np.ndarray, group: list[int],
+                   weak: bool = False) -> list[tuple[Track, int]]:
+        """Greedy pairs of ``tracks`` and detections ``group``. Weak detections (``weak``) only
+        continue tracks seen in the previous frame, by overlap: a weak box far from any live track is
+        more likely a sign or a plate of another lane than the lost plate (ByteTrack's rule)."""
+        if weak:
+            tracks = [t for t in tracks if frame - t.last_frame <= 1]
         if not tracks or not group:
             return []
         predicted = np.stack([t.predicted(frame) for t in tracks])
@@ -260,12 +272,24 @@ class Tracker:
                 used_t.add(ti)
                 used_d.add(di)
                 pairs.append((tracks[ti], group[di]))
-        # Small fast plates may not overlap their prediction at all: fall back on centre distance.
+        # Small fast plates may not overlap their prediction at all: fall back on centre distance,
+        # in plate widths; the gate widens with every frame unseen (an occluded plate's speed is a guess).
+        if weak:
+            return pairs
+        # Distances in plate widths across and plate heights up and down: a plate does not jump lanes.
         pc = (predicted[:, :2] + predicted[:, 2:]) / 2
         dc = (dets[:, :2] + dets[:, 2:]) / 2
-        width = np.maximum(predicted[:, 2] - predicted[:, 0], 1.0)
-        dist = np.linalg.norm(pc[:, None] - dc[None], axis=2) / width[:, None]
-        for ti, di in sorted(zip(*np.nonzero(dist <= self.config.max_centre_shift)), key=lambda p: dist[p]):
+        size = np.maximum(predicted[:, 2:] - predicted[:, :2], 1.0)
+        dist = np.linalg.norm((dc[None] - pc[:, None]) / size[:, None], axis=2)
+        missed = np.array([frame - t.last_frame - 1 for t in tracks], np.float32)
+        gate = np.minimum(self.config.max_centre_shift + self.config.gate_growth * np.maximum(missed, 0),
+                          self.config.max_gate)
+        # After a gap, a plate comes back ahead of where it was last seen, never behind it.
+        last = np.array([((t.box[0] + t.box[2]) / 2, (t.box[1] + t.box[3]) / 2) for t in tracks], np.float32)
+        velocity = np.stack([t.velocity for t in tracks])
+        ahead = np.einsum("tdk,tk->td", dc[None] - last[:, None], velocity) >= 0
+        allowed = (dist <= gate[:, None]) & (ahead | (missed[:, None] < 1))
+        for ti, di in sorted(zip(*np.nonzero(allowed)), key=lambda p: dist[p]):
             if ti not in used_t and di not in used_d:
                 used_t.add(ti)
                 used_d.add(di)
@@ -274,13 +298,23 @@ class Tracker:
 
     def _continue(self, track: Track, frame: int, box: np.ndarray, score: float) -> None:
         gap = max(1, frame - track.last_frame)
-        step = (box - np.asarray(track.box, np.float32)) / gap
+        old = np.asarray(track.box, np.float32)
+        step = ((box[:2] + box[2:]) - (old[:2] + old[2:])) / 2 / gap
         a = self.config.velocity_smoothing
         track.velocity = (a * step + (1 - a) * track.velocity).astype(np.float32)
         track.box = tuple(float(v) for v in box)
         track.det_score = score
         track.last_frame = frame
         track.hits += 1
+
+
+def _outside(box: np.ndarray, size: tuple[int, int]) -> bool:
+    """Whether most of ``box`` lies outside an image of ``size`` (width, height)."""
+    w, h = size
+    x1, y1, x2, y2 = (float(v) for v in box)
+    area = max(1e-6, (x2 - x1) * (y2 - y1))
+    inside = max(0.0, min(x2, w) - max(x1, 0.0)) * max(0.0, min(y2, h) - max(y1, 0.0))
+    return inside / area < 0.5
 
 
 def needs_reading(track: Track, frame: int, box: Box, width: int, height: int, config: TrackConfig) -> bool:

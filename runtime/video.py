@@ -107,7 +107,7 @@ class PlateTracker:
              keep_image: bool = False) -> TrackedFrame:
         cfg = self.config
         height, width = image.shape[:2]
-        matched, ended = self.tracker.update(frame.index, boxes, scores)
+        matched, ended = self.tracker.update(frame.index, boxes, scores, (width, height))
         due = [(t, i) for t, i in matched
                if needs_reading(t, frame.index, tuple(float(v) for v in boxes[i]), width, height, cfg)]
         # Tracks with the fewest readings first: a new plate matters more than a re-read.
@@ -214,3 +214,55 @@ def _source_events(frames: Any) -> Iterator[Event]:
     if drain is not None:
         for data in drain():
             yield Event(data)
+
+
+def benchmark_video(predictor: Predictor, frames: list[Frame], repeat: int = 2,
+                    config: TrackConfig | None = None) -> dict[str, Any]:
+    """Speed of the video pipeline on ``frames`` (decoded, in memory) against the detector alone.
+
+    Each mode runs ``repeat`` times, interleaved; the best run counts. Returns frames, fps of the
+    tracked pipeline (``Predictor.track``: detect every frame, read on demand), of the detector
+    alone one frame at a time (``detector_only_fps``) and on the pipeline's workers
+    (``detector_only_parallel_fps``), their ratios, OCR reads per frame, events and peak memory.
+    """
+    import math
+
+    from runtime.pipeline import peak_rss_mb
+
+    if not frames:
+        raise ValueError("benchmark: the video has no frames")
+    modes = {
+        "pipeline": lambda: [r for r in predictor.track(frames, config) if isinstance(r, TrackedFrame)],
+        "detector_only": lambda: list(predictor.run_detector_only(frames)),
+        "detector_only_parallel": lambda: list(predictor.run_detector_only(frames, parallel=True)),
+    }
+    best = {mode: math.inf for mode in modes}
+    stats: dict[str, Any] = {}
+    for _ in range(max(1, repeat)):
+        for mode, start in modes.items():
+            t0 = time.perf_counter()
+            start()
+            best[mode] = min(best[mode], time.perf_counter() - t0)
+            if mode == "pipeline":
+                stats = predictor.last_video_stats.to_dict()
+    n = len(frames)
+    fps = {mode: n / s for mode, s in best.items()}
+    return {
+        "frames": n,
+        "size": list(frames[0].image.shape[1::-1]) if frames[0].image is not None else None,
+        "pipeline_fps": round(fps["pipeline"], 2),
+        "detector_only_fps": round(fps["detector_only"], 2),
+        "detector_only_parallel_fps": round(fps["detector_only_parallel"], 2),
+        "pipeline_vs_detector_only": round(fps["pipeline"] / fps["detector_only"], 3),
+        "pipeline_vs_detector_only_parallel": round(fps["pipeline"] / fps["detector_only_parallel"], 3),
+        "plates_per_frame": stats.get("plates_per_frame"),
+        "reads_per_frame": stats.get("reads_per_frame"),
+        "read_batches_per_frame": stats.get("read_batches_per_frame"),
+        "events": stats.get("events"),
+        "confirmed": stats.get("confirmed"),
+        "rss_mb": round(peak_rss_mb(), 1),
+        **predictor.backend.describe(),
+        "threads": predictor.config.threads,
+        "workers": predictor._workers(),
+        "repeat": max(1, repeat),
+    }

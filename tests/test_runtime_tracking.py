@@ -68,6 +68,26 @@ class TestTracker:
         assert ids == {1}
 
 
+    def test_a_lost_track_is_not_revived_by_a_weak_box_or_a_plate_in_another_lane(self):
+        tracker = Tracker(TrackConfig(max_missed=30))
+        for f in range(5):
+            tracker.update(f, np.array([moving((100, 100), (10, 0), f)]), np.array([0.9]))
+        # 10 frames unseen; then a weak box ahead in its lane, and a strong one ahead in the next lane
+        matched, _ = tracker.update(15, np.array([moving((100, 100), (10, 0), 15)]), np.array([0.3]))
+        assert matched == []
+        matched, _ = tracker.update(16, np.array([moving((100, 220), (10, 0), 16)]), np.array([0.9]))
+        assert [t.id for t, _ in matched] == [2]
+        matched, _ = tracker.update(17, np.array([moving((100, 100), (10, 0), 17)]), np.array([0.9]))
+        assert 1 in [t.id for t, _ in matched]  # back in its own lane, ahead: the same track
+
+    def test_a_track_that_drove_out_of_the_frame_ends(self):
+        tracker = Tracker(TrackConfig(max_missed=30))
+        for f in range(5):
+            tracker.update(f, np.array([moving((400, 100), (60, 0), f)]), np.array([0.9]), (640, 480))
+        _, ended = tracker.update(8, np.zeros((0, 4)), np.zeros(0), (640, 480))
+        assert [t.id for t in ended] == [1]
+
+
 class TestVote:
     def test_single_frame_misreads_are_outvoted(self):
         readings = [reading("ABC1234"), reading("A8C1234"), reading("ABC1284"), reading("ABC1234")]
