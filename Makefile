@@ -48,6 +48,8 @@ demo: setup
 	$(PY) -m data action=show src=$(DEMO)/crops out=$(DEMO)/crops show.tile=256 show.columns=4
 	$(PY) -m evaluate report_dir=$(DEMO)/evaluate
 	$(PY) -m runtime $(DEMO)/scenes/images --save $(DEMO)/annotated --json > $(DEMO)/plates.jsonl
+	$(PY) -m data action=synth kind=video n=150 seed=0 out=$(DEMO)/video synth.video.pillar_frames=4
+	$(PY) -m runtime $(DEMO)/video/video.mp4 --save $(DEMO)/video/annotated.mp4 --json > $(DEMO)/video/plates.jsonl
 	@echo "demo: synthetic data, contact sheets and stats under $(DEMO)/; evaluation of the shipped models:"
 	@echo "      $(DEMO)/evaluate/report.md; plates read by the runtime: $(DEMO)/plates.jsonl, pictures: $(DEMO)/annotated/"
 

@@ -195,7 +195,16 @@ class Predictor:
         read_pool = ThreadPoolExecutor(1, thread_name_prefix="lpr-read")
         pending: deque[Future] = deque()
         try:
-            for frame in frames:
+            source = iter(frames)
+            while True:
+                try:
+                    frame = next(source)
+                except StopIteration:
+                    break
+                except Exception:  # the source failed (a stream lost for good): finish what is in flight
+                    while pending:
+                        yield pending.popleft().result()
+                    raise
                 detected = det_pool.submit(self._detect_frame, frame)
                 pending.append(read_pool.submit(second_stage, frame, detected, *args))
                 if len(pending) >= in_flight:

@@ -24,7 +24,7 @@ import numpy as np
 from runtime.config import TrackConfig
 from runtime.pipeline import FrameResult, Predictor
 from runtime.records import Plate
-from runtime.sources import Frame, SourceSpec, iter_frames
+from runtime.sources import Frame, SourceError, SourceSpec, iter_frames
 from runtime.tracking import Track, Tracker, needs_reading, reading_from_plate, vote
 
 REASON_NOT_READ = "not read yet"
@@ -192,11 +192,16 @@ def track_plates(predictor: Predictor, source: SourceSpec, config: TrackConfig |
 
     start = time.perf_counter()
     try:
-        for result in predictor._pipelined(frames, second_stage):
-            last_source = result.source
-            yield result
+        try:
+            for result in predictor._pipelined(frames, second_stage):
+                last_source = result.source
+                yield result
+                yield from _source_events(frames)
+                yield from result.events
+        except SourceError:  # a stream lost for good: the plates seen so far still get their events
             yield from _source_events(frames)
-            yield from result.events
+            yield from state.finish(last_source)
+            raise
         yield from _source_events(frames)
         yield from state.finish(last_source)
     finally:
