@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -161,6 +162,22 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
     s2 = _digest(generate("scenes", 4, 3, tmp_path / "s2", background_manifests=[], progress=False,
                           workers=2).parent)
     assert s1 == s2, "the number of workers must not change the output"
+
+
+def test_same_seed_same_bytes_in_other_processes(tmp_path):
+    """Another process (another string hash seed, empty caches) makes the same bytes."""
+    code = ("import sys; from data.synth import generate; "
+            "generate('crops', 6, 5, sys.argv[1], background_manifests=[], progress=False); "
+            "generate('scenes', 2, 5, sys.argv[1] + '_scenes', background_manifests=[], progress=False)")
+    digests = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"p{hash_seed}"
+        run = subprocess.run([sys.executable, "-c", code, str(out)], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                             timeout=300, env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        assert run.returncode == 0, run.stderr
+        digests.append((_digest(out), _digest(Path(f"{out}_scenes"))))
+    assert len(digests[0][0]) == 7 and len(digests[0][1]) == 3
+    assert digests[0] == digests[1]
 
 
 def test_cli_writes_a_valid_manifest(tmp_path):

@@ -175,8 +175,10 @@ def _pick(choices: str, rng: np.random.Generator, boost: float) -> str:
 _KNOWN_KEYS = {"name", "region", "weight", "size_mm", "corner_radius_mm", "patterns", "letters", "digits", "text",
                "fonts", "variants", "band", "border", "header", "caption", "emblem", "screws", "stickers",
                "stripes_mm", "description"}
-_COLOUR_KEYS = {"background", "text", "gradient", "border", "band", "band_text", "header", "caption", "silhouette",
-                "stripe"}
+# a tuple, not a set: a variant's colours are jittered in this order, and a set's order changes with
+# the process' string hash seed (the same seed would then give other colours in another process)
+_COLOUR_KEYS = ("background", "text", "gradient", "border", "band", "band_text", "header", "caption", "silhouette",
+                "stripe")
 
 
 def _as_list(v: Any) -> list:
@@ -218,7 +220,7 @@ def style_from_dict(d: dict[str, Any], source: str = "<dict>") -> PlateStyle:
         where = f"{source}: variants[{i}]"
         if not isinstance(v, dict) or "background" not in v or "text" not in v:
             raise ValueError(f"{where}: needs at least 'background' and 'text' colours")
-        bad = set(v) - _COLOUR_KEYS - {"name", "weight"}
+        bad = set(v) - set(_COLOUR_KEYS) - {"name", "weight"}
         if bad:
             raise ValueError(f"{where}: unknown keys {sorted(bad)} (colours: {sorted(_COLOUR_KEYS)})")
         colours = {k: (None if v[k] is None else parse_colour(v[k], f"{where}.{k}")) for k in _COLOUR_KEYS if k in v}
