@@ -31,6 +31,7 @@ BADGES = ["GTI", "TDI", "1.6", "2.0 TURBO", "HYBRID", "4MOTION", "SPORT", "XLE",
           "DIESEL", "ECO", "V6", "AWD", "GT", "SE", "TSI"]
 DEALERS = ["AUTO CENTER", "MOTORS", "CAR SALES", "VEICULOS", "CONCESIONARIO", "555-0134", "DEALER", "AUTOMOVEIS",
            "SERVICE", "WWW.CARS.COM"]
+SPEED_LIMITS = [20, 30, 40, 50, 60, 80, 100, 120]
 BODY_COLOURS = [(235, 235, 235), (200, 200, 205), (150, 150, 155), (40, 40, 42), (20, 20, 25), (30, 30, 160),
                 (150, 60, 20), (40, 90, 40), (60, 160, 200), (100, 100, 110), (200, 210, 220), (30, 60, 120)]
 """Car paint, BGR: white, silver, grey, black, red, blue, green, beige, ..."""
@@ -177,7 +178,7 @@ def texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
         base = draw.jitter_colour(BODY_COLOURS[int(rng.integers(len(BODY_COLOURS)))], rng, 0.1, 12)
     else:
         base = draw.random_colour(rng, 30, 230)
-    img = draw.vertical_gradient(height, width, base, draw.jitter_colour(base, rng, 0.3, 30)).copy()
+    img = draw.vertical_gradient(height, width, base, draw.jitter_colour(base, rng, 0.3, 30))
     for _ in range(int(rng.integers(0, 6))):
         p1 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
         p2 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
@@ -225,9 +226,9 @@ def vehicle(frame: np.ndarray, rng: np.random.Generator, plate_box: Box, badge_f
     rx, ry = pw * rng.uniform(0.03, 0.12), ph * rng.uniform(0.05, 0.25)
     cv2.rectangle(frame, (i(px1 - rx), i(py1 - ry)), (i(px2 + rx), i(py2 + ry)), draw.mix(paint, dark, 0.6), -1, cv2.LINE_AA)
     if badge_fonts and rng.random() < 0.5:  # a model badge: chrome text near the plate, not a plate
-        m = draw.fit_mask(badge_fonts[int(rng.integers(len(badge_fonts)))].string(str(rng.choice(BADGES))),
+        m = draw.fit_mask(badge_fonts[int(rng.integers(len(badge_fonts)))].string(BADGES[int(rng.integers(len(BADGES)))]),
                           ph * rng.uniform(0.25, 0.5), pw * 0.8)
-        bx = i(cx + rng.choice([-1, 1]) * body_w * rng.uniform(0.15, 0.35) - m.shape[1] / 2)
+        bx = i(cx + (-1, 1)[int(rng.integers(2))] * body_w * rng.uniform(0.15, 0.35) - m.shape[1] / 2)
         draw.blend_mask(frame, m, bx, i(py1 - ry - ph * rng.uniform(0.4, 1.2)), draw.jitter_colour((200, 200, 205), rng))
     # shadow under the car
     cv2.rectangle(frame, (i(x1 - body_w * 0.02), i(y2)), (i(x2 + body_w * 0.02), i(y2 + body_h * 0.06)), (25, 25, 28), -1)
@@ -247,7 +248,7 @@ def plate_frame(frame: np.ndarray, rng: np.random.Generator, quad: np.ndarray, f
     colour = (20, 20, 22) if rng.random() < 0.6 else draw.jitter_colour((190, 190, 195), rng)
     cv2.fillPoly(frame, [np.round(outer).astype(np.int32)], colour, cv2.LINE_AA)
     if rng.random() < 0.7 and grow_bot > 5:
-        m = draw.fit_mask(fonts[0].string(str(rng.choice(DEALERS))), grow_bot * 0.6, w * 0.7)
+        m = draw.fit_mask(fonts[0].string(DEALERS[int(rng.integers(len(DEALERS)))]), grow_bot * 0.6, w * 0.7)
         ink = (230, 230, 230) if sum(colour) < 300 else (30, 30, 30)
         bottom_mid = (q[2] + q[3]) / 2 + uy * grow_bot * 0.5
         draw.blend_mask(frame, m, int(bottom_mid[0] - m.shape[1] / 2), int(bottom_mid[1] - m.shape[0] / 2), ink)
@@ -270,7 +271,7 @@ def distractor(frame: np.ndarray, rng: np.random.Generator, box: Box) -> None:
         cv2.line(frame, (c[0], c[1]), (c[0], min(frame.shape[0] - 1, c[1] + r * 3)), (90, 90, 95), max(1, r // 6))
         cv2.circle(frame, c, r, (240, 240, 240), -1, cv2.LINE_AA)
         cv2.circle(frame, c, r, (30, 30, 200), max(1, r // 5), cv2.LINE_AA)
-        m = draw.fit_mask(font.string(str(int(rng.choice([20, 30, 40, 50, 60, 80, 100, 120])))), r * 0.8, r * 1.3)
+        m = draw.fit_mask(font.string(str(SPEED_LIMITS[int(rng.integers(len(SPEED_LIMITS)))])), r * 0.8, r * 1.3)
         draw.blend_mask(frame, m, c[0] - m.shape[1] // 2, c[1] - m.shape[0] // 2, (20, 20, 20))
         return
     bg = {1: [(120, 60, 0), (40, 110, 0), (255, 255, 255), (0, 200, 255)],
@@ -282,7 +283,7 @@ def distractor(frame: np.ndarray, rng: np.random.Generator, box: Box) -> None:
     if kind == 1:
         cv2.rectangle(frame, (x1 + max(1, h // 12), y1 + max(1, h // 12)), (x2 - max(1, h // 12), y2 - max(1, h // 12)),
                       ink, max(1, h // 20))
-    words = [str(rng.choice(SIGN_WORDS)) for _ in range(1 + int(kind == 1 and h > w * 0.5))]
+    words = [SIGN_WORDS[int(rng.integers(len(SIGN_WORDS)))] for _ in range(1 + int(kind == 1 and h > w * 0.5))]
     if kind == 3:  # a bus number or a house number: digits that are not a plate
         words = [str(int(rng.integers(1, 999)))]
     for k, word in enumerate(words):

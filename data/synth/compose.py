@@ -61,6 +61,17 @@ def _map(points: np.ndarray, m: np.ndarray) -> np.ndarray:
     return cv2.perspectiveTransform(points.reshape(-1, 1, 2).astype(np.float32), m).reshape(-1, 2)
 
 
+def _map_hulls(hulls: list[np.ndarray], m: np.ndarray) -> tuple[list[np.ndarray], list[list[float]], list[list[float]]]:
+    """Every character's hull through ``m`` in one call: the mapped hulls and each one's (x, y) minimum
+    and maximum (the character's box)."""
+    if not hulls:
+        return [], [], []
+    starts = np.cumsum([0] + [len(h) for h in hulls[:-1]])
+    pts = _map(np.concatenate(hulls), m)
+    return (np.split(pts, starts[1:]), np.minimum.reduceat(pts, starts).tolist(),
+            np.maximum.reduceat(pts, starts).tolist())
+
+
 def composite(frame: np.ndarray, rp: RenderedPlate, quad: np.ndarray, min_visible: float = 0.6,
               extra: dict | None = None) -> Placed | None:
     """Warp ``rp`` onto ``quad`` of ``frame`` (in place); None when no part of it lands in the frame."""
@@ -89,10 +100,8 @@ def composite(frame: np.ndarray, rp: RenderedPlate, quad: np.ndarray, min_visibl
     roi[:] = draw.alpha_blend(roi, cv2.extractChannel(warped, 3), cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR))
 
     chars, hulls, dropped = [], [], 0
-    for ch, hull in zip(rp.plate.chars, rp.hulls):
-        pts = _map(hull, full)
-        cx1, cy1 = float(pts[:, 0].min()), float(pts[:, 1].min())
-        cx2, cy2 = float(pts[:, 0].max()), float(pts[:, 1].max())
+    mapped, lo, hi = _map_hulls(rp.hulls, full)
+    for ch, pts, (cx1, cy1), (cx2, cy2) in zip(rp.plate.chars, mapped, lo, hi):
         area = max(1e-6, (cx2 - cx1) * (cy2 - cy1))
         vx1, vy1, vx2, vy2 = max(cx1, 0.0), max(cy1, 0.0), min(cx2, float(Wf)), min(cy2, float(Hf))
         if vx2 <= vx1 or vy2 <= vy1 or (vx2 - vx1) * (vy2 - vy1) / area < min_visible:

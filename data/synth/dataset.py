@@ -28,7 +28,7 @@ from data.synth.compose import Placed, camera_quad, composite, occlude, quad_box
 from data.synth.effects import degrade
 from data.synth.fonts import available_fonts
 from data.synth.plate import PlateWear, render
-from data.synth.style import PlateStyle, load_styles
+from data.synth.style import PlateStyle, load_styles, weighted_index
 from runtime.records import Plate
 
 log = logging.getLogger(__name__)
@@ -92,19 +92,18 @@ class Context:
     settings: dict[str, Any]
     styles: list[PlateStyle]
     pool: bgs.RealBackgrounds
-    style_p: np.ndarray = field(init=False)
+    style_weights: tuple[float, ...] = field(init=False)
     wear: PlateWear = field(init=False)
 
     def __post_init__(self) -> None:
-        w = np.array([s.weight for s in self.styles], np.float64)
-        self.style_p = w / w.sum()
+        self.style_weights = tuple(float(s.weight) for s in self.styles)
         r = self.settings["realism"]
         self.wear = PlateWear(dirt=float(r["dirt"]["p"]), dirt_amount=tuple(r["dirt"]["amount"]),  # type: ignore[arg-type]
                               fade=float(r["fade"]["p"]), glare=float(r["glare"]["p"]),
                               screws=float(r["screws"]["p"]), sticker=float(r["stickers"]["p"]))
 
     def style(self, rng: np.random.Generator) -> PlateStyle:
-        return self.styles[int(rng.choice(len(self.styles), p=self.style_p))]
+        return self.styles[weighted_index(rng, self.style_weights)]
 
 
 def _loguniform(rng: np.random.Generator, lo_hi) -> float:

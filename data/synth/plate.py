@@ -16,7 +16,7 @@ import numpy as np
 
 from data.synth import draw
 from data.synth.fonts import Font, available_fonts, scaled_glyph
-from data.synth.style import Pattern, PlateStyle, Token, Variant, load_style
+from data.synth.style import Pattern, PlateStyle, Token, Variant, load_style, weighted_index
 from runtime.records import ALPHABET, Char, Plate
 
 
@@ -60,8 +60,7 @@ def _cell_width(font: Font) -> float:
 
 
 def _choose_variant(style: PlateStyle, rng: np.random.Generator) -> Variant:
-    w = np.array([v.weight for v in style.variants], np.float64)
-    return style.variants[int(rng.choice(len(style.variants), p=w / w.sum()))]
+    return style.variants[weighted_index(rng, tuple(v.weight for v in style.variants))]
 
 
 def _tokens_for(style: PlateStyle, text: str | None, rng: np.random.Generator,
@@ -114,7 +113,7 @@ def render(style: PlateStyle | str, text: str | None, rng: np.random.Generator, 
     assert bg is not None and fg is not None
 
     if col.get("gradient"):
-        img = draw.vertical_gradient(H, W, bg, col["gradient"]).copy()  # type: ignore[arg-type]
+        img = draw.vertical_gradient(H, W, bg, col["gradient"])  # type: ignore[arg-type]
     else:
         img = np.empty((H, W, 3), np.uint8)
         img[:] = bg
@@ -233,13 +232,13 @@ def _band(img, style: PlateStyle, col, rng, s: float, fonts: list[Font]) -> floa
                 cv2.circle(img, (int(round(cx + r * np.cos(a))), int(round(cy + r * np.sin(a)))),
                            max(1, int(round(bw * 0.045))), star, -1, cv2.LINE_AA)
         if texts:
-            m = draw.fit_mask(font.string(str(rng.choice(texts))), H * 0.26, bw * 0.8)
+            m = draw.fit_mask(font.string(str(texts[int(rng.integers(len(texts)))])), H * 0.26, bw * 0.8)
             draw.blend_mask(img, m, int(round((bw - m.shape[1]) / 2)), int(round(H * 0.62)), text_colour)
         return float(bw)
     bh = int(round(size))
     cv2.rectangle(img, (0, 0), (W - 1, bh - 1), colour, -1)
     if texts:
-        m = draw.fit_mask(font.string(str(rng.choice(texts))), bh * 0.6, W * 0.5)
+        m = draw.fit_mask(font.string(str(texts[int(rng.integers(len(texts)))])), bh * 0.6, W * 0.5)
         draw.blend_mask(img, m, int(round((W - m.shape[1]) / 2)), int(round(bh * 0.2)), text_colour)
     if b.get("flag", False):  # a small flag at the right, an emblem at the left of the bar
         fw, fh = int(bh * 1.1), int(bh * 0.7)

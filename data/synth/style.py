@@ -145,8 +145,7 @@ class PlateStyle:
     # -- text ------------------------------------------------------------------------------------
     def sample_text(self, rng: np.random.Generator, confusable_boost: float = 1.0) -> tuple[str, Pattern]:
         """A random plate text (characters to read only) and the pattern that lays it out."""
-        weights = np.array([p.weight for p in self.patterns], dtype=np.float64)
-        pattern = self.patterns[int(rng.choice(len(self.patterns), p=weights / weights.sum()))]
+        pattern = self.patterns[weighted_index(rng, tuple(p.weight for p in self.patterns))]
         chars = []
         for t in pattern.tokens:
             if t.kind == "char":
@@ -157,6 +156,20 @@ class PlateStyle:
         """The pattern that fits ``text`` (its characters' kinds first, then only its length)."""
         fits = [p for p in self.patterns if p.accepts(text)] or [p for p in self.patterns if p.n_chars == len(text)]
         return max(fits, key=lambda p: p.weight) if fits else None
+
+
+@functools.lru_cache(maxsize=256)
+def _weights_cdf(weights: tuple[float, ...]) -> np.ndarray:
+    cdf = np.array(weights, np.float64) / sum(weights)
+    cdf = cdf.cumsum()
+    cdf /= cdf[-1]
+    return cdf
+
+
+def weighted_index(rng: np.random.Generator, weights: tuple[float, ...]) -> int:
+    """``rng.choice(len(weights), p=normalised weights)`` with the same draw and the same result, without
+    the argument checks that make ``choice`` slow (the weights' CDF is computed once)."""
+    return int(_weights_cdf(weights).searchsorted(rng.random(), side="right"))
 
 
 @functools.lru_cache(maxsize=256)
