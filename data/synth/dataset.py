@@ -139,6 +139,22 @@ def _perspective(ctx: Context) -> dict[str, float]:
 
 # -- one OCR crop ----------------------------------------------------------------------------------
 
+_DEGRADE_MARGIN = 8
+"""Pixels around the reach of the cut that the camera effects also compute: the widest blur kernels
+(Gaussian sigma 1.8 at 4 sigma, motion blur 9 px) then see the same neighbours as on the whole frame."""
+
+
+def _reach(box: tuple[float, float, float, float], jitter: float, pad_x: float, pad_y: float, fw: int,
+           fh: int) -> tuple[int, int, int, int]:
+    """Every pixel a crop of the plate at ``box`` can take (``jitter_box`` moves each side by up to
+    ``jitter`` of the size, ``plate_crop_box`` pads the moved box), with a margin, within the frame."""
+    x1, y1, x2, y2 = box
+    gx = (jitter + pad_x * (1 + 2 * jitter)) * (x2 - x1) + _DEGRADE_MARGIN
+    gy = (jitter + pad_y * (1 + 2 * jitter)) * (y2 - y1) + _DEGRADE_MARGIN
+    return (max(0, int(math.floor(x1 - gx))), max(0, int(math.floor(y1 - gy))),
+            min(fw, int(math.ceil(x2 + gx))), min(fh, int(math.ceil(y2 + gy))))
+
+
 def make_crop(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, LabeledImage]:
     s, c, m = ctx.settings, ctx.settings["crops"], ctx.settings["model"]
     style = ctx.style(rng)
@@ -164,13 +180,18 @@ def make_crop(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Label
         if rng.random() < float(c["vehicle"]):
             bgs.vehicle(frame, rng, quad_box(quad), available_fonts(bgs.TEXT_FONTS))
     placed = _place(frame, ctx, rng, style, width, quad, {})
-    frame = degrade(frame, rng, s["realism"], sharpness=min(1.0, cap_px / float(c["sharp_char_px"])))
     if placed is None:  # cannot happen with the margins above; keep the record honest if it does
         raise RuntimeError("synthetic crop: the plate fell outside its frame")
-    box = jitter_box(placed.plate.box, float(c["jitter"]), rng)
+    pad_x, pad_y, jitter = float(m["crop"]["pad_x"]), float(m["crop"]["pad_y"]), float(c["jitter"])
+    # the camera's effects only where the runtime's cut can reach (the rest of the frame never
+    # reaches the crop): the plate grown by the largest jitter and padding, and the blur kernels' margin
+    wx1, wy1, wx2, wy2 = _reach(placed.plate.box, jitter, pad_x, pad_y, fw, fh)
+    frame[wy1:wy2, wx1:wx2] = degrade(frame, rng, s["realism"], sharpness=min(1.0, cap_px / float(c["sharp_char_px"])),
+                                      window=(wx1, wy1, wx2, wy2))
+    box = jitter_box(placed.plate.box, jitter, rng)
     H, W = int(m["input_height"]), int(m["input_width"])
-    cut_result = cut_plate(frame, placed.plate, H, W, float(m["crop"]["pad_x"]), float(m["crop"]["pad_y"]),
-                           int(m["letterbox_fill"]), box=box, min_visible=float(s["min_visible"]))
+    cut_result = cut_plate(frame, placed.plate, H, W, pad_x, pad_y, int(m["letterbox_fill"]), box=box,
+                           min_visible=float(s["min_visible"]))
     if cut_result is None:
         raise RuntimeError("synthetic crop: empty crop region")
     crop, chars = cut_result

@@ -82,33 +82,48 @@ def wear_plate(rp, wear, rng: np.random.Generator) -> None:
 
 # -- the camera ------------------------------------------------------------------------------------
 
-def degrade(img: np.ndarray, rng: np.random.Generator, r: Knobs, sharpness: float = 1.0) -> np.ndarray:
+def degrade(img: np.ndarray, rng: np.random.Generator, r: Knobs, sharpness: float = 1.0,
+            window: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """Light, colour, optics, sensor and codec applied to a frame (a new uint8 BGR array).
 
     ``sharpness`` < 1 scales blur radii and resolution loss down (OCR crops of small plates: a plate
-    blurred beyond reading teaches the OCR model nothing but noise)."""
-    H, W = img.shape[:2]
-    f = img.astype(np.float32)
-    gain = None  # lighting x shadow, one multiplication
+    blurred beyond reading teaches the OCR model nothing but noise).
+
+    ``window`` = (x1, y1, x2, y2): only that part of the frame is wanted (an OCR crop needs only the
+    region the runtime cuts) and only it is returned and computed; lighting, shadows and the contrast's
+    mean still span the whole frame, as if it were degraded whole."""
+    FH, FW = img.shape[:2]
+    x1, y1, x2, y2 = window if window is not None else (0, 0, FW, FH)
+    f = img[y1:y2, x1:x2].astype(np.float32)
+    H, W = f.shape[:2]
+    gain = None  # lighting x shadow over the whole frame, one multiplication
     if k := _on(r, "lighting", rng):
         s = _uniform(rng, k["strength"])
-        gain = 1.0 + (smooth_field(H, W, rng, int(rng.integers(2, 5))) * 2 - 1) * s
+        gain = 1.0 + (smooth_field(FH, FW, rng, int(rng.integers(2, 5))) * 2 - 1) * s
     if k := _on(r, "shadow", rng):
-        shadow = 1.0 - _uniform(rng, k["darkness"]) * _shadow_mask(H, W, rng)
+        shadow = 1.0 - _uniform(rng, k["darkness"]) * _shadow_mask(FH, FW, rng)
         gain = shadow if gain is None else cv2.multiply(gain, shadow)
     if gain is not None:
-        f = cv2.multiply(f, cv2.merge([gain, gain, gain]))
+        g1 = gain[y1:y2, x1:x2]
+        f = cv2.multiply(f, cv2.merge([g1, g1, g1]))
+    # the frame's channel means are a linear map of its means after lighting: colour maps below update it
+    colour_map = np.eye(3)
     if k := _on(r, "colour_cast", rng):
         g = 1.0 + rng.uniform(-1, 1, 3) * _uniform(rng, k["strength"])
         f = cv2.multiply(f, (float(g[0]), float(g[1]), float(g[2]), 0.0))
+        colour_map = g[:, None] * colour_map
     if k := _on(r, "ir_mono", rng):
         gray = cv2.cvtColor(f, cv2.COLOR_BGR2GRAY)
         tints = k.get("tints") or [[1.0, 1.0, 1.0]]
         t = tints[int(rng.integers(len(tints)))]  # BGR gains
         f = cv2.merge([gray * float(t[0]), gray * float(t[1]), gray * float(t[2])])
+        colour_map = np.outer(np.asarray(t, np.float64), _GRAY_BGR @ colour_map)
     if k := _on(r, "contrast", rng):
         a = _uniform(rng, k["factor"])
-        m = float(np.mean(cv2.mean(f)[:3]))
+        if window is None:
+            m = float(np.mean(cv2.mean(f)[:3]))
+        else:  # pulled towards the whole frame's mean, not the window's
+            m = float(np.mean(colour_map @ _lit_means(img, gain)))
         f = cv2.addWeighted(f, a, f, 0.0, m * (1 - a))
     if k := _on(r, "blur", rng):
         f = cv2.GaussianBlur(f, (0, 0), max(0.3, _uniform(rng, k["sigma"]) * sharpness))
@@ -142,6 +157,18 @@ def degrade(img: np.ndarray, rng: np.random.Generator, r: Knobs, sharpness: floa
         if ok:
             out = cv2.imdecode(buf, cv2.IMREAD_COLOR)
     return out
+
+
+_GRAY_BGR = np.array([0.114, 0.587, 0.299])
+"""OpenCV's BGR -> gray weights."""
+
+
+def _lit_means(img: np.ndarray, gain: np.ndarray | None) -> np.ndarray:
+    """Per-channel means (B, G, R) of the whole frame ``img`` times the lighting ``gain``."""
+    if gain is None:
+        return np.array(cv2.mean(img)[:3])
+    lit = cv2.multiply(img.astype(np.float32), cv2.merge([gain, gain, gain]))
+    return np.array(cv2.mean(lit)[:3])
 
 
 def _shadow_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
