@@ -226,7 +226,7 @@ def vehicle(frame: np.ndarray, rng: np.random.Generator, plate_box: Box, badge_f
     rx, ry = pw * rng.uniform(0.03, 0.12), ph * rng.uniform(0.05, 0.25)
     cv2.rectangle(frame, (i(px1 - rx), i(py1 - ry)), (i(px2 + rx), i(py2 + ry)), draw.mix(paint, dark, 0.6), -1, cv2.LINE_AA)
     if badge_fonts and rng.random() < 0.5:  # a model badge: chrome text near the plate, not a plate
-        m = draw.fit_mask(badge_fonts[int(rng.integers(len(badge_fonts)))].string(BADGES[int(rng.integers(len(BADGES)))]),
+        m = draw.fit_text(badge_fonts[int(rng.integers(len(badge_fonts)))], BADGES[int(rng.integers(len(BADGES)))],
                           ph * rng.uniform(0.25, 0.5), pw * 0.8)
         bx = i(cx + (-1, 1)[int(rng.integers(2))] * body_w * rng.uniform(0.15, 0.35) - m.shape[1] / 2)
         draw.blend_mask(frame, m, bx, i(py1 - ry - ph * rng.uniform(0.4, 1.2)), draw.jitter_colour((200, 200, 205), rng))
@@ -248,7 +248,7 @@ def plate_frame(frame: np.ndarray, rng: np.random.Generator, quad: np.ndarray, f
     colour = (20, 20, 22) if rng.random() < 0.6 else draw.jitter_colour((190, 190, 195), rng)
     cv2.fillPoly(frame, [np.round(outer).astype(np.int32)], colour, cv2.LINE_AA)
     if rng.random() < 0.7 and grow_bot > 5:
-        m = draw.fit_mask(fonts[0].string(DEALERS[int(rng.integers(len(DEALERS)))]), grow_bot * 0.6, w * 0.7)
+        m = draw.fit_text(fonts[0], DEALERS[int(rng.integers(len(DEALERS)))], grow_bot * 0.6, w * 0.7)
         ink = (230, 230, 230) if sum(colour) < 300 else (30, 30, 30)
         bottom_mid = (q[2] + q[3]) / 2 + uy * grow_bot * 0.5
         draw.blend_mask(frame, m, int(bottom_mid[0] - m.shape[1] / 2), int(bottom_mid[1] - m.shape[0] / 2), ink)
@@ -271,7 +271,7 @@ def distractor(frame: np.ndarray, rng: np.random.Generator, box: Box) -> None:
         cv2.line(frame, (c[0], c[1]), (c[0], min(frame.shape[0] - 1, c[1] + r * 3)), (90, 90, 95), max(1, r // 6))
         cv2.circle(frame, c, r, (240, 240, 240), -1, cv2.LINE_AA)
         cv2.circle(frame, c, r, (30, 30, 200), max(1, r // 5), cv2.LINE_AA)
-        m = draw.fit_mask(font.string(str(SPEED_LIMITS[int(rng.integers(len(SPEED_LIMITS)))])), r * 0.8, r * 1.3)
+        m = draw.fit_text(font, str(SPEED_LIMITS[int(rng.integers(len(SPEED_LIMITS)))]), r * 0.8, r * 1.3)
         draw.blend_mask(frame, m, c[0] - m.shape[1] // 2, c[1] - m.shape[0] // 2, (20, 20, 20))
         return
     bg = {1: [(120, 60, 0), (40, 110, 0), (255, 255, 255), (0, 200, 255)],
@@ -287,6 +287,6 @@ def distractor(frame: np.ndarray, rng: np.random.Generator, box: Box) -> None:
     if kind == 3:  # a bus number or a house number: digits that are not a plate
         words = [str(int(rng.integers(1, 999)))]
     for k, word in enumerate(words):
-        m = draw.fit_mask(font.string(word), h * (0.55 if len(words) == 1 else 0.32), w * 0.85)
+        m = draw.fit_text(font, word, h * (0.55 if len(words) == 1 else 0.32), w * 0.85)
         yy = y1 + (h - m.shape[0]) // 2 if len(words) == 1 else y1 + int(h * (0.12 + 0.46 * k))
         draw.blend_mask(frame, m, x1 + (w - m.shape[1]) // 2, yy, ink)

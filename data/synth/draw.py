@@ -58,6 +58,12 @@ def fit_mask(glyph, height: float, max_width: float) -> np.ndarray:
     return scaled_glyph(glyph, w, h)
 
 
+def fit_text(font, text: str, height: float, max_width: float) -> np.ndarray:
+    """``text`` in ``font`` (a ``fonts.Font``) as a mask ``height`` px high (narrower when it would
+    exceed ``max_width``), from the smaller master when that is large enough."""
+    return fit_mask(font.string(text, height=height), height, max_width)
+
+
 def rounded_rect_mask(w: int, h: int, r: float) -> np.ndarray:
     """uint8 mask (255 inside) of a w x h rectangle with corners of radius r (anti-aliased)."""
     mask = np.zeros((h, w), np.uint8)

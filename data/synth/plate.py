@@ -232,13 +232,13 @@ def _band(img, style: PlateStyle, col, rng, s: float, fonts: list[Font]) -> floa
                 cv2.circle(img, (int(round(cx + r * np.cos(a))), int(round(cy + r * np.sin(a)))),
                            max(1, int(round(bw * 0.045))), star, -1, cv2.LINE_AA)
         if texts:
-            m = draw.fit_mask(font.string(str(texts[int(rng.integers(len(texts)))])), H * 0.26, bw * 0.8)
+            m = draw.fit_text(font, str(texts[int(rng.integers(len(texts)))]), H * 0.26, bw * 0.8)
             draw.blend_mask(img, m, int(round((bw - m.shape[1]) / 2)), int(round(H * 0.62)), text_colour)
         return float(bw)
     bh = int(round(size))
     cv2.rectangle(img, (0, 0), (W - 1, bh - 1), colour, -1)
     if texts:
-        m = draw.fit_mask(font.string(str(texts[int(rng.integers(len(texts)))])), bh * 0.6, W * 0.5)
+        m = draw.fit_text(font, str(texts[int(rng.integers(len(texts)))]), bh * 0.6, W * 0.5)
         draw.blend_mask(img, m, int(round((W - m.shape[1]) / 2)), int(round(bh * 0.2)), text_colour)
     if b.get("flag", False):  # a small flag at the right, an emblem at the left of the bar
         fw, fh = int(bh * 1.1), int(bh * 0.7)
@@ -263,7 +263,7 @@ def _header(img, spec, colour, rng, s: float, fonts: list[Font]) -> None:
     font = hfonts[int(rng.integers(len(hfonts)))]
     H, W = img.shape[:2]
     h = float(spec.get("height_mm", 10)) * s * rng.uniform(0.9, 1.1)
-    m = draw.fit_mask(font.string(str(texts[int(rng.integers(len(texts)))])), h, W * float(spec.get("max_width", 0.8)))
+    m = draw.fit_text(font, str(texts[int(rng.integers(len(texts)))]), h, W * float(spec.get("max_width", 0.8)))
     cx = float(spec["x_mm"]) * s if spec.get("x_mm") is not None else W / 2
     cy = float(spec.get("y_mm", 10)) * s
     draw.blend_mask(img, m, int(round(cx - m.shape[1] / 2)), int(round(cy - m.shape[0] / 2)), colour)
@@ -281,7 +281,7 @@ def _stickers(img, spec, rng, s: float, fonts: list[Font], scale_p: float) -> No
         texts = spec.get("texts") or []
         if texts and h >= 6:
             ink = (255, 255, 255) if sum(colour) < 380 else (20, 20, 20)
-            m = draw.fit_mask(fonts[0].string(str(texts[int(rng.integers(len(texts)))])), h * 0.6, w * 0.85)
+            m = draw.fit_text(fonts[0], str(texts[int(rng.integers(len(texts)))]), h * 0.6, w * 0.85)
             draw.blend_mask(img, m, x1 + (w - m.shape[1]) // 2, y1 + (h - m.shape[0]) // 2, ink)
 
 
