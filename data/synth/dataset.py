@@ -7,6 +7,7 @@ whatever the number of workers, and image i of a set does not depend on n.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 import multiprocessing as mp
@@ -48,7 +49,18 @@ def _deep_merge(base: dict, over: dict) -> dict:
 
 def default_settings() -> dict[str, Any]:
     """``synth`` of conf/data.yaml, plus the OCR model's input and crop padding and the paths,
-    resolved without Hydra (for callers outside ``python -m data``)."""
+    resolved without Hydra (for callers outside ``python -m data``). A new copy on every call."""
+    return copy.deepcopy(_settings_from_files(*(os.environ.get(k) for k in _PATH_ENV)))
+
+
+_PATH_ENV = ("LPR_RUNS", "LPR_SHARED_DATASETS")
+"""Environment variables conf/paths/default.yaml reads: the resolved settings are kept per their values."""
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_from_files(*path_env: str | None) -> dict[str, Any]:
+    """The config files read and resolved once per process and ``path_env`` (OmegaConf takes ~50 ms;
+    ``generate`` is called many times in tests and benchmarks)."""
     from data import config  # noqa: F401  (registers ${lpr.root:})
 
     data = OmegaConf.load(CONF_DIR / "data.yaml")
@@ -274,7 +286,7 @@ def make_scene(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Labe
 _CTX: Context | None = None
 
 
-def _make(i: int) -> dict[str, Any]:
+def _make(i: int) -> LabeledImage:
     ctx = _CTX
     assert ctx is not None
     rng = np.random.default_rng([ctx.seed, KINDS[ctx.kind], i])
@@ -282,7 +294,7 @@ def _make(i: int) -> dict[str, Any]:
     name = f"images/{i:06d}.jpg"
     write_image(ctx.out / name, image, quality=int(ctx.settings["jpeg_quality"]))
     record.image = name
-    return record.to_dict()
+    return record
 
 
 def _init_worker(ctx: Context) -> None:
@@ -316,7 +328,7 @@ def generate(kind: str, n: int, seed: int, out: Path, styles: list[str] | None =
     (out / "images").mkdir(parents=True, exist_ok=True)
     ctx = Context(kind=kind, seed=int(seed), out=out, settings=settings, styles=load_styles(styles), pool=pool)
     workers = max(1, int(settings.get("workers") or 1))
-    records: list[dict[str, Any]] = []
+    records: list[LabeledImage] = []
     bar = tqdm(total=n, desc=f"synth {kind}", unit="img", disable=not progress)
     if workers == 1 or n < 2 * workers:
         prev = cv2.getNumThreads()
@@ -333,4 +345,4 @@ def generate(kind: str, n: int, seed: int, out: Path, styles: list[str] | None =
                 records.append(rec)
                 bar.update()
     bar.close()
-    return write_manifest(out, (LabeledImage.from_dict(r) for r in records))
+    return write_manifest(out, records)

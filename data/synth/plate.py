@@ -106,9 +106,9 @@ def render(style: PlateStyle | str, text: str | None, rng: np.random.Generator, 
     keys = [k for k, v in variant.colours.items() if v is not None]
     noise = rng.normal(0.0, 1.0, (len(keys), 4))
     col: dict = {k: None for k in variant.colours}
-    for k, z in zip(keys, noise):
-        c = np.asarray(variant.colours[k], np.float32) * (1.0 + 0.06 * z[0]) + 4.0 * z[1:]
-        col[k] = tuple(int(v) for v in np.clip(c, 0, 255))
+    jittered = np.array([variant.colours[k] for k in keys], np.float64) * (1.0 + 0.06 * noise[:, :1]) + 4.0 * noise[:, 1:]
+    for k, c in zip(keys, np.clip(jittered, 0, 255).astype(np.int64).tolist()):
+        col[k] = tuple(c)
     bg, fg = col["background"], col["text"]
     assert bg is not None and fg is not None
 
