@@ -37,14 +37,27 @@ def noise_bank() -> np.ndarray:
     return np.random.default_rng(20240611).standard_normal((768, 1344, 3), dtype=np.float32)
 
 
-def noise_patch(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    bank = noise_bank()
+@functools.lru_cache(maxsize=1)
+def _gray_noise_bank() -> np.ndarray:
+    """The bank's first channel, contiguous (luminance noise)."""
+    return np.ascontiguousarray(noise_bank()[..., 0])
+
+
+def _noise_banks(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """The colour and luminance banks, tiled when h x w does not fit in them."""
+    bank, gray = noise_bank(), _gray_noise_bank()
     bh, bw = bank.shape[:2]
     if h > bh or w > bw:
-        bank = np.tile(bank, (-(-h // bh), -(-w // bw), 1))
-        bh, bw = bank.shape[:2]
-    y, x = int(rng.integers(0, bh - h + 1)), int(rng.integers(0, bw - w + 1))
-    return bank[y:y + h, x:x + w]
+        reps = (-(-h // bh), -(-w // bw))
+        bank, gray = np.tile(bank, reps + (1,)), np.tile(gray, reps)
+    return bank, gray
+
+
+def noise_patch(h: int, w: int, rng: np.random.Generator, luminance: bool = False) -> np.ndarray:
+    """An h x w view of the noise bank at a random place (luminance: its first channel only)."""
+    bank, gray = _noise_banks(h, w)
+    y, x = int(rng.integers(0, bank.shape[0] - h + 1)), int(rng.integers(0, bank.shape[1] - w + 1))
+    return (gray if luminance else bank)[y:y + h, x:x + w]
 
 
 def smooth_field(h: int, w: int, rng: np.random.Generator, cells: int = 3) -> np.ndarray:
@@ -141,11 +154,14 @@ def degrade(img: np.ndarray, rng: np.random.Generator, r: Knobs, sharpness: floa
         f = cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)
     if k := _on(r, "noise", rng):
         sigma = _uniform(rng, k["sigma"])
-        n = noise_patch(H, W, rng)
+        bank, gray = _noise_banks(H, W)
+        y, x = int(rng.integers(0, bank.shape[0] - H + 1)), int(rng.integers(0, bank.shape[1] - W + 1))
         if rng.random() < 0.5:  # luminance noise only
-            n = np.ascontiguousarray(n[..., 0])
+            n = gray[y:y + H, x:x + W]
             n = cv2.merge([n, n, n])
-        f = cv2.scaleAdd(np.ascontiguousarray(n), sigma, f)
+        else:
+            n = bank[y:y + H, x:x + W]  # a view: OpenCV reads it with its row stride, no copy
+        f = cv2.scaleAdd(n, sigma, f)
     out = np.clip(f, 0, 255, out=f).astype(np.uint8)
     if k := _on(r, "gamma", rng):
         g = _uniform(rng, k["range"])
