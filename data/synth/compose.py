@@ -14,6 +14,7 @@ import numpy as np
 
 from data.synth import draw
 from data.synth.plate import RenderedPlate
+from data.synth.rand import uniform
 from runtime.records import Char, Plate
 
 
@@ -39,14 +40,14 @@ def camera_quad(rng: np.random.Generator, width_px: float, aspect: float, centre
     pts = np.array([[-w / 2, -h / 2, 0], [w / 2, -h / 2, 0], [w / 2, h / 2, 0], [-w / 2, h / 2, 0]], np.float64)
 
     def angle(limit: float) -> float:
-        return np.radians(limit * rng.uniform(-1, 1) * rng.uniform(0.3, 1.0))
+        return np.radians(limit * uniform(rng, -1, 1) * uniform(rng, 0.3, 1.0))
 
     y, p, r = angle(yaw_deg), angle(pitch_deg), angle(roll_deg)
     ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
     rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
     rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
     world = pts @ (rz @ ry @ rx).T
-    dist = rng.uniform(1.5, 8.0)  # in plate widths
+    dist = uniform(rng, 1.5, 8.0)  # in plate widths
     proj = world[:, :2] / (1.0 + world[:, 2:3] / dist)
     span = proj[:, 0].max() - proj[:, 0].min()
     quad = proj * (width_px / max(span, 1e-6))
@@ -125,17 +126,17 @@ def occlude(frame: np.ndarray, placed: Placed, rng: np.random.Generator, max_hid
     mask = np.zeros((Hf, Wf), np.uint8)
     kind = rng.integers(3)
     if kind == 0:  # a vertical bar (tow bar, pole, bike rack)
-        cx = rng.uniform(x1, x2)
-        bw = rng.uniform(0.05, 0.18) * w
-        top = y1 - h if rng.random() < 0.5 else y1 + rng.uniform(0.3, 0.7) * h
+        cx = uniform(rng, x1, x2)
+        bw = uniform(rng, 0.05, 0.18) * w
+        top = y1 - h if rng.random() < 0.5 else y1 + uniform(rng, 0.3, 0.7) * h
         cv2.rectangle(mask, (int(cx - bw / 2), int(top)), (int(cx + bw / 2), int(y2 + h)), 255, -1)
     elif kind == 1:  # a blob (leaf, mud, a sticker)
-        c = (int(rng.uniform(x1, x2)), int(rng.uniform(y1, y2)))
-        cv2.ellipse(mask, c, (int(rng.uniform(0.05, 0.2) * w) + 1, int(rng.uniform(0.2, 0.6) * h) + 1),
-                    rng.uniform(0, 180), 0, 360, 255, -1, cv2.LINE_AA)
+        c = (int(uniform(rng, x1, x2)), int(uniform(rng, y1, y2)))
+        cv2.ellipse(mask, c, (int(uniform(rng, 0.05, 0.2) * w) + 1, int(uniform(rng, 0.2, 0.6) * h) + 1),
+                    uniform(rng, 0, 180), 0, 360, 255, -1, cv2.LINE_AA)
     else:  # the edge of something nearer (another car, a bumper), from one side
         from_left = rng.random() < 0.5
-        edge = x1 + rng.uniform(0.05, 0.3) * w if from_left else x2 - rng.uniform(0.05, 0.3) * w
+        edge = x1 + uniform(rng, 0.05, 0.3) * w if from_left else x2 - uniform(rng, 0.05, 0.3) * w
         xs = (0, int(edge)) if from_left else (int(edge), Wf)
         cv2.rectangle(mask, (xs[0], 0), (xs[1], Hf), 255, -1)
     colour = np.clip(np.array([rng.integers(10, 200)] * 3, np.float32) * rng.uniform(0.7, 1.3, 3), 0, 255)

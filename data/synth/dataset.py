@@ -29,6 +29,7 @@ from data.synth.compose import Placed, camera_quad, composite, occlude, quad_box
 from data.synth.effects import degrade
 from data.synth.fonts import available_fonts
 from data.synth.plate import PlateWear, render
+from data.synth.rand import uniform
 from data.synth.style import PlateStyle, load_styles, weighted_index
 from runtime.records import Plate
 
@@ -120,7 +121,7 @@ class Context:
 
 def _loguniform(rng: np.random.Generator, lo_hi) -> float:
     lo, hi = (float(v) for v in lo_hi)
-    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+    return float(math.exp(uniform(rng, math.log(lo), math.log(hi))))
 
 
 def _px_per_mm(style: PlateStyle, width_px: float) -> float:
@@ -177,11 +178,11 @@ def make_crop(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Label
     x1, y1, x2, y2 = quad_box(quad0)
     bw, bh = x2 - x1, y2 - y1
     # context around the plate: more than the runtime's padding plus the detector's jitter
-    fw = int(math.ceil(bw * (1 + 2 * rng.uniform(0.18, 0.35))))
-    fh = int(math.ceil(bh * (1 + 2 * rng.uniform(0.3, 0.6))))
+    fw = int(math.ceil(bw * (1 + 2 * uniform(rng, 0.18, 0.35))))
+    fh = int(math.ceil(bh * (1 + 2 * uniform(rng, 0.3, 0.6))))
     cx, cy = fw / 2 + rng.normal(0, 0.05) * bw, fh / 2 + rng.normal(0, 0.08) * bh
     if rng.random() < float(c["edge_cut"]):  # the plate runs off the frame (a crop at the image edge)
-        cut = rng.uniform(0.03, 0.2) * bw
+        cut = uniform(rng, 0.03, 0.2) * bw
         cx = (cx - (fw / 2 - bw / 2) - cut) if rng.random() < 0.5 else (cx + (fw / 2 - bw / 2) + cut)
     quad = quad0 - np.array([(x1 + x2) / 2, (y1 + y2) / 2], np.float32) + np.array([cx, cy], np.float32)
     frame = None
@@ -240,8 +241,8 @@ def make_scene(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Labe
         frame = bgs.street(rng, W, H) if rng.random() < 0.7 else bgs.texture(rng, W, H)
     for _ in range(int(rng.integers(sc["distractors"][0], sc["distractors"][1] + 1))):
         dw = W * _loguniform(rng, (0.03, 0.25))
-        dh = dw * rng.uniform(0.25, 1.0)
-        dx, dy = rng.uniform(0, W - dw), rng.uniform(0, H - dh)
+        dh = dw * uniform(rng, 0.25, 1.0)
+        dx, dy = uniform(rng, 0, W - dw), uniform(rng, 0, H - dh)
         bgs.distractor(frame, rng, (dx, dy, dx + dw, dy + dh))
     n = int(rng.integers(sc["plates"][0], sc["plates"][1] + 1))
     widths = sorted(max(float(sc["min_plate_px"]), W * _loguniform(rng, sc["plate_width"])) for _ in range(n))
@@ -252,7 +253,7 @@ def make_scene(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Labe
     for width in widths:  # far (small) plates first: nearer vehicles may hide their surroundings
         for _ in range(10):
             # nearer (bigger) plates sit lower in the frame, as on a road seen from a car or a pole
-            centre = (rng.uniform(-0.1, 1.1) * W, float(np.clip(rng.normal(0.45 + 1.3 * width / W, 0.12), 0.1, 0.98)) * H)
+            centre = (uniform(rng, -0.1, 1.1) * W, float(np.clip(rng.normal(0.45 + 1.3 * width / W, 0.12), 0.1, 0.98)) * H)
             quad = camera_quad(rng, width, aspect, centre, **_perspective(ctx))
             box = quad_box(quad)
             inside = (min(box[2], W) - max(box[0], 0)) * (min(box[3], H) - max(box[1], 0))

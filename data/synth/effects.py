@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from data.synth import draw
+from data.synth.rand import uniform
 
 Knobs = Mapping[str, Any]
 
@@ -28,7 +29,7 @@ def _on(r: Knobs, name: str, rng: np.random.Generator) -> Knobs | None:
 
 def _uniform(rng: np.random.Generator, lo_hi) -> float:
     lo, hi = lo_hi
-    return float(rng.uniform(lo, hi))
+    return float(uniform(rng, lo, hi))
 
 
 @functools.lru_cache(maxsize=1)
@@ -76,20 +77,20 @@ def wear_plate(rp, wear, rng: np.random.Generator) -> None:
         amount = _uniform(rng, wear.dirt_amount)
         cells = max(3, int(rng.integers(3, 9)))
         field = cv2.resize(rng.random((cells, cells * 3)).astype(np.float32), (W, H), interpolation=cv2.INTER_CUBIC)
-        a = np.clip((field - rng.uniform(0.3, 0.7)) * 3.0, 0, 1) * amount
+        a = np.clip((field - uniform(rng, 0.3, 0.7)) * 3.0, 0, 1) * amount
         if rng.random() < 0.5:  # grime gathers along the bottom edge
             a = np.maximum(a, np.linspace(0, 1, H, dtype=np.float32)[:, None] ** 4 * amount)
         dirt = np.array(draw.jitter_colour((50, 75, 95), rng, 0.2, 20), np.float32)
         img[:] = (img * (1 - a[..., None]) + dirt * a[..., None]).astype(np.uint8)
     if wear.fade and rng.random() < wear.fade:
-        t = rng.uniform(0.1, 0.35)
+        t = uniform(rng, 0.1, 0.35)
         img[:] = cv2.addWeighted(img, 1 - t, np.full_like(img, int(rng.integers(170, 230))), t, 0)
     if wear.glare and rng.random() < wear.glare:
         yy, xx = np.mgrid[0:max(2, H // 4), 0:max(2, W // 4)].astype(np.float32)
-        cy, cx = rng.uniform(0, yy.shape[0]), rng.uniform(0, xx.shape[1])
-        r = rng.uniform(0.15, 0.5) * xx.shape[1]
+        cy, cx = uniform(rng, 0, yy.shape[0]), uniform(rng, 0, xx.shape[1])
+        r = uniform(rng, 0.15, 0.5) * xx.shape[1]
         spot = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
-        spot = cv2.resize(spot, (W, H), interpolation=cv2.INTER_LINEAR) * rng.uniform(60, 170)
+        spot = cv2.resize(spot, (W, H), interpolation=cv2.INTER_LINEAR) * uniform(rng, 60, 170)
         img[:] = np.clip(img + spot[..., None], 0, 255).astype(np.uint8)
 
 
@@ -145,7 +146,7 @@ def degrade(img: np.ndarray, rng: np.random.Generator, r: Knobs, sharpness: floa
         if n > 1:
             kernel = np.zeros((n, n), np.float32)
             kernel[n // 2, :] = 1.0 / n
-            rot = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), rng.uniform(0, 180), 1.0)
+            rot = cv2.getRotationMatrix2D(((n - 1) / 2, (n - 1) / 2), uniform(rng, 0, 180), 1.0)
             kernel = cv2.warpAffine(kernel, rot, (n, n))
             f = cv2.filter2D(f, -1, kernel / max(kernel.sum(), 1e-6))
     if k := _on(r, "low_res", rng):
@@ -195,5 +196,5 @@ def _shadow_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     pts = np.stack([rng.uniform(-0.3, 1.3, n) * sw, rng.uniform(-0.3, 1.3, n) * sh], 1)
     hull = cv2.convexHull(pts.astype(np.float32)).astype(np.int32)
     cv2.fillPoly(small, [hull], 1.0)
-    small = cv2.GaussianBlur(small, (0, 0), rng.uniform(0.3, 1.5))
+    small = cv2.GaussianBlur(small, (0, 0), uniform(rng, 0.3, 1.5))
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -16,6 +16,7 @@ import numpy as np
 
 from data.synth import draw
 from data.synth.fonts import Font, available_fonts, scaled_glyph
+from data.synth.rand import uniform
 from data.synth.style import Pattern, PlateStyle, Token, Variant, load_style, weighted_index
 from runtime.records import ALPHABET, Char, Plate
 
@@ -170,13 +171,13 @@ def _draw_text(img: np.ndarray, style: PlateStyle, tokens: list[Token], text: st
                 widths.append((t.kind, {"dash": 0.32 * cap, "dot": 0.16 * cap, "gap": lay.gap_mm * s,
                                         "emblem": (0.45 if style.emblem == "seals" else 0.8) * cap,
                                         "glyph": 0.85 * cap}[t.kind]))
-        spacing = lay.spacing_mm * s * rng.uniform(0.85, 1.15)
+        spacing = lay.spacing_mm * s * uniform(rng, 0.85, 1.15)
         total = sum(w for _, w in widths) + spacing * (len(widths) - 1)
         avail = W - left - 2 * lay.margin_mm * s
         squeeze = min(1.0, avail / total) if total > 0 else 1.0
         slack = max(0.0, avail - total * squeeze)
-        x = left + lay.margin_mm * s + slack / 2 + rng.uniform(-0.3, 0.3) * slack / 2
-        y_top = lay.y_mm[li] * s - cap / 2 + rng.uniform(-0.02, 0.02) * cap
+        x = left + lay.margin_mm * s + slack / 2 + uniform(rng, -0.3, 0.3) * slack / 2
+        y_top = lay.y_mm[li] * s - cap / 2 + uniform(rng, -0.02, 0.02) * cap
         for t, (kind, w) in zip(line, widths):
             w *= squeeze
             if kind == "char":
@@ -262,7 +263,7 @@ def _header(img, spec, colour, rng, s: float, fonts: list[Font]) -> None:
     hfonts = _fonts(list(spec["fonts"])) if spec.get("fonts") else fonts
     font = hfonts[int(rng.integers(len(hfonts)))]
     H, W = img.shape[:2]
-    h = float(spec.get("height_mm", 10)) * s * rng.uniform(0.9, 1.1)
+    h = float(spec.get("height_mm", 10)) * s * uniform(rng, 0.9, 1.1)
     m = draw.fit_text(font, str(texts[int(rng.integers(len(texts)))]), h, W * float(spec.get("max_width", 0.8)))
     cx = float(spec["x_mm"]) * s if spec.get("x_mm") is not None else W / 2
     cy = float(spec.get("y_mm", 10)) * s
@@ -308,7 +309,7 @@ def _screws(img, spec, rng, s: float, bg) -> None:
         cv2.circle(img, c, r, metal, -1, cv2.LINE_AA)
         cv2.circle(img, c, r, draw.mix(metal, (0, 0, 0), 0.5), max(1, r // 4), cv2.LINE_AA)
         if r >= 3:
-            a = rng.uniform(0, np.pi)
+            a = uniform(rng, 0, np.pi)
             dx, dy = int(round(np.cos(a) * r * 0.7)), int(round(np.sin(a) * r * 0.7))
             cv2.line(img, (c[0] - dx, c[1] - dy), (c[0] + dx, c[1] + dy), draw.mix(metal, (0, 0, 0), 0.6),
                      max(1, r // 4), cv2.LINE_AA)
@@ -337,12 +338,12 @@ def _pseudo_glyph(ink, x: float, y: float, w: float, cap: float, rng) -> None:
     t = max(1, int(round(cap * 0.06)))
     for _ in range(int(rng.integers(4, 7))):
         if rng.random() < 0.5:
-            yy = y + rng.uniform(0.05, 0.95) * cap
-            a, b = x + rng.uniform(0, 0.4) * w, x + rng.uniform(0.6, 1.0) * w
+            yy = y + uniform(rng, 0.05, 0.95) * cap
+            a, b = x + uniform(rng, 0, 0.4) * w, x + uniform(rng, 0.6, 1.0) * w
             p1, p2 = (a, yy), (b, yy + rng.normal(0, 0.03) * cap)
         else:
-            xx = x + rng.uniform(0.1, 0.9) * w
-            p1, p2 = (xx, y + rng.uniform(0, 0.4) * cap), (xx + rng.normal(0, 0.1) * w, y + rng.uniform(0.6, 1) * cap)
+            xx = x + uniform(rng, 0.1, 0.9) * w
+            p1, p2 = (xx, y + uniform(rng, 0, 0.4) * cap), (xx + rng.normal(0, 0.1) * w, y + uniform(rng, 0.6, 1) * cap)
         cv2.line(ink, tuple(int(round(v)) for v in p1), tuple(int(round(v)) for v in p2), 255, t, cv2.LINE_AA)
 
 
