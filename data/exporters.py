@@ -151,7 +151,7 @@ def cut_plate(image: np.ndarray, plate: Plate, input_height: int, input_width: i
     if cut is None:
         return None
     crop, lb, (cx1, cy1, cx2, cy2) = cut
-    chars = []
+    kept, boxes = [], []
     for ch in plate.chars:
         bx1, by1, bx2, by2 = ch.box
         area = max(0.0, bx2 - bx1) * max(0.0, by2 - by1)
@@ -159,9 +159,12 @@ def cut_plate(image: np.ndarray, plate: Plate, input_height: int, input_width: i
         visible = max(0.0, vx2 - vx1) * max(0.0, vy2 - vy1)
         if area <= 0 or visible / area < min_visible:
             continue
-        mapped = lb.to_model(np.array([vx1 - cx1, vy1 - cy1, vx2 - cx1, vy2 - cy1]))
-        chars.append(Char(char=ch.char, box=tuple(float(v) for v in mapped), line=ch.line))
-    return crop, chars
+        kept.append(ch)
+        boxes.append((vx1 - cx1, vy1 - cy1, vx2 - cx1, vy2 - cy1))
+    if not kept:
+        return crop, []
+    mapped = lb.to_model(np.array(boxes)).tolist()  # all boxes in one call
+    return crop, [Char(char=ch.char, box=tuple(box), line=ch.line) for ch, box in zip(kept, mapped)]
 
 
 def export_ocr(manifests: Sequence[Manifest], out: str | Path, names: Sequence[str], input_height: int,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -128,6 +129,25 @@ def test_crops_are_the_ocr_input(tmp_path):
     assert len(styles) >= 3
 
 
+def test_camera_effects_cover_every_crop_the_runtime_can_cut():
+    """OCR crops compute the camera effects only where a jittered, padded cut can reach."""
+    from data.exporters import jitter_box
+    from data.synth.dataset import _reach
+    from runtime.geometry import plate_crop_box
+
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        fw, fh = (int(v) for v in rng.integers(20, 600, 2))
+        x1, y1 = rng.uniform(-20, fw), rng.uniform(-20, fh)
+        box = (x1, y1, x1 + rng.uniform(1, 300), y1 + rng.uniform(1, 100))
+        jitter, pad_x, pad_y = rng.uniform(0, 0.3), rng.uniform(0, 0.3), rng.uniform(0, 0.3)
+        wx1, wy1, wx2, wy2 = _reach(box, jitter, pad_x, pad_y, fw, fh)
+        for _ in range(5):
+            region = plate_crop_box(jitter_box(box, jitter, rng), fw, fh, pad_x, pad_y)
+            if region is not None:
+                assert wx1 <= region[0] and wy1 <= region[1] and region[2] <= wx2 and region[3] <= wy2
+
+
 def test_scenes_boxes_inside_and_plates_apart(tmp_path):
     path = generate("scenes", 6, 2, tmp_path / "s", background_manifests=[], progress=False)
     manifest = read_manifest(path)
@@ -161,6 +181,22 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
     s2 = _digest(generate("scenes", 4, 3, tmp_path / "s2", background_manifests=[], progress=False,
                           workers=2).parent)
     assert s1 == s2, "the number of workers must not change the output"
+
+
+def test_same_seed_same_bytes_in_other_processes(tmp_path):
+    """Another process (another string hash seed, empty caches) makes the same bytes."""
+    code = ("import sys; from data.synth import generate; "
+            "generate('crops', 6, 5, sys.argv[1], background_manifests=[], progress=False); "
+            "generate('scenes', 2, 5, sys.argv[1] + '_scenes', background_manifests=[], progress=False)")
+    digests = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"p{hash_seed}"
+        run = subprocess.run([sys.executable, "-c", code, str(out)], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                             timeout=300, env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        assert run.returncode == 0, run.stderr
+        digests.append((_digest(out), _digest(Path(f"{out}_scenes"))))
+    assert len(digests[0][0]) == 7 and len(digests[0][1]) == 3
+    assert digests[0] == digests[1]
 
 
 def test_cli_writes_a_valid_manifest(tmp_path):

@@ -16,6 +16,7 @@ from data.images import read_image
 from data.manifest import read_manifest
 from data.synth import draw
 from data.synth.fonts import available_fonts
+from data.synth.rand import uniform
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ BADGES = ["GTI", "TDI", "1.6", "2.0 TURBO", "HYBRID", "4MOTION", "SPORT", "XLE",
           "DIESEL", "ECO", "V6", "AWD", "GT", "SE", "TSI"]
 DEALERS = ["AUTO CENTER", "MOTORS", "CAR SALES", "VEICULOS", "CONCESIONARIO", "555-0134", "DEALER", "AUTOMOVEIS",
            "SERVICE", "WWW.CARS.COM"]
+SPEED_LIMITS = [20, 30, 40, 50, 60, 80, 100, 120]
 BODY_COLOURS = [(235, 235, 235), (200, 200, 205), (150, 150, 155), (40, 40, 42), (20, 20, 25), (30, 30, 160),
                 (150, 60, 20), (40, 90, 40), (60, 160, 200), (100, 100, 110), (200, 210, 220), (30, 60, 120)]
 """Car paint, BGR: white, silver, grey, black, red, blue, green, beige, ..."""
@@ -80,10 +82,10 @@ class RealBackgrounds:
         for _ in range(tries if self.scenes else 0):
             scene = self.scenes[int(rng.integers(len(self.scenes)))]
             aspect = width / height
-            cw = min(scene.width, scene.height * aspect) * rng.uniform(0.25, 1.0)
+            cw = min(scene.width, scene.height * aspect) * uniform(rng, 0.25, 1.0)
             ch = cw / aspect
-            x = rng.uniform(0, scene.width - cw)
-            y = rng.uniform(0, scene.height - ch)
+            x = uniform(rng, 0, scene.width - cw)
+            y = uniform(rng, 0, scene.height - ch)
             box = (x, y, x + cw, y + ch)
             if not any(boxes_overlap(box, _grown(p, self.margin)) for p in scene.plates):
                 return scene, box
@@ -138,7 +140,7 @@ def _grown(b: Box, f: float) -> Box:
 def street(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """Sky, buildings, road and lane marks: a plausible street behind the vehicles."""
     img = np.empty((height, width, 3), np.uint8)
-    horizon = int(height * rng.uniform(0.3, 0.6))
+    horizon = int(height * uniform(rng, 0.3, 0.6))
     sky_top = draw.jitter_colour((230, 200, 160), rng, 0.15, 30)
     img[:horizon] = draw.vertical_gradient(horizon, width, sky_top, draw.mix(sky_top, (245, 245, 245), 0.6))
     road = draw.jitter_colour((95, 95, 100), rng, 0.25, 20)
@@ -155,9 +157,9 @@ def street(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
             for wx in range(x + step // 3, x + bw - step // 2, step):
                 cv2.rectangle(img, (wx, wy), (wx + step // 2, wy + step // 2), win, -1)
         x += bw + int(rng.integers(0, width // 20 + 1))
-    vx = width * rng.uniform(0.3, 0.7)  # lane marks towards a vanishing point
+    vx = width * uniform(rng, 0.3, 0.7)  # lane marks towards a vanishing point
     for k in range(int(rng.integers(1, 4))):
-        bottom = width * rng.uniform(-0.2, 1.2)
+        bottom = width * uniform(rng, -0.2, 1.2)
         for t0 in np.arange(0.05, 1.0, 0.12):
             t1 = t0 + 0.06
             p0 = (int(vx + (bottom - vx) * t0), int(horizon + (height - horizon) * t0))
@@ -166,7 +168,7 @@ def street(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
                      cv2.LINE_AA)
     for _ in range(int(rng.integers(0, 4))):  # poles and trees
         px = int(rng.integers(0, width))
-        cv2.line(img, (px, int(horizon * rng.uniform(0.1, 0.8))), (px, int(horizon + (height - horizon) * rng.uniform(0.1, 0.6))),
+        cv2.line(img, (px, int(horizon * uniform(rng, 0.1, 0.8))), (px, int(horizon + (height - horizon) * uniform(rng, 0.1, 0.6))),
                  draw.random_colour(rng, 30, 120), max(1, width // 160))
     return img
 
@@ -177,7 +179,7 @@ def texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
         base = draw.jitter_colour(BODY_COLOURS[int(rng.integers(len(BODY_COLOURS)))], rng, 0.1, 12)
     else:
         base = draw.random_colour(rng, 30, 230)
-    img = draw.vertical_gradient(height, width, base, draw.jitter_colour(base, rng, 0.3, 30)).copy()
+    img = draw.vertical_gradient(height, width, base, draw.jitter_colour(base, rng, 0.3, 30))
     for _ in range(int(rng.integers(0, 6))):
         p1 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
         p2 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
@@ -192,17 +194,17 @@ def vehicle(frame: np.ndarray, rng: np.random.Generator, plate_box: Box, badge_f
     px1, py1, px2, py2 = plate_box
     pw, ph = px2 - px1, py2 - py1
     cx = (px1 + px2) / 2 + rng.normal(0, 0.05) * pw
-    body_w = pw * rng.uniform(3.2, 4.6)
-    body_h = body_w * rng.uniform(0.55, 0.8)
-    plate_y = rng.uniform(0.55, 0.8)  # plate centre height on the body, from its top
+    body_w = pw * uniform(rng, 3.2, 4.6)
+    body_h = body_w * uniform(rng, 0.55, 0.8)
+    plate_y = uniform(rng, 0.55, 0.8)  # plate centre height on the body, from its top
     top = (py1 + py2) / 2 - body_h * plate_y
     x1, x2, y1, y2 = cx - body_w / 2, cx + body_w / 2, top, top + body_h
     paint = draw.jitter_colour(BODY_COLOURS[int(rng.integers(len(BODY_COLOURS)))], rng, 0.08, 10)
     dark = draw.mix(paint, (0, 0, 0), 0.45)
     i = lambda v: int(round(v))  # noqa: E731
-    shoulder = y1 + body_h * rng.uniform(0.3, 0.45)
+    shoulder = y1 + body_h * uniform(rng, 0.3, 0.45)
     glass = draw.jitter_colour((45, 40, 40), rng, 0.3, 15)
-    inset = body_w * rng.uniform(0.08, 0.16)
+    inset = body_w * uniform(rng, 0.08, 0.16)
     # window (trapezoid) above the shoulder line, body below it
     cv2.fillPoly(frame, [np.array([[i(x1 + inset * 1.6), i(y1)], [i(x2 - inset * 1.6), i(y1)],
                                    [i(x2 - inset * 0.6), i(shoulder)], [i(x1 + inset * 0.6), i(shoulder)]])],
@@ -211,24 +213,24 @@ def vehicle(frame: np.ndarray, rng: np.random.Generator, plate_box: Box, badge_f
                      [i(x2), i(y2)], [i(x1), i(y2)], [i(x1), i(shoulder + body_h * 0.15)]])
     cv2.fillPoly(frame, [body], paint, cv2.LINE_AA)
     # shading: lighter upper body, darker bumper
-    bumper_y = (py1 + py2) / 2 + ph * rng.uniform(0.6, 1.4)
-    cv2.rectangle(frame, (i(x1), i(bumper_y)), (i(x2), i(y2)), draw.mix(paint, dark, rng.uniform(0.2, 1.0)), -1)
+    bumper_y = (py1 + py2) / 2 + ph * uniform(rng, 0.6, 1.4)
+    cv2.rectangle(frame, (i(x1), i(bumper_y)), (i(x2), i(y2)), draw.mix(paint, dark, uniform(rng, 0.2, 1.0)), -1)
     cv2.line(frame, (i(x1), i(bumper_y)), (i(x2), i(bumper_y)), dark, max(1, i(ph * 0.08)), cv2.LINE_AA)
     # lights at both sides
-    lw, lh = body_w * rng.uniform(0.12, 0.22), body_h * rng.uniform(0.08, 0.16)
-    ly = shoulder + body_h * rng.uniform(0.02, 0.12)
+    lw, lh = body_w * uniform(rng, 0.12, 0.22), body_h * uniform(rng, 0.08, 0.16)
+    ly = shoulder + body_h * uniform(rng, 0.02, 0.12)
     light = draw.jitter_colour((40, 40, 200) if rng.random() < 0.7 else (200, 210, 220), rng, 0.15, 20)
     for lx in (x1 + body_w * 0.03, x2 - body_w * 0.03 - lw):
         cv2.rectangle(frame, (i(lx), i(ly)), (i(lx + lw), i(ly + lh)), light, -1, cv2.LINE_AA)
         cv2.rectangle(frame, (i(lx), i(ly)), (i(lx + lw), i(ly + lh)), dark, max(1, i(lh * 0.08)), cv2.LINE_AA)
     # recess the plate sits in
-    rx, ry = pw * rng.uniform(0.03, 0.12), ph * rng.uniform(0.05, 0.25)
+    rx, ry = pw * uniform(rng, 0.03, 0.12), ph * uniform(rng, 0.05, 0.25)
     cv2.rectangle(frame, (i(px1 - rx), i(py1 - ry)), (i(px2 + rx), i(py2 + ry)), draw.mix(paint, dark, 0.6), -1, cv2.LINE_AA)
     if badge_fonts and rng.random() < 0.5:  # a model badge: chrome text near the plate, not a plate
-        m = draw.fit_mask(badge_fonts[int(rng.integers(len(badge_fonts)))].string(str(rng.choice(BADGES))),
-                          ph * rng.uniform(0.25, 0.5), pw * 0.8)
-        bx = i(cx + rng.choice([-1, 1]) * body_w * rng.uniform(0.15, 0.35) - m.shape[1] / 2)
-        draw.blend_mask(frame, m, bx, i(py1 - ry - ph * rng.uniform(0.4, 1.2)), draw.jitter_colour((200, 200, 205), rng))
+        m = draw.fit_text(badge_fonts[int(rng.integers(len(badge_fonts)))], BADGES[int(rng.integers(len(BADGES)))],
+                          ph * uniform(rng, 0.25, 0.5), pw * 0.8)
+        bx = i(cx + (-1, 1)[int(rng.integers(2))] * body_w * uniform(rng, 0.15, 0.35) - m.shape[1] / 2)
+        draw.blend_mask(frame, m, bx, i(py1 - ry - ph * uniform(rng, 0.4, 1.2)), draw.jitter_colour((200, 200, 205), rng))
     # shadow under the car
     cv2.rectangle(frame, (i(x1 - body_w * 0.02), i(y2)), (i(x2 + body_w * 0.02), i(y2 + body_h * 0.06)), (25, 25, 28), -1)
     return (x1, y1, x2, y2 + body_h * 0.06)
@@ -240,14 +242,14 @@ def plate_frame(frame: np.ndarray, rng: np.random.Generator, quad: np.ndarray, f
     q = quad.astype(np.float32)
     w = float(np.linalg.norm(q[1] - q[0]))
     h = float(np.linalg.norm(q[3] - q[0]))
-    grow_x, grow_top, grow_bot = 0.04 * w, 0.08 * h, rng.uniform(0.15, 0.3) * h
+    grow_x, grow_top, grow_bot = 0.04 * w, 0.08 * h, uniform(rng, 0.15, 0.3) * h
     ux, uy = (q[1] - q[0]) / max(w, 1e-6), (q[3] - q[0]) / max(h, 1e-6)
     outer = np.array([q[0] - ux * grow_x - uy * grow_top, q[1] + ux * grow_x - uy * grow_top,
                       q[2] + ux * grow_x + uy * grow_bot, q[3] - ux * grow_x + uy * grow_bot])
     colour = (20, 20, 22) if rng.random() < 0.6 else draw.jitter_colour((190, 190, 195), rng)
     cv2.fillPoly(frame, [np.round(outer).astype(np.int32)], colour, cv2.LINE_AA)
     if rng.random() < 0.7 and grow_bot > 5:
-        m = draw.fit_mask(fonts[0].string(str(rng.choice(DEALERS))), grow_bot * 0.6, w * 0.7)
+        m = draw.fit_text(fonts[0], DEALERS[int(rng.integers(len(DEALERS)))], grow_bot * 0.6, w * 0.7)
         ink = (230, 230, 230) if sum(colour) < 300 else (30, 30, 30)
         bottom_mid = (q[2] + q[3]) / 2 + uy * grow_bot * 0.5
         draw.blend_mask(frame, m, int(bottom_mid[0] - m.shape[1] / 2), int(bottom_mid[1] - m.shape[0] / 2), ink)
@@ -270,7 +272,7 @@ def distractor(frame: np.ndarray, rng: np.random.Generator, box: Box) -> None:
         cv2.line(frame, (c[0], c[1]), (c[0], min(frame.shape[0] - 1, c[1] + r * 3)), (90, 90, 95), max(1, r // 6))
         cv2.circle(frame, c, r, (240, 240, 240), -1, cv2.LINE_AA)
         cv2.circle(frame, c, r, (30, 30, 200), max(1, r // 5), cv2.LINE_AA)
-        m = draw.fit_mask(font.string(str(int(rng.choice([20, 30, 40, 50, 60, 80, 100, 120])))), r * 0.8, r * 1.3)
+        m = draw.fit_text(font, str(SPEED_LIMITS[int(rng.integers(len(SPEED_LIMITS)))]), r * 0.8, r * 1.3)
         draw.blend_mask(frame, m, c[0] - m.shape[1] // 2, c[1] - m.shape[0] // 2, (20, 20, 20))
         return
     bg = {1: [(120, 60, 0), (40, 110, 0), (255, 255, 255), (0, 200, 255)],
@@ -282,10 +284,10 @@ def distractor(frame: np.ndarray, rng: np.random.Generator, box: Box) -> None:
     if kind == 1:
         cv2.rectangle(frame, (x1 + max(1, h // 12), y1 + max(1, h // 12)), (x2 - max(1, h // 12), y2 - max(1, h // 12)),
                       ink, max(1, h // 20))
-    words = [str(rng.choice(SIGN_WORDS)) for _ in range(1 + int(kind == 1 and h > w * 0.5))]
+    words = [SIGN_WORDS[int(rng.integers(len(SIGN_WORDS)))] for _ in range(1 + int(kind == 1 and h > w * 0.5))]
     if kind == 3:  # a bus number or a house number: digits that are not a plate
         words = [str(int(rng.integers(1, 999)))]
     for k, word in enumerate(words):
-        m = draw.fit_mask(font.string(word), h * (0.55 if len(words) == 1 else 0.32), w * 0.85)
+        m = draw.fit_text(font, word, h * (0.55 if len(words) == 1 else 0.32), w * 0.85)
         yy = y1 + (h - m.shape[0]) // 2 if len(words) == 1 else y1 + int(h * (0.12 + 0.46 * k))
         draw.blend_mask(frame, m, x1 + (w - m.shape[1]) // 2, yy, ink)

@@ -14,6 +14,7 @@ import numpy as np
 
 from data.synth import draw
 from data.synth.plate import RenderedPlate
+from data.synth.rand import uniform
 from runtime.records import Char, Plate
 
 
@@ -39,14 +40,14 @@ def camera_quad(rng: np.random.Generator, width_px: float, aspect: float, centre
     pts = np.array([[-w / 2, -h / 2, 0], [w / 2, -h / 2, 0], [w / 2, h / 2, 0], [-w / 2, h / 2, 0]], np.float64)
 
     def angle(limit: float) -> float:
-        return np.radians(limit * rng.uniform(-1, 1) * rng.uniform(0.3, 1.0))
+        return np.radians(limit * uniform(rng, -1, 1) * uniform(rng, 0.3, 1.0))
 
     y, p, r = angle(yaw_deg), angle(pitch_deg), angle(roll_deg)
     ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
     rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
     rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
     world = pts @ (rz @ ry @ rx).T
-    dist = rng.uniform(1.5, 8.0)  # in plate widths
+    dist = uniform(rng, 1.5, 8.0)  # in plate widths
     proj = world[:, :2] / (1.0 + world[:, 2:3] / dist)
     span = proj[:, 0].max() - proj[:, 0].min()
     quad = proj * (width_px / max(span, 1e-6))
@@ -59,6 +60,17 @@ def quad_box(quad: np.ndarray) -> tuple[float, float, float, float]:
 
 def _map(points: np.ndarray, m: np.ndarray) -> np.ndarray:
     return cv2.perspectiveTransform(points.reshape(-1, 1, 2).astype(np.float32), m).reshape(-1, 2)
+
+
+def _map_hulls(hulls: list[np.ndarray], m: np.ndarray) -> tuple[list[np.ndarray], list[list[float]], list[list[float]]]:
+    """Every character's hull through ``m`` in one call: the mapped hulls and each one's (x, y) minimum
+    and maximum (the character's box)."""
+    if not hulls:
+        return [], [], []
+    starts = np.cumsum([0] + [len(h) for h in hulls[:-1]])
+    pts = _map(np.concatenate(hulls), m)
+    return (np.split(pts, starts[1:]), np.minimum.reduceat(pts, starts).tolist(),
+            np.maximum.reduceat(pts, starts).tolist())
 
 
 def composite(frame: np.ndarray, rp: RenderedPlate, quad: np.ndarray, min_visible: float = 0.6,
@@ -89,10 +101,8 @@ def composite(frame: np.ndarray, rp: RenderedPlate, quad: np.ndarray, min_visibl
     roi[:] = draw.alpha_blend(roi, cv2.extractChannel(warped, 3), cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR))
 
     chars, hulls, dropped = [], [], 0
-    for ch, hull in zip(rp.plate.chars, rp.hulls):
-        pts = _map(hull, full)
-        cx1, cy1 = float(pts[:, 0].min()), float(pts[:, 1].min())
-        cx2, cy2 = float(pts[:, 0].max()), float(pts[:, 1].max())
+    mapped, lo, hi = _map_hulls(rp.hulls, full)
+    for ch, pts, (cx1, cy1), (cx2, cy2) in zip(rp.plate.chars, mapped, lo, hi):
         area = max(1e-6, (cx2 - cx1) * (cy2 - cy1))
         vx1, vy1, vx2, vy2 = max(cx1, 0.0), max(cy1, 0.0), min(cx2, float(Wf)), min(cy2, float(Hf))
         if vx2 <= vx1 or vy2 <= vy1 or (vx2 - vx1) * (vy2 - vy1) / area < min_visible:
@@ -116,17 +126,17 @@ def occlude(frame: np.ndarray, placed: Placed, rng: np.random.Generator, max_hid
     mask = np.zeros((Hf, Wf), np.uint8)
     kind = rng.integers(3)
     if kind == 0:  # a vertical bar (tow bar, pole, bike rack)
-        cx = rng.uniform(x1, x2)
-        bw = rng.uniform(0.05, 0.18) * w
-        top = y1 - h if rng.random() < 0.5 else y1 + rng.uniform(0.3, 0.7) * h
+        cx = uniform(rng, x1, x2)
+        bw = uniform(rng, 0.05, 0.18) * w
+        top = y1 - h if rng.random() < 0.5 else y1 + uniform(rng, 0.3, 0.7) * h
         cv2.rectangle(mask, (int(cx - bw / 2), int(top)), (int(cx + bw / 2), int(y2 + h)), 255, -1)
     elif kind == 1:  # a blob (leaf, mud, a sticker)
-        c = (int(rng.uniform(x1, x2)), int(rng.uniform(y1, y2)))
-        cv2.ellipse(mask, c, (int(rng.uniform(0.05, 0.2) * w) + 1, int(rng.uniform(0.2, 0.6) * h) + 1),
-                    rng.uniform(0, 180), 0, 360, 255, -1, cv2.LINE_AA)
+        c = (int(uniform(rng, x1, x2)), int(uniform(rng, y1, y2)))
+        cv2.ellipse(mask, c, (int(uniform(rng, 0.05, 0.2) * w) + 1, int(uniform(rng, 0.2, 0.6) * h) + 1),
+                    uniform(rng, 0, 180), 0, 360, 255, -1, cv2.LINE_AA)
     else:  # the edge of something nearer (another car, a bumper), from one side
         from_left = rng.random() < 0.5
-        edge = x1 + rng.uniform(0.05, 0.3) * w if from_left else x2 - rng.uniform(0.05, 0.3) * w
+        edge = x1 + uniform(rng, 0.05, 0.3) * w if from_left else x2 - uniform(rng, 0.05, 0.3) * w
         xs = (0, int(edge)) if from_left else (int(edge), Wf)
         cv2.rectangle(mask, (xs[0], 0), (xs[1], Hf), 255, -1)
     colour = np.clip(np.array([rng.integers(10, 200)] * 3, np.float32) * rng.uniform(0.7, 1.3, 3), 0, 255)

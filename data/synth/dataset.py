@@ -7,6 +7,7 @@ whatever the number of workers, and image i of a set does not depend on n.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 import multiprocessing as mp
@@ -28,7 +29,8 @@ from data.synth.compose import Placed, camera_quad, composite, occlude, quad_box
 from data.synth.effects import degrade
 from data.synth.fonts import available_fonts
 from data.synth.plate import PlateWear, render
-from data.synth.style import PlateStyle, load_styles
+from data.synth.rand import uniform
+from data.synth.style import PlateStyle, load_styles, weighted_index
 from runtime.records import Plate
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,18 @@ def _deep_merge(base: dict, over: dict) -> dict:
 
 def default_settings() -> dict[str, Any]:
     """``synth`` of conf/data.yaml, plus the OCR model's input and crop padding and the paths,
-    resolved without Hydra (for callers outside ``python -m data``)."""
+    resolved without Hydra (for callers outside ``python -m data``). A new copy on every call."""
+    return copy.deepcopy(_settings_from_files(*(os.environ.get(k) for k in _PATH_ENV)))
+
+
+_PATH_ENV = ("LPR_RUNS", "LPR_SHARED_DATASETS")
+"""Environment variables conf/paths/default.yaml reads: the resolved settings are kept per their values."""
+
+
+@functools.lru_cache(maxsize=8)
+def _settings_from_files(*path_env: str | None) -> dict[str, Any]:
+    """The config files read and resolved once per process and ``path_env`` (OmegaConf takes ~50 ms;
+    ``generate`` is called many times in tests and benchmarks)."""
     from data import config  # noqa: F401  (registers ${lpr.root:})
 
     data = OmegaConf.load(CONF_DIR / "data.yaml")
@@ -92,24 +105,23 @@ class Context:
     settings: dict[str, Any]
     styles: list[PlateStyle]
     pool: bgs.RealBackgrounds
-    style_p: np.ndarray = field(init=False)
+    style_weights: tuple[float, ...] = field(init=False)
     wear: PlateWear = field(init=False)
 
     def __post_init__(self) -> None:
-        w = np.array([s.weight for s in self.styles], np.float64)
-        self.style_p = w / w.sum()
+        self.style_weights = tuple(float(s.weight) for s in self.styles)
         r = self.settings["realism"]
         self.wear = PlateWear(dirt=float(r["dirt"]["p"]), dirt_amount=tuple(r["dirt"]["amount"]),  # type: ignore[arg-type]
                               fade=float(r["fade"]["p"]), glare=float(r["glare"]["p"]),
                               screws=float(r["screws"]["p"]), sticker=float(r["stickers"]["p"]))
 
     def style(self, rng: np.random.Generator) -> PlateStyle:
-        return self.styles[int(rng.choice(len(self.styles), p=self.style_p))]
+        return self.styles[weighted_index(rng, self.style_weights)]
 
 
 def _loguniform(rng: np.random.Generator, lo_hi) -> float:
     lo, hi = (float(v) for v in lo_hi)
-    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+    return float(math.exp(uniform(rng, math.log(lo), math.log(hi))))
 
 
 def _px_per_mm(style: PlateStyle, width_px: float) -> float:
@@ -140,6 +152,22 @@ def _perspective(ctx: Context) -> dict[str, float]:
 
 # -- one OCR crop ----------------------------------------------------------------------------------
 
+_DEGRADE_MARGIN = 8
+"""Pixels around the reach of the cut that the camera effects also compute: the widest blur kernels
+(Gaussian sigma 1.8 at 4 sigma, motion blur 9 px) then see the same neighbours as on the whole frame."""
+
+
+def _reach(box: tuple[float, float, float, float], jitter: float, pad_x: float, pad_y: float, fw: int,
+           fh: int) -> tuple[int, int, int, int]:
+    """Every pixel a crop of the plate at ``box`` can take (``jitter_box`` moves each side by up to
+    ``jitter`` of the size, ``plate_crop_box`` pads the moved box), with a margin, within the frame."""
+    x1, y1, x2, y2 = box
+    gx = (jitter + pad_x * (1 + 2 * jitter)) * (x2 - x1) + _DEGRADE_MARGIN
+    gy = (jitter + pad_y * (1 + 2 * jitter)) * (y2 - y1) + _DEGRADE_MARGIN
+    return (max(0, int(math.floor(x1 - gx))), max(0, int(math.floor(y1 - gy))),
+            min(fw, int(math.ceil(x2 + gx))), min(fh, int(math.ceil(y2 + gy))))
+
+
 def make_crop(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, LabeledImage]:
     s, c, m = ctx.settings, ctx.settings["crops"], ctx.settings["model"]
     style = ctx.style(rng)
@@ -150,11 +178,11 @@ def make_crop(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Label
     x1, y1, x2, y2 = quad_box(quad0)
     bw, bh = x2 - x1, y2 - y1
     # context around the plate: more than the runtime's padding plus the detector's jitter
-    fw = int(math.ceil(bw * (1 + 2 * rng.uniform(0.18, 0.35))))
-    fh = int(math.ceil(bh * (1 + 2 * rng.uniform(0.3, 0.6))))
+    fw = int(math.ceil(bw * (1 + 2 * uniform(rng, 0.18, 0.35))))
+    fh = int(math.ceil(bh * (1 + 2 * uniform(rng, 0.3, 0.6))))
     cx, cy = fw / 2 + rng.normal(0, 0.05) * bw, fh / 2 + rng.normal(0, 0.08) * bh
     if rng.random() < float(c["edge_cut"]):  # the plate runs off the frame (a crop at the image edge)
-        cut = rng.uniform(0.03, 0.2) * bw
+        cut = uniform(rng, 0.03, 0.2) * bw
         cx = (cx - (fw / 2 - bw / 2) - cut) if rng.random() < 0.5 else (cx + (fw / 2 - bw / 2) + cut)
     quad = quad0 - np.array([(x1 + x2) / 2, (y1 + y2) / 2], np.float32) + np.array([cx, cy], np.float32)
     frame = None
@@ -165,13 +193,18 @@ def make_crop(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Label
         if rng.random() < float(c["vehicle"]):
             bgs.vehicle(frame, rng, quad_box(quad), available_fonts(bgs.TEXT_FONTS))
     placed = _place(frame, ctx, rng, style, width, quad, {})
-    frame = degrade(frame, rng, s["realism"], sharpness=min(1.0, cap_px / float(c["sharp_char_px"])))
     if placed is None:  # cannot happen with the margins above; keep the record honest if it does
         raise RuntimeError("synthetic crop: the plate fell outside its frame")
-    box = jitter_box(placed.plate.box, float(c["jitter"]), rng)
+    pad_x, pad_y, jitter = float(m["crop"]["pad_x"]), float(m["crop"]["pad_y"]), float(c["jitter"])
+    # the camera's effects only where the runtime's cut can reach (the rest of the frame never
+    # reaches the crop): the plate grown by the largest jitter and padding, and the blur kernels' margin
+    wx1, wy1, wx2, wy2 = _reach(placed.plate.box, jitter, pad_x, pad_y, fw, fh)
+    frame[wy1:wy2, wx1:wx2] = degrade(frame, rng, s["realism"], sharpness=min(1.0, cap_px / float(c["sharp_char_px"])),
+                                      window=(wx1, wy1, wx2, wy2))
+    box = jitter_box(placed.plate.box, jitter, rng)
     H, W = int(m["input_height"]), int(m["input_width"])
-    cut_result = cut_plate(frame, placed.plate, H, W, float(m["crop"]["pad_x"]), float(m["crop"]["pad_y"]),
-                           int(m["letterbox_fill"]), box=box, min_visible=float(s["min_visible"]))
+    cut_result = cut_plate(frame, placed.plate, H, W, pad_x, pad_y, int(m["letterbox_fill"]), box=box,
+                           min_visible=float(s["min_visible"]))
     if cut_result is None:
         raise RuntimeError("synthetic crop: empty crop region")
     crop, chars = cut_result
@@ -208,8 +241,8 @@ def make_scene(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Labe
         frame = bgs.street(rng, W, H) if rng.random() < 0.7 else bgs.texture(rng, W, H)
     for _ in range(int(rng.integers(sc["distractors"][0], sc["distractors"][1] + 1))):
         dw = W * _loguniform(rng, (0.03, 0.25))
-        dh = dw * rng.uniform(0.25, 1.0)
-        dx, dy = rng.uniform(0, W - dw), rng.uniform(0, H - dh)
+        dh = dw * uniform(rng, 0.25, 1.0)
+        dx, dy = uniform(rng, 0, W - dw), uniform(rng, 0, H - dh)
         bgs.distractor(frame, rng, (dx, dy, dx + dw, dy + dh))
     n = int(rng.integers(sc["plates"][0], sc["plates"][1] + 1))
     widths = sorted(max(float(sc["min_plate_px"]), W * _loguniform(rng, sc["plate_width"])) for _ in range(n))
@@ -220,7 +253,7 @@ def make_scene(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Labe
     for width in widths:  # far (small) plates first: nearer vehicles may hide their surroundings
         for _ in range(10):
             # nearer (bigger) plates sit lower in the frame, as on a road seen from a car or a pole
-            centre = (rng.uniform(-0.1, 1.1) * W, float(np.clip(rng.normal(0.45 + 1.3 * width / W, 0.12), 0.1, 0.98)) * H)
+            centre = (uniform(rng, -0.1, 1.1) * W, float(np.clip(rng.normal(0.45 + 1.3 * width / W, 0.12), 0.1, 0.98)) * H)
             quad = camera_quad(rng, width, aspect, centre, **_perspective(ctx))
             box = quad_box(quad)
             inside = (min(box[2], W) - max(box[0], 0)) * (min(box[3], H) - max(box[1], 0))
@@ -254,7 +287,7 @@ def make_scene(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Labe
 _CTX: Context | None = None
 
 
-def _make(i: int) -> dict[str, Any]:
+def _make(i: int) -> LabeledImage:
     ctx = _CTX
     assert ctx is not None
     rng = np.random.default_rng([ctx.seed, KINDS[ctx.kind], i])
@@ -262,7 +295,7 @@ def _make(i: int) -> dict[str, Any]:
     name = f"images/{i:06d}.jpg"
     write_image(ctx.out / name, image, quality=int(ctx.settings["jpeg_quality"]))
     record.image = name
-    return record.to_dict()
+    return record
 
 
 def _init_worker(ctx: Context) -> None:
@@ -296,7 +329,7 @@ def generate(kind: str, n: int, seed: int, out: Path, styles: list[str] | None =
     (out / "images").mkdir(parents=True, exist_ok=True)
     ctx = Context(kind=kind, seed=int(seed), out=out, settings=settings, styles=load_styles(styles), pool=pool)
     workers = max(1, int(settings.get("workers") or 1))
-    records: list[dict[str, Any]] = []
+    records: list[LabeledImage] = []
     bar = tqdm(total=n, desc=f"synth {kind}", unit="img", disable=not progress)
     if workers == 1 or n < 2 * workers:
         prev = cv2.getNumThreads()
@@ -313,4 +346,4 @@ def generate(kind: str, n: int, seed: int, out: Path, styles: list[str] | None =
                 records.append(rec)
                 bar.update()
     bar.close()
-    return write_manifest(out, (LabeledImage.from_dict(r) for r in records))
+    return write_manifest(out, records)

@@ -58,6 +58,12 @@ def fit_mask(glyph, height: float, max_width: float) -> np.ndarray:
     return scaled_glyph(glyph, w, h)
 
 
+def fit_text(font, text: str, height: float, max_width: float) -> np.ndarray:
+    """``text`` in ``font`` (a ``fonts.Font``) as a mask ``height`` px high (narrower when it would
+    exceed ``max_width``), from the smaller master when that is large enough."""
+    return fit_mask(font.string(text, height=height), height, max_width)
+
+
 def rounded_rect_mask(w: int, h: int, r: float) -> np.ndarray:
     """uint8 mask (255 inside) of a w x h rectangle with corners of radius r (anti-aliased)."""
     mask = np.zeros((h, w), np.uint8)
@@ -73,16 +79,19 @@ def rounded_rect_mask(w: int, h: int, r: float) -> np.ndarray:
 
 
 def vertical_gradient(h: int, w: int, top: Colour, bottom: Colour) -> np.ndarray:
+    """A new (writable) h x w BGR image fading from ``top`` to ``bottom``."""
     t = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
-    col = np.asarray(top, np.float32) * (1 - t) + np.asarray(bottom, np.float32) * t
-    return np.broadcast_to(col, (h, w, 3)).astype(np.uint8)
+    col = (np.asarray(top, np.float32) * (1 - t) + np.asarray(bottom, np.float32) * t).astype(np.uint8)
+    return cv2.resize(col, (w, h), interpolation=cv2.INTER_NEAREST)  # one column converted, then repeated
 
 
 def jitter_colour(colour: Colour, rng: np.random.Generator, amount: float = 0.06, shift: float = 8) -> Colour:
     """A colour as paint, print and ageing vary it."""
-    gain = 1.0 + rng.normal(0, amount)
-    c = np.asarray(colour, np.float32) * gain + rng.normal(0, shift / 2, 3)
-    return tuple(int(v) for v in np.clip(c, 0, 255))  # type: ignore[return-value]
+    # scalar arithmetic (this runs thousands of times a second), rounded as the array form
+    # ``np.float32(colour) * gain + normal`` rounds: the product in float32, the sum in float64
+    gain = float(np.float32(1.0 + rng.normal(0, amount)))
+    c = [float(np.float32(v * gain)) + n for v, n in zip(colour, rng.normal(0, shift / 2, 3).tolist())]
+    return tuple(int(min(max(v, 0.0), 255.0)) for v in c)  # type: ignore[return-value]
 
 
 def mix(a: Colour, b: Colour, t: float) -> Colour:

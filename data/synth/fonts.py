@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 MASTER_SIZE = 160
 """Font size (px) glyphs are rendered at once; plates draw them scaled down."""
+SMALL_STRING_SIZE = 64
+"""Font size (px) of the masters of strings drawn at most ``SMALL_STRING_HEIGHT`` px high (most
+headers, captions and badges): a fifth of the pixels to render and crop for each new text."""
+SMALL_STRING_HEIGHT = 38
 
 _SPEC = re.compile(r"^(?P<family>[a-z0-9-]+)(?::(?P<variant>[A-Za-z0-9]+))?(?:\*(?P<condense>[0-9.]+))?$")
 _DEJAVU = {
@@ -114,28 +118,35 @@ class Font:
     """A font's glyphs at the master size, rendered lazily and kept for the process' lifetime."""
 
     def __init__(self, spec: FontSpec, path: Path, weight: int | None):
-        from PIL import ImageFont
-
         self.spec = spec
         self.path = path
-        self._pil = ImageFont.truetype(str(path), MASTER_SIZE)
-        if weight is not None:
-            try:
-                self._pil.set_variation_by_axes([weight])
-            except OSError as e:  # not a variable font after all
-                raise ValueError(f"font {spec.name}: {path} has no weight axis ({e})") from None
+        self.weight = weight
+        self._pil = self._truetype(MASTER_SIZE)
+        self._pil_small = None
         self._glyphs: dict[str, Glyph] = {}
-        self._strings: dict[str, Glyph] = {}
+        self._strings: dict[tuple[str, bool], Glyph] = {}
         ref = self._ink("H")
         self.cap_top, self.cap_height = ref[1], ref[3] - ref[1]
 
-    def _ink(self, text: str) -> tuple[int, int, int, int]:
+    def _truetype(self, size: int):
+        from PIL import ImageFont
+
+        pil = ImageFont.truetype(str(self.path), size)
+        if self.weight is not None:
+            try:
+                pil.set_variation_by_axes([self.weight])
+            except OSError as e:  # not a variable font after all
+                raise ValueError(f"font {self.spec.name}: {self.path} has no weight axis ({e})") from None
+        return pil
+
+    def _ink(self, text: str, pil=None) -> tuple[int, int, int, int]:
         from PIL import Image, ImageDraw
 
-        l, t, r, b = self._pil.getbbox(text)
+        pil = pil or self._pil
+        l, t, r, b = pil.getbbox(text)
         pad = 4
         img = Image.new("L", (int(r - min(l, 0)) + 2 * pad, int(b - min(t, 0)) + 2 * pad), 0)
-        ImageDraw.Draw(img).text((pad - min(l, 0), pad - min(t, 0)), text, font=self._pil, fill=255)
+        ImageDraw.Draw(img).text((pad - min(l, 0), pad - min(t, 0)), text, font=pil, fill=255)
         arr = np.asarray(img)
         pts = cv2.findNonZero((arr > 8).astype(np.uint8))
         if pts is None:
@@ -164,11 +175,16 @@ class Font:
             self._glyphs[char] = g
         return g
 
-    def string(self, text: str) -> Glyph:
-        """A whole string (header, caption, sign) as one ink-cropped mask; not read as characters."""
-        g = self._strings.get(text)
+    def string(self, text: str, height: float | None = None) -> Glyph:
+        """A whole string (header, caption, sign) as one ink-cropped mask; not read as characters.
+
+        ``height``: the largest height it will be drawn at (a smaller master serves small ones)."""
+        small = height is not None and height <= SMALL_STRING_HEIGHT
+        g = self._strings.get((text, small))
         if g is None:
-            x1, y1, x2, y2 = self._ink(text)
+            if small and self._pil_small is None:
+                self._pil_small = self._truetype(SMALL_STRING_SIZE)
+            x1, y1, x2, y2 = self._ink(text, self._pil_small if small else self._pil)
             off = self._last_offset
             m = self._last[y1 + off:y2 + off, x1:x2].copy()
             if self.spec.condense != 1.0:
@@ -176,7 +192,7 @@ class Font:
                                interpolation=cv2.INTER_AREA)
             g = Glyph(mask=m, hull=np.zeros((0, 2), np.float32), top=0.0, height=1.0, levels=_pyramid(m))
             if len(self._strings) < 4096:
-                self._strings[text] = g
+                self._strings[(text, small)] = g
         return g
 
 

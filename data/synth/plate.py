@@ -16,7 +16,8 @@ import numpy as np
 
 from data.synth import draw
 from data.synth.fonts import Font, available_fonts, scaled_glyph
-from data.synth.style import Pattern, PlateStyle, Token, Variant, load_style
+from data.synth.rand import uniform
+from data.synth.style import Pattern, PlateStyle, Token, Variant, load_style, weighted_index
 from runtime.records import ALPHABET, Char, Plate
 
 
@@ -60,8 +61,7 @@ def _cell_width(font: Font) -> float:
 
 
 def _choose_variant(style: PlateStyle, rng: np.random.Generator) -> Variant:
-    w = np.array([v.weight for v in style.variants], np.float64)
-    return style.variants[int(rng.choice(len(style.variants), p=w / w.sum()))]
+    return style.variants[weighted_index(rng, tuple(v.weight for v in style.variants))]
 
 
 def _tokens_for(style: PlateStyle, text: str | None, rng: np.random.Generator,
@@ -107,14 +107,14 @@ def render(style: PlateStyle | str, text: str | None, rng: np.random.Generator, 
     keys = [k for k, v in variant.colours.items() if v is not None]
     noise = rng.normal(0.0, 1.0, (len(keys), 4))
     col: dict = {k: None for k in variant.colours}
-    for k, z in zip(keys, noise):
-        c = np.asarray(variant.colours[k], np.float32) * (1.0 + 0.06 * z[0]) + 4.0 * z[1:]
-        col[k] = tuple(int(v) for v in np.clip(c, 0, 255))
+    jittered = np.array([variant.colours[k] for k in keys], np.float64) * (1.0 + 0.06 * noise[:, :1]) + 4.0 * noise[:, 1:]
+    for k, c in zip(keys, np.clip(jittered, 0, 255).astype(np.int64).tolist()):
+        col[k] = tuple(c)
     bg, fg = col["background"], col["text"]
     assert bg is not None and fg is not None
 
     if col.get("gradient"):
-        img = draw.vertical_gradient(H, W, bg, col["gradient"]).copy()  # type: ignore[arg-type]
+        img = draw.vertical_gradient(H, W, bg, col["gradient"])  # type: ignore[arg-type]
     else:
         img = np.empty((H, W, 3), np.uint8)
         img[:] = bg
@@ -171,13 +171,13 @@ def _draw_text(img: np.ndarray, style: PlateStyle, tokens: list[Token], text: st
                 widths.append((t.kind, {"dash": 0.32 * cap, "dot": 0.16 * cap, "gap": lay.gap_mm * s,
                                         "emblem": (0.45 if style.emblem == "seals" else 0.8) * cap,
                                         "glyph": 0.85 * cap}[t.kind]))
-        spacing = lay.spacing_mm * s * rng.uniform(0.85, 1.15)
+        spacing = lay.spacing_mm * s * uniform(rng, 0.85, 1.15)
         total = sum(w for _, w in widths) + spacing * (len(widths) - 1)
         avail = W - left - 2 * lay.margin_mm * s
         squeeze = min(1.0, avail / total) if total > 0 else 1.0
         slack = max(0.0, avail - total * squeeze)
-        x = left + lay.margin_mm * s + slack / 2 + rng.uniform(-0.3, 0.3) * slack / 2
-        y_top = lay.y_mm[li] * s - cap / 2 + rng.uniform(-0.02, 0.02) * cap
+        x = left + lay.margin_mm * s + slack / 2 + uniform(rng, -0.3, 0.3) * slack / 2
+        y_top = lay.y_mm[li] * s - cap / 2 + uniform(rng, -0.02, 0.02) * cap
         for t, (kind, w) in zip(line, widths):
             w *= squeeze
             if kind == "char":
@@ -233,13 +233,13 @@ def _band(img, style: PlateStyle, col, rng, s: float, fonts: list[Font]) -> floa
                 cv2.circle(img, (int(round(cx + r * np.cos(a))), int(round(cy + r * np.sin(a)))),
                            max(1, int(round(bw * 0.045))), star, -1, cv2.LINE_AA)
         if texts:
-            m = draw.fit_mask(font.string(str(rng.choice(texts))), H * 0.26, bw * 0.8)
+            m = draw.fit_text(font, str(texts[int(rng.integers(len(texts)))]), H * 0.26, bw * 0.8)
             draw.blend_mask(img, m, int(round((bw - m.shape[1]) / 2)), int(round(H * 0.62)), text_colour)
         return float(bw)
     bh = int(round(size))
     cv2.rectangle(img, (0, 0), (W - 1, bh - 1), colour, -1)
     if texts:
-        m = draw.fit_mask(font.string(str(rng.choice(texts))), bh * 0.6, W * 0.5)
+        m = draw.fit_text(font, str(texts[int(rng.integers(len(texts)))]), bh * 0.6, W * 0.5)
         draw.blend_mask(img, m, int(round((W - m.shape[1]) / 2)), int(round(bh * 0.2)), text_colour)
     if b.get("flag", False):  # a small flag at the right, an emblem at the left of the bar
         fw, fh = int(bh * 1.1), int(bh * 0.7)
@@ -263,8 +263,8 @@ def _header(img, spec, colour, rng, s: float, fonts: list[Font]) -> None:
     hfonts = _fonts(list(spec["fonts"])) if spec.get("fonts") else fonts
     font = hfonts[int(rng.integers(len(hfonts)))]
     H, W = img.shape[:2]
-    h = float(spec.get("height_mm", 10)) * s * rng.uniform(0.9, 1.1)
-    m = draw.fit_mask(font.string(str(texts[int(rng.integers(len(texts)))])), h, W * float(spec.get("max_width", 0.8)))
+    h = float(spec.get("height_mm", 10)) * s * uniform(rng, 0.9, 1.1)
+    m = draw.fit_text(font, str(texts[int(rng.integers(len(texts)))]), h, W * float(spec.get("max_width", 0.8)))
     cx = float(spec["x_mm"]) * s if spec.get("x_mm") is not None else W / 2
     cy = float(spec.get("y_mm", 10)) * s
     draw.blend_mask(img, m, int(round(cx - m.shape[1] / 2)), int(round(cy - m.shape[0] / 2)), colour)
@@ -282,7 +282,7 @@ def _stickers(img, spec, rng, s: float, fonts: list[Font], scale_p: float) -> No
         texts = spec.get("texts") or []
         if texts and h >= 6:
             ink = (255, 255, 255) if sum(colour) < 380 else (20, 20, 20)
-            m = draw.fit_mask(fonts[0].string(str(texts[int(rng.integers(len(texts)))])), h * 0.6, w * 0.85)
+            m = draw.fit_text(fonts[0], str(texts[int(rng.integers(len(texts)))]), h * 0.6, w * 0.85)
             draw.blend_mask(img, m, x1 + (w - m.shape[1]) // 2, y1 + (h - m.shape[0]) // 2, ink)
 
 
@@ -309,7 +309,7 @@ def _screws(img, spec, rng, s: float, bg) -> None:
         cv2.circle(img, c, r, metal, -1, cv2.LINE_AA)
         cv2.circle(img, c, r, draw.mix(metal, (0, 0, 0), 0.5), max(1, r // 4), cv2.LINE_AA)
         if r >= 3:
-            a = rng.uniform(0, np.pi)
+            a = uniform(rng, 0, np.pi)
             dx, dy = int(round(np.cos(a) * r * 0.7)), int(round(np.sin(a) * r * 0.7))
             cv2.line(img, (c[0] - dx, c[1] - dy), (c[0] + dx, c[1] + dy), draw.mix(metal, (0, 0, 0), 0.6),
                      max(1, r // 4), cv2.LINE_AA)
@@ -338,12 +338,12 @@ def _pseudo_glyph(ink, x: float, y: float, w: float, cap: float, rng) -> None:
     t = max(1, int(round(cap * 0.06)))
     for _ in range(int(rng.integers(4, 7))):
         if rng.random() < 0.5:
-            yy = y + rng.uniform(0.05, 0.95) * cap
-            a, b = x + rng.uniform(0, 0.4) * w, x + rng.uniform(0.6, 1.0) * w
+            yy = y + uniform(rng, 0.05, 0.95) * cap
+            a, b = x + uniform(rng, 0, 0.4) * w, x + uniform(rng, 0.6, 1.0) * w
             p1, p2 = (a, yy), (b, yy + rng.normal(0, 0.03) * cap)
         else:
-            xx = x + rng.uniform(0.1, 0.9) * w
-            p1, p2 = (xx, y + rng.uniform(0, 0.4) * cap), (xx + rng.normal(0, 0.1) * w, y + rng.uniform(0.6, 1) * cap)
+            xx = x + uniform(rng, 0.1, 0.9) * w
+            p1, p2 = (xx, y + uniform(rng, 0, 0.4) * cap), (xx + rng.normal(0, 0.1) * w, y + uniform(rng, 0.6, 1) * cap)
         cv2.line(ink, tuple(int(round(v)) for v in p1), tuple(int(round(v)) for v in p2), 255, t, cv2.LINE_AA)
 
 

@@ -145,8 +145,7 @@ class PlateStyle:
     # -- text ------------------------------------------------------------------------------------
     def sample_text(self, rng: np.random.Generator, confusable_boost: float = 1.0) -> tuple[str, Pattern]:
         """A random plate text (characters to read only) and the pattern that lays it out."""
-        weights = np.array([p.weight for p in self.patterns], dtype=np.float64)
-        pattern = self.patterns[int(rng.choice(len(self.patterns), p=weights / weights.sum()))]
+        pattern = self.patterns[weighted_index(rng, tuple(p.weight for p in self.patterns))]
         chars = []
         for t in pattern.tokens:
             if t.kind == "char":
@@ -157,6 +156,20 @@ class PlateStyle:
         """The pattern that fits ``text`` (its characters' kinds first, then only its length)."""
         fits = [p for p in self.patterns if p.accepts(text)] or [p for p in self.patterns if p.n_chars == len(text)]
         return max(fits, key=lambda p: p.weight) if fits else None
+
+
+@functools.lru_cache(maxsize=256)
+def _weights_cdf(weights: tuple[float, ...]) -> np.ndarray:
+    cdf = np.array(weights, np.float64) / sum(weights)
+    cdf = cdf.cumsum()
+    cdf /= cdf[-1]
+    return cdf
+
+
+def weighted_index(rng: np.random.Generator, weights: tuple[float, ...]) -> int:
+    """``rng.choice(len(weights), p=normalised weights)`` with the same draw and the same result, without
+    the argument checks that make ``choice`` slow (the weights' CDF is computed once)."""
+    return int(_weights_cdf(weights).searchsorted(rng.random(), side="right"))
 
 
 @functools.lru_cache(maxsize=256)
@@ -175,8 +188,10 @@ def _pick(choices: str, rng: np.random.Generator, boost: float) -> str:
 _KNOWN_KEYS = {"name", "region", "weight", "size_mm", "corner_radius_mm", "patterns", "letters", "digits", "text",
                "fonts", "variants", "band", "border", "header", "caption", "emblem", "screws", "stickers",
                "stripes_mm", "description"}
-_COLOUR_KEYS = {"background", "text", "gradient", "border", "band", "band_text", "header", "caption", "silhouette",
-                "stripe"}
+# a tuple, not a set: a variant's colours are jittered in this order, and a set's order changes with
+# the process' string hash seed (the same seed would then give other colours in another process)
+_COLOUR_KEYS = ("background", "text", "gradient", "border", "band", "band_text", "header", "caption", "silhouette",
+                "stripe")
 
 
 def _as_list(v: Any) -> list:
@@ -218,7 +233,7 @@ def style_from_dict(d: dict[str, Any], source: str = "<dict>") -> PlateStyle:
         where = f"{source}: variants[{i}]"
         if not isinstance(v, dict) or "background" not in v or "text" not in v:
             raise ValueError(f"{where}: needs at least 'background' and 'text' colours")
-        bad = set(v) - _COLOUR_KEYS - {"name", "weight"}
+        bad = set(v) - set(_COLOUR_KEYS) - {"name", "weight"}
         if bad:
             raise ValueError(f"{where}: unknown keys {sorted(bad)} (colours: {sorted(_COLOUR_KEYS)})")
         colours = {k: (None if v[k] is None else parse_colour(v[k], f"{where}.{k}")) for k in _COLOUR_KEYS if k in v}
