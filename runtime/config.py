@@ -103,6 +103,8 @@ class TrackConfig:
     gate_growth: float = 0.15
     """The centre gate widens by this many plate widths per frame the track went unseen ..."""
     max_gate: float = 4.0
+    max_height_ratio: float = 1.5
+    """A detection whose height differs from the track's by more than this factor is another plate."""
     """... up to this many plate widths. A track predicted to have left the frame ends."""
     high_score: float = 0.5
     """Detections scoring at least this start tracks; weaker ones only continue tracks seen in the
@@ -148,6 +150,8 @@ class TrackConfig:
                      "max_reads_per_frame", "max_readings", "edge_patience"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
+        if self.max_height_ratio < 1:
+            problems.append(f"max_height_ratio={self.max_height_ratio} must be at least 1")
         if self.event_at not in ("confirm", "end"):
             problems.append(f"event_at={self.event_at!r} is not 'confirm' or 'end'")
         if problems:

@@ -222,6 +222,11 @@ class Tracker:
         cfg = self.config
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         scores = np.asarray(scores, np.float32).reshape(-1)
+        # First end the tracks that are gone, so that a plate entering where one just left starts its own.
+        gone = {t.id for t in self.tracks if frame - t.last_frame > cfg.max_missed
+                or (size is not None and frame - t.last_frame >= 2 and _left_the_frame(t, frame, size, cfg.edge_margin))}
+        ended = [t for t in self.tracks if t.id in gone]
+        self.tracks = [t for t in self.tracks if t.id not in gone]
         free_tracks = list(self.tracks)
         matched: list[tuple[Track, int]] = []
         strong = [i for i in range(len(boxes)) if scores[i] >= cfg.high_score]
@@ -240,10 +245,6 @@ class Tracker:
                 self._next_id += 1
                 self.tracks.append(track)
                 matched.append((track, i))
-        gone = {t.id for t in self.tracks if frame - t.last_frame > cfg.max_missed
-                or (size is not None and t.last_frame < frame and _outside(t.predicted(frame), size))}
-        ended = [t for t in self.tracks if t.id in gone]
-        self.tracks = [t for t in self.tracks if t.id not in gone]
         matched.sort(key=lambda m: m[1])
         return matched, ended
 
@@ -263,7 +264,10 @@ class Tracker:
             return []
         predicted = np.stack([t.predicted(frame) for t in tracks])
         dets = boxes[group]
-        iou = iou_matrix(predicted, dets)
+        # A plate's height changes little between frames (its width does, cut by the frame edge).
+        heights = np.maximum(predicted[:, 3] - predicted[:, 1], 1.0)[:, None] / np.maximum(dets[:, 3] - dets[:, 1], 1.0)[None]
+        same_size = (heights <= self.config.max_height_ratio) & (heights >= 1.0 / self.config.max_height_ratio)
+        iou = np.where(same_size, iou_matrix(predicted, dets), 0.0)
         pairs: list[tuple[Track, int]] = []
         used_t: set[int] = set()
         used_d: set[int] = set()
@@ -288,7 +292,7 @@ class Tracker:
         last = np.array([((t.box[0] + t.box[2]) / 2, (t.box[1] + t.box[3]) / 2) for t in tracks], np.float32)
         velocity = np.stack([t.velocity for t in tracks])
         ahead = np.einsum("tdk,tk->td", dc[None] - last[:, None], velocity) >= 0
-        allowed = (dist <= gate[:, None]) & (ahead | (missed[:, None] < 1))
+        allowed = (dist <= gate[:, None]) & (ahead | (missed[:, None] < 1)) & same_size
         for ti, di in sorted(zip(*np.nonzero(allowed)), key=lambda p: dist[p]):
             if ti not in used_t and di not in used_d:
                 used_t.add(ti)
@@ -308,12 +312,20 @@ class Tracker:
         track.hits += 1
 
 
-def _outside(box: np.ndarray, size: tuple[int, int]) -> bool:
-    """Whether most of ``box`` lies outside an image of ``size`` (width, height)."""
+def _left_the_frame(track: Track, frame: int, size: tuple[int, int], margin: float) -> bool:
+    """Whether an unseen ``track`` has driven out of an image of ``size`` (width, height): it was last
+    seen at an edge (within ``margin`` or two frames' motion) moving towards it, or it is predicted
+    to be mostly outside. Asked only of tracks unseen for a frame or more: a plate half out of the
+    frame is still detected, clipped."""
     w, h = size
-    x1, y1, x2, y2 = (float(v) for v in box)
-    area = max(1e-6, (x2 - x1) * (y2 - y1))
-    inside = max(0.0, min(x2, w) - max(x1, 0.0)) * max(0.0, min(y2, h) - max(y1, 0.0))
+    x1, y1, x2, y2 = track.box
+    vx, vy = (float(v) for v in track.velocity)
+    mx, my = max(margin, 2 * abs(vx)), max(margin, 2 * abs(vy))
+    if (x1 <= mx and vx < 0) or (x2 >= w - mx and vx > 0) or (y1 <= my and vy < 0) or (y2 >= h - my and vy > 0):
+        return True
+    px1, py1, px2, py2 = (float(v) for v in track.predicted(frame))
+    area = max(1e-6, (px2 - px1) * (py2 - py1))
+    inside = max(0.0, min(px2, w) - max(px1, 0.0)) * max(0.0, min(py2, h) - max(py1, 0.0))
     return inside / area < 0.5
 
 

@@ -80,12 +80,23 @@ class TestTracker:
         matched, _ = tracker.update(17, np.array([moving((100, 100), (10, 0), 17)]), np.array([0.9]))
         assert 1 in [t.id for t, _ in matched]  # back in its own lane, ahead: the same track
 
-    def test_a_track_that_drove_out_of_the_frame_ends(self):
+    def test_a_plate_that_drove_out_of_the_frame_ends_and_a_new_one_there_is_new(self):
         tracker = Tracker(TrackConfig(max_missed=30))
-        for f in range(5):
-            tracker.update(f, np.array([moving((400, 100), (60, 0), f)]), np.array([0.9]), (640, 480))
-        _, ended = tracker.update(8, np.zeros((0, 4)), np.zeros(0), (640, 480))
-        assert [t.id for t in ended] == [1]
+        for f in range(8):  # the detector clips boxes at the frame edge, as ours does
+            box = np.minimum(moving((400, 100), (30, 0), f), 640)
+            tracker.update(f, np.array([box]), np.array([0.9]), (640, 480))
+        assert [t.id for t in tracker.tracks] == [1] and tracker.tracks[0].box[2] == 640
+        _, ended = tracker.update(9, np.zeros((0, 4)), np.zeros(0), (640, 480))
+        assert [t.id for t in ended] == [1]  # not max_missed frames later
+        # a plate entering at the same edge moments later (the other way) gets a track of its own
+        matched, _ = tracker.update(10, np.array([[560, 100, 640, 130]]), np.array([0.9]), (640, 480))
+        assert [t.id for t, _ in matched] == [2]
+
+    def test_a_much_smaller_or_taller_box_is_another_plate(self):
+        tracker = Tracker(TrackConfig())
+        tracker.update(0, np.array([[100, 100, 220, 130]]), np.array([0.9]))
+        matched, _ = tracker.update(1, np.array([[105, 100, 225, 160]]), np.array([0.9]))
+        assert [t.id for t, _ in matched] == [2]
 
 
 class TestVote:
