@@ -110,6 +110,9 @@ class TrackConfig:
     """Detections scoring at least this start tracks; weaker ones only continue tracks seen in the
     previous frame, by overlap (ByteTrack's two stages: a plate fading in and out of confidence
     keeps its track, and a weak box elsewhere does not revive a lost one)."""
+    duplicate_iou: float = 0.5
+    """An unmatched detection overlapping a tracked plate's box this much is a second box on that
+    plate, not a new plate."""
     max_missed: int = 30
     """Frames a track survives without a detection (a pole or a car in front for a moment)."""
     min_hits: int = 3
@@ -140,7 +143,7 @@ class TrackConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("match_iou", "high_score", "confirm_score", "velocity_smoothing"):
+        for name in ("match_iou", "high_score", "confirm_score", "velocity_smoothing", "duplicate_iou"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name}={getattr(self, name)} is not in [0, 1]")
         for name in ("max_missed", "edge_margin", "max_centre_shift", "gate_growth", "max_gate"):

@@ -238,8 +238,12 @@ class Tracker:
                 free_tracks.remove(track)
                 matched.append((track, i))
         taken = {i for _, i in matched}
+        # A second box on a plate that already continues a track (NMS lets overlapping boxes through)
+        # is not a new plate.
+        claimed = boxes[sorted(taken)] if taken else np.zeros((0, 4), np.float32)
+        overlap = iou_matrix(boxes, claimed).max(axis=1) if len(claimed) else np.zeros(len(boxes))
         for i in strong:
-            if i not in taken:
+            if i not in taken and overlap[i] < cfg.duplicate_iou:
                 track = Track(id=self._next_id, box=tuple(float(v) for v in boxes[i]), det_score=float(scores[i]),
                               first_frame=frame, last_frame=frame)
                 self._next_id += 1

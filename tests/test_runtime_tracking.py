@@ -92,6 +92,12 @@ class TestTracker:
         matched, _ = tracker.update(10, np.array([[560, 100, 640, 130]]), np.array([0.9]), (640, 480))
         assert [t.id for t, _ in matched] == [2]
 
+    def test_a_second_box_on_a_tracked_plate_starts_no_track(self):
+        tracker = Tracker(TrackConfig())
+        tracker.update(0, np.array([[100, 100, 220, 130]]), np.array([0.9]))
+        matched, _ = tracker.update(1, np.array([[104, 100, 224, 130], [120, 101, 232, 131]]), np.array([0.9, 0.8]))
+        assert [(t.id, i) for t, i in matched] == [(1, 0)] and len(tracker.tracks) == 1
+
     def test_a_much_smaller_or_taller_box_is_another_plate(self):
         tracker = Tracker(TrackConfig())
         tracker.update(0, np.array([[100, 100, 220, 130]]), np.array([0.9]))

@@ -83,7 +83,10 @@ def make_video(out: str | Path, frames: int = 150, seed: int = 0, *, fps: float 
     drift = 0.06 * height  # plates move down a little as they approach
     rendered, placed_plates = [], []
     for pid, (lane, first, last) in enumerate(_schedule(frames, lanes, plates, duration, rng), start=1):
-        style = two_line_style if rng.random() < two_line_share else styles[int(rng.integers(len(styles)))]
+        # Styles in rotation, every k-th plate two-line: a short video still shows every kind.
+        every = max(1, round(1 / two_line_share)) if two_line_share > 0 else 0
+        two_line = every > 0 and pid % every == 0
+        style = two_line_style if two_line else styles[(pid - 1 - (pid // every if every else 0)) % len(styles)]
         plate_style = load_style(style)
         rp = render(plate_style, None, rng, px_per_mm=0.7)
         aspect = rp.image.shape[1] / rp.image.shape[0]
