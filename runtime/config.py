@@ -124,7 +124,8 @@ class TrackConfig:
     confirm_readings: int = 3
     """Readings of the voted length needed before a track's text is confirmed."""
     confirm_score: float = 0.6
-    """... and the least-agreed character's share of the vote must reach this."""
+    """... and the least-agreed character's share of the vote must reach this (and, with region
+    rules, the voted text must match one of their patterns)."""
     read_every_unconfirmed: int = 2
     """An unconfirmed track with ``confirm_readings`` readings is re-read every this many frames."""
     read_every_confirmed: int = 30
@@ -133,9 +134,11 @@ class TrackConfig:
     """At most this many crops are read per frame; the tracks with the fewest readings go first."""
     max_readings: int = 40
     """Readings kept per track (the oldest go first); bounds memory on a parked car."""
-    edge_margin: float = 2.0
-    """Plates whose box comes this close (pixels) to the frame edge are not read: cut-off plates
-    misread. A track that stays at the edge is read after ``edge_patience`` frames all the same."""
+    edge_margin: float = 0.02
+    """Plates whose box comes this close to the frame edge (a fraction of the frame's width, or
+    height, so 19 px across a 960 px frame) are not read: a plate cut by the edge misreads, and
+    the detector's box often stops a few pixels short of the edge. A track that stays at the edge
+    is read after ``edge_patience`` frames all the same."""
     edge_patience: int = 10
     event_at: str = "confirm"
     """When a plate's event is sent: "confirm" (as soon as its reading is confirmed; a track that
@@ -143,10 +146,10 @@ class TrackConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("match_iou", "high_score", "confirm_score", "velocity_smoothing", "duplicate_iou"):
+        for name in ("match_iou", "high_score", "confirm_score", "velocity_smoothing", "duplicate_iou", "edge_margin"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name}={getattr(self, name)} is not in [0, 1]")
-        for name in ("max_missed", "edge_margin", "max_centre_shift", "gate_growth", "max_gate"):
+        for name in ("max_missed", "max_centre_shift", "gate_growth", "max_gate"):
             if getattr(self, name) < 0:
                 problems.append(f"{name}={getattr(self, name)} must not be negative")
         for name in ("min_hits", "confirm_readings", "read_every_unconfirmed", "read_every_confirmed",

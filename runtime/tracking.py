@@ -316,15 +316,15 @@ class Tracker:
         track.hits += 1
 
 
-def _left_the_frame(track: Track, frame: int, size: tuple[int, int], margin: float) -> bool:
+def _left_the_frame(track: Track, frame: int, size: tuple[int, int], edge_margin: float) -> bool:
     """Whether an unseen ``track`` has driven out of an image of ``size`` (width, height): it was last
-    seen at an edge (within ``margin`` or two frames' motion) moving towards it, or it is predicted
+    seen at an edge (within ``edge_margin`` of the frame or two frames' motion) moving towards it, or it is predicted
     to be mostly outside. Asked only of tracks unseen for a frame or more: a plate half out of the
     frame is still detected, clipped."""
     w, h = size
     x1, y1, x2, y2 = track.box
     vx, vy = (float(v) for v in track.velocity)
-    mx, my = max(margin, 2 * abs(vx)), max(margin, 2 * abs(vy))
+    mx, my = max(edge_margin * w, 2 * abs(vx)), max(edge_margin * h, 2 * abs(vy))
     if (x1 <= mx and vx < 0) or (x2 >= w - mx and vx > 0) or (y1 <= my and vy < 0) or (y2 >= h - my and vy > 0):
         return True
     px1, py1, px2, py2 = (float(v) for v in track.predicted(frame))
@@ -335,8 +335,8 @@ def _left_the_frame(track: Track, frame: int, size: tuple[int, int], margin: flo
 
 def needs_reading(track: Track, frame: int, box: Box, width: int, height: int, config: TrackConfig) -> bool:
     """Whether ``track``, detected at ``box`` in ``frame``, should be read now (OCR on demand)."""
-    m = config.edge_margin
-    at_edge = box[0] <= m or box[1] <= m or box[2] >= width - m or box[3] >= height - m
+    mx, my = config.edge_margin * width, config.edge_margin * height
+    at_edge = box[0] <= mx or box[1] <= my or box[2] >= width - mx or box[3] >= height - my
     if at_edge and (track.attempts or track.hits < config.edge_patience):
         return False  # wait until the plate is fully in view; read a plate that stays at the edge anyway
     if track.last_read_frame is None:

@@ -123,8 +123,7 @@ class PlateTracker:
                 if plate.text:
                     track.add_reading(reading_from_plate(plate, frame.index), cfg.max_readings)
                     track.vote = vote(list(track.readings), self.predictor.rules, self.predictor.config.top_n)
-                    if (not track.confirmed and track.vote is not None and track.vote.support >= cfg.confirm_readings
-                            and track.vote.score >= cfg.confirm_score):
+                    if not track.confirmed and self._confirms(track):
                         track.confirmed, track.confirmed_frame = True, frame.index
             self.stats.read_batches += 1
             self.stats.reads += len(due)
@@ -138,6 +137,14 @@ class PlateTracker:
         self.stats.plates += len(plates)
         return TrackedFrame(source=frame.source, frame=frame.index, plates=plates,
                             image=image if keep_image else None, reads=len(due), events=events)
+
+    def _confirms(self, track: Track) -> bool:
+        """Enough readings agree; with region rules, on a text the rules allow (a plate read short
+        the same way three times, e.g. a narrow M lost, does not confirm)."""
+        v, rules = track.vote, self.predictor.rules
+        if v is None or v.support < self.config.confirm_readings or v.score < self.config.confirm_score:
+            return False
+        return rules is None or not rules.patterns or rules.matches(v.text)
 
     def finish(self, source: str) -> list[Event]:
         """Events of the tracks still open when the source ends."""

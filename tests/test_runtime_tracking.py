@@ -140,7 +140,7 @@ class TestVote:
 
 
 class TestNeedsReading:
-    cfg = TrackConfig(confirm_readings=3, read_every_unconfirmed=2, read_every_confirmed=10, edge_margin=2,
+    cfg = TrackConfig(confirm_readings=3, read_every_unconfirmed=2, read_every_confirmed=10, edge_margin=0.01,
                       edge_patience=5)
 
     def read(self, track: Track, frame: int) -> None:

@@ -9,14 +9,14 @@ tracker must survive: two-line plates, a pillar that hides a plate completely fo
 and frames where one character of every plate is smeared (single-frame misreads for voting to fix).
 
 truth.json: {"video", "fps", "frames", "width", "height", "plates": [{"id", "text", "lines", "style",
-"first_frame", "last_frame", "hidden_frames", "smeared_frames"}]}; frames.jsonl: one line per frame,
+"font", "first_frame", "last_frame", "hidden_frames", "smeared_frames"}]}; frames.jsonl: one line per frame,
 {"frame", "plates": [{"id", "box", "text", "visible"}]}.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ class VideoPlate:
     text: str
     lines: int
     style: str
+    font: str
     lane: int
     first_frame: int
     last_frame: int
@@ -66,13 +67,15 @@ def make_video(out: str | Path, frames: int = 150, seed: int = 0, *, fps: float 
                height: int = 540, plates: int = 6, lanes: int = 2, styles: list[str] | None = None,
                two_line_style: str = "moto", two_line_share: float = 0.25, duration: tuple[int, int] = (40, 70),
                plate_width: tuple[float, float] = (0.12, 0.2), pillar_frames: int = 0, smear_every: int = 0,
-               noise: float = 2.0, codec: str = "mp4v", progress: bool = True) -> Path:
+               noise: float = 2.0, fonts: list[str] | None = None, codec: str = "mp4v",
+               progress: bool = True) -> Path:
     """Write a synthetic traffic video and its ground truth to ``out``; returns truth.json's path.
 
     ``plate_width``: plate width / frame width when entering and when leaving (they approach).
     ``pillar_frames`` > 0: a pillar in front of the far lane (lane 0) hides each of its plates
     completely for about that many frames; the other lanes pass in front of it. ``smear_every`` > 0: every that many frames, one
     character of each plate is smeared (its cell blurred and painted over in plate colour).
+    ``fonts``: draw every plate in one of these fonts (data.synth.fonts specs) instead of its style's.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -88,6 +91,8 @@ def make_video(out: str | Path, frames: int = 150, seed: int = 0, *, fps: float 
         two_line = every > 0 and pid % every == 0
         style = two_line_style if two_line else styles[(pid - 1 - (pid // every if every else 0)) % len(styles)]
         plate_style = load_style(style)
+        if fonts:
+            plate_style = replace(plate_style, fonts=list(fonts))
         rp = render(plate_style, None, rng, px_per_mm=0.7)
         aspect = rp.image.shape[1] / rp.image.shape[0]
         # A fixed view of the plate (small angles), scaled and moved along the lane frame by frame.
@@ -97,7 +102,7 @@ def make_video(out: str | Path, frames: int = 150, seed: int = 0, *, fps: float 
         size = float(np.sqrt(min(1.0, plate_style.size_mm[0] / 520.0)))
         rendered.append((rp, unit * size, direction))
         placed_plates.append(VideoPlate(id=pid, text=rp.plate.text or "", lines=rp.plate.lines or 1, style=style,
-                                        lane=lane, first_frame=first, last_frame=last))
+                                        font=rp.font, lane=lane, first_frame=first, last_frame=last))
     pillar = None
     if pillar_frames > 0:
         # A plate is hidden while the pillar spans it: as wide as a plate mid-way plus the distance
@@ -155,11 +160,7 @@ def make_video(out: str | Path, frames: int = 150, seed: int = 0, *, fps: float 
 
 
 def _with_image(rp: Any, image: np.ndarray) -> Any:
-    if image is rp.image:
-        return rp
-    from dataclasses import replace
-
-    return replace(rp, image=image)
+    return rp if image is rp.image else replace(rp, image=image)
 
 
 def _smeared(rp: Any, rng: np.random.Generator) -> np.ndarray:
