@@ -127,7 +127,11 @@ class TrackConfig:
     """... and the least-agreed character's share of the vote must reach this (and, with region
     rules, the voted text must match one of their patterns)."""
     read_every_unconfirmed: int = 2
-    """An unconfirmed track with ``confirm_readings`` readings is re-read every this many frames."""
+    """An unconfirmed track with ``confirm_readings`` attempts is re-read after this many frames ..."""
+    unconfirmed_backoff: float = 1.5
+    """... and each further wait grows by this factor (up to ``read_every_confirmed``): a plate that
+    will not agree with itself gains little from a reading every other frame, and a busy road
+    would pay for it."""
     read_every_confirmed: int = 30
     """A confirmed track is re-read every this many frames (a wrong early consensus can still turn)."""
     max_reads_per_frame: int = 4
@@ -156,6 +160,8 @@ class TrackConfig:
                      "max_reads_per_frame", "max_readings", "edge_patience"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
+        if self.unconfirmed_backoff < 1:
+            problems.append(f"unconfirmed_backoff={self.unconfirmed_backoff} must be at least 1")
         if self.max_height_ratio < 1:
             problems.append(f"max_height_ratio={self.max_height_ratio} must be at least 1")
         if self.event_at not in ("confirm", "end"):

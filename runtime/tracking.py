@@ -346,7 +346,9 @@ def needs_reading(track: Track, frame: int, box: Box, width: int, height: int, c
         return since >= config.read_every_confirmed
     if track.attempts < config.confirm_readings:
         return since >= 1
-    return since >= config.read_every_unconfirmed
+    extra = track.attempts - config.confirm_readings
+    wait = config.read_every_unconfirmed * config.unconfirmed_backoff ** extra
+    return since >= min(round(wait), config.read_every_confirmed)
 
 
 def reading_from_plate(plate: Plate, frame: int) -> TrackReading:

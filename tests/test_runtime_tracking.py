@@ -141,7 +141,7 @@ class TestVote:
 
 class TestNeedsReading:
     cfg = TrackConfig(confirm_readings=3, read_every_unconfirmed=2, read_every_confirmed=10, edge_margin=0.01,
-                      edge_patience=5)
+                      edge_patience=5, unconfirmed_backoff=1.0)
 
     def read(self, track: Track, frame: int) -> None:
         track.attempts += 1
@@ -158,6 +158,16 @@ class TestNeedsReading:
                 self.read(t, f)
                 frames_read.append(f)
         assert frames_read == [0, 1, 2, 4, 6, 8, 10, 20, 30]
+
+    def test_unconfirmed_tracks_are_read_less_and_less_often(self):
+        cfg = TrackConfig(confirm_readings=3, read_every_unconfirmed=2, unconfirmed_backoff=2.0, read_every_confirmed=12)
+        t = Track(id=1, box=(100, 100, 200, 130), det_score=0.9, first_frame=0, last_frame=0)
+        frames_read = []
+        for f in range(60):
+            if needs_reading(t, f, (100.0, 100.0, 200.0, 130.0), 640, 480, cfg):
+                self.read(t, f)
+                frames_read.append(f)
+        assert frames_read == [0, 1, 2, 4, 8, 16, 28, 40, 52]  # waits 2, 4, 8, then capped at 12
 
     def test_plates_at_the_edge_wait_unless_they_stay_there(self):
         t = Track(id=1, box=(0, 100, 80, 130), det_score=0.9, first_frame=0, last_frame=0, hits=1)

@@ -115,7 +115,7 @@ def test_every_plate_gives_one_event_with_its_text(predictor, traffic):
 def test_voting_outvotes_smeared_frames(predictor, smeared):
     """Reading every frame, a third of each track's readings see a smeared character; the votes
     must come out as on the clean video, plate for plate."""
-    read_everything = TrackConfig(read_every_unconfirmed=1, read_every_confirmed=1, event_at="end",
+    read_everything = TrackConfig(read_every_unconfirmed=1, unconfirmed_backoff=1.0, read_every_confirmed=1, event_at="end",
                                   max_reads_per_frame=8)
     texts = []
     for folder in smeared:
