@@ -4,6 +4,10 @@ Prints JSON: images per second for OCR crops and for scenes, files written inclu
 OpenCV single-threaded). Targets: >= 300 crops/s and >= 20 scenes/s. A warm-up set (half as many images,
 same seed) is made first so the work done once per process (rendering glyphs and texts, decoding the
 background pool) is not counted: a long run pays it once.
+
+Files go where a real run writes them, a temporary folder under the runs folder (``LPR_RUNS``,
+default ``runs/``; ``--tmp`` elsewhere): creating a small file in this machine's /tmp costs 0.9 ms
+of CPU against 0.06 ms under /work (measured), a fifth of a crop's whole budget.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenes", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--procedural", action="store_true", help="no real backgrounds even when present")
+    ap.add_argument("--tmp", type=Path, default=None,
+                    help="folder for the bench's temporary files (default: the runs folder, LPR_RUNS or runs/)")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import cv2
@@ -43,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(1)
     if hasattr(os, "sched_setaffinity"):  # one core, as the target says
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    with tempfile.TemporaryDirectory(prefix="synth_bench_") as tmp:
+    tmp_root = args.tmp or Path(os.environ.get("LPR_RUNS") or Path(__file__).resolve().parents[2] / "runs")
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="synth_bench_", dir=tmp_root) as tmp:
         root = Path(tmp)
         result = {
             "crops": _rate("crops", args.crops, args.seed, root, not args.procedural),
@@ -53,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpu": platform.processor() or platform.machine(),
             "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
             "cpu_count": os.cpu_count(),
+            "written_to": str(tmp_root),
         }
     result["targets_met"] = result["crops"]["per_second"] >= 300 and result["scenes"]["per_second"] >= 20
     json.dump(result, sys.stdout, indent=2)
