@@ -9,12 +9,30 @@ letterbox fill, class names, crop padding) comes from the model's metadata, not 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+class _Settings:
+    """``to_dict`` / ``from_dict`` shared by the runtime's settings dataclasses."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None):
+        """From a mapping (e.g. a Hydra node); unknown keys are an error naming them."""
+        values = dict(values or {})
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(values) - known)
+        if unknown:
+            what = re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()  # PipelineConfig -> pipeline config
+            raise ValueError(f"{what}: unknown keys {unknown} (known: {sorted(known)})")
+        return cls(**values)
+
 
 @dataclass
-class PipelineConfig:
+class PipelineConfig(_Settings):
     # Plate detector
     det_conf: float = 0.25
     """Minimum plate score."""
@@ -72,22 +90,10 @@ class PipelineConfig:
     def detect_workers(self) -> int:
         return self.workers or max(1, os.cpu_count() or 1)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any] | None) -> PipelineConfig:
-        """From a mapping (e.g. a Hydra node); unknown keys are an error naming them."""
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"pipeline config: unknown keys {unknown} (known: {sorted(known)})")
-        return cls(**values)
 
 
 @dataclass
-class TrackConfig:
+class TrackConfig(_Settings):
     """Video: how plates are followed across frames, when they are read, and when a reading counts.
 
     Defaults suit a camera at 25-30 FPS watching traffic: a plate stays in view for a second or
@@ -169,17 +175,6 @@ class TrackConfig:
         if problems:
             raise ValueError("track config: " + "; ".join(problems))
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any] | None) -> TrackConfig:
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"track config: unknown keys {unknown} (known: {sorted(known)})")
-        return cls(**values)
 
 
 STREAM_DROP_MODES = ("auto", "always", "never")
@@ -187,7 +182,7 @@ RTSP_TRANSPORTS = ("tcp", "udp", "auto")
 
 
 @dataclass
-class StreamConfig:
+class StreamConfig(_Settings):
     """How video files, cameras and network streams are read (runtime/streams.py)."""
 
     reconnect_attempts: int = 8
@@ -227,15 +222,3 @@ class StreamConfig:
         if problems:
             raise ValueError("stream config: " + "; ".join(problems))
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any] | None) -> StreamConfig:
-        """From a mapping (e.g. a Hydra node); unknown keys are an error naming them."""
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"stream config: unknown keys {unknown} (known: {sorted(known)})")
-        return cls(**values)
