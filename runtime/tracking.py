@@ -5,7 +5,7 @@ supervision's ByteTrack pulls scipy, matplotlib and pillow; norfair pulls scipy 
 degirum_tools' tracker needs the DeGirum SDK. Plates move smoothly and rarely cross each other,
 so a constant-velocity prediction, greedy IoU association in ByteTrack's two stages (confident
 detections first, weak ones only continue tracks) and a centre-distance fallback for small fast
-plates do the job in ~100 lines that are easy to read and test.
+plates do the job in ~170 lines that are easy to read and test.
 
 Voting: every reading of a track (one OCR pass on one frame) votes for the track's text. The
 length comes first (weighted vote), then each position is voted with the character scores *and*
