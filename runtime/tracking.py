@@ -160,7 +160,6 @@ class Track:
     """Times the OCR model was given this track's crop (readings keep only those with a text)."""
     vote: Vote | None = None
     confirmed: bool = False
-    confirmed_frame: int | None = None
     reported: bool = False
     """An event has been sent for this track."""
 
@@ -182,7 +181,7 @@ class Track:
         agreeing = [r for r in self.readings if r.text == text]
         return max(agreeing or self.readings, key=lambda r: r.weight)
 
-    def event(self, source: str, last_frame: int | None = None) -> dict[str, Any]:
+    def event(self, source: str) -> dict[str, Any]:
         """The plate event: ``{"event": "plate", "text", "score", "first_frame", "last_frame",
         "track_id", "best_box", "readings", ...}``."""
         best = self.best_reading()
@@ -193,7 +192,7 @@ class Track:
             "score": round(self.vote.score, 4) if self.vote else 0.0,
             "confirmed": self.confirmed,
             "first_frame": self.first_frame,
-            "last_frame": self.last_frame if last_frame is None else last_frame,
+            "last_frame": self.last_frame,
             "track_id": self.id,
             "best_box": [round(v, 2) for v in (best.box if best else self.box)],
             "best_frame": best.frame if best else self.last_frame,

@@ -124,7 +124,7 @@ class PlateTracker:
                     track.add_reading(reading_from_plate(plate, frame.index), cfg.max_readings)
                     track.vote = vote(list(track.readings), self.predictor.rules, self.predictor.config.top_n)
                     if not track.confirmed and self._confirms(track):
-                        track.confirmed, track.confirmed_frame = True, frame.index
+                        track.confirmed = True
             self.stats.read_batches += 1
             self.stats.reads += len(due)
         events = [e for t in ended if (e := self._final_event(t, frame.source)) is not None]
