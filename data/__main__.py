@@ -1,4 +1,4 @@
-"""python -m data action=<import|validate|stats|split|yolo|show|synth|demo> [key=value ...]
+"""python -m data action=<import|validate|stats|split|compact|yolo|show|synth|demo> [key=value ...]
 
 See conf/data.yaml for every option. Exit codes: 0 ok, 1 the data has problems (validate), 2 the
 command could not run (missing input, bad option).
@@ -101,6 +101,18 @@ def action_split(cfg: DictConfig) -> int:
     return 0
 
 
+def action_compact(cfg: DictConfig) -> int:
+    from data.compact import write_compact
+    from data.manifest import read_manifest
+
+    manifest = read_manifest(_src(cfg))
+    out = config.output_dir(cfg)
+    splits = list(cfg.compact.splits) if cfg.compact.splits else None
+    result, path = write_compact(manifest, out, max_side=int(cfg.compact.max_side), quality=int(cfg.compact.quality),
+                                 splits=splits)
+    return _finish(out, result, "manifest", path)
+
+
 def action_yolo(cfg: DictConfig) -> int:
     from data.exporters import export_det, export_ocr
     from data.manifest import read_manifest
@@ -143,6 +155,7 @@ ACTIONS = {
     "validate": action_validate,
     "stats": action_stats,
     "split": action_split,
+    "compact": action_compact,
     "yolo": action_yolo,
     "show": action_show,
 }
