@@ -46,7 +46,7 @@ def evaluate(cfg: DictConfig) -> dict:
     rules = TextRules(equivalences=equivalences_from(_plain(cfg.text.equivalences)), partial_key=cfg.text.partial_key,
                       masked=cfg.text.masked)
     kind = "replay" if cfg.replay and cfg.adapter == "runtime" else cfg.adapter
-    runtime_options = {k: cfg[k] for k in ("det_model", "ocr_model", "zoo", "backend", "precision", "threads", "det_conf")}
+    runtime_options = {k: cfg[k] for k in ("det_model", "ocr_model", "zoo", "backend", "precision", "threads", "det_conf", "region")}
     pipeline = make_pipeline(kind, replay=cfg.replay, manifest=manifest, rules=rules, runtime=runtime_options)
     baselines, skipped = load_baselines(list(cfg.baselines or []), _plain(cfg.baseline_options))
     for name, why in skipped.items():

@@ -37,6 +37,8 @@ def report_markdown(r: dict, pictures: dict[str, str]) -> str:
     out += ["## What was measured", ""]
     rows = [["predictor", fmt(pred.get("name"))], ["backend", fmt(pred.get("backend"))],
             ["precision", fmt(pred.get("precision"))], ["threads", fmt(pred.get("threads"))]]
+    if pred.get("region"):
+        rows.append(["region rules", fmt(pred["region"])])
     if pred.get("replayed_from"):
         rows.append(["replayed from", f"`{pred['replayed_from']}`"])
     for role, m in (r.get("models") or {}).items():

@@ -77,5 +77,6 @@ class RuntimeAdapter:
             "precision": det_meta.precision if det_meta.precision == ocr_meta.precision else
             f"det {det_meta.precision}, ocr {ocr_meta.precision}",
             "threads": self.config.threads,
+            "region": self.config.region,
             "models": models,
         }
