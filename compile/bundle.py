@@ -189,6 +189,8 @@ def _write(onnx_path: Path, out: Path, cfg: Mapping[str, Any], meta: ModelMetada
         "strides": head.strides,
         "end_nodes": [{"key": n.key, "onnx_node": n.onnx_node, "output": n.output, "branch": n.branch,
                        "stride": n.stride, "channels": n.channels, "shape": list(n.shape)} for n in head.end_nodes],
+        "stem": head.stem and {"key": head.stem.key, "onnx_node": head.stem.onnx_node, "output": head.stem.output,
+                               "channels": head.stem.channels, "shape": list(head.stem.shape)},
         "nms_on_chip": nms_on_chip,
         "letterbox_fill": meta.letterbox_fill,
         "calibration": {"count": calib.count, "shape": list(calib.shape), "dtype": "float32",
@@ -212,7 +214,7 @@ def _write(onnx_path: Path, out: Path, cfg: Mapping[str, Any], meta: ModelMetada
 def template_placeholders(spec: Mapping[str, Any]) -> tuple[set[str], set[str]]:
     """Placeholders the model script and NMS templates may use."""
     keys = {e["key"] for e in spec["end_nodes"]}
-    script = keys | {"nms_config"}
+    script = keys | {"nms_config"} | ({"stem"} if spec.get("stem") else set())
     nms = keys | {"net"} | {f"decoder_{e['key']}" for e in spec["end_nodes"] if e["branch"] == "box"}
     return script, nms
 
@@ -235,6 +237,9 @@ def check(bundle_dir: str | Path) -> dict[str, Any]:
     actual = {(n.key, n.onnx_node, n.channels, n.stride) for n in head.end_nodes}
     if recorded != actual:
         problems.append(f"end nodes in bundle.json {sorted(recorded)} != graph {sorted(actual)}")
+    stem = head.stem and (head.stem.onnx_node, head.stem.channels)
+    if (spec.get("stem") and (spec["stem"]["onnx_node"], spec["stem"]["channels"])) != stem:
+        problems.append(f"stem in bundle.json {spec.get('stem')} != graph {stem}")
     if spec["input_shape"] != list(head.input_shape) or spec["start_node"] != head.start_node:
         problems.append("start node / input shape differ from the graph")
 

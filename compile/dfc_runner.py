@@ -119,6 +119,29 @@ def resolve_layers(hn: Any, end_nodes: List[Dict[str, Any]], how: Optional[Dict[
     return mapping
 
 
+def resolve_stem(hn: Any, stem: Dict[str, Any], how: Optional[Dict[str, str]] = None) -> str:
+    """The HN layer of the stem convolution: the layer recording its ONNX name or output, else the
+    one conv fed by the input layer. Its channel count must equal the ONNX node's."""
+    layers = hn_layers(hn)
+    names = {stem["onnx_node"], stem.get("output", "")} - {""}
+    matches = sorted(n for n, spec in layers.items() if names & set(spec.get("original_names") or []))
+    method = "original_names"
+    if not matches:
+        inputs = {n for n, spec in layers.items() if spec.get("type") == "input_layer"}
+        matches = sorted(n for n, spec in layers.items()
+                         if spec.get("type") == "conv" and inputs & set(spec.get("input") or []))
+        method = "fed by the input layer"
+    if len(matches) != 1:
+        raise BundleError(f"stem ({stem['onnx_node']}): {'no' if not matches else len(matches)} HN layers match by "
+                          f"{method} {matches or ''}")
+    channels = _channels(layers[matches[0]])
+    if channels != stem["channels"]:
+        raise BundleError(f"stem ({stem['onnx_node']}) -> {matches[0]}: {channels} channels, ONNX has {stem['channels']}")
+    if how is not None:
+        how["stem"] = method
+    return matches[0]
+
+
 def network_scope(mapping: Dict[str, str], fallback: str) -> str:
     scopes = {layer.rsplit("/", 1)[0] for layer in mapping.values() if "/" in layer}
     return scopes.pop() if len(scopes) == 1 else fallback
@@ -219,7 +242,12 @@ def write_resolved(bundle_dir: Path, bundle: Dict[str, Any], runner: Any, build:
     net = network_scope(mapping, net_name)
     nms_path = (build / "nms_config.json").resolve()
     values = placeholder_values(mapping, net, nms_path)
-    annotated = fill((bundle_dir / bundle["files"]["model_script_template"]).read_text(), values)
+    template = (bundle_dir / bundle["files"]["model_script_template"]).read_text()
+    stem_layer = None
+    if "{{stem}}" in template:  # model_script.a16_stem: only then must the stem be found
+        stem_layer = resolve_stem(hn_of(runner), bundle["stem"], how)
+        values["stem"] = short_name(stem_layer)
+    annotated = fill(template, values)
     (build / f"{net_name}.annotated.alls").write_text(annotated)
     script = strip_comments(annotated)
     (build / f"{net_name}.alls").write_text(script)
@@ -230,6 +258,9 @@ def write_resolved(bundle_dir: Path, bundle: Dict[str, Any], runner: Any, build:
     layer_map = {e["key"]: {"onnx_node": e["onnx_node"], "hn_layer": mapping[e["key"]], "matched_by": how[e["key"]],
                             "branch": e["branch"], "stride": e["stride"], "channels": e["channels"]}
                  for e in bundle["end_nodes"]}
+    if stem_layer is not None:
+        layer_map["stem"] = {"onnx_node": bundle["stem"]["onnx_node"], "hn_layer": stem_layer, "matched_by": how["stem"],
+                             "channels": bundle["stem"]["channels"]}
     (build / "layer_map.json").write_text(json.dumps(layer_map, indent=2) + "\n")
     print("[run_dfc] resolved end nodes: " + ", ".join(f"{k}={short_name(v)}" for k, v in mapping.items()))
     return {"layer_map": layer_map, "script": script}

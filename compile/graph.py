@@ -45,6 +45,18 @@ class EndNode:
     shape: tuple[int, int, int, int]  # NCHW as inferred by ONNX shape inference
 
 
+@dataclass(frozen=True)
+class StemNode:
+    """The convolution reading the image: the one layer besides the head the int8 proxy may keep
+    float (export ``int8.float_input_conv``), 16-bit on Hailo with ``model_script.a16_stem``."""
+
+    key: str            # placeholder name in the model script template: stem
+    onnx_node: str
+    output: str
+    channels: int
+    shape: tuple[int, int, int, int]
+
+
 @dataclass
 class HeadSpec:
     """Everything about the graph that the model script, NMS config and runner derive from."""
@@ -61,6 +73,7 @@ class HeadSpec:
     opset: int = 0
     output_name: str = ""
     output_shape: tuple[int, ...] = ()
+    stem: StemNode | None = None
 
     @property
     def input_height(self) -> int:
@@ -220,6 +233,12 @@ def analyse(path: str | Path, num_classes: int | None = None) -> HeadSpec:
                                  channels=ch, shape=(shape[0], ch, fh, fw)))
     if problems:
         raise GraphError(f"{where}: the Detect head (model.{detect_index}) does not check out:\n  " + "\n  ".join(problems))
+    stem_convs = [n for n in consumers.get(start.name, []) if n.op_type == "Conv"]
+    stem = None
+    if len(stem_convs) == 1 and len(shapes.get(stem_convs[0].output[0]) or ()) == 4:
+        node = stem_convs[0]
+        shape = tuple(shapes[node.output[0]])
+        stem = StemNode(key="stem", onnx_node=node.name, output=node.output[0], channels=int(shape[1]), shape=shape)
 
     strides = sorted({n.stride for n in end_nodes})
     for s in strides:
@@ -242,4 +261,4 @@ def analyse(path: str | Path, num_classes: int | None = None) -> HeadSpec:
     return HeadSpec(path=str(p), start_node=start.name, input_shape=tuple(input_shape), detect_index=detect_index,
                     reg_max=reg_max, num_classes=nc, strides=strides, end_nodes=end_nodes,
                     activation=_activation(op_counts), opset=int(opset), output_name=graph.output[0].name,
-                    output_shape=tuple(output_shape))
+                    output_shape=tuple(output_shape), stem=stem)

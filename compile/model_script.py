@@ -306,6 +306,16 @@ def build(meta: ModelMetadata, head: HeadSpec, script_cfg: Mapping[str, Any], nm
             "# quantisation noise where the outputs are decoded, at some throughput cost.",
             "quantization_param([" + ", ".join(f"{{{{{k}}}}}" for k in keys) + "], precision_mode=a16_w16)",
         ]
+    if script_cfg.get("a16_stem"):
+        if head.stem is None:
+            raise ValueError("model_script.a16_stem: the graph has no single convolution reading the input")
+        lines += [
+            "",
+            f"# 16-bit on the stem convolution ({head.stem.onnx_node}, {head.stem.channels} channels at "
+            f"{head.stem.shape[2]}x{head.stem.shape[3]}; config model_script.a16_stem):",
+            "# the int8 proxy lost a quarter of the detector's plates with this layer in 8 bits (runtime/zoo/MODEL_CARD.md).",
+            "quantization_param({{stem}}, precision_mode=a16_w16)",
+        ]
     if nms_on_chip:
         lines += [
             "",

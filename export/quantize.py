@@ -57,12 +57,22 @@ class _Reader:
         return next(self._it, None)
 
 
+def input_convs(model) -> list[str]:
+    """The convolutions reading the graph input (the stem: one in YOLOv8)."""
+    inputs = {i.name for i in model.graph.input}
+    names = [n.name for n in model.graph.node if n.op_type == "Conv" and inputs & set(n.input)]
+    if not names:
+        raise ValueError("no convolution reads the model input")
+    return names
+
+
 def quantize_int8(fp32: Path, out: Path, calibration: list[np.ndarray], per_channel: bool = True,
-                  method: str = "minmax", float_head: bool = False) -> dict:
+                  method: str = "minmax", float_head: bool = False, float_input_conv: bool = False) -> dict:
     """Write the int8 QDQ model to ``out``; returns what was kept float and how it was calibrated.
 
     ``float_head``: keep the six head convolutions float too (as Hailo's 16-bit output layers
-    would), to see how much of the loss they cause."""
+    would), to see how much of the loss they cause. ``float_input_conv``: the same for the stem
+    convolution (Hailo: ``quantization_param(<conv>, precision_mode=a16_w16)`` on that layer)."""
     import onnx
     from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -75,7 +85,7 @@ def quantize_int8(fp32: Path, out: Path, calibration: list[np.ndarray], per_chan
         raise ValueError("int8 calibration needs at least one image")
     model = onnx.load(str(fp32))
     heads = head_convs(model)
-    float_tail = downstream_of(model, heads) + (heads if float_head else [])
+    float_tail = downstream_of(model, heads) + (heads if float_head else []) + (input_convs(model) if float_input_conv else [])
     input_name = model.graph.input[0].name
     with tempfile.TemporaryDirectory() as tmp:
         source = fp32
@@ -93,5 +103,5 @@ def quantize_int8(fp32: Path, out: Path, calibration: list[np.ndarray], per_chan
                         per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=methods[method], nodes_to_exclude=float_tail)
     return {"calibration_images": len(calibration), "method": method, "per_channel": per_channel,
-            "float_head": float_head, "float_nodes": len(float_tail), "fp32_opset": opset,
+            "float_head": float_head, "float_input_conv": float_input_conv, "float_nodes": len(float_tail), "fp32_opset": opset,
             "opset": max(opset, QDQ_MIN_OPSET)}

@@ -132,7 +132,7 @@ def _export_int8(cfg, w, fp32: ZooEntry, meta, base: str, version: int, max_det:
     int8.folder.mkdir(parents=True, exist_ok=True)
     calib = [preprocess(img, meta)[0] for _, img in _images(cfg, task, q.split, q.calib_images, meta, scratch, seed=1)]
     info = quantize_int8(fp32.model, int8.model, calib, per_channel=bool(q.per_channel), method=str(q.method),
-                         float_head=bool(q.float_head))
+                         float_head=bool(q.float_head), float_input_conv=bool(q.float_input_conv))
     write_metadata(int8.model, meta8)
     check_graph(int8.model, meta8)
     write_entry(int8, meta8, float(cfg.zoo.conf_threshold), float(cfg.zoo.nms_threshold), max_det,

@@ -82,7 +82,8 @@ def _hn_from_onnx(path: Path, net: str, end_nodes: list[graph.EndNode]) -> dict:
     for i, node in enumerate(n for n in model.graph.node if n.op_type == "Conv"):
         n, c, h, w = shapes[node.output[0]]
         name = f"{net}/conv{i + 1}"
-        layers[name] = {"type": "conv", "original_names": [node.name], "input": [], "output": [],
+        fed = [f"{net}/input_layer1"] if "images" in node.input else []
+        layers[name] = {"type": "conv", "original_names": [node.name], "input": fed, "output": [],
                         "output_shapes": [[-1, h, w, c]]}
         by_onnx[node.name] = name
     for k, end in enumerate(end_nodes, start=1):
@@ -219,9 +220,14 @@ def test_model_script_lines_are_known_commands(onnx_models, which):
     cfg = _cfg(["model_script.a16_outputs=[cls]", "model_script.compiler_optimization_level=max"])
     nms = cfg["tasks"][meta.task]["nms_on_chip"]
     text = model_script.build(meta, head, cfg["model_script"], nms, calib_count=64)
-    allowed = {n.key for n in head.end_nodes} | {"nms_config"}
+    allowed = {n.key for n in head.end_nodes} | {"nms_config", "stem"}
     commands = model_script.validate(text, allow_placeholders=True, placeholders=allowed, require_comments=True)
     names = [c.name for c in commands]
+    # 16-bit where asked: the class outputs (a16_outputs=[cls]) and the stem (a16_stem, on by default)
+    a16 = [c.args[0] for c in commands if c.name == "quantization_param"]
+    assert a16 == ["[" + ", ".join("{{%s}}" % head.node("cls", s).key for s in head.strides) + "]", "{{stem}}"]
+    off = model_script.build(meta, head, {**cfg["model_script"], "a16_stem": False, "a16_outputs": []}, nms, calib_count=64)
+    assert not any(line.startswith("quantization_param") for line in off.splitlines())
     assert set(names) <= set(model_script.KNOWN_COMMANDS)
     assert names.count("change_output_activation") == len(head.strides)
     assert ("nms_postprocess" in names) == nms
@@ -375,10 +381,18 @@ def test_runner_resolves_layer_names_and_fills_templates(bundles, onnx_models, w
     how = {}
     assert dfc_runner.resolve_layers(nameless, spec["end_nodes"], how) == mapping
     assert set(how.values()) == {"output shape"}
+    # the stem (16-bit by default, model_script.a16_stem): by its ONNX name, else the conv fed by the input
+    assert spec["stem"]["onnx_node"] == head.stem.onnx_node == "/model.0/conv/Conv"
+    stem = dfc_runner.resolve_stem(hn, spec["stem"], how)
+    assert hn["layers"][stem]["original_names"] == [head.stem.onnx_node] and how["stem"] == "original_names"
+    assert dfc_runner.resolve_stem(nameless, spec["stem"], how) == stem and how["stem"] == "fed by the input layer"
     net = dfc_runner.network_scope(mapping, spec["net_name"])
     values = dfc_runner.placeholder_values(mapping, net, tmp_path / "nms_config.json")
+    values["stem"] = dfc_runner.short_name(stem)
     script = dfc_runner.strip_comments(dfc_runner.fill((d / spec["files"]["model_script_template"]).read_text(), values))
     commands = model_script.validate(script)  # no placeholders left, all known commands
+    a16 = [c for c in commands if c.name == "quantization_param"]
+    assert [(c.args[0], c.kwargs["precision_mode"]) for c in a16] == [(values["stem"], "a16_w16")]
     assert not any(line.startswith("#") for line in script.splitlines())
     acts = [c.args[0] for c in commands if c.name == "change_output_activation"]
     assert acts == [dfc_runner.short_name(mapping[f"cls_s{s}"]) for s in head.strides]
