@@ -109,9 +109,17 @@ class TrackConfig(_Settings):
     gate_growth: float = 0.15
     """The centre gate widens by this many plate widths per frame the track went unseen ..."""
     max_gate: float = 4.0
+    """... up to this many plate widths. A track predicted to have left the frame ends."""
     max_height_ratio: float = 1.5
     """A detection whose height differs from the track's by more than this factor is another plate."""
-    """... up to this many plate widths. A track predicted to have left the frame ends."""
+    partial_width: float = 0.85
+    """A box narrower than this share of the plate's width (its height times the track's width /
+    height ratio) shows part of the plate - sliding behind a pillar, cut by the frame edge: it moves
+    the track but changes neither its speed nor its shape, since the centre of a part moves slower
+    than the plate."""
+    aspect_smoothing: float = 0.2
+    """Weight of the newest whole box in the track's width / height ratio: slow, so a plate sliding
+    behind something is caught within a frame or two rather than taken for a narrower plate."""
     high_score: float = 0.5
     """Detections scoring at least this start tracks; weaker ones only continue tracks seen in the
     previous frame, by overlap (ByteTrack's two stages: a plate fading in and out of confidence

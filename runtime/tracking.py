@@ -151,6 +151,9 @@ class Track:
     last_frame: int
     """The last frame with a detection."""
     hits: int = 1
+    aspect: float = 0.0
+    """Width / height of the plate when last seen whole (see ``TrackConfig.partial_width``): a box
+    cut from the side keeps the plate's height, so height x aspect is the plate's whole width."""
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
     """Per-frame motion of the box centre (smoothed). The centre, not the edges: a plate sliding
     behind a pole shrinks from one side, and edge velocities would fold its predicted box."""
@@ -244,7 +247,8 @@ class Tracker:
         for i in strong:
             if i not in taken and overlap[i] < cfg.duplicate_iou:
                 track = Track(id=self._next_id, box=tuple(float(v) for v in boxes[i]), det_score=float(scores[i]),
-                              first_frame=frame, last_frame=frame)
+                              first_frame=frame, last_frame=frame,
+                              aspect=float(boxes[i][2] - boxes[i][0]) / max(float(boxes[i][3] - boxes[i][1]), 1.0))
                 self._next_id += 1
                 self.tracks.append(track)
                 matched.append((track, i))
@@ -287,6 +291,7 @@ class Tracker:
         pc = (predicted[:, :2] + predicted[:, 2:]) / 2
         dc = (dets[:, :2] + dets[:, 2:]) / 2
         size = np.maximum(predicted[:, 2:] - predicted[:, :2], 1.0)
+        size[:, 0] = np.maximum(size[:, 0], size[:, 1] * np.array([t.aspect for t in tracks]))  # a part: the whole
         dist = np.linalg.norm((dc[None] - pc[:, None]) / size[:, None], axis=2)
         missed = np.array([frame - t.last_frame - 1 for t in tracks], np.float32)
         gate = np.minimum(self.config.max_centre_shift + self.config.gate_growth * np.maximum(missed, 0),
@@ -306,9 +311,13 @@ class Tracker:
     def _continue(self, track: Track, frame: int, box: np.ndarray, score: float) -> None:
         gap = max(1, frame - track.last_frame)
         old = np.asarray(track.box, np.float32)
-        step = ((box[:2] + box[2:]) - (old[:2] + old[2:])) / 2 / gap
-        a = self.config.velocity_smoothing
-        track.velocity = (a * step + (1 - a) * track.velocity).astype(np.float32)
+        width, height = float(box[2] - box[0]), max(float(box[3] - box[1]), 1.0)
+        if width >= self.config.partial_width * track.aspect * height:  # the whole plate: its motion and shape
+            step = ((box[:2] + box[2:]) - (old[:2] + old[2:])) / 2 / gap
+            a = self.config.velocity_smoothing
+            track.velocity = (a * step + (1 - a) * track.velocity).astype(np.float32)
+            b = self.config.aspect_smoothing
+            track.aspect = b * width / height + (1 - b) * track.aspect
         track.box = tuple(float(v) for v in box)
         track.det_score = score
         track.last_frame = frame

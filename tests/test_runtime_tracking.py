@@ -68,6 +68,26 @@ class TestTracker:
         assert ids == {1}
 
 
+    def test_a_plate_sliding_behind_a_pillar_keeps_its_track(self):
+        """The detector boxes what it sees: the part of the plate beside the pillar, shrinking, then
+        nothing, then the part coming out on the other side. The centre of a part moves slower than
+        the plate (the demo video of 2026-11-26 split such a plate in two tracks)."""
+        pillar = (480.0, 640.0)
+        tracker = Tracker(TrackConfig())
+        ids, hidden = set(), 0
+        for f in range(70):
+            x1, y1, x2, y2 = moving((1000, 200), (-12, 0), f)
+            parts = [(x1, min(x2, pillar[0])), (max(x1, pillar[1]), x2)]
+            visible = max(parts, key=lambda p: p[1] - p[0])
+            if visible[1] - visible[0] < 12:  # too little of it to detect
+                hidden += 1
+                tracker.update(f, np.zeros((0, 4)), np.zeros(0))
+                continue
+            matched, ended = tracker.update(f, np.array([[visible[0], y1, visible[1], y2]]), np.array([0.9]))
+            assert not ended
+            ids.add(matched[0][0].id)
+        assert hidden >= 4 and ids == {1}, (hidden, ids)
+
     def test_a_lost_track_is_not_revived_by_a_weak_box_or_a_plate_in_another_lane(self):
         tracker = Tracker(TrackConfig(max_missed=30))
         for f in range(5):

@@ -49,6 +49,14 @@ def traffic(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def street(tmp_path_factory) -> Path:
+    """`make demo`'s video: every style and its own fonts, a pillar in front of the far lane."""
+    out = tmp_path_factory.mktemp("street")
+    make_video(out, frames=150, seed=0, pillar_frames=4, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
 def smeared(tmp_path_factory) -> tuple[Path, Path]:
     """The same plates twice: a clean video, and one where every third frame has one character of
     every plate smeared."""
@@ -98,6 +106,11 @@ def test_every_plate_gives_one_event_with_its_text(predictor, traffic):
         got = by_plate.get(plate["id"], [])
         assert len(got) == 1, f"plate {plate['text']}: {len(got)} events {[e['text'] for e in got]}"
         assert got[0]["text"] == plate["text"], f"read {got[0]['text']!r} for {plate['text']!r}: {got[0]['readings']}"
+    assert_one_track_through_the_pillar(truth, boxes, frames)
+
+
+def assert_one_track_through_the_pillar(truth: dict, boxes: dict[int, dict[int, list[float]]],
+                                        frames: list[TrackedFrame]) -> None:
     hidden = [p for p in truth["plates"] if p["hidden_frames"]]
     assert hidden, "the video should hide at least one plate behind the pillar"
     for plate in hidden:  # one track through the pillar, not two
@@ -110,6 +123,23 @@ def test_every_plate_gives_one_event_with_its_text(predictor, traffic):
         seen = [f.frame for f in frames for p in f.plates if p.track_id in track_ids]
         assert len(track_ids) == 1, f"plate {plate['text']}: tracks {track_ids} around the pillar"
         assert min(seen) < min(plate["hidden_frames"]) and max(seen) > max(plate["hidden_frames"])
+
+
+def test_plates_seen_in_part_beside_the_pillar_keep_one_track(street):
+    """The detector finds the visible part of a plate sliding behind the pillar and coming out of
+    it; those narrower boxes must not split the plate in two tracks (two events). Every style, in
+    its own fonts, without region rules: this is about tracking, not reading."""
+    truth, boxes = truth_of(street)
+    with Predictor() as predictor:
+        items = list(predictor.track(str(street / "video.mp4")))
+    frames = [i for i in items if isinstance(i, TrackedFrame)]
+    per_plate: dict[int, int] = {}
+    for e in events_of(items):
+        pid = plate_of(e, boxes)
+        assert pid is not None, f"an event for no plate of the video: {e}"
+        per_plate[pid] = per_plate.get(pid, 0) + 1
+    assert per_plate == {p["id"]: 1 for p in truth["plates"]}, per_plate
+    assert_one_track_through_the_pillar(truth, boxes, frames)
 
 
 def test_voting_outvotes_smeared_frames(predictor, smeared):
