@@ -7,6 +7,7 @@ less than ``min_visible`` inside the frame (or behind an occluder) is dropped fr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -40,12 +41,14 @@ def camera_quad(rng: np.random.Generator, width_px: float, aspect: float, centre
     pts = np.array([[-w / 2, -h / 2, 0], [w / 2, -h / 2, 0], [w / 2, h / 2, 0], [-w / 2, h / 2, 0]], np.float64)
 
     def angle(limit: float) -> float:
-        return np.radians(limit * uniform(rng, -1, 1) * uniform(rng, 0.3, 1.0))
+        return math.radians(limit * uniform(rng, -1, 1) * uniform(rng, 0.3, 1.0))
 
+    # scalar trigonometry with math (the same doubles as np.cos/np.sin, without a ufunc call each)
     y, p, r = angle(yaw_deg), angle(pitch_deg), angle(roll_deg)
-    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
-    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    cy, sy, cp, sp, cr, sr = math.cos(y), math.sin(y), math.cos(p), math.sin(p), math.cos(r), math.sin(r)
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
     world = pts @ (rz @ ry @ rx).T
     dist = uniform(rng, 1.5, 8.0)  # in plate widths
     proj = world[:, :2] / (1.0 + world[:, 2:3] / dist)

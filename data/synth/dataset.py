@@ -22,7 +22,6 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from data.exporters import cut_plate, jitter_box
-from data.images import write_image
 from data.manifest import LabeledImage, write_manifest
 from data.synth import backgrounds as bgs
 from data.synth.compose import Placed, camera_quad, composite, occlude, quad_box
@@ -293,9 +292,24 @@ def _make(i: int) -> LabeledImage:
     rng = np.random.default_rng([ctx.seed, KINDS[ctx.kind], i])
     image, record = (make_crop if ctx.kind == "crops" else make_scene)(ctx, rng)
     name = f"images/{i:06d}.jpg"
-    write_image(ctx.out / name, image, quality=int(ctx.settings["jpeg_quality"]))
+    _write_jpeg(os.path.join(ctx.out, name), image, int(ctx.settings["jpeg_quality"]))
     record.image = name
     return record
+
+
+def _write_jpeg(path: str, image: np.ndarray, quality: int) -> None:
+    """``data.images.write_image`` for a folder known to exist: one encode and one write, without
+    its mkdir (a failing syscall and an exception per image) and ``ndarray.tofile``'s buffering."""
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError(f"{path}: OpenCV could not encode the image")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        data = memoryview(buf)
+        while data:  # one call in practice; a short write (full disk, signal) goes on
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
 
 
 def _init_worker(ctx: Context) -> None:
