@@ -36,7 +36,8 @@ class CompactResult:
     def summary(self) -> str:
         ratio = self.bytes_out / self.bytes_in if self.bytes_in else 0.0
         return (f"{len(self.images)} images written, {self.bytes_in / 1e6:.1f} MB -> {self.bytes_out / 1e6:.1f} MB "
-                f"({ratio:.0%}); {self.skipped_split} outside the chosen splits; {len(self.issues)} unreadable")
+                f"({ratio:.0%}); {self.skipped_split} outside the chosen splits; {len(self.issues)} skipped (unreadable, or a name "
+                f"taken)")
 
 
 def _scaled_plate(plate: Plate, s: float) -> Plate:
@@ -73,6 +74,11 @@ def compact(manifest: Manifest, out: str | os.PathLike, max_side: int, quality: 
         if wanted is not None and item.split not in wanted:
             result.skipped_split += 1
             continue
+        rel = _output_name(item.image)
+        if rel in written:
+            result.issues.append(Issue(str(manifest.path), item.line, "image",
+                                       f"{item.image}: a second image would be written as {rel}; skipped"))
+            continue
         src = manifest.image_path(item)
         try:
             image = read_image(src)
@@ -85,13 +91,8 @@ def compact(manifest: Manifest, out: str | os.PathLike, max_side: int, quality: 
             image = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
         # Scale by the size actually written, so boxes stay exact after rounding the image size.
         sx = image.shape[1] / item.width
-        rel = _output_name(item.image)
-        if rel in written:
-            result.issues.append(Issue(str(manifest.path), item.line, "image",
-                                       f"{item.image}: a second image would be written as {rel}; skipped"))
-            continue
-        written.add(rel)
         dst = write_image(out / rel, image, quality=quality)
+        written.add(rel)
         result.bytes_in += src.stat().st_size
         result.bytes_out += dst.stat().st_size
         result.images.append(replace(item, image=rel.as_posix(), width=image.shape[1], height=image.shape[0],
