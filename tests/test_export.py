@@ -326,3 +326,25 @@ def test_onnx_without_our_metadata_and_broken_entries_are_rejected(tiny_onnx, tm
     proc = subprocess.run([sys.executable, "-m", "export", "action=check", f"onnx={bare}"], cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "bare.onnx" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_int8_proxy_keeps_the_stem_float_when_asked(tiny_onnx, tmp_path):
+    """int8.float_input_conv: the convolution reading the image keeps float weights (no
+    DequantizeLinear feeds it); without it, it is quantised like every other convolution."""
+    import onnx
+
+    from export.quantize import input_convs, quantize_int8
+
+    rng = np.random.default_rng(0)
+    calib = [rng.random((1, 3, 640, 640), dtype=np.float32) for _ in range(2)]
+    (stem,) = input_convs(onnx.load(str(tiny_onnx["plate_det"])))
+    fed_by_dq = {}
+    for float_stem in (False, True):
+        out = tmp_path / f"q{float_stem}.onnx"
+        info = quantize_int8(tiny_onnx["plate_det"], out, calib, float_head=True, float_input_conv=float_stem)
+        proto = onnx.load(str(out))
+        dq_outputs = {o for n in proto.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+        conv = next(n for n in proto.graph.node if n.name == stem)
+        fed_by_dq[float_stem] = bool(set(conv.input) & dq_outputs)
+        assert info["float_input_conv"] is float_stem
+    assert fed_by_dq == {False: True, True: False}
