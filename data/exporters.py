@@ -151,7 +151,9 @@ def cut_plate(image: np.ndarray, plate: Plate, input_height: int, input_width: i
     if cut is None:
         return None
     crop, lb, (cx1, cy1, cx2, cy2) = cut
-    kept, boxes = [], []
+    # the letterbox's map (Letterbox.to_model) in scalar arithmetic: a handful of boxes per crop
+    k, ox, oy = lb.scale, lb.pad_x - lb.scale * cx1, lb.pad_y - lb.scale * cy1
+    chars = []
     for ch in plate.chars:
         bx1, by1, bx2, by2 = ch.box
         area = max(0.0, bx2 - bx1) * max(0.0, by2 - by1)
@@ -159,12 +161,8 @@ def cut_plate(image: np.ndarray, plate: Plate, input_height: int, input_width: i
         visible = max(0.0, vx2 - vx1) * max(0.0, vy2 - vy1)
         if area <= 0 or visible / area < min_visible:
             continue
-        kept.append(ch)
-        boxes.append((vx1 - cx1, vy1 - cy1, vx2 - cx1, vy2 - cy1))
-    if not kept:
-        return crop, []
-    mapped = lb.to_model(np.array(boxes)).tolist()  # all boxes in one call
-    return crop, [Char(char=ch.char, box=tuple(box), line=ch.line) for ch, box in zip(kept, mapped)]
+        chars.append(Char(char=ch.char, box=(vx1 * k + ox, vy1 * k + oy, vx2 * k + ox, vy2 * k + oy), line=ch.line))
+    return crop, chars
 
 
 def export_ocr(manifests: Sequence[Manifest], out: str | Path, names: Sequence[str], input_height: int,

@@ -56,7 +56,8 @@ class RealBackgrounds:
     """Real photographs from manifests, cut where no labelled plate is (read-only).
 
     A set draws from ``pool`` scenes picked by its seed; each is decoded once (long side at most
-    ``max_side``) and kept, so backgrounds cost a crop and a resize, not a JPEG decode."""
+    ``max_side``) and kept with its pyramid, so backgrounds cost a crop and a small resize, not a
+    JPEG decode."""
 
     def __init__(self, manifests: Sequence[Path], splits: Sequence[str] | None = None, margin: float = 0.15,
                  pool: int = 128, seed: int = 0, max_side: int = 800):
@@ -73,7 +74,7 @@ class RealBackgrounds:
     def __len__(self) -> int:
         return len(self.scenes)
 
-    def _image(self, scene: _Scene) -> np.ndarray | None:
+    def _levels(self, scene: _Scene) -> tuple[np.ndarray, ...] | None:
         return _decoded(scene.path, self.max_side)
 
     def region(self, rng: np.random.Generator, width: int, height: int, tries: int = 12) -> tuple[_Scene, Box] | None:
@@ -97,20 +98,27 @@ class RealBackgrounds:
         if found is None:
             return None
         scene, (x1, y1, x2, y2) = found
-        img = self._image(scene)
-        if img is None:
+        levels = self._levels(scene)
+        if levels is None:
             return None
+        # the smallest level of the scene's pyramid that still holds the region at >= the output size:
+        # the resize then shrinks by less than 2x (OpenCV's area filter costs ~1 ms at larger factors)
+        img = levels[0]
+        for level in levels[1:]:
+            if (x2 - x1) * level.shape[1] / scene.width < width or (y2 - y1) * level.shape[0] / scene.height < height:
+                break
+            img = level
         fx, fy = img.shape[1] / scene.width, img.shape[0] / scene.height
         sx1, sy1 = int(x1 * fx), int(y1 * fy)
         view = img[sy1:max(sy1 + 2, int(y2 * fy)), sx1:max(sx1 + 2, int(x2 * fx))]
-        out = cv2.resize(view, (width, height), interpolation=cv2.INTER_AREA if view.shape[1] > width
-                         else cv2.INTER_LINEAR)
-        return out if rng.random() < 0.5 else out[:, ::-1].copy()
+        out = cv2.resize(view, (width, height), interpolation=cv2.INTER_LINEAR)
+        return out if rng.random() < 0.5 else cv2.flip(out, 1)
 
 
 @functools.lru_cache(maxsize=256)
-def _decoded(path: Path, max_side: int) -> np.ndarray | None:
-    """A background photograph decoded once per process, long side at most ``max_side``."""
+def _decoded(path: Path, max_side: int) -> tuple[np.ndarray, ...] | None:
+    """A background photograph decoded once per process, long side at most ``max_side``, with its
+    pyramid (each level half the one before, Gaussian-filtered, down to 32 px)."""
     try:
         img = read_image(path)
     except (FileNotFoundError, ValueError) as e:
@@ -119,7 +127,10 @@ def _decoded(path: Path, max_side: int) -> np.ndarray | None:
     if max(img.shape[:2]) > max_side:
         f = max_side / max(img.shape[:2])
         img = cv2.resize(img, (round(img.shape[1] * f), round(img.shape[0] * f)), interpolation=cv2.INTER_AREA)
-    return img
+    levels = [img]
+    while min(levels[-1].shape[:2]) >= 64:
+        levels.append(cv2.pyrDown(levels[-1]))
+    return tuple(levels)
 
 
 @functools.lru_cache(maxsize=16)

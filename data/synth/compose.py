@@ -25,8 +25,6 @@ class Placed:
     """The plate in frame pixels: box = bounding box of its outline, visible chars only."""
     quad: np.ndarray
     """[4, 2] outline corners in frame pixels (TL, TR, BR, BL)."""
-    hulls: list[np.ndarray]
-    """Ink hulls of the kept characters in frame pixels."""
     dropped: int
     """Characters left out of the record (cut off by the frame edge or hidden)."""
 
@@ -37,43 +35,37 @@ def camera_quad(rng: np.random.Generator, width_px: float, aspect: float, centre
 
     The plate is turned by yaw/pitch/roll (each uniform within +-limit, small angles more likely) at a
     random distance: near cameras exaggerate the perspective, far ones flatten it."""
-    w, h = 1.0, 1.0 / aspect
-    pts = np.array([[-w / 2, -h / 2, 0], [w / 2, -h / 2, 0], [w / 2, h / 2, 0], [-w / 2, h / 2, 0]], np.float64)
-
     def angle(limit: float) -> float:
         return math.radians(limit * uniform(rng, -1, 1) * uniform(rng, 0.3, 1.0))
 
-    # scalar trigonometry with math (the same doubles as np.cos/np.sin, without a ufunc call each)
     y, p, r = angle(yaw_deg), angle(pitch_deg), angle(roll_deg)
     cy, sy, cp, sp, cr, sr = math.cos(y), math.sin(y), math.cos(p), math.sin(p), math.cos(r), math.sin(r)
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
-    rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
-    world = pts @ (rz @ ry @ rx).T
+    # rows of R = Rz(roll) Ry(yaw) Rx(pitch), written out: four corners are too few for matrix calls
+    r00, r01 = cr * cy, cr * sy * sp - sr * cp
+    r10, r11 = sr * cy, sr * sy * sp + cr * cp
+    r20, r21 = -sy, cy * sp
     dist = uniform(rng, 1.5, 8.0)  # in plate widths
-    proj = world[:, :2] / (1.0 + world[:, 2:3] / dist)
-    span = proj[:, 0].max() - proj[:, 0].min()
-    quad = proj * (width_px / max(span, 1e-6))
-    return (quad + np.asarray(centre)).astype(np.float32)
+    proj = []
+    for u, v in ((-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5)):  # corners of a 1 x 1/aspect plate
+        px, py = u, v / aspect
+        depth = 1.0 + (r20 * px + r21 * py) / dist
+        proj.append(((r00 * px + r01 * py) / depth, (r10 * px + r11 * py) / depth))
+    xs = [q[0] for q in proj]
+    k = width_px / max(max(xs) - min(xs), 1e-6)
+    return np.array([[x * k + centre[0], y_ * k + centre[1]] for x, y_ in proj], np.float32)
 
 
 def quad_box(quad: np.ndarray) -> tuple[float, float, float, float]:
     return float(quad[:, 0].min()), float(quad[:, 1].min()), float(quad[:, 0].max()), float(quad[:, 1].max())
 
 
-def _map(points: np.ndarray, m: np.ndarray) -> np.ndarray:
-    return cv2.perspectiveTransform(points.reshape(-1, 1, 2).astype(np.float32), m).reshape(-1, 2)
-
-
-def _map_hulls(hulls: list[np.ndarray], m: np.ndarray) -> tuple[list[np.ndarray], list[list[float]], list[list[float]]]:
-    """Every character's hull through ``m`` in one call: the mapped hulls and each one's (x, y) minimum
-    and maximum (the character's box)."""
-    if not hulls:
-        return [], [], []
-    starts = np.cumsum([0] + [len(h) for h in hulls[:-1]])
-    pts = _map(np.concatenate(hulls), m)
-    return (np.split(pts, starts[1:]), np.minimum.reduceat(pts, starts).tolist(),
-            np.maximum.reduceat(pts, starts).tolist())
+def _char_boxes(points: np.ndarray, starts: list[int], m: np.ndarray) -> tuple[list[list[float]], list[list[float]]]:
+    """Every character's hull points through ``m`` in one call: each character's (x, y) minimum and
+    maximum (its box) in frame pixels."""
+    if not starts:
+        return [], []
+    pts = cv2.perspectiveTransform(points.reshape(-1, 1, 2), m).reshape(-1, 2)
+    return np.minimum.reduceat(pts, starts).tolist(), np.maximum.reduceat(pts, starts).tolist()
 
 
 def composite(frame: np.ndarray, rp: RenderedPlate, quad: np.ndarray, min_visible: float = 0.6,
@@ -103,19 +95,18 @@ def composite(frame: np.ndarray, rp: RenderedPlate, quad: np.ndarray, min_visibl
     roi = frame[by1:by2, bx1:bx2]
     roi[:] = draw.alpha_blend(roi, cv2.extractChannel(warped, 3), cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR))
 
-    chars, hulls, dropped = [], [], 0
-    mapped, lo, hi = _map_hulls(rp.hulls, full)
-    for ch, pts, (cx1, cy1), (cx2, cy2) in zip(rp.plate.chars, mapped, lo, hi):
+    chars, dropped = [], 0
+    lo, hi = _char_boxes(rp.hulls, rp.hull_starts, full)
+    for ch, (cx1, cy1), (cx2, cy2) in zip(rp.plate.chars, lo, hi):
         area = max(1e-6, (cx2 - cx1) * (cy2 - cy1))
         vx1, vy1, vx2, vy2 = max(cx1, 0.0), max(cy1, 0.0), min(cx2, float(Wf)), min(cy2, float(Hf))
         if vx2 <= vx1 or vy2 <= vy1 or (vx2 - vx1) * (vy2 - vy1) / area < min_visible:
             dropped += 1
             continue
         chars.append(Char(char=ch.char, box=(vx1, vy1, vx2, vy2), line=ch.line))
-        hulls.append(pts)
     box = (max(0.0, x1), max(0.0, y1), min(float(Wf), x2), min(float(Hf), y2))
     plate = Plate(box=box, text=rp.plate.text, chars=chars, lines=rp.plate.lines, extra=dict(extra or {}))
-    return Placed(plate=plate, quad=quad, hulls=hulls, dropped=dropped)
+    return Placed(plate=plate, quad=quad, dropped=dropped)
 
 
 def occlude(frame: np.ndarray, placed: Placed, rng: np.random.Generator, max_hidden: float = 0.4) -> None:
@@ -144,13 +135,12 @@ def occlude(frame: np.ndarray, placed: Placed, rng: np.random.Generator, max_hid
         cv2.rectangle(mask, (xs[0], 0), (xs[1], Hf), 255, -1)
     colour = np.clip(np.array([rng.integers(10, 200)] * 3, np.float32) * rng.uniform(0.7, 1.3, 3), 0, 255)
     frame[:] = draw.alpha_blend(frame, mask, colour)
-    keep, hulls = [], []
-    for ch, hull in zip(placed.plate.chars, placed.hulls):
+    keep = []
+    for ch in placed.plate.chars:
         bx1, by1, bx2, by2 = (int(round(v)) for v in ch.box)
         cover = mask[by1:max(by1 + 1, by2), bx1:max(bx1 + 1, bx2)]
         if cover.size and float(cover.mean()) / 255.0 > max_hidden:
             placed.dropped += 1
             continue
         keep.append(ch)
-        hulls.append(hull)
-    placed.plate.chars, placed.hulls = keep, hulls
+    placed.plate.chars = keep

@@ -152,17 +152,22 @@ def _perspective(ctx: Context) -> dict[str, float]:
 # -- one OCR crop ----------------------------------------------------------------------------------
 
 _DEGRADE_MARGIN = 8
-"""Pixels around the reach of the cut that the camera effects also compute: the widest blur kernels
-(Gaussian sigma 1.8 at 4 sigma, motion blur 9 px) then see the same neighbours as on the whole frame."""
+"""Pixels around the reach of the cut that the crop's frame also holds: the widest blur kernels
+(Gaussian sigma 1.8 at 4 sigma, motion blur 9 px) then see real neighbours at the cut's edge."""
+
+
+def _reach_margins(bw: float, bh: float, jitter: float, pad_x: float, pad_y: float) -> tuple[float, float]:
+    """How far beyond a bw x bh plate box a crop of it can reach (``jitter_box`` moves each side by up
+    to ``jitter`` of the size, ``plate_crop_box`` pads the moved box), plus the blur margin."""
+    return ((jitter + pad_x * (1 + 2 * jitter)) * bw + _DEGRADE_MARGIN,
+            (jitter + pad_y * (1 + 2 * jitter)) * bh + _DEGRADE_MARGIN)
 
 
 def _reach(box: tuple[float, float, float, float], jitter: float, pad_x: float, pad_y: float, fw: int,
            fh: int) -> tuple[int, int, int, int]:
-    """Every pixel a crop of the plate at ``box`` can take (``jitter_box`` moves each side by up to
-    ``jitter`` of the size, ``plate_crop_box`` pads the moved box), with a margin, within the frame."""
+    """Every pixel a crop of the plate at ``box`` can take, with the blur margin, within the frame."""
     x1, y1, x2, y2 = box
-    gx = (jitter + pad_x * (1 + 2 * jitter)) * (x2 - x1) + _DEGRADE_MARGIN
-    gy = (jitter + pad_y * (1 + 2 * jitter)) * (y2 - y1) + _DEGRADE_MARGIN
+    gx, gy = _reach_margins(x2 - x1, y2 - y1, jitter, pad_x, pad_y)
     return (max(0, int(math.floor(x1 - gx))), max(0, int(math.floor(y1 - gy))),
             min(fw, int(math.ceil(x2 + gx))), min(fh, int(math.ceil(y2 + gy))))
 
@@ -173,17 +178,19 @@ def make_crop(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Label
     cap_px = _loguniform(rng, c["char_height_px"])
     width = min(float(c["max_plate_px"]), cap_px * style.size_mm[0] / style.text.height_mm[0])
     aspect = style.size_mm[0] / style.size_mm[1]
-    quad0 = camera_quad(rng, width, aspect, (0.0, 0.0), **_perspective(ctx))
-    x1, y1, x2, y2 = quad_box(quad0)
+    quad = camera_quad(rng, width, aspect, (0.0, 0.0), **_perspective(ctx))
+    x1, y1, x2, y2 = quad_box(quad)
     bw, bh = x2 - x1, y2 - y1
-    # context around the plate: more than the runtime's padding plus the detector's jitter
-    fw = int(math.ceil(bw * (1 + 2 * uniform(rng, 0.18, 0.35))))
-    fh = int(math.ceil(bh * (1 + 2 * uniform(rng, 0.3, 0.6))))
-    cx, cy = fw / 2 + rng.normal(0, 0.05) * bw, fh / 2 + rng.normal(0, 0.08) * bh
+    pad_x, pad_y, jitter = float(m["crop"]["pad_x"]), float(m["crop"]["pad_y"]), float(c["jitter"])
+    # the frame is exactly what the runtime's cut can reach (and the blur margin): the scene around
+    # it never reaches the OCR model, so it is neither drawn nor degraded
+    gx, gy = _reach_margins(bw, bh, jitter, pad_x, pad_y)
+    fw, fh = int(math.ceil(bw + 2 * gx)), int(math.ceil(bh + 2 * gy))
+    ox, oy = x1 - gx, y1 - gy  # the frame's corner in the plate's coordinates
     if rng.random() < float(c["edge_cut"]):  # the plate runs off the frame (a crop at the image edge)
-        cut = uniform(rng, 0.03, 0.2) * bw
-        cx = (cx - (fw / 2 - bw / 2) - cut) if rng.random() < 0.5 else (cx + (fw / 2 - bw / 2) + cut)
-    quad = quad0 - np.array([(x1 + x2) / 2, (y1 + y2) / 2], np.float32) + np.array([cx, cy], np.float32)
+        shift = gx + uniform(rng, 0.03, 0.2) * bw
+        ox += shift if rng.random() < 0.5 else -shift
+    quad = quad - np.array([ox, oy], np.float32)
     frame = None
     if len(ctx.pool) and rng.random() < float(c["real_context"]):
         frame = ctx.pool.sample(rng, fw, fh)
@@ -194,12 +201,7 @@ def make_crop(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Label
     placed = _place(frame, ctx, rng, style, width, quad, {})
     if placed is None:  # cannot happen with the margins above; keep the record honest if it does
         raise RuntimeError("synthetic crop: the plate fell outside its frame")
-    pad_x, pad_y, jitter = float(m["crop"]["pad_x"]), float(m["crop"]["pad_y"]), float(c["jitter"])
-    # the camera's effects only where the runtime's cut can reach (the rest of the frame never
-    # reaches the crop): the plate grown by the largest jitter and padding, and the blur kernels' margin
-    wx1, wy1, wx2, wy2 = _reach(placed.plate.box, jitter, pad_x, pad_y, fw, fh)
-    frame[wy1:wy2, wx1:wx2] = degrade(frame, rng, s["realism"], sharpness=min(1.0, cap_px / float(c["sharp_char_px"])),
-                                      window=(wx1, wy1, wx2, wy2))
+    frame = degrade(frame, rng, s["realism"], sharpness=min(1.0, cap_px / float(c["sharp_char_px"])))
     box = jitter_box(placed.plate.box, jitter, rng)
     H, W = int(m["input_height"]), int(m["input_width"])
     cut_result = cut_plate(frame, placed.plate, H, W, pad_x, pad_y, int(m["letterbox_fill"]), box=box,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -43,7 +45,8 @@ def paste_max(canvas: np.ndarray, mask: np.ndarray, x: int, y: int) -> None:
     H, W = canvas.shape[:2]
     x1, y1, x2, y2 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
     if x2 > x1 and y2 > y1:
-        np.maximum(canvas[y1:y2, x1:x2], mask[y1 - y:y2 - y, x1 - x:x2 - x], out=canvas[y1:y2, x1:x2])
+        roi = canvas[y1:y2, x1:x2]
+        cv2.max(roi, mask[y1 - y:y2 - y, x1 - x:x2 - x], dst=roi)  # in place: OpenCV writes through the view
 
 
 def fit_mask(glyph, height: float, max_width: float) -> np.ndarray:
@@ -86,12 +89,10 @@ def vertical_gradient(h: int, w: int, top: Colour, bottom: Colour) -> np.ndarray
 
 
 def jitter_colour(colour: Colour, rng: np.random.Generator, amount: float = 0.06, shift: float = 8) -> Colour:
-    """A colour as paint, print and ageing vary it."""
-    # scalar arithmetic (this runs thousands of times a second), rounded as the array form
-    # ``np.float32(colour) * gain + normal`` rounds: the product in float32, the sum in float64
-    gain = float(np.float32(1.0 + rng.normal(0, amount)))
-    c = [float(np.float32(v * gain)) + n for v, n in zip(colour, rng.normal(0, shift / 2, 3).tolist())]
-    return tuple(int(min(max(v, 0.0), 255.0)) for v in c)  # type: ignore[return-value]
+    """A colour as paint, print and ageing vary it: a gain on all channels and a shift on each."""
+    gain = 1.0 + float(rng.normal(0, amount))
+    return tuple(int(min(max(v * gain + n, 0.0), 255.0))  # type: ignore[return-value]
+                 for v, n in zip(colour, rng.normal(0, shift / 2, 3).tolist()))
 
 
 def mix(a: Colour, b: Colour, t: float) -> Colour:
@@ -102,8 +103,9 @@ def random_colour(rng: np.random.Generator, lo: int = 0, hi: int = 255) -> Colou
     return tuple(int(v) for v in rng.integers(lo, hi + 1, 3))  # type: ignore[return-value]
 
 
+@functools.lru_cache(maxsize=256)
 def parse_hex(value: str) -> Colour:
-    """'#rrggbb' -> BGR."""
+    """'#rrggbb' -> BGR (parsed once per value: bands and stars ask for theirs on every plate)."""
     from data.synth.style import parse_colour
 
     return parse_colour(value, "colour")

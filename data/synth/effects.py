@@ -40,8 +40,8 @@ def noise_bank() -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _gray_noise_bank() -> np.ndarray:
-    """The bank's first channel, contiguous (luminance noise)."""
-    return np.ascontiguousarray(noise_bank()[..., 0])
+    """The bank's first channel repeated in all three (luminance noise, added without a merge)."""
+    return cv2.merge([np.ascontiguousarray(noise_bank()[..., 0])] * 3)
 
 
 def _noise_banks(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
@@ -50,21 +50,17 @@ def _noise_banks(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     bh, bw = bank.shape[:2]
     if h > bh or w > bw:
         reps = (-(-h // bh), -(-w // bw))
-        bank, gray = np.tile(bank, reps + (1,)), np.tile(gray, reps)
+        bank, gray = np.tile(bank, reps + (1,)), np.tile(gray, reps + (1,))
     return bank, gray
 
 
-def noise_patch(h: int, w: int, rng: np.random.Generator, luminance: bool = False) -> np.ndarray:
-    """An h x w view of the noise bank at a random place (luminance: its first channel only)."""
-    bank, gray = _noise_banks(h, w)
-    y, x = int(rng.integers(0, bank.shape[0] - h + 1)), int(rng.integers(0, bank.shape[1] - w + 1))
-    return (gray if luminance else bank)[y:y + h, x:x + w]
-
-
-def smooth_field(h: int, w: int, rng: np.random.Generator, cells: int = 3) -> np.ndarray:
-    """A smooth random field in [0, 1] (lighting, dirt), upsampled from a few random cells."""
-    small = rng.random((cells, cells)).astype(np.float32)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+def smooth_field(h: int, w: int, rng: np.random.Generator, cells: int = 3, lo: float = 0.0,
+                 hi: float = 1.0) -> np.ndarray:
+    """A smooth random field in [lo, hi] (lighting, dirt), upsampled from a few random cells (the
+    range is applied to the cells: interpolation is linear, so only the cells need the arithmetic)."""
+    small = (lo + (hi - lo) * rng.random((cells, cells))).astype(np.float32)
+    field = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.clip(field, lo, hi, out=field)
 
 
 # -- the plate's face ------------------------------------------------------------------------------
@@ -80,65 +76,61 @@ def wear_plate(rp, wear, rng: np.random.Generator) -> None:
         a = np.clip((field - uniform(rng, 0.3, 0.7)) * 3.0, 0, 1) * amount
         if rng.random() < 0.5:  # grime gathers along the bottom edge
             a = np.maximum(a, np.linspace(0, 1, H, dtype=np.float32)[:, None] ** 4 * amount)
-        dirt = np.array(draw.jitter_colour((50, 75, 95), rng, 0.2, 20), np.float32)
-        img[:] = (img * (1 - a[..., None]) + dirt * a[..., None]).astype(np.uint8)
+        dirt = draw.jitter_colour((50, 75, 95), rng, 0.2, 20)
+        img[:] = draw.alpha_blend(img, cv2.convertScaleAbs(a, alpha=255.0), dirt)
     if wear.fade and rng.random() < wear.fade:
         t = uniform(rng, 0.1, 0.35)
-        img[:] = cv2.addWeighted(img, 1 - t, np.full_like(img, int(rng.integers(170, 230))), t, 0)
+        img[:] = cv2.addWeighted(img, 1 - t, img, 0.0, t * int(rng.integers(170, 230)))
     if wear.glare and rng.random() < wear.glare:
         yy, xx = np.mgrid[0:max(2, H // 4), 0:max(2, W // 4)].astype(np.float32)
         cy, cx = uniform(rng, 0, yy.shape[0]), uniform(rng, 0, xx.shape[1])
         r = uniform(rng, 0.15, 0.5) * xx.shape[1]
-        spot = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
-        spot = cv2.resize(spot, (W, H), interpolation=cv2.INTER_LINEAR) * uniform(rng, 60, 170)
-        img[:] = np.clip(img + spot[..., None], 0, 255).astype(np.uint8)
+        spot = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r)) * uniform(rng, 60, 170)
+        spot = cv2.resize(spot, (W, H), interpolation=cv2.INTER_LINEAR)
+        img[:] = cv2.add(img, cv2.merge([spot, spot, spot]), dtype=cv2.CV_8U)
 
 
 # -- the camera ------------------------------------------------------------------------------------
 
-def degrade(img: np.ndarray, rng: np.random.Generator, r: Knobs, sharpness: float = 1.0,
-            window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+def degrade(img: np.ndarray, rng: np.random.Generator, r: Knobs, sharpness: float = 1.0) -> np.ndarray:
     """Light, colour, optics, sensor and codec applied to a frame (a new uint8 BGR array).
 
     ``sharpness`` < 1 scales blur radii and resolution loss down (OCR crops of small plates: a plate
-    blurred beyond reading teaches the OCR model nothing but noise).
-
-    ``window`` = (x1, y1, x2, y2): only that part of the frame is wanted (an OCR crop needs only the
-    region the runtime cuts) and only it is returned and computed; lighting, shadows and the contrast's
-    mean still span the whole frame, as if it were degraded whole."""
-    FH, FW = img.shape[:2]
-    x1, y1, x2, y2 = window if window is not None else (0, 0, FW, FH)
-    f = img[y1:y2, x1:x2].astype(np.float32)
-    H, W = f.shape[:2]
-    gain = None  # lighting x shadow over the whole frame, one multiplication
+    blurred beyond reading teaches the OCR model nothing but noise)."""
+    H, W = img.shape[:2]
+    # lighting x shadow: smooth, so made on a grid 1/8 of the frame and enlarged once, in 3 channels
+    gh, gw = max(4, H // 8), max(4, W // 8)
+    gain = None
     if k := _on(r, "lighting", rng):
         s = _uniform(rng, k["strength"])
-        gain = 1.0 + (smooth_field(FH, FW, rng, int(rng.integers(2, 5))) * 2 - 1) * s
+        gain = smooth_field(gh, gw, rng, int(rng.integers(2, 5)), 1.0 - s, 1.0 + s)
     if k := _on(r, "shadow", rng):
-        shadow = 1.0 - _uniform(rng, k["darkness"]) * _shadow_mask(FH, FW, rng)
+        shadow = _shadow_gain(gh, gw, rng, _uniform(rng, k["darkness"]))
         gain = shadow if gain is None else cv2.multiply(gain, shadow)
-    if gain is not None:
-        g1 = gain[y1:y2, x1:x2]
-        f = cv2.multiply(f, cv2.merge([g1, g1, g1]))
-    # the frame's channel means are a linear map of its means after lighting: colour maps below update it
-    colour_map = np.eye(3)
+    if gain is None:
+        f = img.astype(np.float32)
+    else:
+        gain = cv2.resize(cv2.merge([gain, gain, gain]), (W, H), interpolation=cv2.INTER_LINEAR)
+        f = cv2.multiply(img, gain, dtype=cv2.CV_32F)
+    # colour cast, IR monochrome and contrast are all linear in the pixel: one 3x4 affine map,
+    # applied once (rows: output B, G, R; the last column an offset)
+    colour = None
     if k := _on(r, "colour_cast", rng):
         g = 1.0 + rng.uniform(-1, 1, 3) * _uniform(rng, k["strength"])
-        f = cv2.multiply(f, (float(g[0]), float(g[1]), float(g[2]), 0.0))
-        colour_map = g[:, None] * colour_map
+        colour = np.diag(g)
     if k := _on(r, "ir_mono", rng):
-        gray = cv2.cvtColor(f, cv2.COLOR_BGR2GRAY)
         tints = k.get("tints") or [[1.0, 1.0, 1.0]]
-        t = tints[int(rng.integers(len(tints)))]  # BGR gains
-        f = cv2.merge([gray * float(t[0]), gray * float(t[1]), gray * float(t[2])])
-        colour_map = np.outer(np.asarray(t, np.float64), _GRAY_BGR @ colour_map)
+        t = tints[int(rng.integers(len(tints)))]  # BGR gains of the grey image
+        mono = np.outer(np.asarray(t, np.float64), _GRAY_BGR)
+        colour = mono if colour is None else mono @ colour
+    affine = None if colour is None else np.hstack([colour, np.zeros((3, 1))])
     if k := _on(r, "contrast", rng):
         a = _uniform(rng, k["factor"])
-        if window is None:
-            m = float(np.mean(cv2.mean(f)[:3]))
-        else:  # pulled towards the whole frame's mean, not the window's
-            m = float(np.mean(colour_map @ _lit_means(img, gain)))
-        f = cv2.addWeighted(f, a, f, 0.0, m * (1 - a))
+        means = np.array(cv2.mean(f)[:3])  # pulled towards the frame's mean after the colour map
+        m = float(np.mean(means if colour is None else colour @ means))
+        affine = np.hstack([a * (np.eye(3) if colour is None else colour), np.full((3, 1), m * (1 - a))])
+    if affine is not None:
+        f = cv2.transform(f, affine)
     if k := _on(r, "blur", rng):
         f = cv2.GaussianBlur(f, (0, 0), max(0.3, _uniform(rng, k["sigma"]) * sharpness))
     if k := _on(r, "motion_blur", rng):
@@ -151,23 +143,25 @@ def degrade(img: np.ndarray, rng: np.random.Generator, r: Knobs, sharpness: floa
             f = cv2.filter2D(f, -1, kernel / max(kernel.sum(), 1e-6))
     if k := _on(r, "low_res", rng):
         sc = 1.0 - (1.0 - _uniform(rng, k["scale"])) * sharpness
-        small = cv2.resize(f, (max(2, int(W * sc)), max(2, int(H * sc))), interpolation=cv2.INTER_AREA)
+        # a box filter as wide as a sensor pixel, sampled: the area average of INTER_AREA, whose
+        # general (non-integer) path costs 5x more
+        k = int(round(1.0 / sc))
+        small = cv2.resize(cv2.blur(f, (k, k)) if k > 1 else f, (max(2, int(W * sc)), max(2, int(H * sc))),
+                           interpolation=cv2.INTER_LINEAR)
         f = cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)
+    # back to 8 bits (rounded, saturated), with the sensor noise added on the way when there is some
     if k := _on(r, "noise", rng):
         sigma = _uniform(rng, k["sigma"])
         bank, gray = _noise_banks(H, W)
         y, x = int(rng.integers(0, bank.shape[0] - H + 1)), int(rng.integers(0, bank.shape[1] - W + 1))
-        if rng.random() < 0.5:  # luminance noise only
-            n = gray[y:y + H, x:x + W]
-            n = cv2.merge([n, n, n])
-        else:
-            n = bank[y:y + H, x:x + W]  # a view: OpenCV reads it with its row stride, no copy
-        f = cv2.scaleAdd(n, sigma, f)
-    out = np.clip(f, 0, 255, out=f).astype(np.uint8)
+        # luminance noise only, or in every channel (a view: OpenCV reads it with its row stride, no copy)
+        n = (gray if rng.random() < 0.5 else bank)[y:y + H, x:x + W]
+        out = cv2.addWeighted(n, sigma, f, 1.0, 0.0, dtype=cv2.CV_8U)
+    else:
+        out = cv2.add(f, 0.0, dtype=cv2.CV_8U)
     if k := _on(r, "gamma", rng):
-        g = _uniform(rng, k["range"])
-        lut = (np.linspace(0, 1, 256) ** g * 255).clip(0, 255).astype(np.uint8)
-        out = cv2.LUT(out, lut)
+        lut = np.power(_UNIT_LEVELS, _uniform(rng, k["range"]))
+        out = cv2.LUT(out, np.multiply(lut, 255.0, out=lut).astype(np.uint8))
     if k := _on(r, "jpeg", rng):
         q = int(rng.integers(k["quality"][0], k["quality"][1] + 1))
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, q])
@@ -179,22 +173,16 @@ def degrade(img: np.ndarray, rng: np.random.Generator, r: Knobs, sharpness: floa
 _GRAY_BGR = np.array([0.114, 0.587, 0.299])
 """OpenCV's BGR -> gray weights."""
 
-
-def _lit_means(img: np.ndarray, gain: np.ndarray | None) -> np.ndarray:
-    """Per-channel means (B, G, R) of the whole frame ``img`` times the lighting ``gain``."""
-    if gain is None:
-        return np.array(cv2.mean(img)[:3])
-    lit = cv2.multiply(img.astype(np.float32), cv2.merge([gain, gain, gain]))
-    return np.array(cv2.mean(lit)[:3])
+_UNIT_LEVELS = np.linspace(0.0, 1.0, 256)
+"""The 256 levels of a byte in [0, 1] (gamma tables)."""
 
 
-def _shadow_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    """A soft-edged shadow (a building's or a tree's) across part of the frame, values in [0, 1]."""
-    sh, sw = max(4, h // 8), max(4, w // 8)
-    small = np.zeros((sh, sw), np.float32)
+def _shadow_gain(h: int, w: int, rng: np.random.Generator, darkness: float) -> np.ndarray:
+    """h x w: 1 - darkness x a soft-edged shadow (a building's or a tree's) across part of the frame."""
+    small = np.zeros((h, w), np.float32)
     n = int(rng.integers(3, 7))
-    pts = np.stack([rng.uniform(-0.3, 1.3, n) * sw, rng.uniform(-0.3, 1.3, n) * sh], 1)
+    pts = np.stack([rng.uniform(-0.3, 1.3, n) * w, rng.uniform(-0.3, 1.3, n) * h], 1)
     hull = cv2.convexHull(pts.astype(np.float32)).astype(np.int32)
     cv2.fillPoly(small, [hull], 1.0)
     small = cv2.GaussianBlur(small, (0, 0), uniform(rng, 0.3, 1.5))
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.addWeighted(small, -darkness, small, 0.0, 1.0)
