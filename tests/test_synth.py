@@ -183,6 +183,17 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
     assert s1 == s2, "the number of workers must not change the output"
 
 
+def test_a_set_made_in_parts_is_the_set_made_at_once(tmp_path):
+    whole = generate("crops", 6, 4, tmp_path / "whole", background_manifests=[], progress=False)
+    part = generate("crops", 2, 4, tmp_path / "part", background_manifests=[], progress=False, start=4)
+    a, b = _digest(whole.parent), _digest(part.parent)
+    assert sorted(k for k in b if k.startswith("images/")) == ["images/000004.jpg", "images/000005.jpg"]
+    assert all(b[k] == a[k] for k in b if k.startswith("images/"))
+    records = {r.image: r.to_dict() for r in read_manifest(whole).images}
+    assert [r.to_dict() for r in read_manifest(part).images] == [records["images/000004.jpg"],
+                                                                 records["images/000005.jpg"]]
+
+
 def test_same_seed_same_bytes_in_other_processes(tmp_path):
     """Another process (another string hash seed, empty caches) makes the same bytes."""
     code = ("import sys; from data.synth import generate; "

@@ -1,13 +1,16 @@
 """Throughput of the synthetic engine on ONE core: ``python -m data.synth.bench [--crops N] [--scenes N]``.
 
 Prints JSON: images per second for OCR crops and for scenes, files written included (one worker,
-OpenCV single-threaded). Targets: >= 300 crops/s and >= 20 scenes/s. A warm-up set (half as many images,
-same seed) is made first so the work done once per process (rendering glyphs and texts, decoding the
-background pool) is not counted: a long run pays it once.
+OpenCV single-threaded). Targets: >= 300 crops/s and >= 20 scenes/s. The work done once per process
+(rendering glyphs and header texts, decoding and filtering the background pool) is not counted, as a
+long run pays it once: a warm-up first makes as many other images of the same set (``start=N``: the
+same background pool, other plates), then the timed run makes images 0..N-1.
 
 Files go where a real run writes them, a temporary folder under the runs folder (``LPR_RUNS``,
-default ``runs/``; ``--tmp`` elsewhere): creating a small file in this machine's /tmp costs 0.9 ms
-of CPU against 0.06 ms under /work (measured), a fifth of a crop's whole budget.
+default ``runs/``; ``--tmp`` elsewhere). Creating a small file costs this kind of VM between 0.05 and
+1.4 ms of CPU depending on the disk's moment (measured), up to a third of a crop's budget: the bench
+also times writing ``--probe-files`` files of a crop's size in the same folder (``file_write_ms``),
+so a slow disk shows as such.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ def _rate(kind: str, n: int, seed: int, root: Path, real: bool) -> dict[str, flo
     from data.synth import generate
 
     opts = {} if real else {"background_manifests": []}
-    generate(kind, max(64, n // 2), seed, root / f"warm_{kind}", progress=False, **opts)
+    generate(kind, n, seed, root / f"warm_{kind}", progress=False, start=n, **opts)
     t0, c0 = time.perf_counter(), time.process_time()
     generate(kind, n, seed, root / kind, progress=False, **opts)
     dt, dc = time.perf_counter() - t0, time.process_time() - c0
@@ -34,10 +37,25 @@ def _rate(kind: str, n: int, seed: int, root: Path, real: bool) -> dict[str, flo
     return {"n": n, "seconds": round(dt, 3), "per_second": round(n / dt, 1), "per_cpu_second": round(n / dc, 1)}
 
 
+def _file_write_ms(folder: Path, files: int, size: int) -> float:
+    """Milliseconds to create and write one file of ``size`` bytes in ``folder`` (mean of ``files``)."""
+    folder.mkdir()
+    data = os.urandom(size)
+    t0 = time.perf_counter()
+    for i in range(files):
+        fd = os.open(folder / f"{i:06d}.jpg", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    return round((time.perf_counter() - t0) / max(files, 1) * 1e3, 3)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--crops", type=int, default=600)
+    ap.add_argument("--crops", type=int, default=1500)
     ap.add_argument("--scenes", type=int, default=100)
+    ap.add_argument("--probe-files", type=int, default=500, help="files written to time the disk alone")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--procedural", action="store_true", help="no real backgrounds even when present")
     ap.add_argument("--tmp", type=Path, default=None,
@@ -55,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         result = {
             "crops": _rate("crops", args.crops, args.seed, root, not args.procedural),
+            "file_write_ms": _file_write_ms(root / "probe", args.probe_files, 9000),
             "scenes": _rate("scenes", args.scenes, args.seed, root, not args.procedural),
             "cores": 1,
             "python": platform.python_version(),

@@ -1,4 +1,4 @@
-"""``python -m data action=synth kind=crops|scenes|video n=N seed=S out=DIR [styles=[eu,es]]``."""
+"""``python -m data action=synth kind=crops|scenes|video n=N [start=K] seed=S out=DIR [styles=[eu,es]]``."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def action_synth(cfg: DictConfig) -> int:
     if cfg.styles:
         styles = [str(s) for s in cfg.styles] if OmegaConf.is_list(cfg.styles) else [str(cfg.styles)]
     path = generate(str(cfg.kind), int(cfg.n), int(cfg.seed), Path(out), styles=styles,
-                    background_manifests=manifests, **options)
+                    background_manifests=manifests, start=int(cfg.start), **options)
     print(f"backgrounds: {', '.join(str(m) for m in manifests) or 'procedural only'}")
     print(f"manifest: {path}")
     return 0

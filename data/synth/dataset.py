@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import gc
 import logging
 import math
 import multiprocessing as mp
@@ -318,10 +319,16 @@ def _init_worker(ctx: Context) -> None:
     global _CTX
     _CTX = ctx
     cv2.setNumThreads(1)
+    # what exists now (modules, fonts, configs) lives as long as the process: keeping it out of the
+    # garbage collector's full passes leaves them only the set's own records to walk
+    gc.freeze()
 
 
-def generate(kind: str, n: int, seed: int, out: Path, styles: list[str] | None = None, **options: Any) -> Path:
-    """Write ``n`` synthetic images of ``kind`` ('crops' or 'scenes') and their manifest under ``out``.
+def generate(kind: str, n: int, seed: int, out: Path, styles: list[str] | None = None, start: int = 0,
+             **options: Any) -> Path:
+    """Write ``n`` synthetic images of ``kind`` ('crops' or 'scenes') and their manifest under ``out``:
+    images ``start`` .. ``start + n - 1`` of the set ``seed`` makes (a set made in parts, on several
+    machines, holds the same images as one run of the whole).
 
     ``options`` override ``synth`` of conf/data.yaml (nested dicts merge), e.g. ``workers=4`` or
     ``realism={"blur": {"p": 0}}``; ``model`` overrides the OCR input/padding (conf/model/plate_ocr.yaml);
@@ -330,8 +337,8 @@ def generate(kind: str, n: int, seed: int, out: Path, styles: list[str] | None =
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+    if n < 0 or start < 0:
+        raise ValueError(f"n and start must be >= 0, got n={n}, start={start}")
     progress = bool(options.pop("progress", True))
     manifests = options.pop("background_manifests", None)
     settings = _deep_merge(default_settings(), options)
@@ -351,14 +358,14 @@ def generate(kind: str, n: int, seed: int, out: Path, styles: list[str] | None =
         prev = cv2.getNumThreads()
         _init_worker(ctx)
         try:
-            for i in range(n):
+            for i in range(start, start + n):
                 records.append(_make(i))
                 bar.update()
         finally:
             cv2.setNumThreads(prev)
     else:
         with mp.get_context("fork" if os.name == "posix" else "spawn").Pool(workers, _init_worker, (ctx,)) as pool_:
-            for rec in pool_.imap(_make, range(n), chunksize=8):
+            for rec in pool_.imap(_make, range(start, start + n), chunksize=8):
                 records.append(rec)
                 bar.update()
     bar.close()
