@@ -184,12 +184,17 @@ def street(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     return img
 
 
-def texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """A plain surface (mostly car paint, else a wall or asphalt) with some structure."""
+def texture(rng: np.random.Generator, width: int, height: int, plain: bool = False) -> np.ndarray:
+    """A plain surface (mostly car paint, else a wall or asphalt) with some structure (``plain``: one
+    colour, for a frame a vehicle will nearly cover)."""
     if rng.random() < 0.7:
         base = draw.jitter_colour(BODY_COLOURS[int(rng.integers(len(BODY_COLOURS)))], rng, 0.1, 12)
     else:
         base = draw.random_colour(rng, 30, 230)
+    if plain:
+        img = np.empty((height, width, 3), np.uint8)
+        cv2.rectangle(img, (0, 0), (width, height), base, -1)
+        return img
     img = draw.vertical_gradient(height, width, base, draw.jitter_colour(base, rng, 0.3, 30))
     for _ in range(int(rng.integers(0, 6))):
         p1 = (int(rng.integers(0, width)), int(rng.integers(0, height)))

@@ -56,7 +56,8 @@ def camera_quad(rng: np.random.Generator, width_px: float, aspect: float, centre
 
 
 def quad_box(quad: np.ndarray) -> tuple[float, float, float, float]:
-    return float(quad[:, 0].min()), float(quad[:, 1].min()), float(quad[:, 0].max()), float(quad[:, 1].max())
+    xs, ys = quad.T.tolist()  # four corners: Python's min/max beat four NumPy reductions
+    return min(xs), min(ys), max(xs), max(ys)
 
 
 def _char_boxes(points: np.ndarray, starts: list[int], m: np.ndarray) -> tuple[list[list[float]], list[list[float]]]:
@@ -82,7 +83,8 @@ def composite(frame: np.ndarray, rp: RenderedPlate, quad: np.ndarray, min_visibl
     full = cv2.getPerspectiveTransform(src, quad.astype(np.float32))
     bgra = cv2.cvtColor(rp.image, cv2.COLOR_BGR2BGRA)  # one resize and one warp for colour and outline
     cv2.insertChannel(rp.alpha, bgra, 3)
-    target_w = max(2.0, float(np.linalg.norm(quad[1] - quad[0])))
+    (ax, ay), (bx, by) = quad[:2].tolist()
+    target_w = max(2.0, math.hypot(bx - ax, by - ay))
     if target_w < pw * 0.6:  # shrink first: a perspective warp alone would alias a big reduction
         scale = target_w * 1.2 / pw
         bgra = cv2.resize(bgra, (max(2, int(round(pw * scale))), max(2, int(round(ph * scale)))),

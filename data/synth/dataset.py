@@ -196,8 +196,11 @@ def make_crop(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Label
     if len(ctx.pool) and rng.random() < float(c["real_context"]):
         frame = ctx.pool.sample(rng, fw, fh)
     if frame is None:
-        frame = bgs.texture(rng, fw, fh)
-        if rng.random() < float(c["vehicle"]):
+        # a vehicle around the plate covers a crop's frame but for a corner now and then (tall moto
+        # plates): beneath it one colour will do
+        with_vehicle = rng.random() < float(c["vehicle"])
+        frame = bgs.texture(rng, fw, fh, plain=with_vehicle)
+        if with_vehicle:
             bgs.vehicle(frame, rng, quad_box(quad), available_fonts(bgs.TEXT_FONTS))
     placed = _place(frame, ctx, rng, style, width, quad, {})
     if placed is None:  # cannot happen with the margins above; keep the record honest if it does

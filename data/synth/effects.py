@@ -72,10 +72,13 @@ def wear_plate(rp, wear, rng: np.random.Generator) -> None:
     if wear.dirt and rng.random() < wear.dirt:
         amount = _uniform(rng, wear.dirt_amount)
         cells = max(3, int(rng.integers(3, 9)))
-        field = cv2.resize(rng.random((cells, cells * 3)).astype(np.float32), (W, H), interpolation=cv2.INTER_CUBIC)
+        # the dirt's cover is smooth: made at 1/4 size, then enlarged
+        sh, sw = max(2, H // 4), max(2, W // 4)
+        field = cv2.resize(rng.random((cells, cells * 3)).astype(np.float32), (sw, sh), interpolation=cv2.INTER_CUBIC)
         a = np.clip((field - uniform(rng, 0.3, 0.7)) * 3.0, 0, 1) * amount
         if rng.random() < 0.5:  # grime gathers along the bottom edge
-            a = np.maximum(a, np.linspace(0, 1, H, dtype=np.float32)[:, None] ** 4 * amount)
+            a = np.maximum(a, np.linspace(0, 1, sh, dtype=np.float32)[:, None] ** 4 * amount)
+        a = cv2.resize(a, (W, H), interpolation=cv2.INTER_LINEAR)
         dirt = draw.jitter_colour((50, 75, 95), rng, 0.2, 20)
         img[:] = draw.alpha_blend(img, cv2.convertScaleAbs(a, alpha=255.0), dirt)
     if wear.fade and rng.random() < wear.fade:
