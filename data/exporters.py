@@ -120,10 +120,9 @@ def jitter_box(box: Box, amount: float, rng: np.random.Generator) -> Box:
         return box
     x1, y1, x2, y2 = box
     w, h = x2 - x1, y2 - y1
-    dx = rng.uniform(-amount, amount, size=2) * w
-    dy = rng.uniform(-amount, amount, size=2) * h
-    nx1, nx2 = sorted((x1 + dx[0], x2 + dx[1]))
-    ny1, ny2 = sorted((y1 + dy[0], y2 + dy[1]))
+    dx1, dx2, dy1, dy2 = ((2 * rng.random(4) - 1) * amount).tolist()
+    nx1, nx2 = sorted((x1 + dx1 * w, x2 + dx2 * w))
+    ny1, ny2 = sorted((y1 + dy1 * h, y2 + dy2 * h))
     return (nx1, ny1, nx2, ny2)
 
 

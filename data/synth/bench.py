@@ -5,7 +5,8 @@ OpenCV single-threaded). Targets: >= 300 crops/s and >= 20 scenes/s (``targets_m
 median of the rounds). The work done once per process (rendering glyphs and header texts, decoding
 and filtering the background pool) is not counted, as a long run pays it once: a warm-up first makes
 N other images of the same set (``start=``: the same background pool, other plates), then each round
-times N new images. ``reference_ms`` times a fixed workload: the core's speed at that moment.
+times N new images. ``reference_ms`` times a fixed workload before each round: the core's speed at
+that moment (lower is faster).
 
 Files go where a real run writes them, a temporary folder under the runs folder (``LPR_RUNS``,
 default ``runs/``; ``--tmp`` elsewhere). Creating a small file costs this kind of VM between 0.05 and
@@ -35,11 +36,13 @@ def _rate(kind: str, n: int, seed: int, root: Path, real: bool, rounds: int) -> 
     generate(kind, n, seed, root / f"warm_{kind}", progress=False, start=rounds * n, **opts)
     runs = []
     for r in range(rounds):
+        ref = _reference_ms()
         t0, c0 = time.perf_counter(), time.process_time()
         generate(kind, n, seed, root / f"{kind}_{r}", progress=False, start=r * n, **opts)
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
         # per_second: wall clock; per_cpu_second: this process' own CPU time (differs when the core is shared)
-        runs.append({"seconds": round(dt, 3), "per_second": round(n / dt, 1), "per_cpu_second": round(n / dc, 1)})
+        runs.append({"seconds": round(dt, 3), "per_second": round(n / dt, 1), "per_cpu_second": round(n / dc, 1),
+                     "reference_ms": ref})
     rates = sorted(r["per_second"] for r in runs)
     return {"n": n, "rounds": runs, "per_second_median": rates[len(rates) // 2], "per_second_best": rates[-1]}
 
@@ -101,7 +104,6 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="synth_bench_", dir=tmp_root) as tmp:
         root = Path(tmp)
         result = {
-            "reference_ms": _reference_ms(),
             "crops": _rate("crops", args.crops, args.seed, root, not args.procedural, args.rounds),
             "file_write_ms": _file_write_ms(root / "probe", args.probe_files, 9000),
             "scenes": _rate("scenes", args.scenes, args.seed, root, not args.procedural, args.rounds),
