@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from data.synth import draw
+from data.synth.effects import wear_plate
 from data.synth.fonts import Font, available_fonts, scaled_glyph
 from data.synth.rand import uniform
 from data.synth.style import Pattern, PlateStyle, Token, Variant, load_style, weighted_index
@@ -148,8 +149,6 @@ def render(style: PlateStyle | str, text: str | None, rng: np.random.Generator, 
     plate = Plate(box=(0.0, 0.0, float(W), float(H)), text=text, chars=chars, lines=1 + max(c.line or 0 for c in chars))
     rp = RenderedPlate(image=img, alpha=alpha, plate=plate, hulls=hulls, hull_starts=hull_starts, style=style.name,
                        variant=variant.name, font=font.spec.name)
-    from data.synth.effects import wear_plate
-
     wear_plate(rp, wear, rng)
     return rp
 
@@ -273,9 +272,7 @@ def _header(img, spec, colour, rng, s: float, fonts: list[Font]) -> None:
     texts = spec.get("texts") or []
     if not texts:
         return
-    from data.synth.fonts import available_fonts as _fonts
-
-    hfonts = _fonts(list(spec["fonts"])) if spec.get("fonts") else fonts
+    hfonts = available_fonts(list(spec["fonts"])) if spec.get("fonts") else fonts
     font = hfonts[int(rng.integers(len(hfonts)))]
     H, W = img.shape[:2]
     h = float(spec.get("height_mm", 10)) * s * uniform(rng, 0.9, 1.1)
