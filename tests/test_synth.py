@@ -129,23 +129,23 @@ def test_crops_are_the_ocr_input(tmp_path):
     assert len(styles) >= 3
 
 
-def test_camera_effects_cover_every_crop_the_runtime_can_cut():
-    """OCR crops compute the camera effects only where a jittered, padded cut can reach."""
+def test_a_crops_frame_holds_every_cut_the_runtime_can_take():
+    """An OCR crop's frame is the plate's reach: every jittered, padded cut of it lies inside."""
     from data.exporters import jitter_box
-    from data.synth.dataset import _reach
+    from data.synth.dataset import _reach_margins
     from runtime.geometry import plate_crop_box
 
     rng = np.random.default_rng(0)
     for _ in range(2000):
-        fw, fh = (int(v) for v in rng.integers(20, 600, 2))
-        x1, y1 = rng.uniform(-20, fw), rng.uniform(-20, fh)
+        x1, y1 = rng.uniform(-20, 600, 2)
         box = (x1, y1, x1 + rng.uniform(1, 300), y1 + rng.uniform(1, 100))
         jitter, pad_x, pad_y = rng.uniform(0, 0.3), rng.uniform(0, 0.3), rng.uniform(0, 0.3)
-        wx1, wy1, wx2, wy2 = _reach(box, jitter, pad_x, pad_y, fw, fh)
+        gx, gy = _reach_margins(box[2] - box[0], box[3] - box[1], jitter, pad_x, pad_y)
         for _ in range(5):
-            region = plate_crop_box(jitter_box(box, jitter, rng), fw, fh, pad_x, pad_y)
+            region = plate_crop_box(jitter_box(box, jitter, rng), 10**6, 10**6, pad_x, pad_y)
             if region is not None:
-                assert wx1 <= region[0] and wy1 <= region[1] and region[2] <= wx2 and region[3] <= wy2
+                assert box[0] - gx <= region[0] and box[1] - gy <= region[1]
+                assert region[2] <= box[2] + gx and region[3] <= box[3] + gy
 
 
 def test_scenes_boxes_inside_and_plates_apart(tmp_path):

@@ -164,15 +164,6 @@ def _reach_margins(bw: float, bh: float, jitter: float, pad_x: float, pad_y: flo
             (jitter + pad_y * (1 + 2 * jitter)) * bh + _DEGRADE_MARGIN)
 
 
-def _reach(box: tuple[float, float, float, float], jitter: float, pad_x: float, pad_y: float, fw: int,
-           fh: int) -> tuple[int, int, int, int]:
-    """Every pixel a crop of the plate at ``box`` can take, with the blur margin, within the frame."""
-    x1, y1, x2, y2 = box
-    gx, gy = _reach_margins(x2 - x1, y2 - y1, jitter, pad_x, pad_y)
-    return (max(0, int(math.floor(x1 - gx))), max(0, int(math.floor(y1 - gy))),
-            min(fw, int(math.ceil(x2 + gx))), min(fh, int(math.ceil(y2 + gy))))
-
-
 def make_crop(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, LabeledImage]:
     s, c, m = ctx.settings, ctx.settings["crops"], ctx.settings["model"]
     style = ctx.style(rng)
