@@ -357,6 +357,7 @@ def generate(kind: str, n: int, seed: int, out: Path, styles: list[str] | None =
                 bar.update()
         finally:
             cv2.setNumThreads(prev)
+            gc.unfreeze()  # this process goes on: what was frozen may become garbage later
     else:
         with mp.get_context("fork" if os.name == "posix" else "spawn").Pool(workers, _init_worker, (ctx,)) as pool_:
             for rec in pool_.imap(_make, range(start, start + n), chunksize=8):
