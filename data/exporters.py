@@ -150,8 +150,6 @@ def cut_plate(image: np.ndarray, plate: Plate, input_height: int, input_width: i
     if cut is None:
         return None
     crop, lb, (cx1, cy1, cx2, cy2) = cut
-    # the letterbox's map (Letterbox.to_model) in scalar arithmetic: a handful of boxes per crop
-    k, ox, oy = lb.scale, lb.pad_x - lb.scale * cx1, lb.pad_y - lb.scale * cy1
     chars = []
     for ch in plate.chars:
         bx1, by1, bx2, by2 = ch.box
@@ -160,7 +158,7 @@ def cut_plate(image: np.ndarray, plate: Plate, input_height: int, input_width: i
         visible = max(0.0, vx2 - vx1) * max(0.0, vy2 - vy1)
         if area <= 0 or visible / area < min_visible:
             continue
-        chars.append(Char(char=ch.char, box=(vx1 * k + ox, vy1 * k + oy, vx2 * k + ox, vy2 * k + oy), line=ch.line))
+        chars.append(Char(char=ch.char, box=lb.box_to_model((vx1, vy1, vx2, vy2), (cx1, cy1)), line=ch.line))
     return crop, chars
 
 

@@ -29,12 +29,14 @@ class Letterbox:
         out[..., [1, 3]] = (out[..., [1, 3]] - self.pad_y) / self.scale
         return out
 
-    def to_model(self, boxes: np.ndarray) -> np.ndarray:
-        """Map [..., 4] xyxy boxes from image pixels to model input pixels."""
-        out = np.asarray(boxes, dtype=np.float32).copy()
-        out[..., [0, 2]] = out[..., [0, 2]] * self.scale + self.pad_x
-        out[..., [1, 3]] = out[..., [1, 3]] * self.scale + self.pad_y
-        return out
+    def box_to_model(self, box: Box, origin: tuple[float, float] = (0.0, 0.0)) -> Box:
+        """Map one xyxy box from image pixels to model input pixels; ``origin``: where the letterboxed
+        image's top-left corner lies in the box's coordinates (a crop's corner in its frame). Scalar
+        arithmetic: data exporters map a handful of character boxes per crop."""
+        x0, y0 = origin
+        k = self.scale
+        return ((box[0] - x0) * k + self.pad_x, (box[1] - y0) * k + self.pad_y,
+                (box[2] - x0) * k + self.pad_x, (box[3] - y0) * k + self.pad_y)
 
 
 def letterbox(image: np.ndarray, height: int, width: int, fill: int = 114) -> tuple[np.ndarray, Letterbox]:

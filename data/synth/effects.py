@@ -54,11 +54,13 @@ def _noise_banks(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return bank, gray
 
 
-def smooth_field(h: int, w: int, rng: np.random.Generator, cells: int = 3, lo: float = 0.0,
+def smooth_field(h: int, w: int, rng: np.random.Generator, cells: int | tuple[int, int] = 3, lo: float = 0.0,
                  hi: float = 1.0) -> np.ndarray:
-    """A smooth random field in [lo, hi] (lighting, dirt), upsampled from a few random cells (the
-    range is applied to the cells: interpolation is linear, so only the cells need the arithmetic)."""
-    small = (lo + (hi - lo) * rng.random((cells, cells))).astype(np.float32)
+    """A smooth random field in [lo, hi] (lighting, dirt), upsampled from a few random cells (``cells``
+    per side, or (rows, columns)); the range is applied to the cells: interpolation is linear, so
+    only the cells need the arithmetic."""
+    shape = (cells, cells) if isinstance(cells, int) else cells
+    small = (lo + (hi - lo) * rng.random(shape)).astype(np.float32)
     field = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
     return np.clip(field, lo, hi, out=field)
 
@@ -74,7 +76,7 @@ def wear_plate(rp, wear, rng: np.random.Generator) -> None:
         cells = max(3, int(rng.integers(3, 9)))
         # the dirt's cover is smooth: made at 1/4 size, then enlarged
         sh, sw = max(2, H // 4), max(2, W // 4)
-        field = cv2.resize(rng.random((cells, cells * 3)).astype(np.float32), (sw, sh), interpolation=cv2.INTER_CUBIC)
+        field = smooth_field(sh, sw, rng, (cells, cells * 3))
         a = np.clip((field - uniform(rng, 0.3, 0.7)) * 3.0, 0, 1) * amount
         if rng.random() < 0.5:  # grime gathers along the bottom edge
             a = np.maximum(a, np.linspace(0, 1, sh, dtype=np.float32)[:, None] ** 4 * amount)
