@@ -42,10 +42,14 @@ def report_dfc(bundle_dir: Path) -> None:
         print(f"no report from the DFC run ({path} missing)")
         return
     r = json.loads(path.read_text())
-    print(f"DFC {r.get('dfc_version')} -> {r.get('hw_arch')}; device needs HailoRT {r.get('hailort_required')}")
+    print(
+        f"DFC {r.get('dfc_version')} -> {r.get('hw_arch')}; device needs HailoRT {r.get('hailort_required')}"
+    )
     print(f"stages done: {', '.join(r.get('stages_done', []))}")
-    print(f"optimisation level: requested {r.get('optimization_level_requested')}, "
-          f"effective {r.get('optimization_level_effective')}")
+    print(
+        f"optimisation level: requested {r.get('optimization_level_requested')}, "
+        f"effective {r.get('optimization_level_effective')}"
+    )
     log = r.get("log", {})
     if log.get("calibration_entries"):
         print(f"calibration entries used by the DFC: {log['calibration_entries']}")
@@ -73,21 +77,28 @@ def run(cfg: DictConfig) -> int:
     out = Path(cfg.out) if cfg.out else default_out(cfg, net_name_for(meta, cfg.net_name))
     bundle = build(onnx_path, out, OmegaConf.to_container(cfg, resolve=True))
     spec = bundle.spec
-    print(f"model {onnx_path}: {spec['task']}, {spec['num_classes']} classes, input {spec['input_shape']}, "
-          f"Detect layer model.{spec['detect_layer_index']}, reg_max {spec['reg_max']}, strides {spec['strides']}")
+    print(
+        f"model {onnx_path}: {spec['task']}, {spec['num_classes']} classes, input {spec['input_shape']}, "
+        f"Detect layer model.{spec['detect_layer_index']}, reg_max {spec['reg_max']}, strides {spec['strides']}"
+    )
     for e in spec["end_nodes"]:
         print(f"  end node {e['key']:8s} {e['onnx_node']}  ({e['branch']}, {e['channels']} ch)")
     print(bundle.calibration.summary())
     for issue in bundle.calibration.issues[:10]:
         print(f"  {issue}")
     print(f"contact sheet: {bundle.file('contact_sheet')}")
-    print(f"model script: {bundle.file('model_script_template')}; NMS on chip: {spec['nms_on_chip']}; "
-          f"DeGirum: {spec['degirum']['model_name']} ({spec['degirum']['postprocess']})")
+    print(
+        f"model script: {bundle.file('model_script_template')}; NMS on chip: {spec['nms_on_chip']}; "
+        f"DeGirum: {spec['degirum']['model_name']} ({spec['degirum']['postprocess']})"
+    )
 
     if not wanted:
         why = "the Hailo DFC is not installed here" if not dfc_available() else "run_dfc=false"
-        print(f"Bundle ready in {out} ({why}): on a machine with DFC {cfg.dfc_major}.x run "
-              f"`python {out / 'run_dfc.py'}`", flush=True)
+        print(
+            f"Bundle ready in {out} ({why}): on a machine with DFC {cfg.dfc_major}.x run "
+            f"`python {out / 'run_dfc.py'}`",
+            flush=True,
+        )
         return 0
     code = subprocess.run([sys.executable, str(bundle.runner), "--bundle", str(out)], check=False).returncode
     report_dfc(out)

@@ -1,18 +1,18 @@
 """Assemble and check a Hailo DFC bundle for one exported model and one target.
 
-    <out>/
-      bundle.json                   what the runner needs: nodes, shapes, files, versions
-      <net>.onnx                    the model, copied (the bundle travels to the DFC machine alone)
-      <net>.alls.template           annotated model script, {{placeholders}} for the parser's layer names
-      nms_config.json.template      yolov8 NMS config (only when NMS runs on the chip)
-      calib.npy                     float32 (N, H, W, 3) RGB 0..255, letterboxed as in training
-      calib_contact_sheet.png       what the DFC calibrates on
-      calib_sources.txt             which manifest line each calibration frame came from
-      run_dfc.py                    translate -> resolve names -> optimize -> compile (hailo_sdk_client)
-      README.md                     the same with the `hailo` CLI, versions, DeGirum use
-      degirum/<model>.json.template DeGirum zoo entry for the HEF (checksum filled in by the runner)
-      degirum/labels_<model>.json
-      build/                        written by run_dfc.py: HARs, final .alls / NMS JSON, HEF, log, report
+<out>/
+  bundle.json                   what the runner needs: nodes, shapes, files, versions
+  <net>.onnx                    the model, copied (the bundle travels to the DFC machine alone)
+  <net>.alls.template           annotated model script, {{placeholders}} for the parser's layer names
+  nms_config.json.template      yolov8 NMS config (only when NMS runs on the chip)
+  calib.npy                     float32 (N, H, W, 3) RGB 0..255, letterboxed as in training
+  calib_contact_sheet.png       what the DFC calibrates on
+  calib_sources.txt             which manifest line each calibration frame came from
+  run_dfc.py                    translate -> resolve names -> optimize -> compile (hailo_sdk_client)
+  README.md                     the same with the `hailo` CLI, versions, DeGirum use
+  degirum/<model>.json.template DeGirum zoo entry for the HEF (checksum filled in by the runner)
+  degirum/labels_<model>.json
+  build/                        written by run_dfc.py: HARs, final .alls / NMS JSON, HEF, log, report
 """
 
 from __future__ import annotations
@@ -64,13 +64,17 @@ def read_model(path: str | Path) -> tuple[ModelMetadata, HeadSpec]:
     try:
         meta = read_onnx_metadata(p)
     except ModelMetadataError as e:
-        raise BundleError(f"{e} (the compile stage reads the model's task, classes and input size from it; "
-                          "export the model with `python -m export`)") from None
+        raise BundleError(
+            f"{e} (the compile stage reads the model's task, classes and input size from it; "
+            "export the model with `python -m export`)"
+        ) from None
     head = graph.analyse(p, num_classes=meta.num_classes)
     problems = []
     if (head.input_height, head.input_width) != (meta.input_height, meta.input_width):
-        problems.append(f"graph input {head.input_height}x{head.input_width} != metadata "
-                        f"{meta.input_height}x{meta.input_width}")
+        problems.append(
+            f"graph input {head.input_height}x{head.input_width} != metadata "
+            f"{meta.input_height}x{meta.input_width}"
+        )
     if sorted(meta.strides) != head.strides:
         problems.append(f"graph strides {head.strides} != metadata strides {meta.strides}")
     if problems:
@@ -97,9 +101,11 @@ def check_opset(onnx_path: str | Path, head: HeadSpec, cfg: Mapping[str, Any]) -
     """The model's ONNX opset must be one the DFC parser is known to take (cfg dfc_onnx_opsets)."""
     known = [int(v) for v in cfg["dfc_onnx_opsets"]]
     if head.opset not in known:
-        raise BundleError(f"{onnx_path}: ONNX opset {head.opset}, but the Hailo DFC {cfg['dfc_major']}.x parser is "
-                          f"known to take opset {' or '.join(map(str, known))} (conf/compile.yaml dfc_onnx_opsets); "
-                          f"re-export with `python -m export weights=... onnx_export.opset={known[0]}`")
+        raise BundleError(
+            f"{onnx_path}: ONNX opset {head.opset}, but the Hailo DFC {cfg['dfc_major']}.x parser is "
+            f"known to take opset {' or '.join(map(str, known))} (conf/compile.yaml dfc_onnx_opsets); "
+            f"re-export with `python -m export weights=... onnx_export.opset={known[0]}`"
+        )
 
 
 def build(onnx_path: str | Path, out: str | Path, cfg: Mapping[str, Any]) -> Bundle:
@@ -134,8 +140,15 @@ def build(onnx_path: str | Path, out: str | Path, cfg: Mapping[str, Any]) -> Bun
     return bundle
 
 
-def _write(onnx_path: Path, out: Path, cfg: Mapping[str, Any], meta: ModelMetadata, head: HeadSpec, net: str,
-           task_cfg: Mapping[str, Any]) -> Bundle:
+def _write(
+    onnx_path: Path,
+    out: Path,
+    cfg: Mapping[str, Any],
+    meta: ModelMetadata,
+    head: HeadSpec,
+    net: str,
+    task_cfg: Mapping[str, Any],
+) -> Bundle:
     target = cfg["target"]
 
     onnx_name = f"{net}.onnx"
@@ -144,19 +157,33 @@ def _write(onnx_path: Path, out: Path, cfg: Mapping[str, Any], meta: ModelMetada
     calib_cfg = cfg["calib"]
     manifest = calib_cfg.get("manifest") or cfg["calib_sets"][meta.task]["manifest"]
     sheet = calib_cfg["contact_sheet"]
-    calib = calibration.build(manifest, meta, out, size=int(calib_cfg["size"]), min_size=int(calib_cfg["min_size"]),
-                              splits=list(calib_cfg["splits"]) if calib_cfg.get("splits") else None,
-                              seed=int(calib_cfg["seed"]), sheet_n=int(sheet["n"]), sheet_columns=int(sheet["columns"]),
-                              sheet_tile=int(sheet["tile"]))
+    calib = calibration.build(
+        manifest,
+        meta,
+        out,
+        size=int(calib_cfg["size"]),
+        min_size=int(calib_cfg["min_size"]),
+        splits=list(calib_cfg["splits"]) if calib_cfg.get("splits") else None,
+        seed=int(calib_cfg["seed"]),
+        sheet_n=int(sheet["n"]),
+        sheet_columns=int(sheet["columns"]),
+        sheet_tile=int(sheet["tile"]),
+    )
 
     nms_on_chip = bool(task_cfg["nms_on_chip"])
     script = model_script.build(meta, head, cfg["model_script"], nms_on_chip, calib.count)
     script_name = f"{net}.alls.template"
     (out / script_name).write_text(script)
 
-    files = {"onnx": onnx_name, "model_script_template": script_name, "calibration": "calib.npy",
-             "calibration_sources": "calib_sources.txt", "contact_sheet": "calib_contact_sheet.png",
-             "runner": "run_dfc.py", "readme": "README.md"}
+    files = {
+        "onnx": onnx_name,
+        "model_script_template": script_name,
+        "calibration": "calib.npy",
+        "calibration_sources": "calib_sources.txt",
+        "contact_sheet": "calib_contact_sheet.png",
+        "runner": "run_dfc.py",
+        "readme": "README.md",
+    }
     if nms_on_chip:
         nms = nms_config.build(head, task_cfg)
         (out / "nms_config.json.template").write_text(json.dumps(nms, indent=2) + "\n")
@@ -179,7 +206,7 @@ def _write(onnx_path: Path, out: Path, cfg: Mapping[str, Any], meta: ModelMetada
         "source_onnx": str(Path(onnx_path).resolve()),
         "onnx_sha256": sha256_file(out / onnx_name),
         "onnx_opset": head.opset,
-        "activation": head.activation,          # as read from the graph's ops (Clip = ReLU6, Sigmoid*x = SiLU)
+        "activation": head.activation,  # as read from the graph's ops (Clip = ReLU6, Sigmoid*x = SiLU)
         "activation_metadata": meta.activation,
         "start_node": head.start_node,
         "input_shape": list(head.input_shape),
@@ -187,20 +214,44 @@ def _write(onnx_path: Path, out: Path, cfg: Mapping[str, Any], meta: ModelMetada
         "reg_max": head.reg_max,
         "num_classes": head.num_classes,
         "strides": head.strides,
-        "end_nodes": [{"key": n.key, "onnx_node": n.onnx_node, "output": n.output, "branch": n.branch,
-                       "stride": n.stride, "channels": n.channels, "shape": list(n.shape)} for n in head.end_nodes],
-        "stem": head.stem and {"key": head.stem.key, "onnx_node": head.stem.onnx_node, "output": head.stem.output,
-                               "channels": head.stem.channels, "shape": list(head.stem.shape)},
+        "end_nodes": [
+            {
+                "key": n.key,
+                "onnx_node": n.onnx_node,
+                "output": n.output,
+                "branch": n.branch,
+                "stride": n.stride,
+                "channels": n.channels,
+                "shape": list(n.shape),
+            }
+            for n in head.end_nodes
+        ],
+        "stem": head.stem
+        and {
+            "key": head.stem.key,
+            "onnx_node": head.stem.onnx_node,
+            "output": head.stem.output,
+            "channels": head.stem.channels,
+            "shape": list(head.stem.shape),
+        },
         "nms_on_chip": nms_on_chip,
         "letterbox_fill": meta.letterbox_fill,
-        "calibration": {"count": calib.count, "shape": list(calib.shape), "dtype": "float32",
-                        "value_range": list(calib.value_range), "manifest": str(calib.manifest),
-                        "splits": calib_cfg.get("splits") and list(calib_cfg["splits"]),
-                        "skipped": dict(calib.skipped)},
+        "calibration": {
+            "count": calib.count,
+            "shape": list(calib.shape),
+            "dtype": "float32",
+            "value_range": list(calib.value_range),
+            "manifest": str(calib.manifest),
+            "splits": calib_cfg.get("splits") and list(calib_cfg["splits"]),
+            "skipped": dict(calib.skipped),
+        },
         "noise_analysis": {k: cfg["noise_analysis"][k] for k in ("enabled", "batch_size", "data_count")},
         "dfc": {"major": int(cfg["dfc_major"]), "hailort_pairs": dict(target["dfc_hailort_pairs"])},
-        "degirum": {"model_name": zoo_name, "template": f"degirum/{zoo_name}.json.template",
-                    "postprocess": zoo_entry["POST_PROCESS"][0]["OutputPostprocessType"]},
+        "degirum": {
+            "model_name": zoo_name,
+            "template": f"degirum/{zoo_name}.json.template",
+            "postprocess": zoo_entry["POST_PROCESS"][0]["OutputPostprocessType"],
+        },
         "files": files,
     }
     (out / "bundle.json").write_text(json.dumps(spec, indent=2) + "\n")
@@ -246,17 +297,23 @@ def check(bundle_dir: str | Path) -> dict[str, Any]:
     script_ph, nms_ph = template_placeholders(spec)
     text = (d / spec["files"]["model_script_template"]).read_text()
     try:
-        commands = model_script.validate(text, allow_placeholders=True, placeholders=script_ph, require_comments=True)
+        commands = model_script.validate(
+            text, allow_placeholders=True, placeholders=script_ph, require_comments=True
+        )
     except model_script.ModelScriptError as e:
         problems.append(str(e))
         commands = []
     names = [c.name for c in commands]
     if spec["nms_on_chip"] != ("nms_postprocess" in names):
-        problems.append(f"nms_on_chip={spec['nms_on_chip']} but the model script {'lacks' if spec['nms_on_chip'] else 'has'} nms_postprocess")
+        problems.append(
+            f"nms_on_chip={spec['nms_on_chip']} but the model script {'lacks' if spec['nms_on_chip'] else 'has'} nms_postprocess"
+        )
     for c in commands:
         if c.name == "model_optimization_config" and c.args[:1] == ["calibration"]:
             if int(c.kwargs.get("calibset_size", -1)) != spec["calibration"]["count"]:
-                problems.append(f"calibset_size {c.kwargs.get('calibset_size')} != calib.npy rows {spec['calibration']['count']}")
+                problems.append(
+                    f"calibset_size {c.kwargs.get('calibset_size')} != calib.npy rows {spec['calibration']['count']}"
+                )
 
     if spec["nms_on_chip"]:
         raw = (d / spec["files"]["nms_config_template"]).read_text()
@@ -280,14 +337,21 @@ def check(bundle_dir: str | Path) -> dict[str, Any]:
         problems.append("DeGirum post-process type does not match nms_on_chip")
     lpr = zoo.get(degirum_zoo.METADATA_KEY)
     try:
-        hef_meta = ModelMetadata.from_json_object(lpr, source="DeGirum template") if isinstance(lpr, dict) else None
+        hef_meta = (
+            ModelMetadata.from_json_object(lpr, source="DeGirum template") if isinstance(lpr, dict) else None
+        )
     except ModelMetadataError as e:
         problems.append(str(e))
         hef_meta = None
-    if hef_meta is None or (hef_meta.task, hef_meta.names) != (spec["task"], spec["names"]) \
-            or (hef_meta.input_height, hef_meta.input_width) != (head.input_height, head.input_width):
-        problems.append(f"the DeGirum template's '{degirum_zoo.METADATA_KEY}' object is missing or does not "
-                        "describe this model (task, names, input size)")
+    if (
+        hef_meta is None
+        or (hef_meta.task, hef_meta.names) != (spec["task"], spec["names"])
+        or (hef_meta.input_height, hef_meta.input_width) != (head.input_height, head.input_width)
+    ):
+        problems.append(
+            f"the DeGirum template's '{degirum_zoo.METADATA_KEY}' object is missing or does not "
+            "describe this model (task, names, input size)"
+        )
     if problems:
         raise BundleError(f"{d}: bundle check failed:\n  " + "\n  ".join(problems))
     return spec

@@ -46,11 +46,15 @@ class CalibrationSet:
 
     def summary(self) -> str:
         skipped = ", ".join(f"{n} {why}" for why, n in self.skipped.most_common()) or "none"
-        return (f"calibration: {self.count} frames {list(self.shape[1:])} from {self.manifest} "
-                f"(values {self.value_range[0]:.0f}..{self.value_range[1]:.0f}); skipped: {skipped}")
+        return (
+            f"calibration: {self.count} frames {list(self.shape[1:])} from {self.manifest} "
+            f"(values {self.value_range[0]:.0f}..{self.value_range[1]:.0f}); skipped: {skipped}"
+        )
 
 
-def _candidates(manifest: Manifest, task: str, splits: list[str] | None, skipped: Counter) -> list[tuple[LabeledImage, int | None]]:
+def _candidates(
+    manifest: Manifest, task: str, splits: list[str] | None, skipped: Counter
+) -> list[tuple[LabeledImage, int | None]]:
     """(image, plate index) pairs to draw from: whole scenes for the detector, plates for OCR."""
     out: list[tuple[LabeledImage, int | None]] = []
     for item in manifest.images:
@@ -69,19 +73,32 @@ def _candidates(manifest: Manifest, task: str, splits: list[str] | None, skipped
     return out
 
 
-def _frame(image: np.ndarray, item: LabeledImage, plate_index: int | None, meta: ModelMetadata) -> np.ndarray | None:
+def _frame(
+    image: np.ndarray, item: LabeledImage, plate_index: int | None, meta: ModelMetadata
+) -> np.ndarray | None:
     """One model input in BGR uint8, or None when a plate crop is empty."""
     h, w = meta.input_height, meta.input_width
     if plate_index is None:
         frame, _ = letterbox(image, h, w, meta.letterbox_fill)
         return frame
-    cut = cut_plate(image, item.plates[plate_index], h, w, meta.crop_pad_x, meta.crop_pad_y, meta.letterbox_fill)
+    cut = cut_plate(
+        image, item.plates[plate_index], h, w, meta.crop_pad_x, meta.crop_pad_y, meta.letterbox_fill
+    )
     return None if cut is None else cut[0]
 
 
-def build(manifest_path: str | os.PathLike, meta: ModelMetadata, out_dir: str | os.PathLike, size: int,
-          min_size: int, splits: list[str] | None = None, seed: int = 0, sheet_n: int = 48,
-          sheet_columns: int = 8, sheet_tile: int = 160) -> CalibrationSet:
+def build(
+    manifest_path: str | os.PathLike,
+    meta: ModelMetadata,
+    out_dir: str | os.PathLike,
+    size: int,
+    min_size: int,
+    splits: list[str] | None = None,
+    seed: int = 0,
+    sheet_n: int = 48,
+    sheet_columns: int = 8,
+    sheet_tile: int = 160,
+) -> CalibrationSet:
     """Write ``calib.npy`` (+ ``calib_sources.txt`` and ``calib_contact_sheet.png``) into ``out_dir``."""
     if size < min_size:
         raise CalibrationError(f"calib.size {size} is below calib.min_size {min_size}")
@@ -131,7 +148,8 @@ def build(manifest_path: str | os.PathLike, meta: ModelMetadata, out_dir: str | 
         tmp.unlink(missing_ok=True)
         raise CalibrationError(
             f"{manifest.path}: only {count} usable calibration frames for {meta.task} (splits {splits}), "
-            f"need at least calib.min_size={min_size}; skipped: {dict(skipped)}")
+            f"need at least calib.min_size={min_size}; skipped: {dict(skipped)}"
+        )
     path = out / "calib.npy"
     if count < size:  # fewer usable frames than asked: keep exactly the written rows
         final = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(count, h, w, 3))
@@ -145,16 +163,28 @@ def build(manifest_path: str | os.PathLike, meta: ModelMetadata, out_dir: str | 
         tmp.replace(path)
     calib = np.load(path, mmap_mode="r")
     value_range = (float(calib.min()), float(calib.max()))
-    (out / "calib_sources.txt").write_text("row\tmanifest:line\timage\tplate\n" + "\n".join(
-        f"{i}\t{s}" for i, s in enumerate(sources)) + "\n")
-    result = CalibrationSet(path=path, count=count, shape=tuple(calib.shape), manifest=manifest.path, sources=sources,
-                            skipped=skipped, issues=issues, value_range=value_range)
-    result.contact_sheet = contact_sheet(calib, sources, out / "calib_contact_sheet.png", sheet_n, sheet_columns, sheet_tile)
+    (out / "calib_sources.txt").write_text(
+        "row\tmanifest:line\timage\tplate\n" + "\n".join(f"{i}\t{s}" for i, s in enumerate(sources)) + "\n"
+    )
+    result = CalibrationSet(
+        path=path,
+        count=count,
+        shape=tuple(calib.shape),
+        manifest=manifest.path,
+        sources=sources,
+        skipped=skipped,
+        issues=issues,
+        value_range=value_range,
+    )
+    result.contact_sheet = contact_sheet(
+        calib, sources, out / "calib_contact_sheet.png", sheet_n, sheet_columns, sheet_tile
+    )
     return result
 
 
-def contact_sheet(calib: np.ndarray, sources: list[str], path: Path, n: int = 48, columns: int = 8,
-                  tile: int = 160) -> Path:
+def contact_sheet(
+    calib: np.ndarray, sources: list[str], path: Path, n: int = 48, columns: int = 8, tile: int = 160
+) -> Path:
     """The first ``n`` calibration frames as the DFC gets them (letterbox borders included)."""
     n = min(n, len(calib))
     h, w = calib.shape[1:3]
@@ -168,9 +198,17 @@ def contact_sheet(calib: np.ndarray, sources: list[str], path: Path, n: int = 48
         small = cv2.resize(frame, (tw, th), interpolation=cv2.INTER_AREA)
         r, c = divmod(i, columns)
         y, x = r * (th + cap), c * tw
-        sheet[y:y + th, x:x + tw] = small
+        sheet[y : y + th, x : x + tw] = small
         name = Path(sources[i].split("\t")[1]).name
-        cv2.putText(sheet, f"{i} {name}"[:tw // 6], (x + 2, y + th + cap - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.33,
-                    (220, 220, 220), 1, cv2.LINE_AA)
+        cv2.putText(
+            sheet,
+            f"{i} {name}"[: tw // 6],
+            (x + 2, y + th + cap - 3),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.33,
+            (220, 220, 220),
+            1,
+            cv2.LINE_AA,
+        )
     cv2.imwrite(str(path), sheet)
     return path

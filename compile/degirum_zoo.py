@@ -28,42 +28,54 @@ def model_name(net_name: str, head: HeadSpec, device_type: str, version: int = 1
     return f"{net_name}--{head.input_width}x{head.input_height}_quant_hailort_{device_type.lower()}_{version}"
 
 
-def build(meta: ModelMetadata, head: HeadSpec, net_name: str, target: Mapping[str, Any], nms_on_chip: bool,
-          thresholds: Mapping[str, Any]) -> tuple[str, dict[str, Any], dict[str, str]]:
+def build(
+    meta: ModelMetadata,
+    head: HeadSpec,
+    net_name: str,
+    target: Mapping[str, Any],
+    nms_on_chip: bool,
+    thresholds: Mapping[str, Any],
+) -> tuple[str, dict[str, Any], dict[str, str]]:
     """(zoo model name, model JSON with placeholders, labels JSON)."""
     name = model_name(net_name, head, target["degirum_device_type"])
     labels = {str(i): n for i, n in enumerate(meta.names)}
     entry = {
         "ConfigVersion": CONFIG_VERSION,
         "Checksum": "{{hef_sha256}}",
-        "DEVICE": [{
-            "DeviceType": target["degirum_device_type"],
-            "RuntimeAgent": "HAILORT",
-            "SupportedDeviceTypes": target["degirum_supported_devices"],
-        }],
-        "PRE_PROCESS": [{
-            "InputType": "Image",
-            "InputN": 1,
-            "InputH": head.input_height,
-            "InputW": head.input_width,
-            "InputC": 3,
-            "InputTensorLayout": "NHWC",
-            "InputPadMethod": "letterbox",
-            "InputResizeMethod": "bilinear",
-            # The HEF takes uint8 RGB; normalisation is inside the network (model script).
-            "InputQuantEn": True,
-        }],
+        "DEVICE": [
+            {
+                "DeviceType": target["degirum_device_type"],
+                "RuntimeAgent": "HAILORT",
+                "SupportedDeviceTypes": target["degirum_supported_devices"],
+            }
+        ],
+        "PRE_PROCESS": [
+            {
+                "InputType": "Image",
+                "InputN": 1,
+                "InputH": head.input_height,
+                "InputW": head.input_width,
+                "InputC": 3,
+                "InputTensorLayout": "NHWC",
+                "InputPadMethod": "letterbox",
+                "InputResizeMethod": "bilinear",
+                # The HEF takes uint8 RGB; normalisation is inside the network (model script).
+                "InputQuantEn": True,
+            }
+        ],
         "MODEL_PARAMETERS": [{"ModelPath": f"{name}.hef"}],
-        "POST_PROCESS": [{
-            # On-chip NMS returns per-class [ymin, xmin, ymax, xmax, score] lists (DetectionYoloHailo);
-            # without it the six NHWC head outputs go to PySDK's own YOLOv8 decoder.
-            "OutputPostprocessType": "DetectionYoloHailo" if nms_on_chip else "DetectionYoloV8",
-            "OutputNumClasses": head.num_classes,
-            "LabelsPath": f"labels_{name}.json",
-            "OutputConfThreshold": float(thresholds["scores_th"]),
-            "OutputNMSThreshold": float(thresholds["iou_th"]),
-            "MaxDetections": int(thresholds["max_detections"]),
-        }],
+        "POST_PROCESS": [
+            {
+                # On-chip NMS returns per-class [ymin, xmin, ymax, xmax, score] lists (DetectionYoloHailo);
+                # without it the six NHWC head outputs go to PySDK's own YOLOv8 decoder.
+                "OutputPostprocessType": "DetectionYoloHailo" if nms_on_chip else "DetectionYoloV8",
+                "OutputNumClasses": head.num_classes,
+                "LabelsPath": f"labels_{name}.json",
+                "OutputConfThreshold": float(thresholds["scores_th"]),
+                "OutputNMSThreshold": float(thresholds["iou_th"]),
+                "MaxDetections": int(thresholds["max_detections"]),
+            }
+        ],
         METADATA_KEY: hef_metadata(meta, name).to_json_object(),
     }
     return name, entry, labels

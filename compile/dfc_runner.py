@@ -26,7 +26,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 PLACEHOLDER = re.compile(r"\{\{([a-z0-9_]+)\}\}")
 SNR_LINE = re.compile(r"(?P<layer>[A-Za-z0-9_./-]+)\s+SNR:\s*(?P<db>-?[0-9.]+|inf|-inf|nan)\s*dB")
@@ -41,14 +41,15 @@ class BundleError(RuntimeError):
 
 # ------------------------------------------------------------------ pure helpers (tested without the DFC)
 
-def load_bundle(bundle_dir: Path) -> Dict[str, Any]:
+
+def load_bundle(bundle_dir: Path) -> dict[str, Any]:
     path = bundle_dir / "bundle.json"
     if not path.is_file():
         raise BundleError(f"{path}: missing; run this script from a bundle written by `python -m compile`")
     return json.loads(path.read_text())
 
 
-def hn_layers(hn: Any) -> Dict[str, Dict[str, Any]]:
+def hn_layers(hn: Any) -> dict[str, dict[str, Any]]:
     """The ``layers`` mapping of an HN (dict, or the JSON text some DFC versions return)."""
     if isinstance(hn, (str, bytes)):
         hn = json.loads(hn)
@@ -63,17 +64,19 @@ def short_name(layer: str) -> str:
     return layer.rsplit("/", 1)[-1]
 
 
-def _channels(spec: Dict[str, Any]) -> Optional[int]:
+def _channels(spec: dict[str, Any]) -> int | None:
     shapes = spec.get("output_shapes") or []
     return shapes[0][-1] if shapes and shapes[0] else None
 
 
-def _nhwc(spec: Dict[str, Any]) -> Optional[List[int]]:
+def _nhwc(spec: dict[str, Any]) -> list[int] | None:
     shapes = spec.get("output_shapes") or []
     return list(shapes[0][1:]) if shapes and shapes[0] and len(shapes[0]) == 4 else None
 
 
-def resolve_layers(hn: Any, end_nodes: List[Dict[str, Any]], how: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+def resolve_layers(
+    hn: Any, end_nodes: list[dict[str, Any]], how: dict[str, str] | None = None
+) -> dict[str, str]:
     """Map each bundle end node (key -> ONNX node) to the HN layer the parser made of it.
 
     A layer matches when its ``original_names`` hold the ONNX node name or its output tensor, or
@@ -83,17 +86,29 @@ def resolve_layers(hn: Any, end_nodes: List[Dict[str, Any]], how: Optional[Dict[
     unique and its channel count must equal the ONNX node's. ``how`` receives the method per key.
     """
     layers = hn_layers(hn)
-    feeding_outputs = sorted({spec["input"][0] for spec in layers.values()
-                              if spec.get("type") == "output_layer" and spec.get("input")})
-    mapping: Dict[str, str] = {}
+    feeding_outputs = sorted(
+        {
+            spec["input"][0]
+            for spec in layers.values()
+            if spec.get("type") == "output_layer" and spec.get("input")
+        }
+    )
+    mapping: dict[str, str] = {}
     problems = []
     for end in end_nodes:
         names = {end["onnx_node"], end.get("output", "")} - {""}
-        direct = [n for n, spec in layers.items()
-                  if spec.get("type") != "output_layer" and names & set(spec.get("original_names") or [])]
-        via_output = [spec["input"][0] for n, spec in layers.items()
-                      if spec.get("type") == "output_layer" and names & set(spec.get("original_names") or [])
-                      and spec.get("input")]
+        direct = [
+            n
+            for n, spec in layers.items()
+            if spec.get("type") != "output_layer" and names & set(spec.get("original_names") or [])
+        ]
+        via_output = [
+            spec["input"][0]
+            for n, spec in layers.items()
+            if spec.get("type") == "output_layer"
+            and names & set(spec.get("original_names") or [])
+            and spec.get("input")
+        ]
         matches = sorted(set(direct) | set(via_output))
         method = "original_names"
         if not matches and end.get("shape"):
@@ -101,13 +116,17 @@ def resolve_layers(hn: Any, end_nodes: List[Dict[str, Any]], how: Optional[Dict[
             matches = [n for n in feeding_outputs if _nhwc(layers.get(n, {})) == want]
             method = "output shape"
         if len(matches) != 1:
-            problems.append(f"{end['key']} ({end['onnx_node']}): {'no' if not matches else len(matches)} HN layers match "
-                            f"by {method} {matches or ''}; layers feeding outputs: {feeding_outputs}")
+            problems.append(
+                f"{end['key']} ({end['onnx_node']}): {'no' if not matches else len(matches)} HN layers match "
+                f"by {method} {matches or ''}; layers feeding outputs: {feeding_outputs}"
+            )
             continue
         layer = matches[0]
         channels = _channels(layers.get(layer, {}))
         if channels != end["channels"]:
-            problems.append(f"{end['key']} ({end['onnx_node']}) -> {layer}: {channels} channels, ONNX has {end['channels']}")
+            problems.append(
+                f"{end['key']} ({end['onnx_node']}) -> {layer}: {channels} channels, ONNX has {end['channels']}"
+            )
             continue
         mapping[end["key"]] = layer
         if how is not None:
@@ -119,7 +138,7 @@ def resolve_layers(hn: Any, end_nodes: List[Dict[str, Any]], how: Optional[Dict[
     return mapping
 
 
-def resolve_stem(hn: Any, stem: Dict[str, Any], how: Optional[Dict[str, str]] = None) -> str:
+def resolve_stem(hn: Any, stem: dict[str, Any], how: dict[str, str] | None = None) -> str:
     """The HN layer of the stem convolution: the layer recording its ONNX name or output, else the
     one conv fed by the input layer. Its channel count must equal the ONNX node's."""
     layers = hn_layers(hn)
@@ -128,26 +147,33 @@ def resolve_stem(hn: Any, stem: Dict[str, Any], how: Optional[Dict[str, str]] = 
     method = "original_names"
     if not matches:
         inputs = {n for n, spec in layers.items() if spec.get("type") == "input_layer"}
-        matches = sorted(n for n, spec in layers.items()
-                         if spec.get("type") == "conv" and inputs & set(spec.get("input") or []))
+        matches = sorted(
+            n
+            for n, spec in layers.items()
+            if spec.get("type") == "conv" and inputs & set(spec.get("input") or [])
+        )
         method = "fed by the input layer"
     if len(matches) != 1:
-        raise BundleError(f"stem ({stem['onnx_node']}): {'no' if not matches else len(matches)} HN layers match by "
-                          f"{method} {matches or ''}")
+        raise BundleError(
+            f"stem ({stem['onnx_node']}): {'no' if not matches else len(matches)} HN layers match by "
+            f"{method} {matches or ''}"
+        )
     channels = _channels(layers[matches[0]])
     if channels != stem["channels"]:
-        raise BundleError(f"stem ({stem['onnx_node']}) -> {matches[0]}: {channels} channels, ONNX has {stem['channels']}")
+        raise BundleError(
+            f"stem ({stem['onnx_node']}) -> {matches[0]}: {channels} channels, ONNX has {stem['channels']}"
+        )
     if how is not None:
         how["stem"] = method
     return matches[0]
 
 
-def network_scope(mapping: Dict[str, str], fallback: str) -> str:
+def network_scope(mapping: dict[str, str], fallback: str) -> str:
     scopes = {layer.rsplit("/", 1)[0] for layer in mapping.values() if "/" in layer}
     return scopes.pop() if len(scopes) == 1 else fallback
 
 
-def placeholder_values(mapping: Dict[str, str], net: str, nms_config: Path) -> Dict[str, str]:
+def placeholder_values(mapping: dict[str, str], net: str, nms_config: Path) -> dict[str, str]:
     """Template values: {{reg_s8}} -> conv41, {{decoder_reg_s8}} -> bbox_decoder41 (the zoo's naming)."""
     values = {"net": net, "nms_config": str(nms_config)}
     for key, layer in mapping.items():
@@ -158,7 +184,7 @@ def placeholder_values(mapping: Dict[str, str], net: str, nms_config: Path) -> D
     return values
 
 
-def fill(template: str, values: Dict[str, str]) -> str:
+def fill(template: str, values: dict[str, str]) -> str:
     missing = sorted(set(PLACEHOLDER.findall(template)) - set(values))
     if missing:
         raise BundleError(f"no value for placeholders {missing}")
@@ -171,30 +197,39 @@ def strip_comments(text: str) -> str:
     return "\n".join(line for line in lines if line and not line.startswith("#")) + "\n"
 
 
-def requested_level(script: str) -> Optional[int]:
+def requested_level(script: str) -> int | None:
     m = re.search(r"model_optimization_flavor\([^)]*optimization_level=(\d)", script)
     return int(m.group(1)) if m else None
 
 
-def parse_log(text: str) -> Dict[str, Any]:
+def parse_log(text: str) -> dict[str, Any]:
     """What the DFC's log says about optimisation: level fall-backs, calibration size, SNR figures."""
-    snr: Dict[str, float] = {}
+    snr: dict[str, float] = {}
     for m in SNR_LINE.finditer(text):
         snr[m.group("layer")] = float(m.group("db"))
     reduced = [int(m.group("level")) for m in REDUCED_LEVEL.finditer(text)]
     entries = [int(m.group("n")) for m in CALIB_ENTRIES.finditer(text)]
-    notes = [line.strip() for line in text.splitlines()
-             if "optimization level" in line.lower() or "[warning]" in line.lower()]
-    return {"reduced_to": reduced[-1] if reduced else None, "calibration_entries": entries[-1] if entries else None,
-            "snr_db": snr, "notes": notes[-40:]}
+    notes = [
+        line.strip()
+        for line in text.splitlines()
+        if "optimization level" in line.lower() or "[warning]" in line.lower()
+    ]
+    return {
+        "reduced_to": reduced[-1] if reduced else None,
+        "calibration_entries": entries[-1] if entries else None,
+        "snr_db": snr,
+        "notes": notes[-40:],
+    }
 
 
-def dfc_pairing(version: str, pairs: Dict[str, str], major: int) -> str:
+def dfc_pairing(version: str, pairs: dict[str, str], major: int) -> str:
     """The HailoRT release a HEF from this DFC needs; refuses a DFC line that cannot target Hailo-8/8L."""
     parts = version.split(".")
     if not parts[0].isdigit() or int(parts[0]) != major:
-        raise BundleError(f"hailo_sdk_client {version}: Hailo-8/8L need the DFC {major}.x line "
-                          f"(pairs {pairs}); DFC 5.x targets Hailo-10H/15 only")
+        raise BundleError(
+            f"hailo_sdk_client {version}: Hailo-8/8L need the DFC {major}.x line "
+            f"(pairs {pairs}); DFC 5.x targets Hailo-10H/15 only"
+        )
     return pairs.get(".".join(parts[:2]), "unknown (not in conf/target's dfc_hailort_pairs)")
 
 
@@ -228,6 +263,7 @@ def sha256(path: Path) -> str:
 
 # ------------------------------------------------------------------ the DFC flow
 
+
 def hn_of(runner: Any) -> Any:
     """The parsed network as a dict (get_hn_dict where the DFC has it, else get_hn)."""
     if hasattr(runner, "get_hn_dict"):
@@ -235,9 +271,9 @@ def hn_of(runner: Any) -> Any:
     return runner.get_hn()
 
 
-def write_resolved(bundle_dir: Path, bundle: Dict[str, Any], runner: Any, build: Path) -> Dict[str, Any]:
+def write_resolved(bundle_dir: Path, bundle: dict[str, Any], runner: Any, build: Path) -> dict[str, Any]:
     net_name = bundle["net_name"]
-    how: Dict[str, str] = {}
+    how: dict[str, str] = {}
     mapping = resolve_layers(hn_of(runner), bundle["end_nodes"], how)
     net = network_scope(mapping, net_name)
     nms_path = (build / "nms_config.json").resolve()
@@ -255,18 +291,30 @@ def write_resolved(bundle_dir: Path, bundle: Dict[str, Any], runner: Any, build:
         nms = fill((bundle_dir / bundle["files"]["nms_config_template"]).read_text(), values)
         json.loads(nms)  # still valid JSON after filling
         nms_path.write_text(nms)
-    layer_map = {e["key"]: {"onnx_node": e["onnx_node"], "hn_layer": mapping[e["key"]], "matched_by": how[e["key"]],
-                            "branch": e["branch"], "stride": e["stride"], "channels": e["channels"]}
-                 for e in bundle["end_nodes"]}
+    layer_map = {
+        e["key"]: {
+            "onnx_node": e["onnx_node"],
+            "hn_layer": mapping[e["key"]],
+            "matched_by": how[e["key"]],
+            "branch": e["branch"],
+            "stride": e["stride"],
+            "channels": e["channels"],
+        }
+        for e in bundle["end_nodes"]
+    }
     if stem_layer is not None:
-        layer_map["stem"] = {"onnx_node": bundle["stem"]["onnx_node"], "hn_layer": stem_layer, "matched_by": how["stem"],
-                             "channels": bundle["stem"]["channels"]}
+        layer_map["stem"] = {
+            "onnx_node": bundle["stem"]["onnx_node"],
+            "hn_layer": stem_layer,
+            "matched_by": how["stem"],
+            "channels": bundle["stem"]["channels"],
+        }
     (build / "layer_map.json").write_text(json.dumps(layer_map, indent=2) + "\n")
     print("[run_dfc] resolved end nodes: " + ", ".join(f"{k}={short_name(v)}" for k, v in mapping.items()))
     return {"layer_map": layer_map, "script": script}
 
 
-def write_degirum(bundle_dir: Path, bundle: Dict[str, Any], hef: Path) -> Path:
+def write_degirum(bundle_dir: Path, bundle: dict[str, Any], hef: Path) -> Path:
     zoo = bundle["degirum"]
     folder = bundle_dir / "degirum"
     digest = sha256(hef)
@@ -279,14 +327,20 @@ def write_degirum(bundle_dir: Path, bundle: Dict[str, Any], hef: Path) -> Path:
     return out
 
 
-def run(bundle_dir: Path, until: str, har: Optional[Path], noise: bool, report: Dict[str, Any]) -> None:
+def run(bundle_dir: Path, until: str, har: Path | None, noise: bool, report: dict[str, Any]) -> None:
     """The DFC flow; ``report`` is filled as stages finish (it survives a failure half-way)."""
     bundle = load_bundle(bundle_dir)
     build = bundle_dir / "build"
     build.mkdir(exist_ok=True)
     net_name = bundle["net_name"]
-    report.update({"net_name": net_name, "hw_arch": bundle["hw_arch"], "stages_done": [],
-                   "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+    report.update(
+        {
+            "net_name": net_name,
+            "hw_arch": bundle["hw_arch"],
+            "stages_done": [],
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+    )
 
     import numpy as np
 
@@ -294,14 +348,18 @@ def run(bundle_dir: Path, until: str, har: Optional[Path], noise: bool, report: 
         import hailo_sdk_client
         from hailo_sdk_client import ClientRunner
     except ImportError as e:
-        raise BundleError(f"hailo_sdk_client (the Hailo Dataflow Compiler) is not importable ({e}): run this in "
-                          f"the DFC's virtualenv, DFC {bundle['dfc']['major']}.x for Hailo-8/8L") from None
+        raise BundleError(
+            f"hailo_sdk_client (the Hailo Dataflow Compiler) is not importable ({e}): run this in "
+            f"the DFC's virtualenv, DFC {bundle['dfc']['major']}.x for Hailo-8/8L"
+        ) from None
 
     version = getattr(hailo_sdk_client, "__version__", "unknown")
     dfc = bundle["dfc"]
     report["dfc_version"] = version
     report["hailort_required"] = dfc_pairing(version, dfc["hailort_pairs"], dfc["major"])
-    print(f"[run_dfc] DFC {version} -> HEF for {bundle['hw_arch']}, needs HailoRT {report['hailort_required']} on the device")
+    print(
+        f"[run_dfc] DFC {version} -> HEF for {bundle['hw_arch']}, needs HailoRT {report['hailort_required']} on the device"
+    )
 
     if har is not None:
         runner = ClientRunner(hw_arch=bundle["hw_arch"], har=str(har))
@@ -353,24 +411,37 @@ def run(bundle_dir: Path, until: str, har: Optional[Path], noise: bool, report: 
     report["stages_done"].append("compile")
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--bundle", type=Path, default=Path(__file__).resolve().parent, help="bundle folder (default: this script's)")
+    ap.add_argument(
+        "--bundle",
+        type=Path,
+        default=Path(__file__).resolve().parent,
+        help="bundle folder (default: this script's)",
+    )
     ap.add_argument("--until", choices=STAGES, default="compile", help="last stage to run")
-    ap.add_argument("--har", type=Path, default=None, help="start from this parsed HAR instead of translating the ONNX")
+    ap.add_argument(
+        "--har", type=Path, default=None, help="start from this parsed HAR instead of translating the ONNX"
+    )
     ap.add_argument("--no-noise-analysis", action="store_true", help="skip the per-layer noise analysis")
     args = ap.parse_args(argv)
     bundle_dir = args.bundle.resolve()
     build = bundle_dir / "build"
     build.mkdir(exist_ok=True)
     log_path = build / "dfc.log"
-    report: Dict[str, Any] = {}
+    report: dict[str, Any] = {}
     with log_path.open("w") as log:
         sys.stdout, sys.stderr = Tee(sys.__stdout__, log), Tee(sys.__stderr__, log)
         cwd = os.getcwd()
         os.chdir(build)  # the DFC writes its own hailo_sdk.client.log into the working folder
         try:
-            run(bundle_dir, args.until, args.har.resolve() if args.har else None, not args.no_noise_analysis, report)
+            run(
+                bundle_dir,
+                args.until,
+                args.har.resolve() if args.har else None,
+                not args.no_noise_analysis,
+                report,
+            )
             code = 0
         except BundleError as e:
             print(f"[run_dfc] error: {e}", file=sys.stderr)

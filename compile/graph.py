@@ -21,7 +21,9 @@ from typing import Any
 # Ultralytics names a module's ONNX nodes after its position in the model yaml: the Detect head of
 # yolov8n is module 22, but another yaml (p2/p6 heads, extra layers) moves it. The index is read
 # from these names, never assumed.
-HEAD_CONV = re.compile(r"^(?P<prefix>.*?)model\.(?P<index>\d+)/cv(?P<branch>[23])\.(?P<scale>\d+)/cv(?P=branch)\.(?P=scale)\.2/Conv$")
+HEAD_CONV = re.compile(
+    r"^(?P<prefix>.*?)model\.(?P<index>\d+)/cv(?P<branch>[23])\.(?P<scale>\d+)/cv(?P=branch)\.(?P=scale)\.2/Conv$"
+)
 BRANCH_ROLE = {"2": "box", "3": "cls"}
 # Ops that only move or regroup values between a head conv and the decode; walking through them
 # forward from a head conv must reach the Sigmoid (class) or the DFL Softmax (box).
@@ -36,10 +38,10 @@ class GraphError(ValueError):
 class EndNode:
     """One of the six head convolutions the parser stops at."""
 
-    key: str            # placeholder name in the bundle's templates, e.g. reg_s8 / cls_s16
-    onnx_node: str      # ONNX node name, e.g. /model.22/cv2.0/cv2.0.2/Conv
-    output: str         # the node's output tensor name
-    branch: str         # "box" (regression, DFL bins) or "cls" (class logits)
+    key: str  # placeholder name in the bundle's templates, e.g. reg_s8 / cls_s16
+    onnx_node: str  # ONNX node name, e.g. /model.22/cv2.0/cv2.0.2/Conv
+    output: str  # the node's output tensor name
+    branch: str  # "box" (regression, DFL bins) or "cls" (class logits)
     stride: int
     channels: int
     shape: tuple[int, int, int, int]  # NCHW as inferred by ONNX shape inference
@@ -50,7 +52,7 @@ class StemNode:
     """The convolution reading the image: the one layer besides the head the int8 proxy may keep
     float (export ``int8.float_input_conv``), 16-bit on Hailo with ``model_script.a16_stem``."""
 
-    key: str            # placeholder name in the model script template: stem
+    key: str  # placeholder name in the model script template: stem
     onnx_node: str
     output: str
     channels: int
@@ -147,11 +149,15 @@ def analyse(path: str | Path, num_classes: int | None = None) -> HeadSpec:
     start = inputs[0]
     input_shape = _dims(start)
     if input_shape is None or len(input_shape) != 4 or input_shape[0] != 1 or input_shape[1] != 3:
-        raise GraphError(f"{where}: input {start.name!r} must be static [1, 3, H, W] for the DFC, "
-                         f"got {input_shape}; export with a fixed imgsz and batch 1")
+        raise GraphError(
+            f"{where}: input {start.name!r} must be static [1, 3, H, W] for the DFC, "
+            f"got {input_shape}; export with a fixed imgsz and batch 1"
+        )
     _, _, in_h, in_w = input_shape
     if len(graph.output) != 1:
-        raise GraphError(f"{where}: expected Ultralytics' single detection output, found {[o.name for o in graph.output]}")
+        raise GraphError(
+            f"{where}: expected Ultralytics' single detection output, found {[o.name for o in graph.output]}"
+        )
     output_shape = _dims(graph.output[0]) or ()
 
     shapes: dict[str, tuple[int, ...]] = {}
@@ -184,18 +190,24 @@ def analyse(path: str | Path, num_classes: int | None = None) -> HeadSpec:
         if m and node.op_type == "Conv":
             candidates.setdefault(int(m["index"]), []).append((node, m))
     if not candidates:
-        raise GraphError(f"{where}: no Ultralytics Detect head convs (…/model.N/cv2.i/cv2.i.2/Conv, "
-                         "…/cv3.i/cv3.i.2/Conv) in the graph; is this a YOLOv8 detection export?")
+        raise GraphError(
+            f"{where}: no Ultralytics Detect head convs (…/model.N/cv2.i/cv2.i.2/Conv, "
+            "…/cv3.i/cv3.i.2/Conv) in the graph; is this a YOLOv8 detection export?"
+        )
     if len(candidates) > 1:
-        raise GraphError(f"{where}: head convs found under several modules {sorted(candidates)}; cannot tell the Detect layer")
+        raise GraphError(
+            f"{where}: head convs found under several modules {sorted(candidates)}; cannot tell the Detect layer"
+        )
     detect_index, found = next(iter(candidates.items()))
 
     # The DFL: Softmax over reg_max bins, then a fixed 1x1 conv with weights 0..reg_max-1 whose
     # weight tensor is [1, reg_max, 1, 1]. Its input channels are reg_max, read from the graph.
     dfl_convs = [n for n in graph.node if n.op_type == "Conv" and f"model.{detect_index}/dfl" in n.name]
     if len(dfl_convs) != 1 or dfl_convs[0].input[1] not in initializers:
-        raise GraphError(f"{where}: no DFL conv under model.{detect_index}/dfl; a head without DFL "
-                         "(reg_max 1) does not fit the yolov8 NMS decoder")
+        raise GraphError(
+            f"{where}: no DFL conv under model.{detect_index}/dfl; a head without DFL "
+            "(reg_max 1) does not fit the yolov8 NMS decoder"
+        )
     dfl_weight = numpy_helper.to_array(initializers[dfl_convs[0].input[1]])
     reg_max = int(dfl_weight.shape[1])
 
@@ -210,13 +222,17 @@ def analyse(path: str | Path, num_classes: int | None = None) -> HeadSpec:
             continue
         _, ch, fh, fw = shape
         if in_h % fh or in_w % fw or in_h // fh != in_w // fw:
-            problems.append(f"{node.name}: feature map {fh}x{fw} is not an integer stride of the input {in_h}x{in_w}")
+            problems.append(
+                f"{node.name}: feature map {fh}x{fw} is not an integer stride of the input {in_h}x{in_w}"
+            )
             continue
         stride = in_h // fh
         reach = {n.op_type for n in downstream_ops(node)}
         direct = {n.op_type for n in consumers.get(out, [])}
         if direct & ({"Conv"} | ACTIVATION_OPS):
-            problems.append(f"{node.name}: its output feeds {sorted(direct)} directly; it is not the last conv of its branch")
+            problems.append(
+                f"{node.name}: its output feeds {sorted(direct)} directly; it is not the last conv of its branch"
+            )
         if role == "box":
             expected = 4 * reg_max
             if "Softmax" not in reach:
@@ -224,41 +240,73 @@ def analyse(path: str | Path, num_classes: int | None = None) -> HeadSpec:
         else:
             expected = num_classes if num_classes is not None else ch
             if "Sigmoid" not in reach or "Softmax" in reach:
-                problems.append(f"{node.name}: class branch output should reach the class Sigmoid and not the DFL")
+                problems.append(
+                    f"{node.name}: class branch output should reach the class Sigmoid and not the DFL"
+                )
         if ch != expected:
             what = f"4 x reg_max ({reg_max})" if role == "box" else "the model's class count (metadata names)"
             problems.append(f"{node.name}: {ch} output channels, expected {expected} = {what}")
         key = f"{'reg' if role == 'box' else 'cls'}_s{stride}"
-        end_nodes.append(EndNode(key=key, onnx_node=node.name, output=out, branch=role, stride=stride,
-                                 channels=ch, shape=(shape[0], ch, fh, fw)))
+        end_nodes.append(
+            EndNode(
+                key=key,
+                onnx_node=node.name,
+                output=out,
+                branch=role,
+                stride=stride,
+                channels=ch,
+                shape=(shape[0], ch, fh, fw),
+            )
+        )
     if problems:
-        raise GraphError(f"{where}: the Detect head (model.{detect_index}) does not check out:\n  " + "\n  ".join(problems))
+        raise GraphError(
+            f"{where}: the Detect head (model.{detect_index}) does not check out:\n  " + "\n  ".join(problems)
+        )
     stem_convs = [n for n in consumers.get(start.name, []) if n.op_type == "Conv"]
     stem = None
     if len(stem_convs) == 1 and len(shapes.get(stem_convs[0].output[0]) or ()) == 4:
         node = stem_convs[0]
         shape = tuple(shapes[node.output[0]])
-        stem = StemNode(key="stem", onnx_node=node.name, output=node.output[0], channels=int(shape[1]), shape=shape)
+        stem = StemNode(
+            key="stem", onnx_node=node.name, output=node.output[0], channels=int(shape[1]), shape=shape
+        )
 
     strides = sorted({n.stride for n in end_nodes})
     for s in strides:
         roles = sorted(n.branch for n in end_nodes if n.stride == s)
         if roles != ["box", "cls"]:
-            raise GraphError(f"{where}: stride {s} has head convs {roles}, expected one box and one class conv")
+            raise GraphError(
+                f"{where}: stride {s} has head convs {roles}, expected one box and one class conv"
+            )
     if len(strides) != 3:
-        raise GraphError(f"{where}: found strides {strides}; the yolov8 NMS decoder expects three (8, 16, 32)")
+        raise GraphError(
+            f"{where}: found strides {strides}; the yolov8 NMS decoder expects three (8, 16, 32)"
+        )
     end_nodes.sort(key=lambda n: (n.stride, n.branch != "box"))
     nc = next(n.channels for n in end_nodes if n.branch == "cls")
     anchors = sum((in_h // s) * (in_w // s) for s in strides)
     if output_shape and output_shape != (1, 4 + nc, anchors):
-        raise GraphError(f"{where}: output {graph.output[0].name} is {list(output_shape)}, expected "
-                         f"[1, {4 + nc}, {anchors}] for {nc} classes at strides {strides}")
+        raise GraphError(
+            f"{where}: output {graph.output[0].name} is {list(output_shape)}, expected "
+            f"[1, {4 + nc}, {anchors}] for {nc} classes at strides {strides}"
+        )
 
     op_counts: dict[str, int] = {}
     for node in graph.node:
         op_counts[node.op_type] = op_counts.get(node.op_type, 0) + 1
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    return HeadSpec(path=str(p), start_node=start.name, input_shape=tuple(input_shape), detect_index=detect_index,
-                    reg_max=reg_max, num_classes=nc, strides=strides, end_nodes=end_nodes,
-                    activation=_activation(op_counts), opset=int(opset), output_name=graph.output[0].name,
-                    output_shape=tuple(output_shape), stem=stem)
+    return HeadSpec(
+        path=str(p),
+        start_node=start.name,
+        input_shape=tuple(input_shape),
+        detect_index=detect_index,
+        reg_max=reg_max,
+        num_classes=nc,
+        strides=strides,
+        end_nodes=end_nodes,
+        activation=_activation(op_counts),
+        opset=int(opset),
+        output_name=graph.output[0].name,
+        output_shape=tuple(output_shape),
+        stem=stem,
+    )

@@ -46,12 +46,24 @@ KNOWN_COMMANDS: dict[str, str] = {
     "platform_param": "DFC user guide 5.4",
 }
 ACTIVATIONS = {"sigmoid", "linear", "relu", "relu6", "leaky", "tanh", "exp", "silu", "hardsigmoid", "softmax"}
-META_ARCHS = {"yolov5", "yolov8", "yolox", "yolov6", "ssd", "centernet", "nanodet", "yolov5_seg", "yolo_seg",
-              "efficientdet", "damoyolo", "yolov10"}
+META_ARCHS = {
+    "yolov5",
+    "yolov8",
+    "yolox",
+    "yolov6",
+    "ssd",
+    "centernet",
+    "nanodet",
+    "yolov5_seg",
+    "yolo_seg",
+    "efficientdet",
+    "damoyolo",
+    "yolov10",
+}
 NMS_ENGINES = {"cpu", "nn_core", "auto"}
 PRECISION_MODES = {"a8_w8", "a8_w4", "a16_w16", "a16_w8", "a16_w4"}
-OPTIMIZATION_LEVELS = range(0, 5)   # DFC 3.x: 0 (no GPU) .. 4
-COMPRESSION_LEVELS = range(0, 6)    # 0 (none) .. 5 (most 4-bit weights)
+OPTIMIZATION_LEVELS = range(0, 5)  # DFC 3.x: 0 (no GPU) .. 4
+COMPRESSION_LEVELS = range(0, 6)  # 0 (none) .. 5 (most 4-bit weights)
 COMPILER_LEVELS = {"0", "1", "2", "max"}
 
 PLACEHOLDER = re.compile(r"\{\{([a-z0-9_]+)\}\}")
@@ -134,7 +146,11 @@ def parse(text: str) -> list[ScriptCommand]:
             else:
                 args.append(part)
         # A comment block explains every command after it up to the next blank line.
-        commands.append(ScriptCommand(no, m["name"], (m["lhs"] or None) and m["lhs"].strip(), args, kwargs, list(comment), line))
+        commands.append(
+            ScriptCommand(
+                no, m["name"], (m["lhs"] or None) and m["lhs"].strip(), args, kwargs, list(comment), line
+            )
+        )
     if problems:
         raise ModelScriptError("; ".join(problems))
     return commands
@@ -186,11 +202,16 @@ def _check(cmd: ScriptCommand, allow_placeholders: bool) -> list[str]:
         if "engine" in kw and kw["engine"] not in NMS_ENGINES:
             out.append(f"nms_postprocess engine must be one of {sorted(NMS_ENGINES)}")
     elif cmd.name == "model_optimization_flavor":
-        for key, allowed in (("optimization_level", OPTIMIZATION_LEVELS), ("compression_level", COMPRESSION_LEVELS)):
+        for key, allowed in (
+            ("optimization_level", OPTIMIZATION_LEVELS),
+            ("compression_level", COMPRESSION_LEVELS),
+        ):
             if key in kw and (not kw[key].isdigit() or int(kw[key]) not in allowed):
                 out.append(f"{key} must be in {allowed.start}..{allowed.stop - 1}, got {kw[key]}")
         if set(kw) - {"optimization_level", "compression_level", "batch_size"}:
-            out.append(f"model_optimization_flavor: unknown keys {sorted(set(kw) - {'optimization_level', 'compression_level', 'batch_size'})}")
+            out.append(
+                f"model_optimization_flavor: unknown keys {sorted(set(kw) - {'optimization_level', 'compression_level', 'batch_size'})}"
+            )
     elif cmd.name == "model_optimization_config":
         if not a:
             out.append("model_optimization_config needs a feature name first (e.g. calibration)")
@@ -208,13 +229,19 @@ def _check(cmd: ScriptCommand, allow_placeholders: bool) -> list[str]:
         if level is not None and level not in COMPILER_LEVELS:
             out.append(f"compiler_optimization_level must be one of {sorted(COMPILER_LEVELS)}")
     elif cmd.name == "allocator_param":
-        if not kw or any(v not in ("enabled", "disabled") and not v.replace(".", "").isdigit() for v in kw.values()):
+        if not kw or any(
+            v not in ("enabled", "disabled") and not v.replace(".", "").isdigit() for v in kw.values()
+        ):
             out.append("allocator_param takes key=enabled|disabled|number")
     return out
 
 
-def validate(text: str, allow_placeholders: bool = False, placeholders: Sequence[str] | None = None,
-             require_comments: bool = False) -> list[ScriptCommand]:
+def validate(
+    text: str,
+    allow_placeholders: bool = False,
+    placeholders: Sequence[str] | None = None,
+    require_comments: bool = False,
+) -> list[ScriptCommand]:
     """Parse and check a script; raises :class:`ModelScriptError` listing every bad line.
 
     ``placeholders``: the names a template may use (anything else is an error).
@@ -244,7 +271,12 @@ def validate(text: str, allow_placeholders: bool = False, placeholders: Sequence
 
 def strip_comments(text: str) -> str:
     """The commands only, as the DFC gets them."""
-    return "\n".join(line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")) + "\n"
+    return (
+        "\n".join(
+            line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")
+        )
+        + "\n"
+    )
 
 
 def fill(template: str, values: Mapping[str, str]) -> str:
@@ -267,12 +299,15 @@ def pixel_normalization(meta: ModelMetadata) -> tuple[list[float], list[float]]:
     return [m / meta.scale for m in meta.mean], [s / meta.scale for s in meta.std]
 
 
-def build(meta: ModelMetadata, head: HeadSpec, script_cfg: Mapping[str, Any], nms_on_chip: bool,
-          calib_count: int) -> str:
+def build(
+    meta: ModelMetadata, head: HeadSpec, script_cfg: Mapping[str, Any], nms_on_chip: bool, calib_count: int
+) -> str:
     """The annotated model script template for this model and config (placeholders for HN names)."""
     if meta.channel_order.upper() != "RGB":
-        raise ValueError(f"metadata channel_order {meta.channel_order!r}: only RGB models are supported "
-                         "(HailoRT and DeGirum feed RGB frames)")
+        raise ValueError(
+            f"metadata channel_order {meta.channel_order!r}: only RGB models are supported "
+            "(HailoRT and DeGirum feed RGB frames)"
+        )
     mean_px, std_px = pixel_normalization(meta)
     cls_keys = [head.node("cls", s).key for s in head.strides]
     reg_keys = [head.node("box", s).key for s in head.strides]
@@ -282,7 +317,7 @@ def build(meta: ModelMetadata, head: HeadSpec, script_cfg: Mapping[str, Any], nm
         "# the DFC parser's layer names for the ONNX end nodes listed in bundle.json; run_dfc.py fills them",
         "# in after translating the ONNX, then strips these comments before loading the script.",
         "",
-        f"# Frames arrive as RGB 0..255 (calib.npy and HailoRT alike); the network was trained on",
+        "# Frames arrive as RGB 0..255 (calib.npy and HailoRT alike); the network was trained on",
         f"# (pixel * {meta.scale:.6g} - {meta.mean}) / {meta.std} (ONNX metadata), i.e. (pixel - mean) / std below.",
         f"normalization1 = normalization({_fmt(mean_px)}, {_fmt(std_px)})",
     ]

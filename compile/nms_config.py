@@ -25,13 +25,15 @@ def build(head: HeadSpec, thresholds: Mapping[str, Any]) -> dict[str, Any]:
     decoders = []
     for stride in head.strides:
         reg, cls = head.node("box", stride), head.node("cls", stride)
-        decoders.append({
-            # The zoo names each decoder after its reg conv (bbox_decoder41 for conv41).
-            "name": f"{{{{net}}}}/{{{{decoder_{reg.key}}}}}",
-            "stride": stride,
-            "reg_layer": f"{{{{net}}}}/{{{{{reg.key}}}}}",
-            "cls_layer": f"{{{{net}}}}/{{{{{cls.key}}}}}",
-        })
+        decoders.append(
+            {
+                # The zoo names each decoder after its reg conv (bbox_decoder41 for conv41).
+                "name": f"{{{{net}}}}/{{{{decoder_{reg.key}}}}}",
+                "stride": stride,
+                "reg_layer": f"{{{{net}}}}/{{{{{reg.key}}}}}",
+                "cls_layer": f"{{{{net}}}}/{{{{{cls.key}}}}}",
+            }
+        )
     return {
         "nms_scores_th": float(thresholds["scores_th"]),
         "nms_iou_th": float(thresholds["iou_th"]),
@@ -50,7 +52,9 @@ def check(config: Mapping[str, Any], head: HeadSpec) -> None:
     if config.get("classes") != head.num_classes:
         problems.append(f"classes {config.get('classes')} != model's {head.num_classes}")
     if list(config.get("image_dims", [])) != [head.input_height, head.input_width]:
-        problems.append(f"image_dims {config.get('image_dims')} != model input [{head.input_height}, {head.input_width}]")
+        problems.append(
+            f"image_dims {config.get('image_dims')} != model input [{head.input_height}, {head.input_width}]"
+        )
     if config.get("regression_length") != head.reg_max:
         problems.append(f"regression_length {config.get('regression_length')} != reg_max {head.reg_max}")
     strides = [d.get("stride") for d in config.get("bbox_decoders", [])]

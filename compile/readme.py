@@ -39,41 +39,46 @@ def write_readme(bundle: Bundle, cfg: Mapping[str, Any]) -> None:
     calib = spec["calibration"]
     zoo = spec["degirum"]
     pairs = spec["dfc"]["hailort_pairs"]
-    rows = "\n".join(f"| `{e['onnx_node']}` | `{{{{{e['key']}}}}}` | {e['branch']} | {e['stride']} | {e['channels']} "
-                     f"| {e['shape']} |" for e in spec["end_nodes"])
+    rows = "\n".join(
+        f"| `{e['onnx_node']}` | `{{{{{e['key']}}}}}` | {e['branch']} | {e['stride']} | {e['channels']} "
+        f"| {e['shape']} |"
+        for e in spec["end_nodes"]
+    )
     cli = "\n".join("    " + line for line in cli_commands(spec))
     pair_rows = "\n".join(f"| {dfc} | {rt} |" for dfc, rt in sorted(pairs.items(), reverse=True))
-    nms_line = ("Box decoding and per-class NMS run inside the HEF (`nms_postprocess`, config "
-                "`nms_config.json.template`); the HEF returns, per class, a count then that many "
-                "`[ymin, xmin, ymax, xmax, score]` in 0..1."
-                if spec["nms_on_chip"] else
-                "NMS is not compiled in: the HEF returns the six head outputs (NHWC, class outputs through a "
-                "sigmoid) and the host decodes them (our runtime, or DeGirum's `DetectionYoloV8`).")
+    nms_line = (
+        "Box decoding and per-class NMS run inside the HEF (`nms_postprocess`, config "
+        "`nms_config.json.template`); the HEF returns, per class, a count then that many "
+        "`[ymin, xmin, ymax, xmax, score]` in 0..1."
+        if spec["nms_on_chip"]
+        else "NMS is not compiled in: the HEF returns the six head outputs (NHWC, class outputs through a "
+        "sigmoid) and the host decodes them (our runtime, or DeGirum's `DetectionYoloV8`)."
+    )
     text = f"""# Hailo DFC bundle: {net} for {arch}
 
-Written by `python -m compile` from `{spec['source_onnx']}` (sha256 `{spec['onnx_sha256'][:16]}…`).
-Task `{spec['task']}`, {spec['num_classes']} classes, input {head.input_height}x{head.input_width} RGB,
-letterbox fill {spec['letterbox_fill']}, backbone activation {spec['activation']} (from the graph).
+Written by `python -m compile` from `{spec["source_onnx"]}` (sha256 `{spec["onnx_sha256"][:16]}…`).
+Task `{spec["task"]}`, {spec["num_classes"]} classes, input {head.input_height}x{head.input_width} RGB,
+letterbox fill {spec["letterbox_fill"]}, backbone activation {spec["activation"]} (from the graph).
 Everything below was derived from the model's graph and metadata, not copied by hand.
 
 ## Files
 
 | file | what |
 |---|---|
-| `{spec['files']['onnx']}` | the exported model (copy) |
+| `{spec["files"]["onnx"]}` | the exported model (copy) |
 | `bundle.json` | what `run_dfc.py` needs: start/end nodes, shapes, files, versions |
-| `{spec['files']['model_script_template']}` | model script with a comment on every line; `{{{{…}}}}` = parser layer names |
+| `{spec["files"]["model_script_template"]}` | model script with a comment on every line; `{{{{…}}}}` = parser layer names |
 | `nms_config.json.template` | yolov8 NMS config (only when NMS is on the chip) |
-| `calib.npy` | {calib['count']} calibration frames, float32 {calib['shape']}, RGB 0..255, letterboxed as in training |
+| `calib.npy` | {calib["count"]} calibration frames, float32 {calib["shape"]}, RGB 0..255, letterboxed as in training |
 | `calib_contact_sheet.png`, `calib_sources.txt` | what the DFC calibrates on, and where each frame came from |
 | `run_dfc.py` | the compile flow with `hailo_sdk_client.ClientRunner` |
-| `degirum/` | DeGirum PySDK zoo entry `{zoo['model_name']}` (becomes a local zoo after compiling) |
+| `degirum/` | DeGirum PySDK zoo entry `{zoo["model_name"]}` (becomes a local zoo after compiling) |
 | `build/` | written by `run_dfc.py`: HARs, final `.alls` and NMS JSON, `layer_map.json`, HEF, `dfc.log`, `report.json` |
 
 ## Cut points (from the ONNX graph)
 
-Start node `{spec['start_node']}` {spec['input_shape']}; Detect layer `model.{spec['detect_layer_index']}`;
-reg_max {spec['reg_max']}; strides {spec['strides']}.
+Start node `{spec["start_node"]}` {spec["input_shape"]}; Detect layer `model.{spec["detect_layer_index"]}`;
+reg_max {spec["reg_max"]}; strides {spec["strides"]}.
 
 | ONNX end node | placeholder | branch | stride | channels | shape (NCHW) |
 |---|---|---|---|---|---|
@@ -91,7 +96,7 @@ In the Hailo DFC's virtualenv (DFC 3.x; optimisation level >= 2 wants an NVIDIA 
 
     python run_dfc.py
 
-It writes `build/{net}.hef`, `degirum/{zoo['model_name']}.hef` + `.json` (checksum filled in),
+It writes `build/{net}.hef`, `degirum/{zoo["model_name"]}.hef` + `.json` (checksum filled in),
 `build/dfc.log` and `build/report.json` (DFC version, optimisation level requested and effective,
 per-output SNR from the optimiser's log, per-layer noise analysis in `build/{net}_noise.har`).
 `python run_dfc.py --until resolve` stops after writing the resolved model script.
@@ -114,10 +119,10 @@ A HEF runs only on the HailoRT release its DFC pairs with; Hailo-8/8L need the D
 After compiling, `degirum/` is a local zoo:
 
     import degirum as dg
-    model = dg.load_model("{zoo['model_name']}", "@local", "<this folder>/degirum", token="")
-    model.input_letterbox_fill_color = ({spec['letterbox_fill']}, {spec['letterbox_fill']}, {spec['letterbox_fill']})  # as in training
+    model = dg.load_model("{zoo["model_name"]}", "@local", "<this folder>/degirum", token="")
+    model.input_letterbox_fill_color = ({spec["letterbox_fill"]}, {spec["letterbox_fill"]}, {spec["letterbox_fill"]})  # as in training
 
-Runtime agent HAILORT, device {cfg['target']['degirum_device_type']} ({cfg['target']['degirum_supported_devices']}),
-post-processing `{zoo['postprocess']}`, `InputQuantEn: true` (uint8 frames, normalisation in the network).
+Runtime agent HAILORT, device {cfg["target"]["degirum_device_type"]} ({cfg["target"]["degirum_supported_devices"]}),
+post-processing `{zoo["postprocess"]}`, `InputQuantEn: true` (uint8 frames, normalisation in the network).
 """
     (bundle.dir / spec["files"]["readme"]).write_text(text)

@@ -67,8 +67,10 @@ def action_validate(cfg: DictConfig) -> int:
 
     manifest = read_manifest(_src(cfg))
     issues = validate(manifest, check_images=cfg.validate.check_images, tol=cfg.validate.box_tolerance_px)
-    print(f"{manifest.path}: {len(manifest.images)} images, {sum(len(i.plates) for i in manifest.images)} plates: "
-          f"{summarize(issues)}")
+    print(
+        f"{manifest.path}: {len(manifest.images)} images, {sum(len(i.plates) for i in manifest.images)} plates: "
+        f"{summarize(issues)}"
+    )
     _report_issues(issues)
     if issues and cfg.out:
         _write_issues(config.output_dir(cfg), issues)
@@ -93,8 +95,13 @@ def action_split(cfg: DictConfig) -> int:
 
     manifest = read_manifest(_src(cfg))
     out = config.output_dir(cfg)
-    counts = assign_splits(manifest.images, dict(cfg.split.ratios), key=cfg.split.key, seed=cfg.seed,
-                           keep_existing=cfg.split.keep_existing)
+    counts = assign_splits(
+        manifest.images,
+        dict(cfg.split.ratios),
+        key=cfg.split.key,
+        seed=cfg.seed,
+        keep_existing=cfg.split.keep_existing,
+    )
     path = write_manifest(out, rebase(manifest, out))
     print("images per split: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str)))
     print(f"manifest: {path}")
@@ -108,8 +115,9 @@ def action_compact(cfg: DictConfig) -> int:
     manifest = read_manifest(_src(cfg))
     out = config.output_dir(cfg)
     splits = list(cfg.compact.splits) if cfg.compact.splits else None
-    result, path = write_compact(manifest, out, max_side=int(cfg.compact.max_side), quality=int(cfg.compact.quality),
-                                 splits=splits)
+    result, path = write_compact(
+        manifest, out, max_side=int(cfg.compact.max_side), quality=int(cfg.compact.quality), splits=splits
+    )
     return _finish(out, result, "manifest", path)
 
 
@@ -126,10 +134,20 @@ def action_yolo(cfg: DictConfig) -> int:
         m = cfg.model
         if m.task != "plate_ocr":
             raise UsageError(f"yolo.kind=ocr needs model=plate_ocr (got model={m.name})")
-        result = export_ocr(manifests, out, names=list(m.names), input_height=m.input_height,
-                            input_width=m.input_width, pad_x=m.crop.pad_x, pad_y=m.crop.pad_y,
-                            fill=m.letterbox_fill, splits=list(y.splits), jitter=y.jitter, copies=y.copies,
-                            seed=cfg.seed)
+        result = export_ocr(
+            manifests,
+            out,
+            names=list(m.names),
+            input_height=m.input_height,
+            input_width=m.input_width,
+            pad_x=m.crop.pad_x,
+            pad_y=m.crop.pad_y,
+            fill=m.letterbox_fill,
+            splits=list(y.splits),
+            jitter=y.jitter,
+            copies=y.copies,
+            seed=cfg.seed,
+        )
     else:
         raise UsageError(f"yolo.kind must be det or ocr, got {y.kind!r}")
     return _finish(out, result, "data.yaml", result.data_yaml)
@@ -142,8 +160,16 @@ def action_show(cfg: DictConfig) -> int:
     manifest = read_manifest(_src(cfg))
     out = config.output_dir(cfg)
     s = cfg.show
-    path, problems = contact_sheet(manifest, out / "contact_sheet.png", n=s.n, columns=s.columns, tile=s.tile,
-                                   chars=s.chars, split=s.split, seed=cfg.seed)
+    path, problems = contact_sheet(
+        manifest,
+        out / "contact_sheet.png",
+        n=s.n,
+        columns=s.columns,
+        tile=s.tile,
+        chars=s.chars,
+        split=s.split,
+        seed=cfg.seed,
+    )
     for p in problems:
         print(f"  unreadable: {p}")
     print(f"contact sheet: {path}")

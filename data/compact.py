@@ -35,9 +35,11 @@ class CompactResult:
 
     def summary(self) -> str:
         ratio = self.bytes_out / self.bytes_in if self.bytes_in else 0.0
-        return (f"{len(self.images)} images written, {self.bytes_in / 1e6:.1f} MB -> {self.bytes_out / 1e6:.1f} MB "
-                f"({ratio:.0%}); {self.skipped_split} outside the chosen splits; {len(self.issues)} skipped (unreadable, or a name "
-                f"taken)")
+        return (
+            f"{len(self.images)} images written, {self.bytes_in / 1e6:.1f} MB -> {self.bytes_out / 1e6:.1f} MB "
+            f"({ratio:.0%}); {self.skipped_split} outside the chosen splits; {len(self.issues)} skipped (unreadable, or a name "
+            f"taken)"
+        )
 
 
 def _scaled_plate(plate: Plate, s: float) -> Plate:
@@ -48,8 +50,10 @@ def _scaled_plate(plate: Plate, s: float) -> Plate:
     for key in POINT_FIELDS:
         if key in extra:
             extra[key] = [[round(x * s, 2), round(y * s, 2)] for x, y in extra[key]]
-    chars = [Char(char=c.char, box=box(c.box), score=c.score, alternatives=c.alternatives, line=c.line)
-             for c in plate.chars]
+    chars = [
+        Char(char=c.char, box=box(c.box), score=c.score, alternatives=c.alternatives, line=c.line)
+        for c in plate.chars
+    ]
     return replace(plate, box=box(plate.box), chars=chars, extra=extra)
 
 
@@ -58,26 +62,40 @@ def _output_name(image: str) -> Path:
     through ``../``; the copy keeps only the part that tells them apart)."""
     parts = [p for p in Path(image).parts if p not in ("..", ".")]
     if "images" in parts:
-        parts = parts[len(parts) - parts[::-1].index("images"):]
+        parts = parts[len(parts) - parts[::-1].index("images") :]
     return Path("images", *parts).with_suffix(".jpg")
 
 
-def compact(manifest: Manifest, out: str | os.PathLike, max_side: int, quality: int = 90,
-            splits: Sequence[str] | None = None, progress: bool = True) -> CompactResult:
+def compact(
+    manifest: Manifest,
+    out: str | os.PathLike,
+    max_side: int,
+    quality: int = 90,
+    splits: Sequence[str] | None = None,
+    progress: bool = True,
+) -> CompactResult:
     """Write ``out/images/*.jpg`` at most ``max_side`` on the long side (never enlarged) and return the
     records to write as ``out/labels.jsonl``. ``splits``: keep only images of these splits."""
     out = Path(out)
     result = CompactResult(images=[])
     wanted = set(splits) if splits else None
     written: set[Path] = set()
-    for item in tqdm(manifest.images, desc=f"compact {manifest.path.parent.name}", disable=not progress, unit="img"):
+    for item in tqdm(
+        manifest.images, desc=f"compact {manifest.path.parent.name}", disable=not progress, unit="img"
+    ):
         if wanted is not None and item.split not in wanted:
             result.skipped_split += 1
             continue
         rel = _output_name(item.image)
         if rel in written:
-            result.issues.append(Issue(str(manifest.path), item.line, "image",
-                                       f"{item.image}: a second image would be written as {rel}; skipped"))
+            result.issues.append(
+                Issue(
+                    str(manifest.path),
+                    item.line,
+                    "image",
+                    f"{item.image}: a second image would be written as {rel}; skipped",
+                )
+            )
             continue
         src = manifest.image_path(item)
         try:
@@ -88,15 +106,24 @@ def compact(manifest: Manifest, out: str | os.PathLike, max_side: int, quality: 
         h, w = image.shape[:2]
         s = min(1.0, max_side / max(w, h))
         if s < 1.0:
-            image = cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+            image = cv2.resize(
+                image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA
+            )
         # Scale by the size actually written, so boxes stay exact after rounding the image size.
         sx = image.shape[1] / item.width
         dst = write_image(out / rel, image, quality=quality)
         written.add(rel)
         result.bytes_in += src.stat().st_size
         result.bytes_out += dst.stat().st_size
-        result.images.append(replace(item, image=rel.as_posix(), width=image.shape[1], height=image.shape[0],
-                                     plates=[_scaled_plate(p, sx) for p in item.plates]))
+        result.images.append(
+            replace(
+                item,
+                image=rel.as_posix(),
+                width=image.shape[1],
+                height=image.shape[0],
+                plates=[_scaled_plate(p, sx) for p in item.plates],
+            )
+        )
     return result
 
 

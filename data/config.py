@@ -57,8 +57,12 @@ def run_action(actions: Mapping[str, Callable[[DictConfig], Any]], cfg: DictConf
     return actions[cfg.action](cfg)
 
 
-def stage_main(run: Callable[[DictConfig], Any], cfg: DictConfig, usage_errors: tuple[type[BaseException], ...] = (),
-               failures: tuple[type[BaseException], ...] = ()) -> None:
+def stage_main(
+    run: Callable[[DictConfig], Any],
+    cfg: DictConfig,
+    usage_errors: tuple[type[BaseException], ...] = (),
+    failures: tuple[type[BaseException], ...] = (),
+) -> None:
     """Run a stage's ``run(cfg)`` from its ``@hydra.main`` and exit with the stage's documented code.
 
     ``run`` returns the exit code (anything but an int counts as 0). Errors become one line

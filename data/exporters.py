@@ -72,8 +72,13 @@ def _split_of(item: LabeledImage, splits: Sequence[str]) -> str | None:
     return item.split if item.split in splits else None
 
 
-def export_det(manifests: Sequence[Manifest], out: str | Path, splits: Sequence[str] = ("train", "val"),
-               image_size: int = 640, names: Sequence[str] = ("plate",)) -> ExportResult:
+def export_det(
+    manifests: Sequence[Manifest],
+    out: str | Path,
+    splits: Sequence[str] = ("train", "val"),
+    image_size: int = 640,
+    names: Sequence[str] = ("plate",),
+) -> ExportResult:
     """Full images with plate boxes. Crop datasets are skipped (a crop is not a scene)."""
     out = Path(out)
     result = ExportResult(out=out, data_yaml=_write_data_yaml(out, names, splits))
@@ -100,7 +105,11 @@ def export_det(manifests: Sequence[Manifest], out: str | Path, splits: Sequence[
             name = _unique_name(manifest, item)
             write_image(out / "images" / split / f"{name}.jpg", image)
             # Normalised coordinates do not change with the resize: label against the record's size.
-            lines = [_yolo_line(0, p.box, item.width, item.height) for p in item.plates if p.width > 0 and p.height > 0]
+            lines = [
+                _yolo_line(0, p.box, item.width, item.height)
+                for p in item.plates
+                if p.width > 0 and p.height > 0
+            ]
             (out / "labels" / split / f"{name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
             result.images[split] += 1
             result.labels += len(lines)
@@ -126,8 +135,15 @@ def jitter_box(box: Box, amount: float, rng: np.random.Generator) -> Box:
     return (nx1, ny1, nx2, ny2)
 
 
-def cut_region(image: np.ndarray, box: Box, input_height: int, input_width: int, pad_x: float, pad_y: float,
-               fill: int = 114) -> tuple[np.ndarray, Letterbox, tuple[int, int, int, int]] | None:
+def cut_region(
+    image: np.ndarray,
+    box: Box,
+    input_height: int,
+    input_width: int,
+    pad_x: float,
+    pad_y: float,
+    fill: int = 114,
+) -> tuple[np.ndarray, Letterbox, tuple[int, int, int, int]] | None:
     """The OCR model's input for the plate at ``box``: the padded region (as the runtime cuts it)
     letterboxed to the input size; with the letterbox and the region (image pixels) to map boxes
     back. None when the region is empty."""
@@ -139,8 +155,17 @@ def cut_region(image: np.ndarray, box: Box, input_height: int, input_width: int,
     return crop, lb, region
 
 
-def cut_plate(image: np.ndarray, plate: Plate, input_height: int, input_width: int, pad_x: float, pad_y: float,
-              fill: int = 114, box: Box | None = None, min_visible: float = 0.6) -> tuple[np.ndarray, list[Char]] | None:
+def cut_plate(
+    image: np.ndarray,
+    plate: Plate,
+    input_height: int,
+    input_width: int,
+    pad_x: float,
+    pad_y: float,
+    fill: int = 114,
+    box: Box | None = None,
+    min_visible: float = 0.6,
+) -> tuple[np.ndarray, list[Char]] | None:
     """The OCR model's input for one plate, and the plate's characters in that input's pixels.
 
     Characters less than ``min_visible`` inside the crop are dropped (a jittered crop can cut one
@@ -162,9 +187,20 @@ def cut_plate(image: np.ndarray, plate: Plate, input_height: int, input_width: i
     return crop, chars
 
 
-def export_ocr(manifests: Sequence[Manifest], out: str | Path, names: Sequence[str], input_height: int,
-               input_width: int, pad_x: float, pad_y: float, fill: int = 114, splits: Sequence[str] = ("train", "val"),
-               jitter: float = 0.0, copies: int = 1, seed: int = 0) -> ExportResult:
+def export_ocr(
+    manifests: Sequence[Manifest],
+    out: str | Path,
+    names: Sequence[str],
+    input_height: int,
+    input_width: int,
+    pad_x: float,
+    pad_y: float,
+    fill: int = 114,
+    splits: Sequence[str] = ("train", "val"),
+    jitter: float = 0.0,
+    copies: int = 1,
+    seed: int = 0,
+) -> ExportResult:
     """Plate crops with character boxes. Plates without character boxes are skipped and counted
     (text-only plates reach OCR training through pseudo-labelling)."""
     out = Path(out)
@@ -191,8 +227,14 @@ def export_ocr(manifests: Sequence[Manifest], out: str | Path, names: Sequence[s
             for pi, plate in enumerate(usable):
                 unknown = sorted({c.char for c in plate.chars if c.char not in index})
                 if unknown:
-                    result.issues.append(Issue(str(manifest.path), item.line, "illegal_char",
-                                               f"{item.image} plate {pi}: {unknown} not among the model's classes"))
+                    result.issues.append(
+                        Issue(
+                            str(manifest.path),
+                            item.line,
+                            "illegal_char",
+                            f"{item.image} plate {pi}: {unknown} not among the model's classes",
+                        )
+                    )
                     result.skipped["characters outside the alphabet"] += 1
                     continue
                 for copy in range(copies):
@@ -205,7 +247,9 @@ def export_ocr(manifests: Sequence[Manifest], out: str | Path, names: Sequence[s
                     name = _unique_name(manifest, item, suffix=f"_p{pi}_c{copy}")
                     write_image(out / "images" / split / f"{name}.jpg", crop)
                     lines = [_yolo_line(index[c.char], c.box, input_width, input_height) for c in chars]
-                    (out / "labels" / split / f"{name}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+                    (out / "labels" / split / f"{name}.txt").write_text(
+                        "\n".join(lines) + ("\n" if lines else "")
+                    )
                     result.images[split] += 1
                     result.labels += len(lines)
     return result

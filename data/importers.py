@@ -32,8 +32,10 @@ class ImportResult:
 
     def summary(self) -> str:
         plates = sum(len(i.plates) for i in self.images)
-        return (f"imported {len(self.images)} images, {plates} plates; skipped {self.skipped_images} images "
-                f"and {self.skipped_plates} plates ({len(self.issues)} issues)")
+        return (
+            f"imported {len(self.images)} images, {plates} plates; skipped {self.skipped_images} images "
+            f"and {self.skipped_plates} plates ({len(self.issues)} issues)"
+        )
 
 
 class _Importer:
@@ -58,8 +60,15 @@ class _Importer:
     def rel(self, image: Path) -> str:
         return Path(os.path.relpath(image.resolve(), self.out.resolve())).as_posix()
 
-    def keep_plate(self, plate: Plate, width: int, height: int, label_file: Path | str, line: int | None,
-                   tol: float = 1.0) -> Plate | None:
+    def keep_plate(
+        self,
+        plate: Plate,
+        width: int,
+        height: int,
+        label_file: Path | str,
+        line: int | None,
+        tol: float = 1.0,
+    ) -> Plate | None:
         """The plate as labelled (boxes are not altered: an import reproduces its source), or None
         when it is unusable (box outside the image beyond ``tol`` px, empty box). A text outside
         the alphabet is moved to ``raw_text`` and the plate kept with an unknown text."""
@@ -77,8 +86,16 @@ class _Importer:
         return plate
 
     def add(self, image: Path, width: int, height: int, plates: list[Plate], **extra) -> None:
-        self.result.images.append(LabeledImage(image=self.rel(image), width=width, height=height, plates=plates,
-                                               region=self.region, extra={k: v for k, v in extra.items() if v is not None}))
+        self.result.images.append(
+            LabeledImage(
+                image=self.rel(image),
+                width=width,
+                height=height,
+                plates=plates,
+                region=self.region,
+                extra={k: v for k, v in extra.items() if v is not None},
+            )
+        )
 
 
 def _progress(items, desc: str):
@@ -86,6 +103,7 @@ def _progress(items, desc: str):
 
 
 # --- OpenALPR benchmark folders -------------------------------------------------------------------
+
 
 def import_openalpr(src: Path, out: Path, region: str | None = None) -> ImportResult:
     """OpenALPR benchmarks: ``<image>.txt`` beside each image, one plate per line:
@@ -95,10 +113,18 @@ def import_openalpr(src: Path, out: Path, region: str | None = None) -> ImportRe
     if not label_files:
         raise FileNotFoundError(f"{src}: no OpenALPR label files (<image>.txt) found")
     for label in _progress(label_files, "import openalpr"):
-        image = next((label.with_suffix(s) for s in IMAGE_SUFFIXES | {s.upper() for s in IMAGE_SUFFIXES}
-                      if label.with_suffix(s).is_file()), None)
+        image = next(
+            (
+                label.with_suffix(s)
+                for s in IMAGE_SUFFIXES | {s.upper() for s in IMAGE_SUFFIXES}
+                if label.with_suffix(s).is_file()
+            ),
+            None,
+        )
         plates_raw = []
-        for lineno, raw in enumerate(label.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        for lineno, raw in enumerate(
+            label.read_text(encoding="utf-8", errors="replace").splitlines(), start=1
+        ):
             if not raw.strip():
                 continue
             fields = raw.split("\t") if "\t" in raw else raw.split()
@@ -131,6 +157,7 @@ def import_openalpr(src: Path, out: Path, region: str | None = None) -> ImportRe
 
 # --- YOLO detection folders -----------------------------------------------------------------------
 
+
 def _yolo_pairs(root: Path, data_yaml: dict) -> list[tuple[Path, str | None]]:
     """(image, split) pairs from a data.yaml's split entries (folders or list files)."""
     base = Path(data_yaml.get("path") or root)
@@ -146,7 +173,11 @@ def _yolo_pairs(root: Path, data_yaml: dict) -> list[tuple[Path, str | None]]:
             if p.is_dir():
                 pairs += [(img, split) for img in list_images(p)]
             elif p.is_file() and p.suffix == ".txt":
-                pairs += [((base / line.strip()).resolve(), split) for line in p.read_text().splitlines() if line.strip()]
+                pairs += [
+                    ((base / line.strip()).resolve(), split)
+                    for line in p.read_text().splitlines()
+                    if line.strip()
+                ]
     return pairs
 
 
@@ -168,7 +199,11 @@ def import_yolo(src: Path, out: Path, region: str | None = None) -> ImportResult
     image, the plate being the whole image and the boxes its characters.
     """
     imp = _Importer(out, region)
-    yaml_path = src if src.is_file() else next((src / n for n in ("data.yaml", "dataset.yaml") if (src / n).is_file()), None)
+    yaml_path = (
+        src
+        if src.is_file()
+        else next((src / n for n in ("data.yaml", "dataset.yaml") if (src / n).is_file()), None)
+    )
     if yaml_path is None:
         raise FileNotFoundError(f"{src}: no data.yaml")
     spec = yaml.safe_load(yaml_path.read_text()) or {}
@@ -197,7 +232,12 @@ def import_yolo(src: Path, out: Path, region: str | None = None) -> ImportResult
                     if not 0 <= cls < len(names):
                         raise IndexError
                 except (ValueError, IndexError):
-                    imp.issue(label, lineno, "malformed_line", f"expected 'class cx cy w h' with class < {len(names)}: {raw!r}")
+                    imp.issue(
+                        label,
+                        lineno,
+                        "malformed_line",
+                        f"expected 'class cx cy w h' with class < {len(names)}: {raw!r}",
+                    )
                     imp.result.skipped_plates += 1
                     continue
                 box = ((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h)
@@ -209,13 +249,16 @@ def import_yolo(src: Path, out: Path, region: str | None = None) -> ImportResult
             imp.add(image, w, h, [kept] if kept else [], crop=True)
             imp.result.images[-1].split = split
             continue
-        plates = [p for ln, _, box in boxes if (p := imp.keep_plate(Plate(box=box), w, h, label, ln)) is not None]
+        plates = [
+            p for ln, _, box in boxes if (p := imp.keep_plate(Plate(box=box), w, h, label, ln)) is not None
+        ]
         imp.add(image, w, h, plates)
         imp.result.images[-1].split = split
     return imp.result
 
 
 # --- COCO JSON ------------------------------------------------------------------------------------
+
 
 def _coco_text(ann: dict) -> str | None:
     for holder in (ann, ann.get("attributes") or {}):
@@ -243,8 +286,10 @@ def import_coco(src: Path, out: Path, region: str | None = None) -> ImportResult
         by_image.setdefault(ann.get("image_id"), []).append(ann)
     for index, info in enumerate(_progress(coco.get("images", []), "import coco")):
         name = info.get("file_name", "")
-        image = next((p for p in (json_path.parent / name, json_path.parent / "images" / name) if p.is_file()),
-                     json_path.parent / name)
+        image = next(
+            (p for p in (json_path.parent / name, json_path.parent / "images" / name) if p.is_file()),
+            json_path.parent / name,
+        )
         where = f"{json_path} images[{index}]"
         size = imp.size(image, where, None)
         if size is None:
@@ -254,11 +299,17 @@ def import_coco(src: Path, out: Path, region: str | None = None) -> ImportResult
             try:
                 x, y, w, h = (float(v) for v in ann["bbox"])
             except (KeyError, TypeError, ValueError):
-                imp.issue(json_path, None, "malformed_record", f"annotation {ann.get('id')}: bad or missing bbox")
+                imp.issue(
+                    json_path, None, "malformed_record", f"annotation {ann.get('id')}: bad or missing bbox"
+                )
                 imp.result.skipped_plates += 1
                 continue
-            plate = imp.keep_plate(Plate(box=(x, y, x + w, y + h), text=_coco_text(ann)), *size,
-                                   f"{json_path} annotation {ann.get('id')}", None)
+            plate = imp.keep_plate(
+                Plate(box=(x, y, x + w, y + h), text=_coco_text(ann)),
+                *size,
+                f"{json_path} annotation {ann.get('id')}",
+                None,
+            )
             if plate is not None:
                 plates.append(plate)
         imp.add(image, *size, plates)
@@ -269,8 +320,42 @@ def import_coco(src: Path, out: Path, region: str | None = None) -> ImportResult
 
 # CCPD encodes the plate in the file name: the province index, then letters from ALPHABETS, then
 # letters/digits from ADS (the dataset's README; 'O' is the "no character" marker at the end).
-CCPD_PROVINCES = ["皖", "沪", "津", "渝", "冀", "晋", "蒙", "辽", "吉", "黑", "苏", "浙", "京", "闽", "赣", "鲁", "豫",
-                  "鄂", "湘", "粤", "桂", "琼", "川", "贵", "云", "藏", "陕", "甘", "青", "宁", "新", "警", "学", "O"]
+CCPD_PROVINCES = [
+    "皖",
+    "沪",
+    "津",
+    "渝",
+    "冀",
+    "晋",
+    "蒙",
+    "辽",
+    "吉",
+    "黑",
+    "苏",
+    "浙",
+    "京",
+    "闽",
+    "赣",
+    "鲁",
+    "豫",
+    "鄂",
+    "湘",
+    "粤",
+    "桂",
+    "琼",
+    "川",
+    "贵",
+    "云",
+    "藏",
+    "陕",
+    "甘",
+    "青",
+    "宁",
+    "新",
+    "警",
+    "学",
+    "O",
+]
 CCPD_ALPHABETS = list("ABCDEFGHJKLMNPQRSTUVWXYZ") + ["O"]
 CCPD_ADS = list("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") + ["O"]
 
@@ -284,8 +369,14 @@ def parse_ccpd_name(name: str) -> dict:
     corners = [[int(v) for v in pt.split("&")] for pt in fields[3].split("_")]
     idx = [int(v) for v in fields[4].split("_")]
     chars = [CCPD_PROVINCES[idx[0]], CCPD_ALPHABETS[idx[1]]] + [CCPD_ADS[i] for i in idx[2:]]
-    return {"box": (x1, y1, x2, y2), "corners": corners, "raw_text": "".join(chars),
-            "text": "".join(chars[1:]), "brightness": fields[5], "blur": fields[6]}
+    return {
+        "box": (x1, y1, x2, y2),
+        "corners": corners,
+        "raw_text": "".join(chars),
+        "text": "".join(chars[1:]),
+        "brightness": fields[5],
+        "blur": fields[6],
+    }
 
 
 def import_ccpd(src: Path, out: Path, region: str | None = "cn") -> ImportResult:
@@ -305,13 +396,21 @@ def import_ccpd(src: Path, out: Path, region: str | None = "cn") -> ImportResult
         size = imp.size(image, image, None)
         if size is None:
             continue
-        plate = Plate(box=f["box"], text=f["text"], extra={"raw_text": f["raw_text"], "corners": f["corners"]})
+        plate = Plate(
+            box=f["box"], text=f["text"], extra={"raw_text": f["raw_text"], "corners": f["corners"]}
+        )
         kept = imp.keep_plate(plate, *size, image, None)
-        imp.add(image, *size, [kept] if kept else [], ccpd_fields={"brightness": f["brightness"], "blur": f["blur"]})
+        imp.add(
+            image,
+            *size,
+            [kept] if kept else [],
+            ccpd_fields={"brightness": f["brightness"], "blur": f["blur"]},
+        )
     return imp.result
 
 
 # --- our own manifest -----------------------------------------------------------------------------
+
 
 def import_manifest(src: Path, out: Path, region: str | None = None) -> ImportResult:
     """Re-read a manifest: every line checked (images opened), paths rebased onto ``out``."""
@@ -325,11 +424,24 @@ def import_manifest(src: Path, out: Path, region: str | None = None) -> ImportRe
         if size is None:
             continue
         if size != (item.width, item.height):
-            imp.issue(manifest.path, item.line, "size_mismatch",
-                      f"{item.image}: record says {item.width}x{item.height}, image is {size[0]}x{size[1]}; using the image's")
+            imp.issue(
+                manifest.path,
+                item.line,
+                "size_mismatch",
+                f"{item.image}: record says {item.width}x{item.height}, image is {size[0]}x{size[1]}; using the image's",
+            )
         plates = [p for p in item.plates if imp.keep_plate(p, *size, manifest.path, item.line) is not None]
-        imp.result.images.append(LabeledImage(image=imp.rel(image), width=size[0], height=size[1], plates=plates,
-                                              region=region or item.region, split=item.split, extra=item.extra))
+        imp.result.images.append(
+            LabeledImage(
+                image=imp.rel(image),
+                width=size[0],
+                height=size[1],
+                plates=plates,
+                region=region or item.region,
+                split=item.split,
+                extra=item.extra,
+            )
+        )
     return imp.result
 
 
@@ -342,7 +454,9 @@ IMPORTERS: dict[str, Callable[[Path, Path, str | None], ImportResult]] = {
 }
 
 
-def import_dataset(fmt: str, src: str | os.PathLike, out: str | os.PathLike, region: str | None = None) -> ImportResult:
+def import_dataset(
+    fmt: str, src: str | os.PathLike, out: str | os.PathLike, region: str | None = None
+) -> ImportResult:
     if fmt not in IMPORTERS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(IMPORTERS)}")
     src_path, out_path = Path(src), Path(out)

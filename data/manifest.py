@@ -131,7 +131,9 @@ def resolve_manifest_path(path: str | os.PathLike) -> Path:
     if p.is_dir():
         p = p / MANIFEST_NAME
     if not p.is_file():
-        raise FileNotFoundError(f"no manifest at {p} (expected a {MANIFEST_NAME} file or a folder holding one)")
+        raise FileNotFoundError(
+            f"no manifest at {p} (expected a {MANIFEST_NAME} file or a folder holding one)"
+        )
     return p
 
 
@@ -196,6 +198,16 @@ def rebase(manifest: Manifest, out_dir: str | os.PathLike) -> list[LabeledImage]
     rebased = []
     for item in manifest.images:
         rel = Path(os.path.relpath(manifest.image_path(item).resolve(), out)).as_posix()
-        rebased.append(LabeledImage(image=rel, width=item.width, height=item.height, plates=item.plates,
-                                    region=item.region, split=item.split, extra=item.extra, line=item.line))
+        rebased.append(
+            LabeledImage(
+                image=rel,
+                width=item.width,
+                height=item.height,
+                plates=item.plates,
+                region=item.region,
+                split=item.split,
+                extra=item.extra,
+                line=item.line,
+            )
+        )
     return rebased

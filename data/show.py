@@ -11,7 +11,7 @@ from data.images import read_image
 from data.manifest import LabeledImage, Manifest
 from runtime.records import Plate
 
-PLATE_COLOUR = (60, 220, 60)       # BGR
+PLATE_COLOUR = (60, 220, 60)  # BGR
 CHAR_COLOURS = [(255, 200, 0), (0, 160, 255)]  # per text line
 
 
@@ -26,7 +26,11 @@ def draw_plates(image: np.ndarray, plates: list[Plate], chars: bool = True, thic
                 colour = CHAR_COLOURS[(ch.line or 0) % 2]
                 a1, b1, a2, b2 = (int(round(v)) for v in ch.box)
                 cv2.rectangle(out, (a1, b1), (a2, b2), colour, thickness)
-        label = plate.text or plate.extra.get("partial_text") or ("".join(c.char for c in plate.chars) if plate.chars else "?")
+        label = (
+            plate.text
+            or plate.extra.get("partial_text")
+            or ("".join(c.char for c in plate.chars) if plate.chars else "?")
+        )
         _label(out, label, x1, y1)
     return out
 
@@ -45,13 +49,23 @@ def _tile(image: np.ndarray, size: int, caption: str) -> np.ndarray:
     small = cv2.resize(image, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
     tile = np.full((size, size, 3), 40, np.uint8)
     y0, x0 = (size - 16 - small.shape[0]) // 2, (size - small.shape[1]) // 2
-    tile[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
-    cv2.putText(tile, caption[:40], (3, size - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (220, 220, 220), 1, cv2.LINE_AA)
+    tile[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
+    cv2.putText(
+        tile, caption[:40], (3, size - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (220, 220, 220), 1, cv2.LINE_AA
+    )
     return tile
 
 
-def contact_sheet(manifest: Manifest, path: Path, n: int = 36, columns: int = 6, tile: int = 256,
-                  chars: bool = True, split: str | None = None, seed: int = 0) -> tuple[Path, list[str]]:
+def contact_sheet(
+    manifest: Manifest,
+    path: Path,
+    n: int = 36,
+    columns: int = 6,
+    tile: int = 256,
+    chars: bool = True,
+    split: str | None = None,
+    seed: int = 0,
+) -> tuple[Path, list[str]]:
     """Draw up to ``n`` images (a seeded sample) into one PNG; returns it and the unreadable files."""
     items: list[LabeledImage] = [i for i in manifest.images if split is None or i.split == split]
     rng = np.random.default_rng(seed)
@@ -73,7 +87,9 @@ def contact_sheet(manifest: Manifest, path: Path, n: int = 36, columns: int = 6,
                 plates = [_scaled(p, grow) for p in item.plates]
             else:
                 plates = item.plates
-            image = draw_plates(image, plates, chars=chars, thickness=max(1, int(max(image.shape[:2]) / tile)))
+            image = draw_plates(
+                image, plates, chars=chars, thickness=max(1, int(max(image.shape[:2]) / tile))
+            )
         tiles.append(_tile(image, tile, Path(item.image).name))
     if not tiles:
         raise ValueError(f"{manifest.path}: no images to show" + (f" in split {split!r}" if split else ""))
@@ -81,7 +97,7 @@ def contact_sheet(manifest: Manifest, path: Path, n: int = 36, columns: int = 6,
     sheet = np.full((rows * tile, min(columns, len(tiles)) * tile, 3), 25, np.uint8)
     for k, t in enumerate(tiles):
         r, c = divmod(k, columns)
-        sheet[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = t
+        sheet[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile] = t
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), sheet)
     return path, problems
@@ -90,5 +106,8 @@ def contact_sheet(manifest: Manifest, path: Path, n: int = 36, columns: int = 6,
 def _scaled(plate: Plate, f: float) -> Plate:
     from dataclasses import replace
 
-    return replace(plate, box=tuple(v * f for v in plate.box),
-                   chars=[replace(c, box=tuple(v * f for v in c.box)) for c in plate.chars])
+    return replace(
+        plate,
+        box=tuple(v * f for v in plate.box),
+        chars=[replace(c, box=tuple(v * f for v in c.box)) for c in plate.chars],
+    )

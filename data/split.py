@@ -17,8 +17,13 @@ def group_key(item: LabeledImage, key: str) -> str:
     return f"{key}:{value}" if value is not None else "image:" + item.image
 
 
-def assign_splits(items: list[LabeledImage], ratios: dict[str, float], key: str = "text", seed: int = 0,
-                  keep_existing: bool = False) -> Counter:
+def assign_splits(
+    items: list[LabeledImage],
+    ratios: dict[str, float],
+    key: str = "text",
+    seed: int = 0,
+    keep_existing: bool = False,
+) -> Counter:
     """Set ``split`` on every item (in place); returns images per split.
 
     Groups are ordered by a seeded hash (stable when images are added: existing groups keep their

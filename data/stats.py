@@ -18,7 +18,9 @@ def dataset_stats(manifest: Manifest, width_buckets: list[int]) -> dict:
     heights = np.array([p.height for p in plates], dtype=float)
     chars = Counter(c for p in plates for c in (p.text or ""))
     boxed = Counter(c.char for p in plates for c in p.chars)
-    labels = [f"{lo}-{hi}" if hi < 100000 else f">={lo}" for lo, hi in zip(width_buckets[:-1], width_buckets[1:])]
+    labels = [
+        f"{lo}-{hi}" if hi < 100000 else f">={lo}" for lo, hi in zip(width_buckets[:-1], width_buckets[1:])
+    ]
     buckets = pd.cut(pd.Series(widths, dtype=float), bins=width_buckets, labels=labels, right=False)
     return {
         "manifest": str(manifest.path),
@@ -46,23 +48,48 @@ def _describe(values: np.ndarray) -> dict:
     if values.size == 0:
         return {}
     q = np.percentile(values, [0, 10, 50, 90, 100])
-    return {"min": round(q[0], 1), "p10": round(q[1], 1), "median": round(q[2], 1), "p90": round(q[3], 1),
-            "max": round(q[4], 1), "mean": round(float(values.mean()), 1)}
+    return {
+        "min": round(q[0], 1),
+        "p10": round(q[1], 1),
+        "median": round(q[2], 1),
+        "p90": round(q[3], 1),
+        "max": round(q[4], 1),
+        "mean": round(float(values.mean()), 1),
+    }
 
 
 def stats_table(stats: dict) -> str:
     """Plain-text summary tables."""
     overview = pd.DataFrame(
-        [(k, stats[k]) for k in ("images", "images_without_plates", "plates", "plates_with_text",
-                                 "plates_with_char_boxes", "char_boxes", "distinct_texts", "malformed_lines")],
-        columns=["what", "count"]).set_index("what")
+        [
+            (k, stats[k])
+            for k in (
+                "images",
+                "images_without_plates",
+                "plates",
+                "plates_with_text",
+                "plates_with_char_boxes",
+                "char_boxes",
+                "distinct_texts",
+                "malformed_lines",
+            )
+        ],
+        columns=["what", "count"],
+    ).set_index("what")
     parts = [f"# {stats['manifest']}", overview.to_string()]
-    for key, title in (("regions", "region"), ("splits", "split"), ("lines", "text lines"),
-                       ("plate_width_buckets", "plate width (px)"), ("text_lengths", "text length")):
+    for key, title in (
+        ("regions", "region"),
+        ("splits", "split"),
+        ("lines", "text lines"),
+        ("plate_width_buckets", "plate width (px)"),
+        ("text_lengths", "text length"),
+    ):
         if stats[key]:
             parts.append(pd.Series(stats[key], name="count").rename_axis(title).to_frame().to_string())
     if stats["plate_width_px"]:
-        parts.append(pd.DataFrame({"width": stats["plate_width_px"], "height": stats["plate_height_px"]}).T.to_string())
+        parts.append(
+            pd.DataFrame({"width": stats["plate_width_px"], "height": stats["plate_height_px"]}).T.to_string()
+        )
     hist = stats["chars_in_texts"] or stats["chars_boxed"]
     if hist:
         parts.append("characters: " + " ".join(f"{c}:{n}" for c, n in hist.items()))

@@ -26,7 +26,10 @@ def record_issues(item: LabeledImage, file: str, alphabet: str = ALPHABET, tol: 
 
     for i, plate in enumerate(item.plates):
         if _outside(plate.box, item.width, item.height, tol):
-            add("box_outside_image", f"plate {i} box {list(plate.box)} is outside the {item.width}x{item.height} image")
+            add(
+                "box_outside_image",
+                f"plate {i} box {list(plate.box)} is outside the {item.width}x{item.height} image",
+            )
         if plate.width <= 0 or plate.height <= 0:
             add("empty_box", f"plate {i} box {list(plate.box)} has no area")
         problem = text_problem(plate.text, alphabet)
@@ -44,8 +47,13 @@ def record_issues(item: LabeledImage, file: str, alphabet: str = ALPHABET, tol: 
     return issues
 
 
-def validate(manifest: Manifest, check_images: bool = True, alphabet: str = ALPHABET, tol: float = 1.0,
-             progress: bool = True) -> list[Issue]:
+def validate(
+    manifest: Manifest,
+    check_images: bool = True,
+    alphabet: str = ALPHABET,
+    tol: float = 1.0,
+    progress: bool = True,
+) -> list[Issue]:
     """All issues of a manifest: malformed lines, records, and (optionally) the images themselves."""
     file = str(manifest.path)
     issues = list(manifest.issues)
@@ -55,7 +63,9 @@ def validate(manifest: Manifest, check_images: bool = True, alphabet: str = ALPH
         items = tqdm(items, desc=f"validate {manifest.path.parent.name}", unit="img", leave=False)
     for item in items:
         if item.image in seen:
-            issues.append(Issue(file, item.line, "duplicate_image", f"{item.image} is also on line {seen[item.image]}"))
+            issues.append(
+                Issue(file, item.line, "duplicate_image", f"{item.image} is also on line {seen[item.image]}")
+            )
         seen[item.image] = item.line
         issues.extend(record_issues(item, file, alphabet, tol))
         if not check_images:
@@ -67,8 +77,14 @@ def validate(manifest: Manifest, check_images: bool = True, alphabet: str = ALPH
             issues.append(Issue(file, item.line, "bad_image", str(e)))
             continue
         if (w, h) != (item.width, item.height):
-            issues.append(Issue(file, item.line, "size_mismatch",
-                                f"{item.image}: the record says {item.width}x{item.height}, the image is {w}x{h}"))
+            issues.append(
+                Issue(
+                    file,
+                    item.line,
+                    "size_mismatch",
+                    f"{item.image}: the record says {item.width}x{item.height}, the image is {w}x{h}",
+                )
+            )
     return issues
 
 

@@ -41,21 +41,44 @@ def evaluate(cfg: DictConfig) -> dict:
         kept = [im for im in manifest.images if im.split in wanted]
         if not kept:
             found = sorted({str(im.split) for im in manifest.images})
-            raise ValueError(f"{manifest.path}: no image in splits {sorted(wanted)} (the manifest has {found})")
+            raise ValueError(
+                f"{manifest.path}: no image in splits {sorted(wanted)} (the manifest has {found})"
+            )
         manifest.images = kept
-    rules = TextRules(equivalences=equivalences_from(_plain(cfg.text.equivalences)), partial_key=cfg.text.partial_key,
-                      masked=cfg.text.masked)
+    rules = TextRules(
+        equivalences=equivalences_from(_plain(cfg.text.equivalences)),
+        partial_key=cfg.text.partial_key,
+        masked=cfg.text.masked,
+    )
     kind = "replay" if cfg.replay and cfg.adapter == "runtime" else cfg.adapter
-    runtime_options = {k: cfg[k] for k in ("det_model", "ocr_model", "zoo", "backend", "precision", "threads", "det_conf", "region")}
+    runtime_options = {
+        k: cfg[k]
+        for k in ("det_model", "ocr_model", "zoo", "backend", "precision", "threads", "det_conf", "region")
+    }
     pipeline = make_pipeline(kind, replay=cfg.replay, manifest=manifest, rules=rules, runtime=runtime_options)
     baselines, skipped = load_baselines(list(cfg.baselines or []), _plain(cfg.baseline_options))
     for name, why in skipped.items():
         print(f"baseline {name} skipped: {why}")
-    run = run_dataset(manifest, pipeline, rules, baselines, skipped, end_to_end=cfg.end_to_end, limit=cfg.limit,
-                      check_unlabelled=cfg.check_unlabelled and not cfg.splits)  # filtered-out images are not unlabelled
+    run = run_dataset(
+        manifest,
+        pipeline,
+        rules,
+        baselines,
+        skipped,
+        end_to_end=cfg.end_to_end,
+        limit=cfg.limit,
+        check_unlabelled=cfg.check_unlabelled and not cfg.splits,
+    )  # filtered-out images are not unlabelled
     dataset_name = cfg.dataset.name if cfg.get("dataset") and cfg.dataset.get("name") else manifest.root.name
-    scored = build_report(run, rules, operating_conf=cfg.match.operating_conf, iou_threshold=cfg.match.iou,
-                          size_buckets=list(cfg.size_buckets), dataset_name=dataset_name, confusion_top=cfg.confusion_top)
+    scored = build_report(
+        run,
+        rules,
+        operating_conf=cfg.match.operating_conf,
+        iou_threshold=cfg.match.iou,
+        size_buckets=list(cfg.size_buckets),
+        dataset_name=dataset_name,
+        confusion_top=cfg.confusion_top,
+    )
     files = write_report(run, scored, _out(cfg), gallery=cfg.gallery)
     _print_summary(scored.report, files)
     return files
@@ -68,8 +91,10 @@ def _sample_set(cfg: DictConfig) -> Path:
 
     s = cfg.sample
     out = _out(cfg) / "sample_set"
-    print(f"no dataset given: evaluating on {s.n} synthetic {s.kind} (seed {s.seed}) in {out}; "
-          "give dataset=NAME|PATH for real numbers")
+    print(
+        f"no dataset given: evaluating on {s.n} synthetic {s.kind} (seed {s.seed}) in {out}; "
+        "give dataset=NAME|PATH for real numbers"
+    )
     return generate(s.kind, n=int(s.n), seed=int(s.seed), out=out, background_manifests=[], progress=False)
 
 
@@ -84,17 +109,23 @@ def _print_summary(r: dict, files: dict) -> None:
     if problems:
         print("  data problems: " + ", ".join(f"{k}: {v}" for k, v in problems.items()) + " (issues.txt)")
     if det.get("recall") is not None:
-        print(f"  detection: P {_pct(det['precision'])} R {_pct(det['recall'])} AP50 {det['ap50']:.3f} "
-              f"AP50-95 {det['ap50_95']:.3f} FP/image {det['fp_per_image']:.3f}")
+        print(
+            f"  detection: P {_pct(det['precision'])} R {_pct(det['recall'])} AP50 {det['ap50']:.3f} "
+            f"AP50-95 {det['ap50_95']:.3f} FP/image {det['fp_per_image']:.3f}"
+        )
     print(f"  OCR (GT crops): exact {_pct(ocr['exact'])} CER {_pct(ocr['cer'])} n={ocr['n']}")
     if e2e["images"]:
         print(f"  end to end: read {_pct(e2e['exact'])} n={e2e['n']} wrong/image {e2e['wrong_per_image']}")
     if sp.get("pipeline_fps"):
-        print(f"  speed: {sp['pipeline_fps']} FPS, det p50 {sp['det_ms_p50']} ms, OCR p50 {sp['ocr_ms_p50']} ms "
-              f"({sp['backend']}, {sp['precision']}, {sp['threads']} threads)")
+        print(
+            f"  speed: {sp['pipeline_fps']} FPS, det p50 {sp['det_ms_p50']} ms, OCR p50 {sp['ocr_ms_p50']} ms "
+            f"({sp['backend']}, {sp['precision']}, {sp['threads']} threads)"
+        )
     for name, b in r.get("baselines", {}).items():
         if b["ocr"]:
-            print(f"  baseline {name}: exact {_pct(b['ocr']['exact'])} CER {_pct(b['ocr']['cer'])} n={b['ocr']['n']}")
+            print(
+                f"  baseline {name}: exact {_pct(b['ocr']['exact'])} CER {_pct(b['ocr']['cer'])} n={b['ocr']['n']}"
+            )
     print(f"report: {files['md']}\njson:   {files['json']}\npredictions: {files['predictions']}")
 
 

@@ -29,11 +29,19 @@ class TesseractReader:
     """Tesseract (Debian ``tesseract-ocr``) as a single-line plate reader: page segmentation mode 7
     (one text line; two-line plates are read as Tesseract finds them), whitelist 0-9A-Z."""
 
-    def __init__(self, pad: float = 0.0, psm: int = 7, min_height: int = 64, timeout_s: float = 30.0,
-                 executable: str | None = None):
+    def __init__(
+        self,
+        pad: float = 0.0,
+        psm: int = 7,
+        min_height: int = 64,
+        timeout_s: float = 30.0,
+        executable: str | None = None,
+    ):
         self.exe = shutil.which(executable or "tesseract")
         if self.exe is None:
-            raise BaselineUnavailable("tesseract is not on PATH (Debian/Ubuntu: apt-get install tesseract-ocr)")
+            raise BaselineUnavailable(
+                "tesseract is not on PATH (Debian/Ubuntu: apt-get install tesseract-ocr)"
+            )
         self.pad, self.psm, self.min_height, self.timeout_s = pad, psm, min_height, timeout_s
         out = subprocess.run([self.exe, "--version"], capture_output=True, text=True, timeout=timeout_s)
         first = (out.stdout or out.stderr).splitlines()
@@ -60,12 +68,25 @@ class TesseractReader:
                 continue
             x1, y1, x2, y2 = region
             t0 = time.perf_counter()
-            res = subprocess.run([self.exe, "stdin", "stdout", "--psm", str(self.psm),
-                                  "-c", f"tessedit_char_whitelist={ALPHABET}"],
-                                 input=self._prepare(image[y1:y2, x1:x2]), capture_output=True, timeout=self.timeout_s)
+            res = subprocess.run(
+                [
+                    self.exe,
+                    "stdin",
+                    "stdout",
+                    "--psm",
+                    str(self.psm),
+                    "-c",
+                    f"tessedit_char_whitelist={ALPHABET}",
+                ],
+                input=self._prepare(image[y1:y2, x1:x2]),
+                capture_output=True,
+                timeout=self.timeout_s,
+            )
             self._ms.append((time.perf_counter() - t0) * 1000.0)
             if res.returncode != 0:
-                raise RuntimeError(f"tesseract failed on {key}: {res.stderr.decode(errors='replace').strip()}")
+                raise RuntimeError(
+                    f"tesseract failed on {key}: {res.stderr.decode(errors='replace').strip()}"
+                )
             text = "".join(c for c in res.stdout.decode(errors="replace").upper() if c in ALPHABET)
             out.append(Plate(box=box, text=text or None, reason=None if text else "no characters found"))
         return out
@@ -75,14 +96,24 @@ class TesseractReader:
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {"name": "tesseract", "backend": "tesseract", "version": self.version, "precision": None,
-                "threads": None, "psm": self.psm, "pad": self.pad}
+        return {
+            "name": "tesseract",
+            "backend": "tesseract",
+            "version": self.version,
+            "precision": None,
+            "threads": None,
+            "psm": self.psm,
+            "pad": self.pad,
+        }
 
 
 def _not_written(package: str) -> Callable[..., Any]:
     def make(**_: Any) -> Any:
-        raise BaselineUnavailable(f"no reader written for it yet (engine: pip install {package}); "
-                                  "add a CropReader in evaluate/baselines.py like TesseractReader")
+        raise BaselineUnavailable(
+            f"no reader written for it yet (engine: pip install {package}); "
+            "add a CropReader in evaluate/baselines.py like TesseractReader"
+        )
+
     return make
 
 
@@ -93,7 +124,9 @@ BASELINES: dict[str, Callable[..., Any]] = {
 }
 
 
-def load_baselines(names: Sequence[str], options: dict[str, dict] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+def load_baselines(
+    names: Sequence[str], options: dict[str, dict] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
     """(readers that are ready, {name: why it was skipped}). Unknown names are a usage error."""
     options = options or {}
     ready, skipped = {}, {}

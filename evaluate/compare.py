@@ -36,8 +36,13 @@ ROWS: list[tuple[str, str, str, bool]] = [
     ("speed", "peak_rss_mb", "peak RSS MB", False),
 ]
 
-CHART = [("detection", "ap50", "det AP50"), ("detection", "recall", "det recall"), ("ocr", "exact", "OCR exact"),
-         ("ocr", "cer", "OCR CER"), ("end_to_end", "exact", "e2e read")]
+CHART = [
+    ("detection", "ap50", "det AP50"),
+    ("detection", "recall", "det recall"),
+    ("ocr", "exact", "OCR exact"),
+    ("ocr", "cer", "OCR CER"),
+    ("end_to_end", "exact", "e2e read"),
+]
 
 
 def load_report(path: str | Path) -> dict[str, Any]:
@@ -65,22 +70,54 @@ def columns(reports: Sequence[dict], names: Sequence[str] | None = None) -> list
         cols.append((name, r))
         for b_name, b in (r.get("baselines") or {}).items():
             if b.get("ocr"):
-                cols.append((f"{name}/{b_name}", {"ocr": b["ocr"], "detection": {}, "end_to_end": {}, "speed": {},
-                                                  "by_region": {k: {"ocr": v} for k, v in (b.get("by_region") or {}).items()}}))
+                cols.append(
+                    (
+                        f"{name}/{b_name}",
+                        {
+                            "ocr": b["ocr"],
+                            "detection": {},
+                            "end_to_end": {},
+                            "speed": {},
+                            "by_region": {k: {"ocr": v} for k, v in (b.get("by_region") or {}).items()},
+                        },
+                    )
+                )
     return cols
 
 
 def compare_markdown(cols: Sequence[tuple[str, dict]], chart: str | None) -> str:
     out = ["# Comparison", ""]
     runs = [(n, r) for n, r in cols if "_path" in r]
-    out += [table(["run", "report", "dataset", "predictor", "models"],
-                  [[n, f"`{r['_path']}`", f"`{(r.get('dataset') or {}).get('path', '-')}`", fmt((r.get('predictor') or {}).get("name")),
-                    ", ".join(f"{k}: {fmt((m or {}).get('name'))} {str((m or {}).get('sha256') or '')[:8]}"
-                              for k, m in (r.get("models") or {}).items()) or "-"] for n, r in runs]), ""]
+    out += [
+        table(
+            ["run", "report", "dataset", "predictor", "models"],
+            [
+                [
+                    n,
+                    f"`{r['_path']}`",
+                    f"`{(r.get('dataset') or {}).get('path', '-')}`",
+                    fmt((r.get("predictor") or {}).get("name")),
+                    ", ".join(
+                        f"{k}: {fmt((m or {}).get('name'))} {str((m or {}).get('sha256') or '')[:8]}"
+                        for k, m in (r.get("models") or {}).items()
+                    )
+                    or "-",
+                ]
+                for n, r in runs
+            ],
+        ),
+        "",
+    ]
     datasets = {(r.get("dataset") or {}).get("path") for _, r in runs}
     if len(datasets) > 1:
-        out += ["**Note:** these reports are on different datasets; their numbers are not directly comparable.", ""]
-    rows = [[label] + [fmt(r.get(section, {}).get(key), pct) for _, r in cols] for section, key, label, pct in ROWS]
+        out += [
+            "**Note:** these reports are on different datasets; their numbers are not directly comparable.",
+            "",
+        ]
+    rows = [
+        [label] + [fmt(r.get(section, {}).get(key), pct) for _, r in cols]
+        for section, key, label, pct in ROWS
+    ]
     regions = sorted({reg for _, r in cols for reg in (r.get("by_region") or {})})
     for reg in regions:
         for section, label in (("ocr", "OCR exact"), ("end_to_end", "e2e read")):
@@ -98,19 +135,25 @@ def compare_chart(cols: Sequence[tuple[str, dict]], path: Path) -> Path:
 
     plt = _plt()
     legend_rows = (len(cols) + 3) // 4
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4 + 0.25 * legend_rows), gridspec_kw={"width_ratios": [3, 1]})
+    fig, (ax, ax2) = plt.subplots(
+        1, 2, figsize=(11, 4.4 + 0.25 * legend_rows), gridspec_kw={"width_ratios": [3, 1]}
+    )
     width = 0.8 / max(1, len(cols))
     x = np.arange(len(CHART))
     for i, (name, r) in enumerate(cols):
         vals = [r.get(s, {}).get(k) for s, k, _ in CHART]
-        bars = ax.bar(x + i * width - 0.4 + width / 2, [np.nan if v is None else v for v in vals], width, label=name)
+        bars = ax.bar(
+            x + i * width - 0.4 + width / 2, [np.nan if v is None else v for v in vals], width, label=name
+        )
         for b, v in zip(bars, vals):
             if v is not None:
                 ax.text(b.get_x() + b.get_width() / 2, v, f"{v:.2f}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, [label for _, _, label in CHART])
     ax.set_ylim(0, 1.1)
     ax.set_title("Accuracy (CER: lower is better)", fontsize=10)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(4, len(cols)), frameon=False)
+    ax.legend(
+        fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(4, len(cols)), frameon=False
+    )
     ax.grid(axis="y", alpha=0.3)
     fps = [(n, r.get("speed", {}).get("pipeline_fps")) for n, r in cols]
     fps = [(n, v) for n, v in fps if v is not None]
@@ -128,7 +171,9 @@ def compare_chart(cols: Sequence[tuple[str, dict]], path: Path) -> Path:
     return path
 
 
-def compare_reports(paths: Sequence[str | Path], out: str | Path, names: Sequence[str] | None = None) -> dict[str, Path]:
+def compare_reports(
+    paths: Sequence[str | Path], out: str | Path, names: Sequence[str] | None = None
+) -> dict[str, Path]:
     if len(paths) < 2:
         raise ValueError("compare needs two or more reports: reports=[a/report.json,b/report.json]")
     out = Path(out)
@@ -137,8 +182,13 @@ def compare_reports(paths: Sequence[str | Path], out: str | Path, names: Sequenc
     chart = compare_chart(cols, out / "compare.png")
     md = out / "compare.md"
     md.write_text(compare_markdown(cols, chart.name), encoding="utf-8")
-    summary = {n: {sec: {key: r.get(sec, {}).get(key) for row_sec, key, _label, _pct in ROWS if row_sec == sec}
-                   for sec in ("detection", "ocr", "end_to_end", "speed")} for n, r in cols}
+    summary = {
+        n: {
+            sec: {key: r.get(sec, {}).get(key) for row_sec, key, _label, _pct in ROWS if row_sec == sec}
+            for sec in ("detection", "ocr", "end_to_end", "speed")
+        }
+        for n, r in cols
+    }
     js = out / "compare.json"
     js.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return {"md": md, "png": chart, "json": js}

@@ -93,12 +93,31 @@ class DetectionResult:
     """The precision-recall curve at IoU 0.5 (Ultralytics' interpolated envelope)."""
 
     def summary(self) -> dict:
-        out = {k: getattr(self, k) for k in ("precision", "recall", "f1", "ap50", "ap50_95", "fp_per_image", "tp",
-                                              "fp", "fn", "images", "labels", "predictions", "operating_conf", "iou")}
+        out = {
+            k: getattr(self, k)
+            for k in (
+                "precision",
+                "recall",
+                "f1",
+                "ap50",
+                "ap50_95",
+                "fp_per_image",
+                "tp",
+                "fp",
+                "fn",
+                "images",
+                "labels",
+                "predictions",
+                "operating_conf",
+                "iou",
+            )
+        }
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
 
 
-def average_precision(correct: np.ndarray, conf: np.ndarray, n_labels: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+def average_precision(
+    correct: np.ndarray, conf: np.ndarray, n_labels: int
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """AP at each IoU threshold (Ultralytics' ``ap_per_class``, one class) and the PR curve at 0.5.
 
     ``correct`` [N, T] marks each prediction a true positive at threshold t. None when there is no
@@ -113,8 +132,11 @@ def average_precision(correct: np.ndarray, conf: np.ndarray, n_labels: int) -> t
     return ap[0], x, prec_values[0]
 
 
-def detection_metrics(images: Sequence[tuple[Sequence[Plate], Sequence[Plate]]], operating_conf: float | None = None,
-                      iou_threshold: float = 0.5) -> DetectionResult:
+def detection_metrics(
+    images: Sequence[tuple[Sequence[Plate], Sequence[Plate]]],
+    operating_conf: float | None = None,
+    iou_threshold: float = 0.5,
+) -> DetectionResult:
     """Plate detection over images given as (labels, predictions).
 
     P/R/F1, FP per image: predictions at the operating threshold, matched one to one at
@@ -140,16 +162,34 @@ def detection_metrics(images: Sequence[tuple[Sequence[Plate], Sequence[Plate]]],
         n_preds += len(kept)
     n_images = len(images)
     conf = np.concatenate(confs) if confs else np.zeros(0)
-    correct_all = np.concatenate(correct_rows) if correct_rows else np.zeros((0, len(IOU_THRESHOLDS)), dtype=bool)
+    correct_all = (
+        np.concatenate(correct_rows) if correct_rows else np.zeros((0, len(IOU_THRESHOLDS)), dtype=bool)
+    )
     ap, pr_x, pr_y = average_precision(correct_all, conf, n_labels)
     precision, recall = _ratio(tp, tp + fp), _ratio(tp, n_labels)
-    f1 = (2 * precision * recall / (precision + recall) if precision is not None and recall is not None
-          and precision + recall > 0 else (0.0 if precision is not None and recall is not None else None))
+    f1 = (
+        2 * precision * recall / (precision + recall)
+        if precision is not None and recall is not None and precision + recall > 0
+        else (0.0 if precision is not None and recall is not None else None)
+    )
     return DetectionResult(
-        precision=precision, recall=recall, f1=f1,
-        ap50=None if ap is None else float(ap[0]), ap50_95=None if ap is None else float(ap.mean()),
-        fp_per_image=_ratio(fp, n_images), tp=tp, fp=fp, fn=n_labels - tp, images=n_images, labels=n_labels,
-        predictions=n_preds, operating_conf=operating_conf, iou=iou_threshold, pr_recall=pr_x, pr_precision=pr_y)
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        ap50=None if ap is None else float(ap[0]),
+        ap50_95=None if ap is None else float(ap.mean()),
+        fp_per_image=_ratio(fp, n_images),
+        tp=tp,
+        fp=fp,
+        fn=n_labels - tp,
+        images=n_images,
+        labels=n_labels,
+        predictions=n_preds,
+        operating_conf=operating_conf,
+        iou=iou_threshold,
+        pr_recall=pr_x,
+        pr_precision=pr_y,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,8 +234,14 @@ class EndToEndImage:
     """Predictions with a text that is not a correct read of a labelled plate."""
 
 
-def end_to_end_image(labels: Sequence[Plate], label_texts: Sequence[Label | None], preds: Sequence[Plate],
-                     rules: TextRules, operating_conf: float | None = None, iou_threshold: float = 0.5) -> EndToEndImage:
+def end_to_end_image(
+    labels: Sequence[Plate],
+    label_texts: Sequence[Label | None],
+    preds: Sequence[Plate],
+    rules: TextRules,
+    operating_conf: float | None = None,
+    iou_threshold: float = 0.5,
+) -> EndToEndImage:
     """Match predictions to labels (IoU >= threshold, one to one, by detector score) and score texts.
 
     A prediction with a text counts as a wrong read unless it is the correct read of its matched
@@ -260,8 +306,9 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return None if len(values) == 0 else round(float(np.percentile(np.asarray(values, dtype=float), q)), 3)
 
 
-def speed_summary(timings: dict[str, Sequence[float]], totals_ms: Sequence[float], describe: dict,
-                  peak_rss_mb: float | None) -> dict:
+def speed_summary(
+    timings: dict[str, Sequence[float]], totals_ms: Sequence[float], describe: dict, peak_rss_mb: float | None
+) -> dict:
     """Per-stage p50/p90 (ms), pipeline FPS from per-image totals, and what ran.
 
     ``totals_ms``: one wall time per image for the whole pipeline (detect and read)."""

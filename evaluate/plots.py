@@ -31,14 +31,30 @@ def _plt():
 def pr_curve(detection: M.DetectionResult, path: Path, title: str = "") -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    ax.plot(detection.pr_recall, detection.pr_precision, color="tab:blue", lw=2,
-            label=f"AP50 {detection.ap50:.3f}  AP50-95 {detection.ap50_95:.3f}")
+    ax.plot(
+        detection.pr_recall,
+        detection.pr_precision,
+        color="tab:blue",
+        lw=2,
+        label=f"AP50 {detection.ap50:.3f}  AP50-95 {detection.ap50_95:.3f}",
+    )
     if detection.precision is not None and detection.recall is not None:
         thr = "all returned" if detection.operating_conf is None else f"conf >= {detection.operating_conf:g}"
-        ax.plot([detection.recall], [detection.precision], "o", color="tab:red", ms=8,
-                label=f"operating point ({thr}): P {detection.precision:.3f} R {detection.recall:.3f}")
-    ax.set(xlim=(0, 1.01), ylim=(0, 1.05), xlabel="recall", ylabel="precision",
-           title=f"Plate detection, IoU 0.5 {title}".strip())
+        ax.plot(
+            [detection.recall],
+            [detection.precision],
+            "o",
+            color="tab:red",
+            ms=8,
+            label=f"operating point ({thr}): P {detection.precision:.3f} R {detection.recall:.3f}",
+        )
+    ax.set(
+        xlim=(0, 1.01),
+        ylim=(0, 1.05),
+        xlabel="recall",
+        ylabel="precision",
+        title=f"Plate detection, IoU 0.5 {title}".strip(),
+    )
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
@@ -50,7 +66,9 @@ def pr_curve(detection: M.DetectionResult, path: Path, title: str = "") -> Path:
 def confusion_matrix(pairs: Counter, path: Path, equivalences: Sequence[str] = ()) -> Path:
     """Rows: the label's character; columns: what was read. Only characters that occur are shown."""
     plt = _plt()
-    chars = sorted({c for pair in pairs for c in pair if c}, key=lambda c: ALPHABET.index(c) if c in ALPHABET else 99)
+    chars = sorted(
+        {c for pair in pairs for c in pair if c}, key=lambda c: ALPHABET.index(c) if c in ALPHABET else 99
+    )
     classes = chars + [GAP]
     index = {c: i for i, c in enumerate(classes)}
     mat = np.zeros((len(classes), len(classes)), dtype=int)
@@ -65,9 +83,20 @@ def confusion_matrix(pairs: Counter, path: Path, equivalences: Sequence[str] = (
     ax.set_xlabel(f"read ({GAP}: character missed)")
     ax.set_ylabel(f"label ({GAP}: extra character read)")
     for i, j in zip(*np.nonzero(mat)):
-        ax.text(j, i, str(mat[i, j]), ha="center", va="center", fontsize=6,
-                color="white" if shown[i, j] > shown.max() * 0.6 else ("black" if i == j else "darkred"))
-    eq = f" (equal: {', '.join('/'.join(g) for g in equivalences)}, shown as the first)" if equivalences else ""
+        ax.text(
+            j,
+            i,
+            str(mat[i, j]),
+            ha="center",
+            va="center",
+            fontsize=6,
+            color="white" if shown[i, j] > shown.max() * 0.6 else ("black" if i == j else "darkred"),
+        )
+    eq = (
+        f" (equal: {', '.join('/'.join(g) for g in equivalences)}, shown as the first)"
+        if equivalences
+        else ""
+    )
     ax.set_title(f"Characters on ground-truth crops{eq}", fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.04, label="log10(count) + 1")
     fig.tight_layout()
@@ -87,7 +116,9 @@ def speed_chart(speed: dict, path: Path) -> Path:
     p90 = np.array([speed[f"{s}_ms_p90"] for s in stages], dtype=float)
     y = np.arange(len(stages))
     ax.barh(y, p50, color=["tab:orange" if s == "pipeline" else "tab:blue" for s in stages], label="p50")
-    ax.errorbar(p50, y, xerr=[np.zeros(len(stages)), p90 - p50], fmt="none", ecolor="black", capsize=3, label="to p90")
+    ax.errorbar(
+        p50, y, xerr=[np.zeros(len(stages)), p90 - p50], fmt="none", ecolor="black", capsize=3, label="to p90"
+    )
     for yi, a, b in zip(y, p50, p90):
         ax.text(b + p90.max() * 0.01, yi, f" {a:.1f} / {b:.1f} ms", va="center", fontsize=8)
     ax.set_yticks(y, stages)
@@ -95,8 +126,12 @@ def speed_chart(speed: dict, path: Path) -> Path:
     ax.set_xlim(0, p90.max() * 1.3)
     ax.set_xlabel("ms per call (p50 / p90)")
     fps = speed.get("pipeline_fps")
-    what = ", ".join(f"{k} {speed.get(k)}" for k in ("backend", "precision", "threads") if speed.get(k) is not None)
-    ax.set_title((f"pipeline {fps:.1f} FPS" if fps else "time by stage") + (f"  ({what})" if what else ""), fontsize=10)
+    what = ", ".join(
+        f"{k} {speed.get(k)}" for k in ("backend", "precision", "threads") if speed.get(k) is not None
+    )
+    ax.set_title(
+        (f"pipeline {fps:.1f} FPS" if fps else "time by stage") + (f"  ({what})" if what else ""), fontsize=10
+    )
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
@@ -143,9 +178,17 @@ def gallery(tiles: Sequence[dict], path: Path, title: str, columns: int = 4) -> 
     for ax, tile in zip(axes.flat, tiles):
         ax.imshow(cv2.cvtColor(tile["image"], cv2.COLOR_BGR2RGB))
         for (x1, y1, x2, y2), colour in tile.get("boxes", []):  # drawn as vectors: thin at any zoom
-            ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, lw=1.2))
-        ax.set_title(f"label {tile['label']}\nread  {tile['read']}" + (f"\n{tile['note']}" if tile.get("note") else ""),
-                     fontsize=8, family="monospace", color="darkred", loc="left")
+            ax.add_patch(
+                Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, lw=1.2)
+            )
+        ax.set_title(
+            f"label {tile['label']}\nread  {tile['read']}"
+            + (f"\n{tile['note']}" if tile.get("note") else ""),
+            fontsize=8,
+            family="monospace",
+            color="darkred",
+            loc="left",
+        )
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -183,8 +226,14 @@ def worst_ocr_tiles(run, rows, n: int) -> list[dict]:
             continue
         crop, _ = _crop(image, run.items[r.image].plates[r.plate].box, 0.1)
         score = f" ({r.crop_read.score:.2f})" if r.crop_read.score is not None else ""
-        tiles.append({"image": crop, "label": r.label.text, "read": (r.crop_read.text or "-") + score,
-                      "note": f"{r.ocr.distance} edits, {r.lines} line(s), {r.region}"})
+        tiles.append(
+            {
+                "image": crop,
+                "label": r.label.text,
+                "read": (r.crop_read.text or "-") + score,
+                "note": f"{r.ocr.distance} edits, {r.lines} line(s), {r.region}",
+            }
+        )
     return tiles
 
 
@@ -192,8 +241,10 @@ def worst_e2e_tiles(run, rows, n: int) -> list[dict]:
     """Plates not read end to end, missed / misread / no text in turn, the largest plates first
     (a large plate should have been easy)."""
     kinds = (M.MISSED, M.MISREAD, M.NO_TEXT)
-    groups = [sorted((r for r in rows if r.e2e == k), key=lambda r: -run.items[r.image].plates[r.plate].width)
-              for k in kinds]
+    groups = [
+        sorted((r for r in rows if r.e2e == k), key=lambda r: -run.items[r.image].plates[r.plate].width)
+        for k in kinds
+    ]
     get = _image_cache(run)
     tiles = []
     for r in _interleave(groups, n):
@@ -208,8 +259,15 @@ def worst_e2e_tiles(run, rows, n: int) -> list[dict]:
             p = r.e2e_pred.box
             boxes.append(((p[0] - ox, p[1] - oy, p[2] - ox, p[3] - oy), "red"))
             read = r.e2e_pred.text or "-"
-        tiles.append({"image": crop, "label": r.label.text, "read": read, "boxes": boxes,
-                      "note": f"{r.e2e}, {run.items[r.image].image}"[-48:]})
+        tiles.append(
+            {
+                "image": crop,
+                "label": r.label.text,
+                "read": read,
+                "boxes": boxes,
+                "note": f"{r.e2e}, {run.items[r.image].image}"[-48:],
+            }
+        )
     return tiles
 
 
@@ -218,17 +276,24 @@ def report_pictures(run, scored, out: Path, gallery_size: int = 24) -> dict[str,
     if scored.detection is not None and scored.detection.ap50 is not None:
         files["pr_curve"] = pr_curve(scored.detection, out / "pr_curve.png")
     if scored.confusion:
-        files["confusion"] = confusion_matrix(scored.confusion, out / "confusion.png",
-                                              scored.report["config"]["equivalences"])
+        files["confusion"] = confusion_matrix(
+            scored.confusion, out / "confusion.png", scored.report["config"]["equivalences"]
+        )
     if any(k.endswith("_ms_p50") and v is not None for k, v in scored.report["speed"].items()):
         files["speed"] = speed_chart(scored.report["speed"], out / "speed.png")
     if gallery_size:
         tiles = worst_ocr_tiles(run, scored.rows, gallery_size)
         if tiles:
-            files["failures_ocr"] = gallery(tiles, out / "failures_ocr.png",
-                                            "Worst OCR failures on ground-truth crops (label / read (score))")
+            files["failures_ocr"] = gallery(
+                tiles,
+                out / "failures_ocr.png",
+                "Worst OCR failures on ground-truth crops (label / read (score))",
+            )
         tiles = worst_e2e_tiles(run, scored.rows, gallery_size)
         if tiles:
-            files["failures_end_to_end"] = gallery(tiles, out / "failures_end_to_end.png",
-                                                   "End-to-end failures (green: label box, red: matched prediction)")
+            files["failures_end_to_end"] = gallery(
+                tiles,
+                out / "failures_end_to_end.png",
+                "End-to-end failures (green: label box, red: matched prediction)",
+            )
     return files

@@ -45,8 +45,11 @@ class ImageRecord:
             return None if ps is None else [None if p is None else p.to_dict() for p in ps]
 
         return {
-            "image": self.image, "line": self.line, "region": self.region,
-            "plates": plates(self.plates), "crop_reads": plates(self.crop_reads),
+            "image": self.image,
+            "line": self.line,
+            "region": self.region,
+            "plates": plates(self.plates),
+            "crop_reads": plates(self.crop_reads),
             "baselines": {k: plates(v) for k, v in self.baselines.items()},
             "timings_ms": {k: [round(x, 3) for x in v] for k, v in self.timings_ms.items()},
             "total_ms": None if self.total_ms is None else round(self.total_ms, 3),
@@ -67,8 +70,11 @@ class ImageRecord:
         if not isinstance(image, str) or not image:
             raise ValueError("missing 'image'")
         return cls(
-            image=image, line=d.get("line"), region=d.get("region"),
-            plates=plates(d.get("plates"), "plates"), crop_reads=plates(d.get("crop_reads"), "crop_reads"),
+            image=image,
+            line=d.get("line"),
+            region=d.get("region"),
+            plates=plates(d.get("plates"), "plates"),
+            crop_reads=plates(d.get("crop_reads"), "crop_reads"),
             baselines={k: plates(v, f"baselines.{k}") for k, v in (d.get("baselines") or {}).items()},
             timings_ms={k: [float(x) for x in v] for k, v in (d.get("timings_ms") or {}).items()},
             total_ms=None if d.get("total_ms") is None else float(d["total_ms"]),
@@ -77,7 +83,9 @@ class ImageRecord:
         )
 
 
-def write_predictions(path: str | os.PathLike, header: dict[str, Any], records: Iterable[ImageRecord]) -> Path:
+def write_predictions(
+    path: str | os.PathLike, header: dict[str, Any], records: Iterable[ImageRecord]
+) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_suffix(".jsonl.tmp")
@@ -111,6 +119,10 @@ def read_predictions(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str,
             issues.append(Issue(str(p), lineno, "malformed_prediction", str(e)))
             continue
         if rec.image in records:
-            issues.append(Issue(str(p), lineno, "duplicate_prediction", f"{rec.image} appears twice; the later line wins"))
+            issues.append(
+                Issue(
+                    str(p), lineno, "duplicate_prediction", f"{rec.image} appears twice; the later line wins"
+                )
+            )
         records[rec.image] = rec
     return header, records, issues

@@ -86,7 +86,9 @@ def plate_lines(plate: Plate) -> str:
     return "unknown" if inferred is None else str(inferred)
 
 
-def _detected_flags(labels: Sequence[Plate], preds: Sequence[Plate], operating_conf, iou_threshold) -> list[bool]:
+def _detected_flags(
+    labels: Sequence[Plate], preds: Sequence[Plate], operating_conf, iou_threshold
+) -> list[bool]:
     kept = M.keep_operating(preds, operating_conf)
     if not kept or not labels:
         return [False] * len(labels)
@@ -103,9 +105,15 @@ def _ocr_block(rows: Sequence[PlateRow]) -> dict:
     return M.ocr_summary([r.ocr for r in rows if r.ocr is not None])
 
 
-def build_report(run: Run, rules: TextRules, operating_conf: float | None = None, iou_threshold: float = 0.5,
-                 size_buckets: Sequence[float] = (0, 64, 128, 256, 100000), dataset_name: str | None = None,
-                 confusion_top: int = 20) -> Scored:
+def build_report(
+    run: Run,
+    rules: TextRules,
+    operating_conf: float | None = None,
+    iou_threshold: float = 0.5,
+    size_buckets: Sequence[float] = (0, 64, 128, 256, 100000),
+    dataset_name: str | None = None,
+    confusion_top: int = 20,
+) -> Scored:
     """Every metric of the report from one run (pure: reads no files)."""
     rows: list[PlateRow] = []
     det_images: list[tuple[list[Plate], list[Plate]]] = []
@@ -116,8 +124,17 @@ def build_report(run: Run, rules: TextRules, operating_conf: float | None = None
     for idx, (item, rec) in enumerate(zip(run.items, run.records)):
         region = item.region or "unknown"
         labels = [rules.label(p) for p in item.plates]
-        image_rows = [PlateRow(image=idx, plate=i, region=region, bucket=M.width_bucket(p.width, size_buckets),
-                               lines=plate_lines(p), label=labels[i]) for i, p in enumerate(item.plates)]
+        image_rows = [
+            PlateRow(
+                image=idx,
+                plate=i,
+                region=region,
+                bucket=M.width_bucket(p.width, size_buckets),
+                lines=plate_lines(p),
+                label=labels[i],
+            )
+            for i, p in enumerate(item.plates)
+        ]
         rows += image_rows
         if rec.error is not None:
             for row in image_rows:
@@ -137,8 +154,9 @@ def build_report(run: Run, rules: TextRules, operating_conf: float | None = None
         det_images.append((item.plates, rec.plates))
         det_by_region[region].append((item.plates, rec.plates))
         e2e = M.end_to_end_image(item.plates, labels, rec.plates, rules, operating_conf, iou_threshold)
-        for row, outcome, flag in zip(image_rows, e2e.outcomes,
-                                      _detected_flags(item.plates, rec.plates, operating_conf, iou_threshold)):
+        for row, outcome, flag in zip(
+            image_rows, e2e.outcomes, _detected_flags(item.plates, rec.plates, operating_conf, iou_threshold)
+        ):
             row.detected = flag
             if outcome is not None:
                 row.e2e, row.e2e_pred = outcome
@@ -153,8 +171,12 @@ def build_report(run: Run, rules: TextRules, operating_conf: float | None = None
 
     ocr = _ocr_block(rows)
     ocr["partial_labels"] = sum(1 for r in rows if r.ocr is not None and r.label.partial)
-    ocr["by_lines"] = {k: _ocr_block([r for r in rows if r.lines == k]) for k in sorted({r.lines for r in rows})}
-    ocr["confusions"] = [{"truth": t or None, "read": r or None, "count": n} for t, r, n in errors[:confusion_top]]
+    ocr["by_lines"] = {
+        k: _ocr_block([r for r in rows if r.lines == k]) for k in sorted({r.lines for r in rows})
+    }
+    ocr["confusions"] = [
+        {"truth": t or None, "read": r or None, "count": n} for t, r, n in errors[:confusion_top]
+    ]
 
     by_region = {}
     for region in sorted({r.region for r in rows} | set(det_by_region)):
@@ -166,27 +188,45 @@ def build_report(run: Run, rules: TextRules, operating_conf: float | None = None
             "end_to_end": _e2e_block(region_rows, wrong_by_region[region], e2e_images_by_region[region]),
         }
     by_size = {}
-    for bucket in M.bucket_labels(size_buckets) + sorted({r.bucket for r in rows} - set(M.bucket_labels(size_buckets))):
+    for bucket in M.bucket_labels(size_buckets) + sorted(
+        {r.bucket for r in rows} - set(M.bucket_labels(size_buckets))
+    ):
         b_rows = [r for r in rows if r.bucket == bucket]
         if not b_rows:
             continue
         det_rows = [r for r in b_rows if r.detected is not None]
         by_size[bucket] = {
             "plates": sum(r.evaluated for r in b_rows),
-            "detection": {"recall": None if not det_rows else round(sum(r.detected for r in det_rows) / len(det_rows), 4),
-                          "n": len(det_rows)},
+            "detection": {
+                "recall": None
+                if not det_rows
+                else round(sum(r.detected for r in det_rows) / len(det_rows), 4),
+                "n": len(det_rows),
+            },
             "ocr": _ocr_block(b_rows),
             # wrong reads are per image, not per plate: not split by plate size
-            "end_to_end": {k: v for k, v in _e2e_block(b_rows, 0, 0).items() if k not in ("wrong_reads", "wrong_per_image", "images")},
+            "end_to_end": {
+                k: v
+                for k, v in _e2e_block(b_rows, 0, 0).items()
+                if k not in ("wrong_reads", "wrong_per_image", "images")
+            },
         }
 
     baselines = {}
     for name, info in run.baselines.items():
         b_scores = [r.baselines[name] for r in rows if name in r.baselines]
-        baselines[name] = {"describe": info, "ocr": M.ocr_summary(b_scores) if "skipped" not in info else None,
-                           "by_region": {reg: M.ocr_summary([r.baselines[name] for r in rows
-                                                             if r.region == reg and name in r.baselines])
-                                         for reg in sorted({r.region for r in rows})} if "skipped" not in info else None}
+        baselines[name] = {
+            "describe": info,
+            "ocr": M.ocr_summary(b_scores) if "skipped" not in info else None,
+            "by_region": {
+                reg: M.ocr_summary(
+                    [r.baselines[name] for r in rows if r.region == reg and name in r.baselines]
+                )
+                for reg in sorted({r.region for r in rows})
+            }
+            if "skipped" not in info
+            else None,
+        }
 
     timings: dict[str, list[float]] = defaultdict(list)
     totals: list[float] = []
@@ -208,7 +248,9 @@ def build_report(run: Run, rules: TextRules, operating_conf: float | None = None
         "schema": SCHEMA_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "name": run.describe.get("name"),
-        "detection": d if d else {k: None for k in ("precision", "recall", "f1", "ap50", "ap50_95", "fp_per_image")},
+        "detection": d
+        if d
+        else {k: None for k in ("precision", "recall", "f1", "ap50", "ap50_95", "fp_per_image")},
         "ocr": ocr,
         "end_to_end": _e2e_block(rows, wrong_total, len(det_images)),
         "speed": speed,
@@ -268,18 +310,28 @@ def write_report(run: Run, scored: Scored, report_dir: str | Path, gallery: int 
     out = Path(report_dir)
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
-    files["predictions"] = write_predictions(out / "predictions.jsonl", {
-        "adapter": run.describe, "dataset": str(run.manifest.path),
-        "created": scored.report["created"], "peak_rss_mb": run.peak_rss_mb}, run.records)
+    files["predictions"] = write_predictions(
+        out / "predictions.jsonl",
+        {
+            "adapter": run.describe,
+            "dataset": str(run.manifest.path),
+            "created": scored.report["created"],
+            "peak_rss_mb": run.peak_rss_mb,
+        },
+        run.records,
+    )
     if run.issues:
         files["issues"] = out / "issues.txt"
         files["issues"].write_text("\n".join(str(i) for i in run.issues) + "\n", encoding="utf-8")
     pictures = plots.report_pictures(run, scored, out, gallery_size=gallery)
     files.update(pictures)
     files["json"] = out / "report.json"
-    files["json"].write_text(json.dumps(scored.report, indent=2, default=_json_default, ensure_ascii=False) + "\n",
-                             encoding="utf-8")
+    files["json"].write_text(
+        json.dumps(scored.report, indent=2, default=_json_default, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
     files["md"] = out / "report.md"
-    files["md"].write_text(markdown.report_markdown(scored.report, {k: p.name for k, p in pictures.items()}),
-                           encoding="utf-8")
+    files["md"].write_text(
+        markdown.report_markdown(scored.report, {k: p.name for k, p in pictures.items()}), encoding="utf-8"
+    )
     return files

@@ -63,7 +63,9 @@ def unlabelled_images(manifest: Manifest) -> list[Issue]:
             continue
         for p in sorted(folder.iterdir()):
             if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and p.resolve() not in named:
-                issues.append(Issue(str(p), None, "unlabelled_image", f"not named by any line of {manifest.path}"))
+                issues.append(
+                    Issue(str(p), None, "unlabelled_image", f"not named by any line of {manifest.path}")
+                )
     return issues
 
 
@@ -71,7 +73,9 @@ def _scorable(rules: TextRules, plate: Plate) -> bool:
     return rules.label(plate) is not None and plate.width > 0 and plate.height > 0
 
 
-def _read_boxes(reader: CropReader, image, item: LabeledImage, rules: TextRules) -> tuple[list[Plate | None], dict]:
+def _read_boxes(
+    reader: CropReader, image, item: LabeledImage, rules: TextRules
+) -> tuple[list[Plate | None], dict]:
     """The reader's reading of every labelled plate (None for plates without a label text)."""
     wanted = [i for i, p in enumerate(item.plates) if _scorable(rules, p)]
     out: list[Plate | None] = [None] * len(item.plates)
@@ -79,15 +83,25 @@ def _read_boxes(reader: CropReader, image, item: LabeledImage, rules: TextRules)
         return out, {}
     reads = reader.read_plates(image, [item.plates[i].box for i in wanted], item.image)
     if len(reads) != len(wanted):
-        raise ValueError(f"{type(reader).__name__}.read_plates returned {len(reads)} plates for {len(wanted)} boxes")
+        raise ValueError(
+            f"{type(reader).__name__}.read_plates returned {len(reads)} plates for {len(wanted)} boxes"
+        )
     for i, plate in zip(wanted, reads):
         out[i] = plate
     return out, reader.timings()
 
 
-def run_dataset(manifest: Manifest, pipeline: Pipeline, rules: TextRules, baselines: dict[str, CropReader] | None = None,
-                baseline_skips: dict[str, str] | None = None, end_to_end: bool = True, limit: int | None = None,
-                check_unlabelled: bool = True, progress: bool = True) -> Run:
+def run_dataset(
+    manifest: Manifest,
+    pipeline: Pipeline,
+    rules: TextRules,
+    baselines: dict[str, CropReader] | None = None,
+    baseline_skips: dict[str, str] | None = None,
+    end_to_end: bool = True,
+    limit: int | None = None,
+    check_unlabelled: bool = True,
+    progress: bool = True,
+) -> Run:
     """Run ``pipeline`` (and the baselines) on every image of ``manifest``.
 
     Scene images get the full pipeline (``end_to_end``) and an OCR pass on every labelled plate's
@@ -112,8 +126,13 @@ def run_dataset(manifest: Manifest, pipeline: Pipeline, rules: TextRules, baseli
             continue
         h, w = image.shape[:2]
         if (w, h) != (item.width, item.height):
-            issues.append(Issue(*where, "size_mismatch",
-                                f"{item.image}: the record says {item.width}x{item.height}, the image is {w}x{h}"))
+            issues.append(
+                Issue(
+                    *where,
+                    "size_mismatch",
+                    f"{item.image}: the record says {item.width}x{item.height}, the image is {w}x{h}",
+                )
+            )
         attempts += 1
         try:
             if end_to_end and not item.is_crop:
@@ -131,7 +150,9 @@ def run_dataset(manifest: Manifest, pipeline: Pipeline, rules: TextRules, baseli
             rec.error = f"{type(e).__name__}: {e}"
             issues.append(Issue(*where, "predictor_error", f"{item.image}: {rec.error}"))
             if failures == attempts == FAIL_FAST_AFTER:
-                raise RuntimeError(f"the predictor failed on each of the first {attempts} images; last: {rec.error}") from e
+                raise RuntimeError(
+                    f"the predictor failed on each of the first {attempts} images; last: {rec.error}"
+                ) from e
             continue
         if replayed is not None:
             rec.baselines = replayed(item.image)
@@ -139,7 +160,9 @@ def run_dataset(manifest: Manifest, pipeline: Pipeline, rules: TextRules, baseli
             try:
                 rec.baselines[name], _ = _read_boxes(reader, image, item, rules)
             except Exception as e:  # a baseline's failure is that baseline's problem, not the run's
-                issues.append(Issue(*where, "baseline_error", f"{item.image}: {name}: {type(e).__name__}: {e}"))
+                issues.append(
+                    Issue(*where, "baseline_error", f"{item.image}: {name}: {type(e).__name__}: {e}")
+                )
     described = dict(pipeline.describe())
     rss = described.pop("peak_rss_mb", None) if "replayed_from" in described else None
     base_info = {name: dict(reader.describe()) for name, reader in baselines.items()}
@@ -147,6 +170,12 @@ def run_dataset(manifest: Manifest, pipeline: Pipeline, rules: TextRules, baseli
     if replayed is not None:
         for name in {n for r in records for n in r.baselines}:
             base_info.setdefault(name, {"name": name, "replayed_from": described.get("replayed_from")})
-    return Run(manifest=manifest, items=items, records=records, describe=described, baselines=base_info,
-               issues=issues, peak_rss_mb=rss if rss is not None else peak_rss_mb())
-
+    return Run(
+        manifest=manifest,
+        items=items,
+        records=records,
+        describe=described,
+        baselines=base_info,
+        issues=issues,
+        peak_rss_mb=rss if rss is not None else peak_rss_mb(),
+    )

@@ -118,7 +118,9 @@ def _fillings(label: Label, reading: str) -> list[str]:
         return [label.text]
     slots = [i for i, c in enumerate(label.text) if c == MASK]
     if len(slots) > MAX_MASKED:
-        raise ValueError(f"label {label.text!r} has {len(slots)} masked characters (at most {MAX_MASKED} are scored)")
+        raise ValueError(
+            f"label {label.text!r} has {len(slots)} masked characters (at most {MAX_MASKED} are scored)"
+        )
     choices = sorted(set(reading)) + [MASK]
     out = []
     for fill in itertools.product(choices, repeat=len(slots)):
@@ -161,8 +163,8 @@ def align(label: Label, reading: str) -> list[tuple[str, str]]:
         if op.tag in ("equal", "replace"):
             pairs += [(label.text[i], reading[j]) for i, j in zip(src, dst)]
             # opcodes pair replace blocks one to one; any unequal tail is a deletion or insertion
-            pairs += [(label.text[i], "") for i in src[len(dst):]]
-            pairs += [("", reading[j]) for j in dst[len(src):]]
+            pairs += [(label.text[i], "") for i in src[len(dst) :]]
+            pairs += [("", reading[j]) for j in dst[len(src) :]]
         elif op.tag == "delete":
             pairs += [(label.text[i], "") for i in src]
         elif op.tag == "insert":
@@ -183,8 +185,12 @@ class OcrScore:
 
 def score_reading(rules: TextRules, label: Label, reading: str | None) -> OcrScore:
     read = rules.normalise(reading)
-    return OcrScore(exact=is_exact(label, read), distance=edit_distance(label, read), length=len(label.text),
-                    pairs=tuple(align(label, read)))
+    return OcrScore(
+        exact=is_exact(label, read),
+        distance=edit_distance(label, read),
+        length=len(label.text),
+        pairs=tuple(align(label, read)),
+    )
 
 
 def equivalences_from(value: Sequence[str] | str | None) -> tuple[str, ...]:

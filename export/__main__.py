@@ -10,7 +10,11 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from data.config import UsageError, run_action, stage_main  # data.config registers ${lpr.root:} before Hydra composes
+from data.config import (
+    UsageError,
+    run_action,
+    stage_main,
+)  # data.config registers ${lpr.root:} before Hydra composes
 
 
 def action_export(cfg: DictConfig) -> None:

@@ -27,8 +27,16 @@ class ParityError(RuntimeError):
 # ------------------------------------------------------------------------------------------ images
 
 
-def sample_images(source: str | None, task: str, split: str | None, count: int, paths, meta: ModelMetadata,
-                  seed: int = 0, scratch: Path | None = None) -> list[tuple[str, np.ndarray]]:
+def sample_images(
+    source: str | None,
+    task: str,
+    split: str | None,
+    count: int,
+    paths,
+    meta: ModelMetadata,
+    seed: int = 0,
+    scratch: Path | None = None,
+) -> list[tuple[str, np.ndarray]]:
     """``count`` images a model of ``task`` sees before its letterbox: whole scenes for the
     detector, the padded plate region for the OCR model. ``source``: manifest path or dataset name;
     None = synthetic images (written under ``scratch``)."""
@@ -60,13 +68,17 @@ def sample_images(source: str | None, task: str, split: str | None, count: int, 
             out.append((item.image, image))
             continue
         for plate in item.plates:
-            region = plate_crop_box(plate.box, image.shape[1], image.shape[0], meta.crop_pad_x or 0.0, meta.crop_pad_y or 0.0)
+            region = plate_crop_box(
+                plate.box, image.shape[1], image.shape[0], meta.crop_pad_x or 0.0, meta.crop_pad_y or 0.0
+            )
             if region is not None:
                 x1, y1, x2, y2 = region
                 out.append((item.image, image[y1:y2, x1:x2]))
                 break
     if not out:
-        raise ValueError(f"{manifest_path}: no usable {task} images" + (f" in split {split!r}" if split else ""))
+        raise ValueError(
+            f"{manifest_path}: no usable {task} images" + (f" in split {split!r}" if split else "")
+        )
     return out
 
 
@@ -74,8 +86,10 @@ def _synthetic(task: str, count: int, seed: int, scratch: Path | None) -> Path:
     try:
         from data.synth import generate
     except ImportError:
-        raise ValueError("no images configured (images.<task>=null) and the synthetic engine (data.synth) is not "
-                         "installed: give images.<task>=MANIFEST_OR_DATASET") from None
+        raise ValueError(
+            "no images configured (images.<task>=null) and the synthetic engine (data.synth) is not "
+            "installed: give images.<task>=MANIFEST_OR_DATASET"
+        ) from None
     if scratch is None:
         raise ValueError("synthetic images need a scratch folder")
     kind = "scenes" if task == "plate_det" else "crops"
@@ -107,12 +121,21 @@ def run_torch(net, x: np.ndarray) -> np.ndarray:
     return y.cpu().numpy()
 
 
-def decode(raw: np.ndarray, meta: ModelMetadata, conf: float, iou: float, lb: Letterbox, image: np.ndarray,
-           max_det: int = 300, agnostic: bool = True) -> Detections:
+def decode(
+    raw: np.ndarray,
+    meta: ModelMetadata,
+    conf: float,
+    iou: float,
+    lb: Letterbox,
+    image: np.ndarray,
+    max_det: int = 300,
+    agnostic: bool = True,
+) -> Detections:
     """Boxes in ``image``'s pixels from a raw output, decoded by the runtime's own code (so what
     the checks compare is what deploys)."""
     return decode_yolov8(raw, meta.num_classes, conf, iou, max_det, agnostic=agnostic).to_image(
-        lb, image.shape[1], image.shape[0])
+        lb, image.shape[1], image.shape[0]
+    )
 
 
 # ------------------------------------------------------------------------------------------ compare
@@ -120,14 +143,14 @@ def decode(raw: np.ndarray, meta: ModelMetadata, conf: float, iou: float, lb: Le
 
 @dataclass
 class BoxAgreement:
-    reference: int = 0        # confident boxes of the reference (above conf + margin)
-    matched: int = 0          # of those, found in the other output at IoU >= box_iou
-    other: int = 0            # confident boxes of the other output
+    reference: int = 0  # confident boxes of the reference (above conf + margin)
+    matched: int = 0  # of those, found in the other output at IoU >= box_iou
+    other: int = 0  # confident boxes of the other output
     other_matched: int = 0
-    min_iou: float = 1.0      # worst IoU among matched pairs
+    min_iou: float = 1.0  # worst IoU among matched pairs
     iou_sum: float = 0.0
     pairs: int = 0
-    ties: int = 0             # reproduced by an equal-scoring overlapping box (NMS order among ties)
+    ties: int = 0  # reproduced by an equal-scoring overlapping box (NMS order among ties)
 
     @property
     def mean_iou(self) -> float:
@@ -138,8 +161,15 @@ class BoxAgreement:
         return self.matched == self.reference and self.other_matched == self.other
 
 
-def match_boxes(a: Detections, b: Detections, box_iou: float, conf: float, margin: float,
-                agree: BoxAgreement | None = None, nms_iou: float | None = None) -> BoxAgreement:
+def match_boxes(
+    a: Detections,
+    b: Detections,
+    box_iou: float,
+    conf: float,
+    margin: float,
+    agree: BoxAgreement | None = None,
+    nms_iou: float | None = None,
+) -> BoxAgreement:
     """Every box of ``a`` clearly above ``conf`` must have a counterpart in ``b`` (at ``conf - margin``)
     of the same class at IoU >= ``box_iou``, and vice versa: scores straddling the threshold by
     less than the tolerance do not count as a difference.
@@ -204,14 +234,25 @@ class ParityReport:
 
     def line(self) -> str:
         b = self.boxes
-        return (f"parity PyTorch vs ONNX Runtime on {self.images} images: max |diff| boxes {self.max_abs_boxes:.2e} px, "
-                f"scores {self.max_abs_scores:.2e}; boxes matched {b.matched}/{b.reference} (ONNX side "
-                f"{b.other_matched}/{b.other}; {b.ties} equal-score NMS ties), min IoU {b.min_iou:.4f} -> "
-                f"{'OK' if self.ok else 'FAILED'}")
+        return (
+            f"parity PyTorch vs ONNX Runtime on {self.images} images: max |diff| boxes {self.max_abs_boxes:.2e} px, "
+            f"scores {self.max_abs_scores:.2e}; boxes matched {b.matched}/{b.reference} (ONNX side "
+            f"{b.other_matched}/{b.other}; {b.ties} equal-score NMS ties), min IoU {b.min_iou:.4f} -> "
+            f"{'OK' if self.ok else 'FAILED'}"
+        )
 
 
-def parity(net, onnx_path: Path, meta: ModelMetadata, images: list[tuple[str, np.ndarray]], conf: float, iou: float,
-           box_iou: float, atol_boxes: float, atol_scores: float) -> ParityReport:
+def parity(
+    net,
+    onnx_path: Path,
+    meta: ModelMetadata,
+    images: list[tuple[str, np.ndarray]],
+    conf: float,
+    iou: float,
+    box_iou: float,
+    atol_boxes: float,
+    atol_scores: float,
+) -> ParityReport:
     """Raw outputs and final boxes of the PyTorch model and the ONNX model on the same inputs."""
     session = ort_session(onnx_path)
     report = ParityReport(images=len(images), max_abs_boxes=0.0, max_abs_scores=0.0)
@@ -223,20 +264,40 @@ def parity(net, onnx_path: Path, meta: ModelMetadata, images: list[tuple[str, np
             continue
         report.max_abs_boxes = max(report.max_abs_boxes, float(np.abs(a[:, :4] - b[:, :4]).max()))
         report.max_abs_scores = max(report.max_abs_scores, float(np.abs(a[:, 4:] - b[:, 4:]).max()))
-        match_boxes(decode(a, meta, conf, iou, lb, image), decode(b, meta, conf, iou, lb, image),
-                    box_iou, conf, atol_scores, report.boxes, nms_iou=iou)
+        match_boxes(
+            decode(a, meta, conf, iou, lb, image),
+            decode(b, meta, conf, iou, lb, image),
+            box_iou,
+            conf,
+            atol_scores,
+            report.boxes,
+            nms_iou=iou,
+        )
     if report.max_abs_boxes > atol_boxes:
-        report.problems.append(f"box outputs differ by up to {report.max_abs_boxes:.3g} px (tolerance {atol_boxes})")
+        report.problems.append(
+            f"box outputs differ by up to {report.max_abs_boxes:.3g} px (tolerance {atol_boxes})"
+        )
     if report.max_abs_scores > atol_scores:
-        report.problems.append(f"class scores differ by up to {report.max_abs_scores:.3g} (tolerance {atol_scores})")
+        report.problems.append(
+            f"class scores differ by up to {report.max_abs_scores:.3g} (tolerance {atol_scores})"
+        )
     if not report.boxes.ok:
-        report.problems.append(f"final boxes differ: {report.boxes.matched}/{report.boxes.reference} PyTorch boxes and "
-                               f"{report.boxes.other_matched}/{report.boxes.other} ONNX boxes matched at IoU >= {box_iou}")
+        report.problems.append(
+            f"final boxes differ: {report.boxes.matched}/{report.boxes.reference} PyTorch boxes and "
+            f"{report.boxes.other_matched}/{report.boxes.other} ONNX boxes matched at IoU >= {box_iou}"
+        )
     return report
 
 
-def compare_onnx(reference: Path, other: Path, meta: ModelMetadata, images: list[tuple[str, np.ndarray]], conf: float,
-                 iou: float, box_iou: float) -> dict:
+def compare_onnx(
+    reference: Path,
+    other: Path,
+    meta: ModelMetadata,
+    images: list[tuple[str, np.ndarray]],
+    conf: float,
+    iou: float,
+    box_iou: float,
+) -> dict:
     """How far ``other`` (e.g. int8) strays from ``reference`` (fp32): score error and box agreement."""
     ra, rb = ort_session(reference), ort_session(other)
     agree = BoxAgreement()
@@ -245,8 +306,14 @@ def compare_onnx(reference: Path, other: Path, meta: ModelMetadata, images: list
         x, lb = preprocess(image, meta)
         a, b = run_ort(ra, x), run_ort(rb, x)
         score_err.append(float(np.abs(a[:, 4:] - b[:, 4:]).max()))
-        match_boxes(decode(a, meta, conf, iou, lb, image), decode(b, meta, conf, iou, lb, image),
-                    box_iou, conf, 0.0, agree)
+        match_boxes(
+            decode(a, meta, conf, iou, lb, image),
+            decode(b, meta, conf, iou, lb, image),
+            box_iou,
+            conf,
+            0.0,
+            agree,
+        )
     return {"images": len(images), "max_abs_scores": max(score_err, default=0.0), **asdict(agree)}
 
 
@@ -261,12 +328,23 @@ def benchmark(path: Path, meta: ModelMetadata, runs: int, threads: int) -> dict:
         t = time.perf_counter()
         run_ort(session, x)
         times.append((time.perf_counter() - t) * 1000)
-    return {"median_ms": round(float(np.median(times)), 2), "threads": threads, "runs": len(times),
-            "size_mb": round(path.stat().st_size / 1e6, 2)}
+    return {
+        "median_ms": round(float(np.median(times)), 2),
+        "threads": threads,
+        "runs": len(times),
+        "size_mb": round(path.stat().st_size / 1e6, 2),
+    }
 
 
-def degirum_agreement(config: Path, onnx_path: Path, meta: ModelMetadata, images: list[tuple[str, np.ndarray]],
-                      box_iou: float, fill: int, margin: float = 0.02) -> dict:
+def degirum_agreement(
+    config: Path,
+    onnx_path: Path,
+    meta: ModelMetadata,
+    images: list[tuple[str, np.ndarray]],
+    box_iou: float,
+    fill: int,
+    margin: float = 0.02,
+) -> dict:
     """DeGirum PySDK (the zoo entry, ONNX/CPU) vs our ONNX Runtime decoding of the same model, both
     with the entry's score threshold, NMS threshold and detection limit."""
     import json
@@ -275,7 +353,11 @@ def degirum_agreement(config: Path, onnx_path: Path, meta: ModelMetadata, images
     from runtime.backends.degirum import detections_from_results
 
     post = json.loads(Path(config).read_text())["POST_PROCESS"][0]
-    conf, nms_iou, max_det = float(post["OutputConfThreshold"]), float(post["OutputNMSThreshold"]), int(post["MaxDetections"])
+    conf, nms_iou, max_det = (
+        float(post["OutputConfThreshold"]),
+        float(post["OutputNMSThreshold"]),
+        int(post["MaxDetections"]),
+    )
     dg_model = load_degirum(config, fill=fill)
     session = ort_session(onnx_path)
     agree = BoxAgreement()

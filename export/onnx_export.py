@@ -27,8 +27,8 @@ class ExportError(ValueError):
 @dataclass
 class LoadedWeights:
     path: Path
-    model: Any               # ultralytics.YOLO
-    info: dict[str, Any]     # the `lpr` block the training stage stored in the weights (or {})
+    model: Any  # ultralytics.YOLO
+    info: dict[str, Any]  # the `lpr` block the training stage stored in the weights (or {})
     model_cfg: DictConfig
 
     @property
@@ -61,8 +61,10 @@ def load_weights(path: str | Path, model_cfg: DictConfig | None) -> LoadedWeight
     if not p.is_file():
         raise ExportError(f"{p}: no such weights file")
     if p.suffix.lower() == ".onnx":
-        raise ExportError(f"{p}: an ONNX file; export takes PyTorch weights (.pt) from `python -m train` "
-                          "(to verify an exported model use action=check onnx=...)")
+        raise ExportError(
+            f"{p}: an ONNX file; export takes PyTorch weights (.pt) from `python -m train` "
+            "(to verify an exported model use action=check onnx=...)"
+        )
     try:
         model = YOLO(str(p), task="detect")
     except Exception as e:  # Ultralytics raises many types for bad files
@@ -72,20 +74,28 @@ def load_weights(path: str | Path, model_cfg: DictConfig | None) -> LoadedWeight
     info = lpr_info(model) or {}
     if model_cfg is None:
         if "task" not in info:
-            raise ExportError(f"{p}: the weights do not say which model they are (no 'lpr' block, not trained by "
-                              "`python -m train`); give model=plate_det or model=plate_ocr")
+            raise ExportError(
+                f"{p}: the weights do not say which model they are (no 'lpr' block, not trained by "
+                "`python -m train`); give model=plate_det or model=plate_ocr"
+            )
         model_cfg = model_config(info["task"])
     problems = []
     task = str(model_cfg.task)
     if info.get("task") and info["task"] != task:
-        problems.append(f"weights of a {info['task']} model, but model={model_cfg.name} ({task}) was asked for")
+        problems.append(
+            f"weights of a {info['task']} model, but model={model_cfg.name} ({task}) was asked for"
+        )
     names = [str(n) for n in model_cfg.names]
     have = [str(model.names[i]) for i in sorted(model.names)]
     if have != names:
-        problems.append(f"{len(have)} classes {_short(have)} do not fit {model_cfg.name}'s {len(names)} classes {_short(names)}")
+        problems.append(
+            f"{len(have)} classes {_short(have)} do not fit {model_cfg.name}'s {len(names)} classes {_short(names)}"
+        )
     size = (int(model_cfg.input_height), int(model_cfg.input_width))
     if info.get("input_height") and (info["input_height"], info["input_width"]) != size:
-        problems.append(f"trained for a {info['input_height']}x{info['input_width']} input, the config says {size[0]}x{size[1]}")
+        problems.append(
+            f"trained for a {info['input_height']}x{info['input_width']} input, the config says {size[0]}x{size[1]}"
+        )
     if problems:
         raise ExportError(f"{p}: " + "; ".join(problems))
     return LoadedWeights(path=p, model=model, info=info, model_cfg=model_cfg)
@@ -99,12 +109,18 @@ def build_metadata(w: LoadedWeights, model_name: str, precision: str = "fp32") -
     cfg = w.model_cfg
     crop = cfg.get("crop")
     return ModelMetadata(
-        task=str(cfg.task), names=[str(n) for n in cfg.names], input_height=int(cfg.input_height),
-        input_width=int(cfg.input_width), letterbox_fill=int(cfg.letterbox_fill), strides=w.strides,
+        task=str(cfg.task),
+        names=[str(n) for n in cfg.names],
+        input_height=int(cfg.input_height),
+        input_width=int(cfg.input_width),
+        letterbox_fill=int(cfg.letterbox_fill),
+        strides=w.strides,
         output_layout="yolov8_xywh_scores",
         crop_pad_x=float(crop.pad_x) if crop is not None else None,
         crop_pad_y=float(crop.pad_y) if crop is not None else None,
-        activation=w.activation, precision=precision, model_name=model_name,
+        activation=w.activation,
+        precision=precision,
+        model_name=model_name,
     )
 
 
@@ -144,8 +160,10 @@ def check_graph(onnx_path: Path, meta: ModelMetadata) -> None:
     if len(inputs) != 1 or list(inputs[0].shape) != want_in:
         raise ExportError(f"{onnx_path}: input {[(i.name, i.shape) for i in inputs]}, expected one {want_in}")
     if len(outputs) != 1 or list(outputs[0].shape) != want_out:
-        raise ExportError(f"{onnx_path}: output {[(o.name, o.shape) for o in outputs]}, expected one {want_out} "
-                          f"(layout {meta.output_layout})")
+        raise ExportError(
+            f"{onnx_path}: output {[(o.name, o.shape) for o in outputs]}, expected one {want_out} "
+            f"(layout {meta.output_layout})"
+        )
 
 
 def export_onnx(w: LoadedWeights, out_path: Path, meta: ModelMetadata, opset: int, simplify: bool) -> Path:
@@ -158,9 +176,18 @@ def export_onnx(w: LoadedWeights, out_path: Path, meta: ModelMetadata, opset: in
         from ultralytics import YOLO
 
         model = YOLO(str(work), task="detect")
-        produced = model.export(format="onnx", imgsz=[meta.input_height, meta.input_width], opset=int(opset),
-                                simplify=bool(simplify), dynamic=False, half=False, nms=False, batch=1,
-                                device="cpu", verbose=False)
+        produced = model.export(
+            format="onnx",
+            imgsz=[meta.input_height, meta.input_width],
+            opset=int(opset),
+            simplify=bool(simplify),
+            dynamic=False,
+            half=False,
+            nms=False,
+            batch=1,
+            device="cpu",
+            verbose=False,
+        )
         if not produced or not Path(produced).is_file():
             raise ExportError(f"{w.path}: Ultralytics' ONNX export produced no file")
         shutil.move(str(produced), out_path)

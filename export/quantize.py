@@ -66,26 +66,40 @@ def input_convs(model) -> list[str]:
     return names
 
 
-def quantize_int8(fp32: Path, out: Path, calibration: list[np.ndarray], per_channel: bool = True,
-                  method: str = "minmax", float_head: bool = False, float_input_conv: bool = False) -> dict:
+def quantize_int8(
+    fp32: Path,
+    out: Path,
+    calibration: list[np.ndarray],
+    per_channel: bool = True,
+    method: str = "minmax",
+    float_head: bool = False,
+    float_input_conv: bool = False,
+) -> dict:
     """Write the int8 QDQ model to ``out``; returns what was kept float and how it was calibrated.
 
     ``float_head``: keep the six head convolutions float too (as Hailo's 16-bit output layers
     would), to see how much of the loss they cause. ``float_input_conv``: the same for the stem
     convolution (Hailo: ``quantization_param(<conv>, precision_mode=a16_w16)`` on that layer)."""
     import onnx
-    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType, quantize_static)
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-               "percentile": CalibrationMethod.Percentile}
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
     if method not in methods:
         raise ValueError(f"int8.method={method!r} is not one of {sorted(methods)}")
     if not calibration:
         raise ValueError("int8 calibration needs at least one image")
     model = onnx.load(str(fp32))
     heads = head_convs(model)
-    float_tail = downstream_of(model, heads) + (heads if float_head else []) + (input_convs(model) if float_input_conv else [])
+    float_tail = (
+        downstream_of(model, heads)
+        + (heads if float_head else [])
+        + (input_convs(model) if float_input_conv else [])
+    )
     input_name = model.graph.input[0].name
     with tempfile.TemporaryDirectory() as tmp:
         source = fp32
@@ -99,9 +113,24 @@ def quantize_int8(fp32: Path, out: Path, calibration: list[np.ndarray], per_chan
             onnx.save(version_converter.convert_version(model, QDQ_MIN_OPSET), str(source))
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(source), str(pre), skip_symbolic_shape=True)
-        quantize_static(str(pre), str(out), _Reader(input_name, calibration), quant_format=QuantFormat.QDQ,
-                        per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=methods[method], nodes_to_exclude=float_tail)
-    return {"calibration_images": len(calibration), "method": method, "per_channel": per_channel,
-            "float_head": float_head, "float_input_conv": float_input_conv, "float_nodes": len(float_tail), "fp32_opset": opset,
-            "opset": max(opset, QDQ_MIN_OPSET)}
+        quantize_static(
+            str(pre),
+            str(out),
+            _Reader(input_name, calibration),
+            quant_format=QuantFormat.QDQ,
+            per_channel=per_channel,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=methods[method],
+            nodes_to_exclude=float_tail,
+        )
+    return {
+        "calibration_images": len(calibration),
+        "method": method,
+        "per_channel": per_channel,
+        "float_head": float_head,
+        "float_input_conv": float_input_conv,
+        "float_nodes": len(float_tail),
+        "fp32_opset": opset,
+        "opset": max(opset, QDQ_MIN_OPSET),
+    }

@@ -20,10 +20,24 @@ from omegaconf import DictConfig
 
 from data.config import output_dir
 from data.files import sha256_file
-from export.checks import (ParityError, benchmark, compare_onnx, degirum_agreement, degirum_available, parity,
-                           sample_images)
-from export.onnx_export import (ExportError, LoadedWeights, build_metadata, check_graph, export_onnx, load_weights,
-                                write_metadata)
+from export.checks import (
+    ParityError,
+    benchmark,
+    compare_onnx,
+    degirum_agreement,
+    degirum_available,
+    parity,
+    sample_images,
+)
+from export.onnx_export import (
+    ExportError,
+    LoadedWeights,
+    build_metadata,
+    check_graph,
+    export_onnx,
+    load_weights,
+    write_metadata,
+)
 from export.zoo import ZooEntry, check_entry, entry_paths, model_name, write_entry
 from runtime.backends.base import preprocess
 
@@ -45,8 +59,9 @@ def base_name(cfg: DictConfig, w: LoadedWeights) -> str:
 
 def _images(cfg: DictConfig, task: str, split: str, count: int, meta, scratch: Path, seed: int = 0):
     source = cfg.images.get(task)
-    return sample_images(str(source) if source else None, task, split, int(count), cfg.paths, meta, seed=seed,
-                         scratch=scratch)
+    return sample_images(
+        str(source) if source else None, task, split, int(count), cfg.paths, meta, seed=seed, scratch=scratch
+    )
 
 
 def export_model(cfg: DictConfig) -> ExportResult:
@@ -67,13 +82,23 @@ def export_model(cfg: DictConfig) -> ExportResult:
     fp32.folder.mkdir(parents=True, exist_ok=True)
     print(f"export {w.path} ({task}) -> {fp32.folder}")
     export_onnx(w, fp32.model, meta, int(cfg.onnx_export.opset), bool(cfg.onnx_export.simplify))
-    write_entry(fp32, meta, float(cfg.zoo.conf_threshold), float(cfg.zoo.nms_threshold), max_det,
-                int(cfg.zoo.config_version))
+    write_entry(
+        fp32,
+        meta,
+        float(cfg.zoo.conf_threshold),
+        float(cfg.zoo.nms_threshold),
+        max_det,
+        int(cfg.zoo.config_version),
+    )
     check_entry(fp32.config)
     report: dict[str, Any] = {
-        "model_name": meta.model_name, "task": task, "weights": str(w.path.resolve()),
-        "weights_sha256": sha256_file(w.path), "training_set_hash": _training_hash(w.path),
-        "metadata": meta.to_props(), "opset": int(cfg.onnx_export.opset),
+        "model_name": meta.model_name,
+        "task": task,
+        "weights": str(w.path.resolve()),
+        "weights_sha256": sha256_file(w.path),
+        "training_set_hash": _training_hash(w.path),
+        "metadata": meta.to_props(),
+        "opset": int(cfg.onnx_export.opset),
         # Trained at another size than exported is legitimate (CPU profile: detector at 320), but worth seeing.
         "train_imgsz": (w.model.ckpt or {}).get("train_args", {}).get("imgsz"),
     }
@@ -83,14 +108,27 @@ def export_model(cfg: DictConfig) -> ExportResult:
         if cfg.parity.enabled:
             p = cfg.parity
             images = _images(cfg, task, p.split, p.count, meta, scratch)
-            result = parity(net, fp32.model, meta, images, float(p.conf), float(p.iou), float(p.box_iou),
-                            float(p.atol_boxes), float(p.atol_scores))
+            result = parity(
+                net,
+                fp32.model,
+                meta,
+                images,
+                float(p.conf),
+                float(p.iou),
+                float(p.box_iou),
+                float(p.atol_boxes),
+                float(p.atol_scores),
+            )
             report["parity"] = result.as_dict()
             print(result.line())
             if not result.ok:
                 _write_report(fp32, report)
-                raise ParityError(f"{fp32.model}: the ONNX model does not reproduce {w.path}: " + "; ".join(result.problems))
-        report["benchmark"] = {"fp32": benchmark(fp32.model, meta, int(cfg.benchmark.runs), int(cfg.benchmark.threads))}
+                raise ParityError(
+                    f"{fp32.model}: the ONNX model does not reproduce {w.path}: " + "; ".join(result.problems)
+                )
+        report["benchmark"] = {
+            "fp32": benchmark(fp32.model, meta, int(cfg.benchmark.runs), int(cfg.benchmark.threads))
+        }
 
         int8 = None
         if cfg.int8.enabled:
@@ -118,8 +156,9 @@ def _training_hash(weights: Path) -> str | None:
         return None
 
 
-def _export_int8(cfg, w, fp32: ZooEntry, meta, base: str, version: int, max_det: int, scratch: Path,
-                 report: dict) -> ZooEntry:
+def _export_int8(
+    cfg, w, fp32: ZooEntry, meta, base: str, version: int, max_det: int, scratch: Path, report: dict
+) -> ZooEntry:
     from dataclasses import replace
 
     from export.quantize import quantize_int8
@@ -130,19 +169,39 @@ def _export_int8(cfg, w, fp32: ZooEntry, meta, base: str, version: int, max_det:
     meta8.model_name = model_name(base, meta8, "int8", version)
     int8 = entry_paths(fp32.folder.parent, meta8.model_name)
     int8.folder.mkdir(parents=True, exist_ok=True)
-    calib = [preprocess(img, meta)[0] for _, img in _images(cfg, task, q.split, q.calib_images, meta, scratch, seed=1)]
-    info = quantize_int8(fp32.model, int8.model, calib, per_channel=bool(q.per_channel), method=str(q.method),
-                         float_head=bool(q.float_head), float_input_conv=bool(q.float_input_conv))
+    calib = [
+        preprocess(img, meta)[0]
+        for _, img in _images(cfg, task, q.split, q.calib_images, meta, scratch, seed=1)
+    ]
+    info = quantize_int8(
+        fp32.model,
+        int8.model,
+        calib,
+        per_channel=bool(q.per_channel),
+        method=str(q.method),
+        float_head=bool(q.float_head),
+        float_input_conv=bool(q.float_input_conv),
+    )
     write_metadata(int8.model, meta8)
     check_graph(int8.model, meta8)
-    write_entry(int8, meta8, float(cfg.zoo.conf_threshold), float(cfg.zoo.nms_threshold), max_det,
-                int(cfg.zoo.config_version))
+    write_entry(
+        int8,
+        meta8,
+        float(cfg.zoo.conf_threshold),
+        float(cfg.zoo.nms_threshold),
+        max_det,
+        int(cfg.zoo.config_version),
+    )
     check_entry(int8.config)
     p = cfg.parity
     images = _images(cfg, task, p.split, q.compare_images, meta, scratch)
-    info["vs_fp32"] = compare_onnx(fp32.model, int8.model, meta, images, float(p.conf), float(p.iou), float(p.box_iou))
+    info["vs_fp32"] = compare_onnx(
+        fp32.model, int8.model, meta, images, float(p.conf), float(p.iou), float(p.box_iou)
+    )
     report["int8"] = info
-    report["benchmark"]["int8"] = benchmark(int8.model, meta8, int(cfg.benchmark.runs), int(cfg.benchmark.threads))
+    report["benchmark"]["int8"] = benchmark(
+        int8.model, meta8, int(cfg.benchmark.runs), int(cfg.benchmark.threads)
+    )
     return int8
 
 
@@ -156,15 +215,23 @@ def _degirum_round_trip(cfg, task: str, fp32: ZooEntry, meta, scratch: Path) -> 
     """DeGirum PySDK on the zoo entry vs our ONNX Runtime decoding, with fill 114 and with black."""
     p = cfg.parity
     images = _images(cfg, task, p.split, p.count, meta, scratch)
-    out = {"fill_114": degirum_agreement(fp32.config, fp32.model, meta, images, float(p.box_iou), int(cfg.degirum.fill))}
+    out = {
+        "fill_114": degirum_agreement(
+            fp32.config, fp32.model, meta, images, float(p.box_iou), int(cfg.degirum.fill)
+        )
+    }
     # What DeGirum's default black padding costs against the grey the model was trained with.
     out["fill_0"] = degirum_agreement(fp32.config, fp32.model, meta, images, float(p.box_iou), 0)
     for key in ("fill_114", "fill_0"):
         r = out[key]
-        print(f"DeGirum ONNX/CPU, letterbox fill {r['fill']}: {r['matched']}/{r['reference']} of our boxes found, "
-              f"{r['other_matched']}/{r['other']} of DeGirum's matched, min IoU {r['min_iou']:.3f}")
+        print(
+            f"DeGirum ONNX/CPU, letterbox fill {r['fill']}: {r['matched']}/{r['reference']} of our boxes found, "
+            f"{r['other_matched']}/{r['other']} of DeGirum's matched, min IoU {r['min_iou']:.3f}"
+        )
     if not out["fill_114"]["ok"]:
-        print(f"WARNING: DeGirum's results differ from ONNX Runtime's for {fp32.name} (see export_report.json)")
+        print(
+            f"WARNING: DeGirum's results differ from ONNX Runtime's for {fp32.name} (see export_report.json)"
+        )
     return out
 
 
@@ -176,12 +243,16 @@ def summary_text(report: dict, fp32: ZooEntry, int8: ZooEntry | None) -> str:
     lines = [f"== {fp32.name}: {fp32.folder}"]
     b = report.get("benchmark", {})
     if "fp32" in b:
-        lines.append(f"fp32: {b['fp32']['size_mb']} MB, {b['fp32']['median_ms']} ms/image (ONNX Runtime, {b['fp32']['threads']} threads)")
+        lines.append(
+            f"fp32: {b['fp32']['size_mb']} MB, {b['fp32']['median_ms']} ms/image (ONNX Runtime, {b['fp32']['threads']} threads)"
+        )
     if int8 is not None and "int8" in b:
         v = report["int8"]["vs_fp32"]
-        lines.append(f"int8: {b['int8']['size_mb']} MB, {b['int8']['median_ms']} ms/image; vs fp32 on {v['images']} images: "
-                     f"{v['matched']}/{v['reference']} boxes kept, {v['other'] - v['other_matched']} new, "
-                     f"max score error {v['max_abs_scores']:.3f} -> {int8.folder}")
+        lines.append(
+            f"int8: {b['int8']['size_mb']} MB, {b['int8']['median_ms']} ms/image; vs fp32 on {v['images']} images: "
+            f"{v['matched']}/{v['reference']} boxes kept, {v['other'] - v['other_matched']} new, "
+            f"max score error {v['max_abs_scores']:.3f} -> {int8.folder}"
+        )
     return "\n".join(lines)
 
 

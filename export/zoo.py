@@ -43,38 +43,72 @@ def model_name(base: str, meta: ModelMetadata, precision: str, version: int = 1)
 
 def entry_paths(zoo_dir: Path, name: str) -> ZooEntry:
     folder = Path(zoo_dir) / name
-    return ZooEntry(name=name, folder=folder, model=folder / f"{name}.onnx", config=folder / f"{name}.json",
-                    labels=folder / f"labels_{name}.json")
+    return ZooEntry(
+        name=name,
+        folder=folder,
+        model=folder / f"{name}.onnx",
+        config=folder / f"{name}.json",
+        labels=folder / f"labels_{name}.json",
+    )
 
 
-def degirum_config(entry: ZooEntry, meta: ModelMetadata, conf: float, nms: float, max_detections: int,
-                   config_version: int = 10) -> dict:
+def degirum_config(
+    entry: ZooEntry,
+    meta: ModelMetadata,
+    conf: float,
+    nms: float,
+    max_detections: int,
+    config_version: int = 10,
+) -> dict:
     if meta.mean != [0.0, 0.0, 0.0] or meta.std != [1.0, 1.0, 1.0]:
-        raise ValueError(f"{entry.model}: DeGirum's JSON here only scales inputs; mean/std normalisation is not supported")
+        raise ValueError(
+            f"{entry.model}: DeGirum's JSON here only scales inputs; mean/std normalisation is not supported"
+        )
     return {
         "ConfigVersion": int(config_version),
         "Checksum": sha256_file(entry.model),
         "DEVICE": [{"DeviceType": "CPU", "RuntimeAgent": "ONNX", "SupportedDeviceTypes": "ONNX/CPU"}],
-        "PRE_PROCESS": [{
-            "InputType": "Image", "InputN": 1, "InputH": meta.input_height, "InputW": meta.input_width, "InputC": 3,
-            "InputTensorLayout": "NCHW", "InputPadMethod": "letterbox", "InputResizeMethod": "bilinear",
-            "InputColorSpace": meta.channel_order,
-            "InputQuantEn": False, "InputScaleEn": True, "InputScaleCoeff": float(meta.scale),
-        }],
+        "PRE_PROCESS": [
+            {
+                "InputType": "Image",
+                "InputN": 1,
+                "InputH": meta.input_height,
+                "InputW": meta.input_width,
+                "InputC": 3,
+                "InputTensorLayout": "NCHW",
+                "InputPadMethod": "letterbox",
+                "InputResizeMethod": "bilinear",
+                "InputColorSpace": meta.channel_order,
+                "InputQuantEn": False,
+                "InputScaleEn": True,
+                "InputScaleCoeff": float(meta.scale),
+            }
+        ],
         "MODEL_PARAMETERS": [{"ModelPath": entry.model.name}],
-        "POST_PROCESS": [{
-            "OutputPostprocessType": "DetectionYoloV8", "OutputNumClasses": meta.num_classes,
-            "LabelsPath": entry.labels.name, "OutputConfThreshold": float(conf), "OutputNMSThreshold": float(nms),
-            "MaxDetections": int(max_detections),
-        }],
+        "POST_PROCESS": [
+            {
+                "OutputPostprocessType": "DetectionYoloV8",
+                "OutputNumClasses": meta.num_classes,
+                "LabelsPath": entry.labels.name,
+                "OutputConfThreshold": float(conf),
+                "OutputNMSThreshold": float(nms),
+                "MaxDetections": int(max_detections),
+            }
+        ],
         # The model's own metadata, so every zoo entry (ONNX here, HEF from the compile stage) says
         # what it is in the same place; the runtime checks it against the ONNX file.
         METADATA_KEY: meta.to_json_object(),
     }
 
 
-def write_entry(entry: ZooEntry, meta: ModelMetadata, conf: float, nms: float, max_detections: int,
-                config_version: int = 10) -> ZooEntry:
+def write_entry(
+    entry: ZooEntry,
+    meta: ModelMetadata,
+    conf: float,
+    nms: float,
+    max_detections: int,
+    config_version: int = 10,
+) -> ZooEntry:
     """Write the JSON and labels beside ``entry.model`` (which must already be in place)."""
     if not entry.model.is_file():
         raise FileNotFoundError(f"{entry.model}: no model file to describe")
@@ -107,7 +141,9 @@ def check_entry(config_path: Path) -> tuple[dict, ModelMetadata]:
     if int(cfg.get("ConfigVersion", 0)) <= 0:
         problems.append("ConfigVersion must be > 0 (DeGirum ignores the entry otherwise)")
     if (pre.get("InputH"), pre.get("InputW")) != (meta.input_height, meta.input_width):
-        problems.append(f"InputH/InputW {pre.get('InputH')}x{pre.get('InputW')} != model {meta.input_height}x{meta.input_width}")
+        problems.append(
+            f"InputH/InputW {pre.get('InputH')}x{pre.get('InputW')} != model {meta.input_height}x{meta.input_width}"
+        )
     if post.get("OutputNumClasses") != meta.num_classes:
         problems.append(f"OutputNumClasses {post.get('OutputNumClasses')} != model's {meta.num_classes}")
     if cfg.get(METADATA_KEY) != meta.to_json_object():

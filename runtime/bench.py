@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-
 from pathlib import Path
 
 from runtime.cli import SETUP_ERRORS, add_model_arguments, parse_settings, predictor_from_args
@@ -35,7 +34,7 @@ def _video(predictor, args: argparse.Namespace) -> dict:
             frames.append(frame)
             if args.frames is not None and len(frames) >= args.frames:
                 break
-    for frame in frames[:args.warmup]:
+    for frame in frames[: args.warmup]:
         predictor.predict(frame.image)
     config = TrackConfig.from_dict(parse_settings(args.track, TrackConfig, "--track"))
     return {"source": str(args.source), **benchmark_video(predictor, frames, args.repeat, config)}
@@ -44,11 +43,18 @@ def _video(predictor, args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m runtime.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("source", help="a folder of images, a glob (quote it) or a video file")
-    parser.add_argument("--frames", type=int, default=None, help="repeat or cut the images to this many frames")
+    parser.add_argument(
+        "--frames", type=int, default=None, help="repeat or cut the images to this many frames"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs per mode; the best counts (default 3)")
     parser.add_argument("--warmup", type=int, default=2, help="frames read before timing (default 2)")
-    parser.add_argument("--track", action="append", default=[], metavar="KEY=VALUE",
-                        help="video: tracking and voting settings (runtime.config.TrackConfig)")
+    parser.add_argument(
+        "--track",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="video: tracking and voting settings (runtime.config.TrackConfig)",
+    )
     add_model_arguments(parser)
     args = parser.parse_args(argv)
     try:
@@ -57,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             if Path(args.source).suffix.lower() in VIDEO_SUFFIXES:
                 result = _video(predictor, args)
             else:
-                result = predictor.benchmark(args.source, frames=args.frames, repeat=args.repeat, warmup=args.warmup)
+                result = predictor.benchmark(
+                    args.source, frames=args.frames, repeat=args.repeat, warmup=args.warmup
+                )
     except SETUP_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -24,30 +24,55 @@ from typing import Any
 from runtime.backends import BACKENDS, BackendError
 from runtime.config import PipelineConfig, TrackConfig
 from runtime.metadata import ModelMetadataError
+from runtime.model_zoo import DEFAULT_ZOO, ZooError
 from runtime.rules import RulesError
 from runtime.sources import SourceError
-from runtime.model_zoo import DEFAULT_ZOO, ZooError
 
-SETUP_ERRORS = (SourceError, ZooError, BackendError, RulesError, ModelMetadataError, FileNotFoundError, ValueError)
+SETUP_ERRORS = (
+    SourceError,
+    ZooError,
+    BackendError,
+    RulesError,
+    ModelMetadataError,
+    FileNotFoundError,
+    ValueError,
+)
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``python -m runtime`` and ``python -m runtime.bench``."""
-    parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference backend (default: onnx)")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="onnx", help="inference backend (default: onnx)"
+    )
     parser.add_argument("--zoo", type=Path, default=None, help=f"model zoo folder (default: {DEFAULT_ZOO})")
-    parser.add_argument("--det-model", default=None, help="plate detector by model name, when the zoo has several")
+    parser.add_argument(
+        "--det-model", default=None, help="plate detector by model name, when the zoo has several"
+    )
     parser.add_argument("--ocr-model", default=None, help="OCR model by model name, when the zoo has several")
     parser.add_argument("--precision", default=None, help="pick models of this precision (fp32, int8)")
-    parser.add_argument("--region", default=None, help="region rules: a name in runtime/regions/ or a YAML file")
-    parser.add_argument("--host", default="@local", help="degirum: @local, @cloud or an AI server host[:port]")
-    parser.add_argument("--zoo-url", default=None, help="degirum: the server's or cloud's zoo (default: --zoo's entries)")
+    parser.add_argument(
+        "--region", default=None, help="region rules: a name in runtime/regions/ or a YAML file"
+    )
+    parser.add_argument(
+        "--host", default="@local", help="degirum: @local, @cloud or an AI server host[:port]"
+    )
+    parser.add_argument(
+        "--zoo-url", default=None, help="degirum: the server's or cloud's zoo (default: --zoo's entries)"
+    )
     parser.add_argument("--token", default=None, help="degirum: cloud token")
     parser.add_argument("--det-conf", type=float, default=None, help="minimum plate score")
     parser.add_argument("--ocr-conf", type=float, default=None, help="minimum character score")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per session")
-    parser.add_argument("--workers", type=int, default=None, help="frames detected at once (0 = one per core)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="any pipeline setting (" + ", ".join(f.name for f in fields(PipelineConfig)) + ")")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="frames detected at once (0 = one per core)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any pipeline setting (" + ", ".join(f.name for f in fields(PipelineConfig)) + ")",
+    )
 
 
 def parse_settings(items: list[str], cls: type, flag: str) -> dict[str, Any]:
@@ -66,8 +91,15 @@ def parse_settings(items: list[str], cls: type, flag: str) -> dict[str, Any]:
                     raise ValueError(raw)
                 values[key] = raw.lower() in ("true", "1", "yes")
             else:
-                values[key] = (float(raw) if kind.startswith("float") else int(raw) if kind.startswith("int")
-                               else None if raw.lower() in ("", "none", "null") else raw)
+                values[key] = (
+                    float(raw)
+                    if kind.startswith("float")
+                    else int(raw)
+                    if kind.startswith("int")
+                    else None
+                    if raw.lower() in ("", "none", "null")
+                    else raw
+                )
         except ValueError:
             raise ValueError(f"{flag} {item!r}: {raw!r} is not a valid {kind.split(' ')[0]}") from None
     return values
@@ -87,8 +119,15 @@ def predictor_from_args(args: argparse.Namespace):
     options: dict[str, Any] = {}
     if args.backend == "degirum":
         options = {"host": args.host, "zoo_url": args.zoo_url, "token": args.token}
-    return Predictor(args.zoo, args.backend, config_from_args(args), det_model=args.det_model,
-                     ocr_model=args.ocr_model, precision=args.precision, **options)
+    return Predictor(
+        args.zoo,
+        args.backend,
+        config_from_args(args),
+        det_model=args.det_model,
+        ocr_model=args.ocr_model,
+        precision=args.precision,
+        **options,
+    )
 
 
 def add_video_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,14 +135,31 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
     from runtime.config import StreamConfig
 
     group = parser.add_argument_group("video")
-    group.add_argument("--display", action="store_true", help="show the annotated video in a window ('q' quits)")
-    group.add_argument("--events-only", action="store_true", help="with --json: only the events, no line per frame")
-    group.add_argument("--realtime", action="store_true",
-                       help="play a video file at its frame rate like a camera (frames are dropped when behind)")
-    group.add_argument("--track", action="append", default=[], metavar="KEY=VALUE",
-                       help="tracking and voting (" + ", ".join(f.name for f in fields(TrackConfig)) + ")")
-    group.add_argument("--stream", action="append", default=[], metavar="KEY=VALUE",
-                       help="stream handling (" + ", ".join(f.name for f in fields(StreamConfig)) + ")")
+    group.add_argument(
+        "--display", action="store_true", help="show the annotated video in a window ('q' quits)"
+    )
+    group.add_argument(
+        "--events-only", action="store_true", help="with --json: only the events, no line per frame"
+    )
+    group.add_argument(
+        "--realtime",
+        action="store_true",
+        help="play a video file at its frame rate like a camera (frames are dropped when behind)",
+    )
+    group.add_argument(
+        "--track",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="tracking and voting (" + ", ".join(f.name for f in fields(TrackConfig)) + ")",
+    )
+    group.add_argument(
+        "--stream",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="stream handling (" + ", ".join(f.name for f in fields(StreamConfig)) + ")",
+    )
 
 
 def _text_line(result) -> str:
@@ -140,13 +196,26 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m runtime", description="Read licence plates in images and video.")
-    parser.add_argument("source", help="an image, a folder of images, a glob (quote it), a video file, a camera "
-                                       "index, an rtsp:// or http:// URL, or picamera")
-    parser.add_argument("--json", action="store_true", help="print JSON Lines (images: one per image; video: "
-                                                            "one per frame, plus events)")
-    parser.add_argument("--save", type=Path, default=None, metavar="PATH",
-                        help="images: a folder for annotated images; video: an .mp4/.avi file (or a folder)")
+    parser = argparse.ArgumentParser(
+        prog="python -m runtime", description="Read licence plates in images and video."
+    )
+    parser.add_argument(
+        "source",
+        help="an image, a folder of images, a glob (quote it), a video file, a camera "
+        "index, an rtsp:// or http:// URL, or picamera",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON Lines (images: one per image; video: one per frame, plus events)",
+    )
+    parser.add_argument(
+        "--save",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="images: a folder for annotated images; video: an .mp4/.avi file (or a folder)",
+    )
     add_model_arguments(parser)
     add_video_arguments(parser)
     args = parser.parse_args(argv)
@@ -157,8 +226,10 @@ def _main(argv: list[str] | None) -> int:
 
         return run_video(args)
     if args.display or args.realtime or args.track or args.stream or args.events_only:
-        print("error: --display, --realtime, --track, --stream and --events-only apply to video sources",
-              file=sys.stderr)
+        print(
+            "error: --display, --realtime, --track, --stream and --events-only apply to video sources",
+            file=sys.stderr,
+        )
         return 2
     try:
         predictor = predictor_from_args(args)
@@ -186,6 +257,11 @@ def _main(argv: list[str] | None) -> int:
 
                 from runtime.draw import draw_plates
 
-                cv2.imwrite(str(args.save / _save_name(result, used)), draw_plates(result.image, result.plates))
-    print(f"{counts['images']} images, {counts['plates']} plates, {counts['errors']} unreadable", file=sys.stderr)
+                cv2.imwrite(
+                    str(args.save / _save_name(result, used)), draw_plates(result.image, result.plates)
+                )
+    print(
+        f"{counts['images']} images, {counts['plates']} plates, {counts['errors']} unreadable",
+        file=sys.stderr,
+    )
     return 1 if counts["errors"] else 0

@@ -13,6 +13,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+
 class _Settings:
     """``to_dict`` / ``from_dict`` shared by the runtime's settings dataclasses."""
 
@@ -74,7 +75,15 @@ class PipelineConfig(_Settings):
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("det_conf", "det_iou", "ocr_conf", "ocr_iou", "alt_min_score", "dup_overlap", "line_overlap"):
+        for name in (
+            "det_conf",
+            "det_iou",
+            "ocr_conf",
+            "ocr_iou",
+            "alt_min_score",
+            "dup_overlap",
+            "line_overlap",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 problems.append(f"{name}={value} is not in [0, 1]")
@@ -89,7 +98,6 @@ class PipelineConfig(_Settings):
     @property
     def detect_workers(self) -> int:
         return self.workers or max(1, os.cpu_count() or 1)
-
 
 
 @dataclass
@@ -164,14 +172,28 @@ class TrackConfig(_Settings):
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("match_iou", "high_score", "confirm_score", "velocity_smoothing", "duplicate_iou", "edge_margin"):
+        for name in (
+            "match_iou",
+            "high_score",
+            "confirm_score",
+            "velocity_smoothing",
+            "duplicate_iou",
+            "edge_margin",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name}={getattr(self, name)} is not in [0, 1]")
         for name in ("max_missed", "max_centre_shift", "gate_growth", "max_gate"):
             if getattr(self, name) < 0:
                 problems.append(f"{name}={getattr(self, name)} must not be negative")
-        for name in ("min_hits", "confirm_readings", "read_every_unconfirmed", "read_every_confirmed",
-                     "max_reads_per_frame", "max_readings", "edge_patience"):
+        for name in (
+            "min_hits",
+            "confirm_readings",
+            "read_every_unconfirmed",
+            "read_every_confirmed",
+            "max_reads_per_frame",
+            "max_readings",
+            "edge_patience",
+        ):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
         if self.unconfirmed_backoff < 1:
@@ -182,7 +204,6 @@ class TrackConfig(_Settings):
             problems.append(f"event_at={self.event_at!r} is not 'confirm' or 'end'")
         if problems:
             raise ValueError("track config: " + "; ".join(problems))
-
 
 
 STREAM_DROP_MODES = ("auto", "always", "never")
@@ -220,7 +241,9 @@ class StreamConfig(_Settings):
             if not getattr(self, name) > 0:
                 problems.append(f"{name}={getattr(self, name)} must be positive")
         if self.backoff_max_s < self.backoff_initial_s:
-            problems.append(f"backoff_max_s={self.backoff_max_s} is below backoff_initial_s={self.backoff_initial_s}")
+            problems.append(
+                f"backoff_max_s={self.backoff_max_s} is below backoff_initial_s={self.backoff_initial_s}"
+            )
         if self.drop not in STREAM_DROP_MODES:
             problems.append(f"drop={self.drop!r} is not one of {list(STREAM_DROP_MODES)}")
         if self.rtsp_transport not in RTSP_TRANSPORTS:
@@ -229,4 +252,3 @@ class StreamConfig(_Settings):
             problems.append(f"realtime={self.realtime!r} must be true or false")
         if problems:
             raise ValueError("stream config: " + "; ".join(problems))
-

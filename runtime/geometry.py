@@ -35,8 +35,12 @@ class Letterbox:
         arithmetic: data exporters map a handful of character boxes per crop."""
         x0, y0 = origin
         k = self.scale
-        return ((box[0] - x0) * k + self.pad_x, (box[1] - y0) * k + self.pad_y,
-                (box[2] - x0) * k + self.pad_x, (box[3] - y0) * k + self.pad_y)
+        return (
+            (box[0] - x0) * k + self.pad_x,
+            (box[1] - y0) * k + self.pad_y,
+            (box[2] - x0) * k + self.pad_x,
+            (box[3] - y0) * k + self.pad_y,
+        )
 
 
 def letterbox(image: np.ndarray, height: int, width: int, fill: int = 114) -> tuple[np.ndarray, Letterbox]:
@@ -61,7 +65,9 @@ def letterbox(image: np.ndarray, height: int, width: int, fill: int = 114) -> tu
     return out, Letterbox(scale=scale, pad_x=float(left), pad_y=float(top))
 
 
-def plate_crop_box(box: Box, image_w: int, image_h: int, pad_x: float, pad_y: float) -> tuple[int, int, int, int] | None:
+def plate_crop_box(
+    box: Box, image_w: int, image_h: int, pad_x: float, pad_y: float
+) -> tuple[int, int, int, int] | None:
     """The pixel region cut around a plate for OCR: the box grown by ``pad_x`` of its width and
     ``pad_y`` of its height on each side, clipped to the image. None when nothing is left (a
     zero-size box or one entirely outside the image)."""

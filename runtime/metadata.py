@@ -87,13 +87,15 @@ class ModelMetadata:
     def from_json_object(cls, obj: dict[str, Any], source: str = "model JSON") -> ModelMetadata:
         """From :meth:`to_json_object`'s form (keys with or without the prefix, values plain JSON or
         strings as in metadata_props)."""
-        props = {(k if k.startswith(PREFIX) else PREFIX + k): (v if isinstance(v, str) else json.dumps(v))
-                 for k, v in obj.items()}
+        props = {
+            (k if k.startswith(PREFIX) else PREFIX + k): (v if isinstance(v, str) else json.dumps(v))
+            for k, v in obj.items()
+        }
         return cls.from_props(props, source=source)
 
     @classmethod
     def from_props(cls, props: dict[str, str], source: str = "model") -> ModelMetadata:
-        ours = {k[len(PREFIX):]: v for k, v in props.items() if k.startswith(PREFIX)}
+        ours = {k[len(PREFIX) :]: v for k, v in props.items() if k.startswith(PREFIX)}
         if not ours:
             raise ModelMetadataError(
                 f"{source}: no '{PREFIX}*' metadata; export it with `python -m export` so it carries "
@@ -110,7 +112,9 @@ class ModelMetadata:
                 try:
                     kwargs[key] = json.loads(raw)
                 except json.JSONDecodeError:
-                    raise ModelMetadataError(f"{source}: metadata {PREFIX}{key}={raw!r} is not valid JSON") from None
+                    raise ModelMetadataError(
+                        f"{source}: metadata {PREFIX}{key}={raw!r} is not valid JSON"
+                    ) from None
         missing = [k for k in ("task", "names", "input_height", "input_width") if k not in kwargs]
         if missing:
             raise ModelMetadataError(f"{source}: metadata lacks {', '.join(PREFIX + m for m in missing)}")

@@ -75,26 +75,38 @@ def read_model_entry(json_path: str | Path) -> ZooModel:
         raise ZooError(f"{p}: its model file {model_path} does not exist")
     try:
         lpr = spec.get(METADATA_KEY)
-        json_meta = (ModelMetadata.from_json_object(lpr, source=f"{p} ({METADATA_KEY})")
-                     if isinstance(lpr, dict) else None)
+        json_meta = (
+            ModelMetadata.from_json_object(lpr, source=f"{p} ({METADATA_KEY})")
+            if isinstance(lpr, dict)
+            else None
+        )
         if model_path.suffix.lower() == ".onnx":
             # The model file is the authority; a JSON that describes another model is stale.
             meta = _onnx_metadata(model_path)
             if json_meta is not None and json_meta != meta:
-                raise ModelMetadataError(f"{p}: its '{METADATA_KEY}' object differs from the metadata in "
-                                         f"{model_path.name} (the model was replaced; re-export it)")
+                raise ModelMetadataError(
+                    f"{p}: its '{METADATA_KEY}' object differs from the metadata in "
+                    f"{model_path.name} (the model was replaced; re-export it)"
+                )
         elif json_meta is not None:
             meta = json_meta
         else:
             raise ModelMetadataError(
                 f"{p}: the model {model_path.name} is not ONNX and the JSON has no '{METADATA_KEY}' object "
-                "with its lpr.* metadata (task, names, input size, letterbox fill)")
+                "with its lpr.* metadata (task, names, input size, letterbox fill)"
+            )
     except ModelMetadataError as e:
         raise ZooError(str(e)) from None
     device = (spec.get("DEVICE") or [{}])[0]
     post = (spec.get("POST_PROCESS") or [{}])[0]
-    return ZooModel(name=p.stem, json_path=p, model_path=model_path, meta=meta,
-                    runtime=str(device.get("RuntimeAgent", "")), postprocess=str(post.get("OutputPostprocessType", "")))
+    return ZooModel(
+        name=p.stem,
+        json_path=p,
+        model_path=model_path,
+        meta=meta,
+        runtime=str(device.get("RuntimeAgent", "")),
+        postprocess=str(post.get("OutputPostprocessType", "")),
+    )
 
 
 def scan_zoo(zoo: str | Path) -> list[ZooModel]:
@@ -115,12 +127,17 @@ def scan_zoo(zoo: str | Path) -> list[ZooModel]:
     if not models:
         raise ZooError(
             f"{z}: no models found (expected <zoo>/<model_name>/<model_name>.json DeGirum entries with their "
-            ".onnx; export trained models with `python -m export`, or pass --zoo DIR)")
+            ".onnx; export trained models with `python -m export`, or pass --zoo DIR)"
+        )
     return models
 
 
-def find_models(zoo: str | Path | None = None, det_name: str | None = None, ocr_name: str | None = None,
-                precision: str | None = None) -> tuple[ZooModel, ZooModel]:
+def find_models(
+    zoo: str | Path | None = None,
+    det_name: str | None = None,
+    ocr_name: str | None = None,
+    precision: str | None = None,
+) -> tuple[ZooModel, ZooModel]:
     """The plate detector and the OCR model of a zoo (default: the one shipped in the package).
 
     Chosen by ``lpr.task``; ``det_name`` / ``ocr_name`` pick by model name and ``precision``
@@ -145,12 +162,18 @@ def find_models(zoo: str | Path | None = None, det_name: str | None = None, ocr_
             # A zoo ships each model in fp32 and int8: unless asked, run the accurate one.
             found = [m for m in found if m.meta.precision == "fp32"] or found
         if not found:
-            what = f"{task} model" + (f" named {name!r}" if name else "") + (f" of precision {precision}" if precision else "")
+            what = (
+                f"{task} model"
+                + (f" named {name!r}" if name else "")
+                + (f" of precision {precision}" if precision else "")
+            )
             have = ", ".join(f"{m.name} ({m.meta.task}, {m.meta.precision})" for m in models)
             raise ZooError(f"{z}: no {what} (the zoo has: {have})")
         if len(found) > 1:
-            raise ZooError(f"{z}: several {task} models ({', '.join(m.name for m in found)}); "
-                           "choose one by name (--det-model / --ocr-model) or --precision")
+            raise ZooError(
+                f"{z}: several {task} models ({', '.join(m.name for m in found)}); "
+                "choose one by name (--det-model / --ocr-model) or --precision"
+            )
         return found[0]
 
     return pick("plate_det", det_name), pick("plate_ocr", ocr_name)

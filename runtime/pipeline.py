@@ -26,12 +26,12 @@ import numpy as np
 from runtime.backends import Backend, create_backend
 from runtime.config import PipelineConfig
 from runtime.geometry import plate_crop_box
+from runtime.model_zoo import find_models
 from runtime.postprocess import Detections
 from runtime.reading import read_chars
 from runtime.records import Char, Plate
 from runtime.rules import RegionRules, apply_text, candidates, load_rules
 from runtime.sources import Frame, ImageError, SourceSpec, iter_frames, list_image_paths
-from runtime.model_zoo import find_models
 
 REASON_EMPTY_CROP = "empty crop: the plate box has no area inside the image"
 REASON_NO_CHARS = "no characters found"
@@ -54,14 +54,19 @@ class FrameResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` line: {"source", "frame", "plates": [...]} (+ "error" when it failed)."""
-        out: dict[str, Any] = {"source": self.source, "frame": self.frame, "plates": [p.to_dict() for p in self.plates]}
+        out: dict[str, Any] = {
+            "source": self.source,
+            "frame": self.frame,
+            "plates": [p.to_dict() for p in self.plates],
+        }
         if self.error is not None:
             out["error"] = self.error
         return out
 
 
-def chars_from_detections(dets: Detections, names: list[str], offset: tuple[float, float],
-                          config: PipelineConfig) -> list[Char]:
+def chars_from_detections(
+    dets: Detections, names: list[str], offset: tuple[float, float], config: PipelineConfig
+) -> list[Char]:
     """Characters (image pixels) from the OCR model's detections in a crop at ``offset``."""
     ox, oy = offset
     chars = []
@@ -72,16 +77,32 @@ def chars_from_detections(dets: Detections, names: list[str], offset: tuple[floa
         if dets.class_scores is not None and config.max_alternatives > 0:
             row = dets.class_scores[i]
             for k in np.argsort(-row, kind="stable")[: config.max_alternatives + 1]:
-                if int(k) != best and row[k] >= config.alt_min_score and len(alternatives) < config.max_alternatives:
+                if (
+                    int(k) != best
+                    and row[k] >= config.alt_min_score
+                    and len(alternatives) < config.max_alternatives
+                ):
                     alternatives.append((names[int(k)], float(row[k])))
-        chars.append(Char(char=names[best], box=(x1 + ox, y1 + oy, x2 + ox, y2 + oy),
-                          score=float(dets.scores[i]), alternatives=alternatives))
+        chars.append(
+            Char(
+                char=names[best],
+                box=(x1 + ox, y1 + oy, x2 + ox, y2 + oy),
+                score=float(dets.scores[i]),
+                alternatives=alternatives,
+            )
+        )
     return chars
 
 
-def assemble_plate(box: tuple[float, float, float, float], det_score: float | None,
-                   region: tuple[int, int, int, int] | None, char_dets: Detections | None, names: list[str],
-                   config: PipelineConfig, rules: RegionRules | None = None) -> Plate:
+def assemble_plate(
+    box: tuple[float, float, float, float],
+    det_score: float | None,
+    region: tuple[int, int, int, int] | None,
+    char_dets: Detections | None,
+    names: list[str],
+    config: PipelineConfig,
+    rules: RegionRules | None = None,
+) -> Plate:
     """One plate record from its detection, its crop region and the OCR model's detections.
 
     A crop with no area, or a crop where no character was found, gives an empty text and a reason.
@@ -98,8 +119,15 @@ def assemble_plate(box: tuple[float, float, float, float], det_score: float | No
     if rules is not None and cands and cands[0][0] != text:
         text, score = cands[0]
         ordered = apply_text(ordered, text, rules)
-    return Plate(box=box, text=text, score=score, det_score=det_score, chars=ordered, lines=reading.lines,
-                 candidates=cands)
+    return Plate(
+        box=box,
+        text=text,
+        score=score,
+        det_score=det_score,
+        chars=ordered,
+        lines=reading.lines,
+        candidates=cands,
+    )
 
 
 class Predictor:
@@ -111,9 +139,18 @@ class Predictor:
     >>> p.benchmark("photos/")                       # -> dict of speeds
     """
 
-    def __init__(self, zoo: str | Path | None = None, backend: str = "onnx", config: PipelineConfig | None = None,
-                 *, rules: RegionRules | str | Path | None = None, det_model: str | None = None,
-                 ocr_model: str | None = None, precision: str | None = None, **backend_options: Any) -> None:
+    def __init__(
+        self,
+        zoo: str | Path | None = None,
+        backend: str = "onnx",
+        config: PipelineConfig | None = None,
+        *,
+        rules: RegionRules | str | Path | None = None,
+        det_model: str | None = None,
+        ocr_model: str | None = None,
+        precision: str | None = None,
+        **backend_options: Any,
+    ) -> None:
         self.config = config or PipelineConfig()
         det, ocr = find_models(zoo, det_model, ocr_model, precision)
         if isinstance(rules, (str, Path)):
@@ -139,18 +176,27 @@ class Predictor:
     def detect(self, image: np.ndarray) -> Detections:
         return self.backend.detect(image)
 
-    def read_plates(self, image: np.ndarray, dets: Detections, one_call_per_crop: bool = False) -> list[Plate]:
+    def read_plates(
+        self, image: np.ndarray, dets: Detections, one_call_per_crop: bool = False
+    ) -> list[Plate]:
         """Crop every detected plate, read all crops (one batch), order characters, apply rules."""
         return self.read_boxes(image, dets.boxes, dets.scores, one_call_per_crop)
 
-    def read_boxes(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None = None,
-                   one_call_per_crop: bool = False) -> list[Plate]:
+    def read_boxes(
+        self,
+        image: np.ndarray,
+        boxes: np.ndarray,
+        scores: np.ndarray | None = None,
+        one_call_per_crop: bool = False,
+    ) -> list[Plate]:
         """Plates read at ``boxes`` ([N, 4] xyxy image pixels, detector ``scores``): each box is
         cropped with the OCR model's padding, all crops go to the OCR model in one batch."""
         h, w = image.shape[:2]
         meta = self.ocr_meta
-        regions = [plate_crop_box(tuple(float(v) for v in b), w, h, meta.crop_pad_x, meta.crop_pad_y) for b in boxes]
-        crops = [image[r[1]:r[3], r[0]:r[2]] for r in regions if r is not None]
+        regions = [
+            plate_crop_box(tuple(float(v) for v in b), w, h, meta.crop_pad_x, meta.crop_pad_y) for b in boxes
+        ]
+        crops = [image[r[1] : r[3], r[0] : r[2]] for r in regions if r is not None]
         if one_call_per_crop:  # the seed's way, for the benchmark's baseline
             read = [self.backend.read([c])[0] for c in crops]
         else:
@@ -160,7 +206,9 @@ class Predictor:
         for i, region in enumerate(regions):
             char_dets = next(results) if region is not None else None
             det_score = None if scores is None else float(scores[i])
-            plates.append(assemble_plate(boxes[i], det_score, region, char_dets, meta.names, self.config, self.rules))
+            plates.append(
+                assemble_plate(boxes[i], det_score, region, char_dets, meta.names, self.config, self.rules)
+            )
         return plates
 
     def predict(self, image: np.ndarray) -> list[Plate]:
@@ -181,7 +229,9 @@ class Predictor:
         if error is not None:
             return FrameResult(source=frame.source, frame=frame.index, error=error)
         plates = self.read_plates(image, dets)
-        return FrameResult(source=frame.source, frame=frame.index, plates=plates, image=image if keep_images else None)
+        return FrameResult(
+            source=frame.source, frame=frame.index, plates=plates, image=image if keep_images else None
+        )
 
     def _workers(self) -> int:
         return max(1, min(self.config.detect_workers, self.backend.max_concurrent_detect))
@@ -241,10 +291,15 @@ class Predictor:
             if error is not None:
                 yield FrameResult(source=frame.source, frame=frame.index, error=error)
                 continue
-            yield FrameResult(source=frame.source, frame=frame.index,
-                              plates=self.read_plates(image, dets, one_call_per_crop=True))
+            yield FrameResult(
+                source=frame.source,
+                frame=frame.index,
+                plates=self.read_plates(image, dets, one_call_per_crop=True),
+            )
 
-    def run_detector_only(self, source: SourceSpec, parallel: bool = False) -> Iterator[tuple[Frame, Detections | None]]:
+    def run_detector_only(
+        self, source: SourceSpec, parallel: bool = False
+    ) -> Iterator[tuple[Frame, Detections | None]]:
         """Only the plate detector (decode, letterbox, inference, NMS): one frame at a time, or
         ``parallel`` on the same workers as ``run`` - the pipeline's ceiling if reading cost nothing."""
         if parallel:
@@ -252,7 +307,9 @@ class Predictor:
         return ((frame, self._detect_frame(frame)[1]) for frame in iter_frames(source))
 
     # -- speed -----------------------------------------------------------------------------------
-    def benchmark(self, source: SourceSpec, frames: int | None = None, repeat: int = 3, warmup: int = 2) -> dict[str, Any]:
+    def benchmark(
+        self, source: SourceSpec, frames: int | None = None, repeat: int = 3, warmup: int = 2
+    ) -> dict[str, Any]:
         """Frames per second of the pipeline, the naive way and the detector alone, in one run.
 
         Image files are read into memory once (still encoded: every mode decodes, as it would from
@@ -330,6 +387,8 @@ def _benchmark_frames(source: SourceSpec, frames: int | None) -> list[Frame]:
     else:
         items = list(iter_frames(source))
     if frames is not None and items:
-        items = [Frame(source=it.source, index=i, image=it.image, path=it.path, data=it.data)
-                 for i, it in enumerate(items[j % len(items)] for j in range(frames))]
+        items = [
+            Frame(source=it.source, index=i, image=it.image, path=it.path, data=it.data)
+            for i, it in enumerate(items[j % len(items)] for j in range(frames))
+        ]
     return items

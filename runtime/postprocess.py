@@ -57,7 +57,9 @@ class Detections:
         return self.with_boxes(clip_boxes(lb.to_image(self.boxes), width, height)) if len(self) else self
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int | None = None) -> np.ndarray:
+def nms(
+    boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int | None = None
+) -> np.ndarray:
     """Greedy non-maximum suppression; indices of the kept boxes, best score first."""
     order = np.argsort(-scores, kind="stable")
     boxes = boxes.astype(np.float32, copy=False)
@@ -79,8 +81,15 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: i
     return np.asarray(keep, dtype=np.int64)
 
 
-def decode_yolov8(output: np.ndarray, num_classes: int, conf_threshold: float, iou_threshold: float,
-                  max_det: int, agnostic: bool = True, max_candidates: int = 30000) -> Detections:
+def decode_yolov8(
+    output: np.ndarray,
+    num_classes: int,
+    conf_threshold: float,
+    iou_threshold: float,
+    max_det: int,
+    agnostic: bool = True,
+    max_candidates: int = 30000,
+) -> Detections:
     """Boxes from one image's ``yolov8_xywh_scores`` output ([1, 4 + nc, N] or [4 + nc, N]).
 
     Boxes stay in model-input pixels. ``agnostic`` NMS keeps one box per place whatever its class

@@ -103,7 +103,7 @@ def group_lines(chars: list[Char], min_overlap: float, max_lines: int = 2) -> li
     while len(lines) > max(1, max_lines):
         gaps = [centre_y(lines[i + 1]) - centre_y(lines[i]) for i in range(len(lines) - 1)]
         i = gaps.index(min(gaps))
-        lines[i:i + 2] = [lines[i] + lines[i + 1]]
+        lines[i : i + 2] = [lines[i] + lines[i + 1]]
     return [sorted(line, key=lambda c: c.center[0]) for line in lines]
 
 
@@ -113,8 +113,9 @@ def in_reading_order(chars: list[Char], line_overlap: float = 0.5, max_lines: in
     return [replace(c, line=i) for i, line in enumerate(lines) for c in line]
 
 
-def read_chars(chars: list[Char], dup_overlap: float = 0.7, line_overlap: float = 0.5,
-               max_lines: int = 2) -> Reading:
+def read_chars(
+    chars: list[Char], dup_overlap: float = 0.7, line_overlap: float = 0.5, max_lines: int = 2
+) -> Reading:
     """Duplicates merged, lines grouped, text read top to bottom, left to right."""
     if not chars:
         return Reading(text="", chars=[], lines=0, score=None)

@@ -28,7 +28,14 @@ from typing import Any
 from runtime.records import ALPHABET, Char
 
 REGIONS_DIR = Path(__file__).resolve().parent / "regions"
-DEFAULT_LOOKALIKES: tuple[tuple[str, str], ...] = (("O", "0"), ("I", "1"), ("B", "8"), ("S", "5"), ("Z", "2"), ("G", "6"))
+DEFAULT_LOOKALIKES: tuple[tuple[str, str], ...] = (
+    ("O", "0"),
+    ("I", "1"),
+    ("B", "8"),
+    ("S", "5"),
+    ("Z", "2"),
+    ("G", "6"),
+)
 
 
 class RulesError(ValueError):
@@ -50,7 +57,7 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
             end = pattern.find("]", i)
             if end < 0:
                 raise RulesError(f"pattern {pattern!r}: '[' without ']'")
-            body = pattern[i + 1:end]
+            body = pattern[i + 1 : end]
             if not body or not re.fullmatch(r"[A-Z0-9\-]+", body):
                 raise RulesError(f"pattern {pattern!r}: bad class [{body}]")
             out.append(f"[{body}]")
@@ -74,7 +81,9 @@ class RegionRules:
         self._compiled = [compile_pattern(p) for p in self.patterns]
         for pair in self.lookalikes:
             if len(pair) != 2 or any(len(c) != 1 or c not in ALPHABET for c in pair):
-                raise RulesError(f"rules {self.name!r}: look-alike {pair!r} is not a pair of plate characters")
+                raise RulesError(
+                    f"rules {self.name!r}: look-alike {pair!r} is not a pair of plate characters"
+                )
         if not 0.0 < self.lookalike_score <= 1.0:
             raise RulesError(f"rules {self.name!r}: lookalike_score {self.lookalike_score} is not in (0, 1]")
         self._partners: dict[str, set[str]] = {}
@@ -91,7 +100,9 @@ class RegionRules:
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "rules") -> RegionRules:
         if not isinstance(d, dict):
-            raise RulesError(f"{source}: expected a mapping with 'name' and 'patterns', got {type(d).__name__}")
+            raise RulesError(
+                f"{source}: expected a mapping with 'name' and 'patterns', got {type(d).__name__}"
+            )
         unknown = sorted(set(d) - {"name", "patterns", "lookalikes", "lookalike_score", "description"})
         if unknown:
             raise RulesError(f"{source}: unknown keys {unknown}")
@@ -104,8 +115,12 @@ class RegionRules:
         except (TypeError, ValueError):
             raise RulesError(f"{source}: lookalikes must be a list of pairs, got {lookalikes!r}") from None
         try:
-            return cls(name=str(d.get("name") or Path(source).stem), patterns=patterns, lookalikes=pairs,
-                       lookalike_score=float(d.get("lookalike_score", 0.5)))
+            return cls(
+                name=str(d.get("name") or Path(source).stem),
+                patterns=patterns,
+                lookalikes=pairs,
+                lookalike_score=float(d.get("lookalike_score", 0.5)),
+            )
         except RulesError as e:
             raise RulesError(f"{source}: {e}") from None
 
@@ -120,8 +135,9 @@ def load_rules(name_or_path: str | Path) -> RegionRules:
     if not p.suffix:
         p = REGIONS_DIR / f"{name_or_path}.yaml"
         if not p.is_file():
-            raise RulesError(f"no region rules named {name_or_path!r} (known: {available_regions()}; "
-                             f"or give a YAML file)")
+            raise RulesError(
+                f"no region rules named {name_or_path!r} (known: {available_regions()}; or give a YAML file)"
+            )
     if not p.is_file():
         raise RulesError(f"{p}: no such region rules file")
     import yaml  # local: only needed when rules are used
@@ -208,6 +224,10 @@ def apply_text(chars: list[Char], text: str, rules: RegionRules | None = None) -
         options = _options(c, rules)
         if t not in options:
             raise ValueError(f"{t!r} is not an option for the character {c.char!r} at {c.box}")
-        alts = {ch: s for ch, s in options.items() if ch != t and (ch == c.char or ch in dict(c.alternatives))}
-        out.append(replace(c, char=t, score=options[t], alternatives=sorted(alts.items(), key=lambda kv: -kv[1])))
+        alts = {
+            ch: s for ch, s in options.items() if ch != t and (ch == c.char or ch in dict(c.alternatives))
+        }
+        out.append(
+            replace(c, char=t, score=options[t], alternatives=sorted(alts.items(), key=lambda kv: -kv[1]))
+        )
     return out

@@ -111,7 +111,9 @@ def list_image_paths(spec: str | os.PathLike) -> list[Path]:
     s = str(spec)
     p = Path(s)
     if is_stream_spec(s):
-        raise SourceError(f"{redact_url(s)}: a video or stream, not images; read it with iter_frames (runtime.streams)")
+        raise SourceError(
+            f"{redact_url(s)}: a video or stream, not images; read it with iter_frames (runtime.streams)"
+        )
     if p.is_file():
         return [p]
     if p.is_dir():
@@ -120,8 +122,11 @@ def list_image_paths(spec: str | os.PathLike) -> list[Path]:
             raise SourceError(f"{p}: the folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         return paths
     if _is_glob(s):
-        paths = sorted(Path(q) for q in glob.glob(s, recursive=True)
-                       if Path(q).suffix.lower() in IMAGE_SUFFIXES and Path(q).is_file())
+        paths = sorted(
+            Path(q)
+            for q in glob.glob(s, recursive=True)
+            if Path(q).suffix.lower() in IMAGE_SUFFIXES and Path(q).is_file()
+        )
         if not paths:
             raise SourceError(f"{s}: the pattern matches no image files")
         return paths
@@ -158,4 +163,6 @@ def _iter_items(items: Iterable) -> Iterator[Frame]:
         elif isinstance(item, (str, os.PathLike)):
             yield Frame(source=str(item), index=i, path=Path(item))
         else:
-            raise SourceError(f"item {i} of the source is a {type(item).__name__}, not a path, array or Frame")
+            raise SourceError(
+                f"item {i} of the source is a {type(item).__name__}, not a path, array or Frame"
+            )

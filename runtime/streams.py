@@ -28,9 +28,10 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -58,7 +59,9 @@ class StreamLostError(SourceError):
 
 # -- specs and names -----------------------------------------------------------------------------
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#]*@")
-_SECRET_PARAMS = re.compile(r"(?i)([?&;](?:user|username|usr|password|passwd|pass|pwd|token|key|auth|secret)=)[^&;#\s]*")
+_SECRET_PARAMS = re.compile(
+    r"(?i)([?&;](?:user|username|usr|password|passwd|pass|pwd|token|key|auth|secret)=)[^&;#\s]*"
+)
 
 
 def redact_url(text: str) -> str:
@@ -95,14 +98,14 @@ def _kind(spec: str) -> str:
 class _Capture:
     """One opened source: ``read()`` gives the next BGR frame or None (end, error or timeout)."""
 
-    fps: Optional[float] = None
-    frame_count: Optional[int] = None
-    size: Optional[tuple[int, int]] = None
+    fps: float | None = None
+    frame_count: int | None = None
+    size: tuple[int, int] | None = None
 
-    def read(self) -> Optional[np.ndarray]:
+    def read(self) -> np.ndarray | None:
         raise NotImplementedError
 
-    def position_s(self) -> Optional[float]:
+    def position_s(self) -> float | None:
         """The last frame's time in the source (files), else None."""
         return None
 
@@ -133,12 +136,18 @@ class _CvCapture(_Capture):
             target: Any = int(spec) if spec.isdigit() else spec
             cap = cv2.VideoCapture(target)
         else:
-            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(config.open_timeout_s * 1000),
-                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(config.read_timeout_s * 1000)]
+            params = [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                int(config.open_timeout_s * 1000),
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                int(config.read_timeout_s * 1000),
+            ]
             cap = self._open_ffmpeg(cv2, spec, params, config if kind == "url" else None)
         if not cap.isOpened():
             cap.release()
-            raise SourceError(_open_failure(spec, kind, name, time.monotonic() - started, config.open_timeout_s))
+            raise SourceError(
+                _open_failure(spec, kind, name, time.monotonic() - started, config.open_timeout_s)
+            )
         self._cap = cap
         fps = cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if _SANE_FPS[0] <= fps <= _SANE_FPS[1] else None
@@ -149,11 +158,15 @@ class _CvCapture(_Capture):
         self._pos_prop = cv2.CAP_PROP_POS_MSEC
 
     @staticmethod
-    def _open_ffmpeg(cv2: Any, spec: str, params: list[int], config: Optional[StreamConfig]) -> Any:
+    def _open_ffmpeg(cv2: Any, spec: str, params: list[int], config: StreamConfig | None) -> Any:
         # The RTSP transport is an FFmpeg option OpenCV takes only from the environment, read at open:
         # set it for this open alone, under a lock, unless the user set the variable themselves.
         key = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
-        transport = config.rtsp_transport if config is not None and spec.lower().startswith(("rtsp://", "rtsps://")) else "auto"
+        transport = (
+            config.rtsp_transport
+            if config is not None and spec.lower().startswith(("rtsp://", "rtsps://"))
+            else "auto"
+        )
         if transport == "auto" or key in os.environ:
             return cv2.VideoCapture(spec, cv2.CAP_FFMPEG, params)
         with _capture_options_lock:
@@ -163,7 +176,7 @@ class _CvCapture(_Capture):
             finally:
                 del os.environ[key]
 
-    def read(self) -> Optional[np.ndarray]:
+    def read(self) -> np.ndarray | None:
         ok, image = self._cap.read()
         if not ok or image is None or image.size == 0:
             return None
@@ -171,7 +184,7 @@ class _CvCapture(_Capture):
             self.size = (image.shape[1], image.shape[0])
         return image
 
-    def position_s(self) -> Optional[float]:
+    def position_s(self) -> float | None:
         ms = self._cap.get(self._pos_prop)
         return ms / 1000.0 if ms >= 0 else None
 
@@ -189,7 +202,8 @@ class _PiCamera(_Capture):
             raise SourceError(
                 f"{spec}: the Raspberry Pi camera needs picamera2, which is not installed "
                 "(Raspberry Pi OS: sudo apt install python3-picamera2, and create the virtualenv "
-                "with --system-site-packages)") from None
+                "with --system-site-packages)"
+            ) from None
         number = int(spec.partition(":")[2] or 0)
         try:
             cam = Picamera2(number)
@@ -206,7 +220,7 @@ class _PiCamera(_Capture):
         except (KeyError, TypeError, IndexError, ZeroDivisionError):
             self.fps = None
 
-    def read(self) -> Optional[np.ndarray]:
+    def read(self) -> np.ndarray | None:
         try:
             image = self._cam.capture_array("main")
         except Exception:
@@ -234,8 +248,11 @@ def _open_failure(spec: str, kind: str, name: str, took_s: float, timeout_s: flo
     if kind == "camera":
         return f"{name}: cannot open the camera (absent, busy or no permission)"
     parts = urlsplit(spec)
-    host, port = parts.hostname, parts.port or {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443,
-                                                "rtmp": 1935}.get(parts.scheme.lower())
+    host, port = (
+        parts.hostname,
+        parts.port
+        or {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443, "rtmp": 1935}.get(parts.scheme.lower()),
+    )
     if host and port:
         try:
             socket.create_connection((host, port), timeout=2.0).close()
@@ -243,8 +260,10 @@ def _open_failure(spec: str, kind: str, name: str, took_s: float, timeout_s: flo
             return f"{name}: cannot connect to {host}:{port} ({e.strerror or e})"
         if took_s >= 0.9 * timeout_s:
             return f"{name}: {host}:{port} accepts connections but the stream did not open within {timeout_s:g} s"
-        return (f"{name}: {host}:{port} answers but refused the stream "
-                "(wrong path or credentials?) or sends a format that cannot be decoded")
+        return (
+            f"{name}: {host}:{port} answers but refused the stream "
+            "(wrong path or credentials?) or sends a format that cannot be decoded"
+        )
     return f"{name}: cannot open the stream"
 
 
@@ -300,7 +319,7 @@ class _FrameBuffer:
         self._capacity, self._overwrite, self._on_drop = capacity, overwrite, on_drop
         self._cond = threading.Condition()
         self._done = False
-        self._error: Optional[BaseException] = None
+        self._error: BaseException | None = None
 
     def put(self, frame: Frame) -> bool:
         """False when the buffer was closed (stop reading)."""
@@ -316,13 +335,13 @@ class _FrameBuffer:
             self._cond.notify_all()
             return True
 
-    def finish(self, error: Optional[BaseException] = None) -> None:
+    def finish(self, error: BaseException | None = None) -> None:
         """No more frames: the consumer gets the ones waiting, then ``error`` (or the end)."""
         with self._cond:
             self._done, self._error = True, self._error or error
             self._cond.notify_all()
 
-    def get(self) -> Optional[Frame]:
+    def get(self) -> Frame | None:
         """The next frame; None at the end; raises the reader's error after the last frame."""
         with self._cond:
             while not self._items and not self._done:
@@ -355,7 +374,7 @@ class StreamSource:
     (:class:`StreamStats`), ``config``.
     """
 
-    def __init__(self, spec: str, config: Optional[StreamConfig] = None) -> None:
+    def __init__(self, spec: str, config: StreamConfig | None = None) -> None:
         self.config = config or StreamConfig()
         self._spec = str(spec).strip()
         self._kind = _kind(self._spec)
@@ -367,10 +386,10 @@ class StreamSource:
         self._closed = False
         self._ended = False
         self._next_index = 0
-        self._measured_fps: Optional[float] = None
-        self._last_grab: Optional[float] = None
+        self._measured_fps: float | None = None
+        self._last_grab: float | None = None
 
-        self._cap: Optional[_Capture] = _open_capture(self._spec, self._kind, self.config, self.name)
+        self._cap: _Capture | None = _open_capture(self._spec, self._kind, self.config, self.name)
         self._source_fps = self._cap.fps
         self.size = self._cap.size
         self.frame_count = self._cap.frame_count
@@ -382,22 +401,26 @@ class StreamSource:
             what = "video file" if self._kind == "file" else "source"
             raise SourceError(f"{self.name}: the {what} opened but no frame could be read from it")
         self.size = (first.shape[1], first.shape[0])
-        self._first: Optional[Frame] = self._make_frame(first)
+        self._first: Frame | None = self._make_frame(first)
 
         drop = self.config.drop
         realtime = self.config.realtime and not self.live
         self._paced = realtime and self._source_fps is not None
         self._threaded = self.live or realtime or drop == "always"
         overwrite = drop == "always" or (drop == "auto" and (self.live or realtime))
-        self._buffer = _FrameBuffer(1 if overwrite else _QUEUE_WHEN_NOT_DROPPING, overwrite, self._count_dropped)
-        self._thread: Optional[threading.Thread] = None
+        self._buffer = _FrameBuffer(
+            1 if overwrite else _QUEUE_WHEN_NOT_DROPPING, overwrite, self._count_dropped
+        )
+        self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        if self.live:  # a camera is read from the start (frames waiting in it get stale, and keep-alives flow);
+        if (
+            self.live
+        ):  # a camera is read from the start (frames waiting in it get stale, and keep-alives flow);
             self._start_reader()  # a realtime file's clock starts at the first next()
 
     # -- public API ------------------------------------------------------------------------------
     @property
-    def fps(self) -> Optional[float]:
+    def fps(self) -> float | None:
         return self._source_fps or self._measured_fps
 
     def __iter__(self) -> StreamSource:
@@ -471,14 +494,16 @@ class StreamSource:
             dt = now - self._last_grab
             if dt > 0:  # a slowly adapting rate, for the frames-missed estimate when the source names none
                 rate = 1.0 / dt
-                self._measured_fps = rate if self._measured_fps is None else 0.9 * self._measured_fps + 0.1 * rate
+                self._measured_fps = (
+                    rate if self._measured_fps is None else 0.9 * self._measured_fps + 0.1 * rate
+                )
         self._last_grab = now
         stamp = time.time() if self.live else (self._cap.position_s() if self._cap is not None else None)
         frame = Frame(source=self.name, index=self._next_index, image=image, timestamp=stamp)
         self._next_index += 1
         return frame
 
-    def _read_next(self) -> Optional[Frame]:
+    def _read_next(self) -> Frame | None:
         """The next frame of a file (None at its end, with a stream_truncated event when it ended early)."""
         if self._cap is None:
             return None
@@ -495,7 +520,7 @@ class StreamSource:
 
     def _reader(self) -> None:
         """The grabber thread: reads continuously, hands frames over, reconnects live sources."""
-        error: Optional[BaseException] = None
+        error: BaseException | None = None
         try:
             start = time.monotonic()
             paced = 0
@@ -520,12 +545,19 @@ class StreamSource:
                 # frame (its decoder drains the ones it held, one per timeout): reconnect now.
                 stalled = self.live and waited >= 0.9 * self.config.read_timeout_s
                 if image is None or stalled:
-                    reason = (f"no frame for {waited:.1f} s (read timeout)" if stalled else
-                              "the read failed (connection closed, device gone or stream ended)")
+                    reason = (
+                        f"no frame for {waited:.1f} s (read timeout)"
+                        if stalled
+                        else "the read failed (connection closed, device gone or stream ended)"
+                    )
                     if not self._reconnect(reason, lost_at=asked):
                         break
         except BaseException as e:  # noqa: BLE001 - handed to the consumer, whose next() raises it
-            error = e if isinstance(e, SourceError) else SourceError(f"{self.name}: reading failed: {redact_url(str(e))}")
+            error = (
+                e
+                if isinstance(e, SourceError)
+                else SourceError(f"{self.name}: reading failed: {redact_url(str(e))}")
+            )
         finally:
             if self._cap is not None:
                 self._cap.release()
@@ -535,12 +567,21 @@ class StreamSource:
     def _check_file_end(self) -> None:
         """A stream_truncated event when a file ended before the frame count its header announces."""
         expected = self.frame_count
-        tolerance = 0 if Path(self._spec).suffix.lower() in _EXACT_COUNT_SUFFIXES else max(1, (expected or 0) // 100)
+        tolerance = (
+            0 if Path(self._spec).suffix.lower() in _EXACT_COUNT_SUFFIXES else max(1, (expected or 0) // 100)
+        )
         if expected is not None and self._next_index < expected - tolerance:
-            self._emit({"event": "stream_truncated", "source": self.name, "frame": self._next_index - 1,
-                        "frames": self._next_index, "expected_frames": expected,
-                        "reason": f"the file ended after {self._next_index} of the {expected} frames its header announces "
-                                  "(truncated or corrupt)"})
+            self._emit(
+                {
+                    "event": "stream_truncated",
+                    "source": self.name,
+                    "frame": self._next_index - 1,
+                    "frames": self._next_index,
+                    "expected_frames": expected,
+                    "reason": f"the file ended after {self._next_index} of the {expected} frames its header announces "
+                    "(truncated or corrupt)",
+                }
+            )
 
     def _missed(self, outage_s: float) -> int:
         fps = self.fps
@@ -564,8 +605,13 @@ class StreamSource:
                 cap = _open_capture(self._spec, self._kind, self.config, self.name)
             except SourceError as e:
                 reason = str(e)
-                log.info("%s: reconnect attempt %d/%d failed: %s", self.name, attempts,
-                         self.config.reconnect_attempts, reason)
+                log.info(
+                    "%s: reconnect attempt %d/%d failed: %s",
+                    self.name,
+                    attempts,
+                    self.config.reconnect_attempts,
+                    reason,
+                )
                 continue
             image = cap.read()
             if image is None:
@@ -581,23 +627,43 @@ class StreamSource:
             self.stats.outages.append(Outage(lost_frame + 1, round(outage, 3), missed, attempts, True))
             self._last_grab = None  # the outage is not a frame interval
             frame = self._make_frame(image)
-            self._emit({"event": "stream_restored", "source": self.name, "frame": frame.index,
-                        "outage_s": round(outage, 3), "frames_missed": missed, "attempts": attempts},
-                       logging.INFO)
+            self._emit(
+                {
+                    "event": "stream_restored",
+                    "source": self.name,
+                    "frame": frame.index,
+                    "outage_s": round(outage, 3),
+                    "frames_missed": missed,
+                    "attempts": attempts,
+                },
+                logging.INFO,
+            )
             return self._buffer.put(frame)
         outage = time.monotonic() - lost_at
         missed = self._missed(outage)
         self.stats.frames_missed += missed
         self.stats.outages.append(Outage(lost_frame + 1, round(outage, 3), missed, attempts, False))
-        self._emit({"event": "stream_failed", "source": self.name, "frame": lost_frame,
-                    "outage_s": round(outage, 3), "frames_missed": missed, "attempts": attempts,
-                    "reason": reason}, logging.ERROR)
-        self._buffer.finish(StreamLostError(
-            f"{self.name}: the stream was lost after frame {lost_frame} and did not come back: "
-            f"{attempts} reconnect attempts over {outage:.1f} s failed (last: {reason})"))
+        self._emit(
+            {
+                "event": "stream_failed",
+                "source": self.name,
+                "frame": lost_frame,
+                "outage_s": round(outage, 3),
+                "frames_missed": missed,
+                "attempts": attempts,
+                "reason": reason,
+            },
+            logging.ERROR,
+        )
+        self._buffer.finish(
+            StreamLostError(
+                f"{self.name}: the stream was lost after frame {lost_frame} and did not come back: "
+                f"{attempts} reconnect attempts over {outage:.1f} s failed (last: {reason})"
+            )
+        )
         return False
 
 
-def open_stream(spec: str, config: Optional[StreamConfig] = None) -> StreamSource:
+def open_stream(spec: str, config: StreamConfig | None = None) -> StreamSource:
     """Open a video file, camera, URL or the Pi camera; SourceError naming it (redacted) when it cannot."""
     return StreamSource(spec, config)

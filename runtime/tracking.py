@@ -74,7 +74,7 @@ def _align(chars: list[Char], consensus: str) -> list[Char | None] | None:
     n, m = len(chars), len(consensus)
     options: list[list[Char | None]]
     if n == m + 1:
-        options = [chars[:j] + chars[j + 1:] for j in range(n)]
+        options = [chars[:j] + chars[j + 1 :] for j in range(n)]
     elif n == m - 1:
         options = [chars[:j] + [None] + chars[j:] for j in range(m)]
     else:
@@ -123,8 +123,15 @@ def vote(readings: list[TrackReading], rules: RegionRules | None = None, top_n: 
         total = sum(slot.values()) or 1.0
         ranked = sorted(slot.items(), key=lambda kv: (-kv[1], kv[0]))
         best, mass = ranked[0]
-        chars.append(Char(char=best, box=c.box, score=mass / total, line=c.line,
-                          alternatives=[(a, m / total) for a, m in ranked[1:4]]))
+        chars.append(
+            Char(
+                char=best,
+                box=c.box,
+                score=mass / total,
+                line=c.line,
+                alternatives=[(a, m / total) for a, m in ranked[1:4]],
+            )
+        )
     text = "".join(c.char for c in chars)
     if rules is not None:
         found = candidates(chars, rules, top_n)
@@ -200,7 +207,9 @@ class Track:
             "best_box": [round(v, 2) for v in (best.box if best else self.box)],
             "best_frame": best.frame if best else self.last_frame,
             "lines": self.vote.lines if self.vote else None,
-            "readings": [{"frame": r.frame, "text": r.text, "score": round(r.score, 4)} for r in self.readings],
+            "readings": [
+                {"frame": r.frame, "text": r.text, "score": round(r.score, 4)} for r in self.readings
+            ],
         }
 
 
@@ -212,8 +221,9 @@ class Tracker:
         self.tracks: list[Track] = []
         self._next_id = 1
 
-    def update(self, frame: int, boxes: np.ndarray, scores: np.ndarray,
-               size: tuple[int, int] | None = None) -> tuple[list[tuple[Track, int]], list[Track]]:
+    def update(
+        self, frame: int, boxes: np.ndarray, scores: np.ndarray, size: tuple[int, int] | None = None
+    ) -> tuple[list[tuple[Track, int]], list[Track]]:
         """Match detections (``boxes`` [N, 4] xyxy in image pixels, ``scores`` [N]) at ``frame``.
 
         Returns (track, detection index) for every detection that continues or starts a track,
@@ -225,8 +235,16 @@ class Tracker:
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         scores = np.asarray(scores, np.float32).reshape(-1)
         # First end the tracks that are gone, so that a plate entering where one just left starts its own.
-        gone = {t.id for t in self.tracks if frame - t.last_frame > cfg.max_missed
-                or (size is not None and frame - t.last_frame >= 2 and _left_the_frame(t, frame, size, cfg.edge_margin))}
+        gone = {
+            t.id
+            for t in self.tracks
+            if frame - t.last_frame > cfg.max_missed
+            or (
+                size is not None
+                and frame - t.last_frame >= 2
+                and _left_the_frame(t, frame, size, cfg.edge_margin)
+            )
+        }
         ended = [t for t in self.tracks if t.id in gone]
         self.tracks = [t for t in self.tracks if t.id not in gone]
         free_tracks = list(self.tracks)
@@ -246,9 +264,14 @@ class Tracker:
         overlap = iou_matrix(boxes, claimed).max(axis=1) if len(claimed) else np.zeros(len(boxes))
         for i in strong:
             if i not in taken and overlap[i] < cfg.duplicate_iou:
-                track = Track(id=self._next_id, box=tuple(float(v) for v in boxes[i]), det_score=float(scores[i]),
-                              first_frame=frame, last_frame=frame,
-                              aspect=float(boxes[i][2] - boxes[i][0]) / max(float(boxes[i][3] - boxes[i][1]), 1.0))
+                track = Track(
+                    id=self._next_id,
+                    box=tuple(float(v) for v in boxes[i]),
+                    det_score=float(scores[i]),
+                    first_frame=frame,
+                    last_frame=frame,
+                    aspect=float(boxes[i][2] - boxes[i][0]) / max(float(boxes[i][3] - boxes[i][1]), 1.0),
+                )
                 self._next_id += 1
                 self.tracks.append(track)
                 matched.append((track, i))
@@ -260,8 +283,9 @@ class Tracker:
         ended, self.tracks = self.tracks, []
         return ended
 
-    def _associate(self, frame: int, tracks: list[Track], boxes: np.ndarray, group: list[int],
-                   weak: bool = False) -> list[tuple[Track, int]]:
+    def _associate(
+        self, frame: int, tracks: list[Track], boxes: np.ndarray, group: list[int], weak: bool = False
+    ) -> list[tuple[Track, int]]:
         """Greedy pairs of ``tracks`` and detections ``group``. Weak detections (``weak``) only
         continue tracks seen in the previous frame, by overlap: a weak box far from any live track is
         more likely a sign or a plate of another lane than the lost plate (ByteTrack's rule)."""
@@ -272,8 +296,13 @@ class Tracker:
         predicted = np.stack([t.predicted(frame) for t in tracks])
         dets = boxes[group]
         # A plate's height changes little between frames (its width does, cut by the frame edge).
-        heights = np.maximum(predicted[:, 3] - predicted[:, 1], 1.0)[:, None] / np.maximum(dets[:, 3] - dets[:, 1], 1.0)[None]
-        same_size = (heights <= self.config.max_height_ratio) & (heights >= 1.0 / self.config.max_height_ratio)
+        heights = (
+            np.maximum(predicted[:, 3] - predicted[:, 1], 1.0)[:, None]
+            / np.maximum(dets[:, 3] - dets[:, 1], 1.0)[None]
+        )
+        same_size = (heights <= self.config.max_height_ratio) & (
+            heights >= 1.0 / self.config.max_height_ratio
+        )
         iou = np.where(same_size, iou_matrix(predicted, dets), 0.0)
         pairs: list[tuple[Track, int]] = []
         used_t: set[int] = set()
@@ -291,11 +320,15 @@ class Tracker:
         pc = (predicted[:, :2] + predicted[:, 2:]) / 2
         dc = (dets[:, :2] + dets[:, 2:]) / 2
         size = np.maximum(predicted[:, 2:] - predicted[:, :2], 1.0)
-        size[:, 0] = np.maximum(size[:, 0], size[:, 1] * np.array([t.aspect for t in tracks]))  # a part: the whole
+        size[:, 0] = np.maximum(
+            size[:, 0], size[:, 1] * np.array([t.aspect for t in tracks])
+        )  # a part: the whole
         dist = np.linalg.norm((dc[None] - pc[:, None]) / size[:, None], axis=2)
         missed = np.array([frame - t.last_frame - 1 for t in tracks], np.float32)
-        gate = np.minimum(self.config.max_centre_shift + self.config.gate_growth * np.maximum(missed, 0),
-                          self.config.max_gate)
+        gate = np.minimum(
+            self.config.max_centre_shift + self.config.gate_growth * np.maximum(missed, 0),
+            self.config.max_gate,
+        )
         # After a gap, a plate comes back ahead of where it was last seen, never behind it.
         last = np.array([((t.box[0] + t.box[2]) / 2, (t.box[1] + t.box[3]) / 2) for t in tracks], np.float32)
         velocity = np.stack([t.velocity for t in tracks])
@@ -312,7 +345,9 @@ class Tracker:
         gap = max(1, frame - track.last_frame)
         old = np.asarray(track.box, np.float32)
         width, height = float(box[2] - box[0]), max(float(box[3] - box[1]), 1.0)
-        if width >= self.config.partial_width * track.aspect * height:  # the whole plate: its motion and shape
+        if (
+            width >= self.config.partial_width * track.aspect * height
+        ):  # the whole plate: its motion and shape
             step = ((box[:2] + box[2:]) - (old[:2] + old[2:])) / 2 / gap
             a = self.config.velocity_smoothing
             track.velocity = (a * step + (1 - a) * track.velocity).astype(np.float32)
@@ -333,7 +368,12 @@ def _left_the_frame(track: Track, frame: int, size: tuple[int, int], edge_margin
     x1, y1, x2, y2 = track.box
     vx, vy = (float(v) for v in track.velocity)
     mx, my = max(edge_margin * w, 2 * abs(vx)), max(edge_margin * h, 2 * abs(vy))
-    if (x1 <= mx and vx < 0) or (x2 >= w - mx and vx > 0) or (y1 <= my and vy < 0) or (y2 >= h - my and vy > 0):
+    if (
+        (x1 <= mx and vx < 0)
+        or (x2 >= w - mx and vx > 0)
+        or (y1 <= my and vy < 0)
+        or (y2 >= h - my and vy > 0)
+    ):
         return True
     px1, py1, px2, py2 = (float(v) for v in track.predicted(frame))
     area = max(1e-6, (px2 - px1) * (py2 - py1))
@@ -355,10 +395,16 @@ def needs_reading(track: Track, frame: int, box: Box, width: int, height: int, c
     if track.attempts < config.confirm_readings:
         return since >= 1
     extra = track.attempts - config.confirm_readings
-    wait = config.read_every_unconfirmed * config.unconfirmed_backoff ** extra
+    wait = config.read_every_unconfirmed * config.unconfirmed_backoff**extra
     return since >= min(round(wait), config.read_every_confirmed)
 
 
 def reading_from_plate(plate: Plate, frame: int) -> TrackReading:
-    return TrackReading(frame=frame, text=plate.text or "", score=plate.score or 0.0, chars=list(plate.chars),
-                        box=plate.box, lines=plate.lines)
+    return TrackReading(
+        frame=frame,
+        text=plate.text or "",
+        score=plate.score or 0.0,
+        chars=list(plate.chars),
+        box=plate.box,
+        lines=plate.lines,
+    )

@@ -83,9 +83,14 @@ class VideoStats:
     def to_dict(self) -> dict[str, Any]:
         n = max(1, self.frames)
         return {
-            "frames": self.frames, "errors": self.errors, "events": self.events, "confirmed": self.confirmed,
-            "unread_tracks": self.unread_tracks, "plates_per_frame": round(self.plates / n, 3),
-            "reads": self.reads, "reads_per_frame": round(self.reads / n, 3),
+            "frames": self.frames,
+            "errors": self.errors,
+            "events": self.events,
+            "confirmed": self.confirmed,
+            "unread_tracks": self.unread_tracks,
+            "plates_per_frame": round(self.plates / n, 3),
+            "reads": self.reads,
+            "reads_per_frame": round(self.reads / n, 3),
             "read_batches_per_frame": round(self.read_batches / n, 3),
             "fps": round(self.frames / self.seconds, 2) if self.seconds > 0 else None,
             **({"source": self.source} if self.source else {}),
@@ -103,16 +108,20 @@ class PlateTracker:
         self.tracker = Tracker(self.config)
         self.stats = VideoStats()
 
-    def step(self, frame: Frame, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
-             keep_image: bool = False) -> TrackedFrame:
+    def step(
+        self, frame: Frame, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, keep_image: bool = False
+    ) -> TrackedFrame:
         cfg = self.config
         height, width = image.shape[:2]
         matched, ended = self.tracker.update(frame.index, boxes, scores, (width, height))
-        due = [(t, i) for t, i in matched
-               if needs_reading(t, frame.index, tuple(float(v) for v in boxes[i]), width, height, cfg)]
+        due = [
+            (t, i)
+            for t, i in matched
+            if needs_reading(t, frame.index, tuple(float(v) for v in boxes[i]), width, height, cfg)
+        ]
         # Tracks with the fewest readings first: a new plate matters more than a re-read.
         due.sort(key=lambda m: (len(m[0].readings), -float(scores[m[1]])))
-        due = due[:cfg.max_reads_per_frame]
+        due = due[: cfg.max_reads_per_frame]
         read: dict[int, Plate] = {}
         if due:
             index = np.array([i for _, i in due])
@@ -135,8 +144,14 @@ class PlateTracker:
         plates = [self._plate(track, i, boxes, scores, read.get(i)) for track, i in matched]
         self.stats.frames += 1
         self.stats.plates += len(plates)
-        return TrackedFrame(source=frame.source, frame=frame.index, plates=plates,
-                            image=image if keep_image else None, reads=len(due), events=events)
+        return TrackedFrame(
+            source=frame.source,
+            frame=frame.index,
+            plates=plates,
+            image=image if keep_image else None,
+            reads=len(due),
+            events=events,
+        )
 
     def _confirms(self, track: Track) -> bool:
         """Enough readings agree; with region rules, on a text the rules allow (a plate read short
@@ -167,16 +182,23 @@ class PlateTracker:
     @staticmethod
     def _plate(track: Track, i: int, boxes: np.ndarray, scores: np.ndarray, read: Plate | None) -> Plate:
         v = track.vote
-        plate = Plate(box=tuple(float(x) for x in boxes[i]), det_score=float(scores[i]), track_id=track.id,
-                      text=v.text if v else "", score=v.score if v else None, lines=v.lines if v else None,
-                      chars=list(read.chars) if read is not None else [],
-                      reason=None if v else (read.reason if read is not None and read.reason else REASON_NOT_READ))
+        plate = Plate(
+            box=tuple(float(x) for x in boxes[i]),
+            det_score=float(scores[i]),
+            track_id=track.id,
+            text=v.text if v else "",
+            score=v.score if v else None,
+            lines=v.lines if v else None,
+            chars=list(read.chars) if read is not None else [],
+            reason=None if v else (read.reason if read is not None and read.reason else REASON_NOT_READ),
+        )
         plate.extra.update({"confirmed": track.confirmed, "read": read is not None})
         return plate
 
 
-def track_plates(predictor: Predictor, source: SourceSpec, config: TrackConfig | None = None,
-                 keep_images: bool = False) -> Iterator[TrackedFrame | Event]:
+def track_plates(
+    predictor: Predictor, source: SourceSpec, config: TrackConfig | None = None, keep_images: bool = False
+) -> Iterator[TrackedFrame | Event]:
     """Tracked frames of ``source`` in order, each followed by the events it produced (plates
     confirmed or ended, stream outages); the last events come when the source ends.
 
@@ -228,8 +250,9 @@ def _source_events(frames: Any) -> Iterator[Event]:
             yield Event(data)
 
 
-def benchmark_video(predictor: Predictor, frames: list[Frame], repeat: int = 2,
-                    config: TrackConfig | None = None) -> dict[str, Any]:
+def benchmark_video(
+    predictor: Predictor, frames: list[Frame], repeat: int = 2, config: TrackConfig | None = None
+) -> dict[str, Any]:
     """Speed of the video pipeline on ``frames`` (decoded, in memory) against the detector alone.
 
     Each mode runs ``repeat`` times, interleaved; the best run counts. Returns frames, fps of the

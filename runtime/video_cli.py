@@ -30,13 +30,17 @@ class Display:
     def __init__(self, title: str) -> None:
         import cv2
 
-        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        if sys.platform.startswith("linux") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        ):
             raise ValueError("--display: no screen (neither DISPLAY nor WAYLAND_DISPLAY is set)")
         try:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)
         except cv2.error:
-            raise ValueError("--display: this OpenCV has no GUI (opencv-python-headless); "
-                             "pip install opencv-python, or use --save out.mp4") from None
+            raise ValueError(
+                "--display: this OpenCV has no GUI (opencv-python-headless); "
+                "pip install opencv-python, or use --save out.mp4"
+            ) from None
         self.title = title
 
     def show(self, image: np.ndarray) -> bool:
@@ -86,8 +90,10 @@ def _event_line(event: dict[str, Any]) -> str:
     if event.get("event") == "plate":
         state = "" if event.get("confirmed") else ", unconfirmed"
         lines = f", {event['lines']} lines" if (event.get("lines") or 1) > 1 else ""
-        return (f"{source}: frames {event['first_frame']}-{event['last_frame']} track {event['track_id']}: "
-                f"{event['text']} ({event['score']:.2f}{state}{lines}, {len(event.get('readings', []))} readings)")
+        return (
+            f"{source}: frames {event['first_frame']}-{event['last_frame']} track {event['track_id']}: "
+            f"{event['text']} ({event['score']:.2f}{state}{lines}, {len(event.get('readings', []))} readings)"
+        )
     details = ", ".join(f"{k}={v}" for k, v in event.items() if k not in ("event", "source"))
     return f"{source}: {event.get('event')}: {details}"
 
@@ -119,15 +125,21 @@ def run_video(args: argparse.Namespace) -> int:
     status = 0
     try:
         with predictor, source:
-            for item in predictor.track(source, track_config, keep_images=saver is not None or display is not None):
+            for item in predictor.track(
+                source, track_config, keep_images=saver is not None or display is not None
+            ):
                 if isinstance(item, Event):
                     data = item.to_dict()
                     print(json.dumps(data) if args.json else _event_line(data), flush=True)
                     continue
                 if item.error is not None:
                     status = 1
-                    print(json.dumps(item.to_dict()) if args.json else f"{item.source}: frame {item.frame}: "
-                          f"error: {item.error}", flush=True)
+                    print(
+                        json.dumps(item.to_dict())
+                        if args.json
+                        else f"{item.source}: frame {item.frame}: error: {item.error}",
+                        flush=True,
+                    )
                     continue
                 if args.json and not args.events_only:
                     print(json.dumps(item.to_dict()), flush=True)

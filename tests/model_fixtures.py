@@ -51,14 +51,27 @@ def write_subset(manifest: Path, out_dir: Path, n_train: int, n_val: int) -> Pat
     m = read_manifest(manifest)
     train = [i for i in m.images if i.split == "train"][:n_train]
     val = [i for i in m.images if i.split == "val"][:n_val]
-    return write_manifest(out_dir / "labels.jsonl", rebase(Manifest(path=m.path, images=train + val), out_dir))
+    return write_manifest(
+        out_dir / "labels.jsonl", rebase(Manifest(path=m.path, images=train + val), out_dir)
+    )
 
 
 def tiny_overrides(base: Path, model: str, manifest: Path, extra: list[str] | None = None) -> list[str]:
     """Config overrides for a tiny CPU training writing everything under ``base``."""
-    return [f"model={model}", f"data=[{manifest}]", "epochs=1", "device=cpu", "workers=0",
-            f"paths.runs={base / 'runs'}", f"cache_dir={base / 'cache'}", f"ultralytics_dir={base / 'ultralytics'}",
-            "readout.max_images=16", "readout.sheet=8", *TINY[model][3], *(extra or [])]
+    return [
+        f"model={model}",
+        f"data=[{manifest}]",
+        "epochs=1",
+        "device=cpu",
+        "workers=0",
+        f"paths.runs={base / 'runs'}",
+        f"cache_dir={base / 'cache'}",
+        f"ultralytics_dir={base / 'ultralytics'}",
+        "readout.max_images=16",
+        "readout.sheet=8",
+        *TINY[model][3],
+        *(extra or []),
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +80,11 @@ def tiny_subsets(shared_datasets, tmp_path_factory) -> dict[str, Path]:
     out = {}
     for model, (dataset, n_train, n_val, _) in TINY.items():
         target = base / dataset / "labels.jsonl"
-        out[model] = target if target.is_file() else write_subset(shared_datasets / dataset / "labels.jsonl",
-                                                                   base / dataset, n_train, n_val)
+        out[model] = (
+            target
+            if target.is_file()
+            else write_subset(shared_datasets / dataset / "labels.jsonl", base / dataset, n_train, n_val)
+        )
     return out
 
 
@@ -107,11 +123,18 @@ def tiny_onnx(tiny_weights, tmp_path_factory) -> dict[str, Path]:
 
 
 def tiny_export_overrides(base: Path) -> list[str]:
-    return [f"paths.runs={base / 'runs'}", f"ultralytics_dir={base / 'ultralytics'}", "parity.count=2",
-            "int8.enabled=false", "degirum.check=false", "benchmark.runs=2"]
+    return [
+        f"paths.runs={base / 'runs'}",
+        f"ultralytics_dir={base / 'ultralytics'}",
+        "parity.count=2",
+        "int8.enabled=false",
+        "degirum.check=false",
+        "benchmark.runs=2",
+    ]
 
 
 # -- untrained models at real size, exported by the export stage ------------------------------------
+
 
 def untrained_weights(model: str, folder: Path, activation: str | None = None) -> Path:
     """Weights of an UNTRAINED plate model as ``python -m train`` defines it (Ultralytics' yolov8n
@@ -121,7 +144,9 @@ def untrained_weights(model: str, folder: Path, activation: str | None = None) -
     from data.config import compose
     from train.architecture import write_model_yaml
 
-    model_cfg = compose("train", [f"model={model}", *([f"model.activation={activation}"] if activation else [])]).model
+    model_cfg = compose(
+        "train", [f"model={model}", *([f"model.activation={activation}"] if activation else [])]
+    ).model
     yolo = YOLO(str(write_model_yaml(model_cfg, folder)), task="detect")
     yolo.model.names = dict(enumerate(str(n) for n in model_cfg.names))  # as the trainer sets them
     path = Path(folder) / f"untrained_{model_cfg.activation}_{model}.pt"
@@ -135,9 +160,19 @@ def export_untrained(model: str, zoo: Path, work: Path, activation: str | None =
     from data.config import compose
     from export.run import export_model
 
-    cfg = compose("export", [f"weights={untrained_weights(model, work, activation)}", f"out={zoo}",
-                             f"paths.runs={work / 'runs'}", f"ultralytics_dir={work / 'ultralytics'}",
-                             "parity.enabled=false", "int8.enabled=false", "degirum.check=false", "benchmark.runs=1"])
+    cfg = compose(
+        "export",
+        [
+            f"weights={untrained_weights(model, work, activation)}",
+            f"out={zoo}",
+            f"paths.runs={work / 'runs'}",
+            f"ultralytics_dir={work / 'ultralytics'}",
+            "parity.enabled=false",
+            "int8.enabled=false",
+            "degirum.check=false",
+            "benchmark.runs=1",
+        ],
+    )
     return export_model(cfg).fp32.model
 
 
@@ -169,6 +204,12 @@ def write_zoo_entry(zoo: Path, name: str, onnx_src: Path, meta) -> Path:
     meta = replace(meta, model_name=name)
     write_metadata(entry.model, meta)
     z = compose("export").zoo
-    write_entry(entry, meta, float(z.conf_threshold), float(z.nms_threshold), int(z.max_detections[meta.task]),
-                int(z.config_version))
+    write_entry(
+        entry,
+        meta,
+        float(z.conf_threshold),
+        float(z.nms_threshold),
+        int(z.max_detections[meta.task]),
+        int(z.config_version),
+    )
     return entry.folder

@@ -46,8 +46,10 @@ class LoopFactory(GstRtspServer.RTSPMediaFactory):
         caps = f"image/jpeg,width={width},height={height},framerate={fps}/1"
         if Gst.ElementFactory.find("openh264enc") is not None:
             # gop-size = 1 s of frames: a client (re)joining waits at most a second for a key frame.
-            encode = (f"jpegdec ! videoconvert ! video/x-raw,format=I420 ! openh264enc gop-size={fps} "
-                      "bitrate=1000000 ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1")
+            encode = (
+                f"jpegdec ! videoconvert ! video/x-raw,format=I420 ! openh264enc gop-size={fps} "
+                "bitrate=1000000 ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=1"
+            )
         else:
             encode = "jpegparse ! rtpjpegpay name=pay0 pt=26"
         self.launch = f"( appsrc name=src is-live=true block=true format=time caps={caps} ! {encode} )"

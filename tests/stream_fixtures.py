@@ -42,14 +42,17 @@ def draw_frame_number(image: np.ndarray, number: int) -> np.ndarray:
     if image.shape[1] < NUMBER_BITS * BLOCK or image.shape[0] < BLOCK:
         raise ValueError(f"frame {image.shape} too small for the frame-number blocks")
     for bit in range(NUMBER_BITS):
-        image[:BLOCK, bit * BLOCK:(bit + 1) * BLOCK] = 255 if (number >> bit) & 1 else 0
+        image[:BLOCK, bit * BLOCK : (bit + 1) * BLOCK] = 255 if (number >> bit) & 1 else 0
     return image
 
 
 def read_frame_number(image: np.ndarray) -> int:
     """The number :func:`draw_frame_number` wrote (block centres, thresholded at mid-grey)."""
     c = BLOCK // 2
-    bits = [image[c - 3:c + 3, bit * BLOCK + c - 3:bit * BLOCK + c + 3].mean() > 127 for bit in range(NUMBER_BITS)]
+    bits = [
+        image[c - 3 : c + 3, bit * BLOCK + c - 3 : bit * BLOCK + c + 3].mean() > 127
+        for bit in range(NUMBER_BITS)
+    ]
     return sum(1 << i for i, on in enumerate(bits) if on)
 
 
@@ -63,7 +66,9 @@ def numbered_frames(n: int, width: int = 320, height: int = 240) -> Iterator[np.
         img[..., 0] = (xs + 3 * i) % 256
         img[..., 1] = (ys + 2 * i) % 256
         img[..., 2] = 96
-        cv2.putText(img, str(i), (width // 3, height * 2 // 3), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (255, 255, 255), 4)
+        cv2.putText(
+            img, str(i), (width // 3, height * 2 // 3), cv2.FONT_HERSHEY_SIMPLEX, 2.0, (255, 255, 255), 4
+        )
         yield draw_frame_number(img, i)
 
 
@@ -95,10 +100,12 @@ def rtsp_server_unavailable() -> str | None:
     """Why the GStreamer RTSP server cannot run here, or None when it can."""
     if not Path(SYSTEM_PYTHON).is_file():
         return f"{SYSTEM_PYTHON} not found (the system Python runs the GStreamer RTSP server)"
-    probe = ("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0');"
-             "from gi.repository import Gst, GstRtspServer; Gst.init(None);"
-             "missing = [e for e in ('appsrc', 'jpegdec', 'jpegparse', 'videoconvert', 'rtpjpegpay')"
-             " if Gst.ElementFactory.find(e) is None]; print(' '.join(missing))")
+    probe = (
+        "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0');"
+        "from gi.repository import Gst, GstRtspServer; Gst.init(None);"
+        "missing = [e for e in ('appsrc', 'jpegdec', 'jpegparse', 'videoconvert', 'rtpjpegpay')"
+        " if Gst.ElementFactory.find(e) is None]; print(' '.join(missing))"
+    )
     try:
         done = subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -114,8 +121,17 @@ def rtsp_server_unavailable() -> str | None:
 class RtspServer:
     """A real RTSP server process serving ``frames_file`` in a loop at ``url``; start/kill at will."""
 
-    def __init__(self, frames_file: Path, width: int, height: int, fps: int, user: str | None,
-                 password: str | None, log_dir: Path, mount: str = "/stream") -> None:
+    def __init__(
+        self,
+        frames_file: Path,
+        width: int,
+        height: int,
+        fps: int,
+        user: str | None,
+        password: str | None,
+        log_dir: Path,
+        mount: str = "/stream",
+    ) -> None:
         self.frames_file, self.width, self.height, self.fps = frames_file, width, height, fps
         self.user, self.password, self.mount = user, password, mount
         self.port = free_port()
@@ -152,9 +168,21 @@ class RtspServer:
         raise RuntimeError(f"the RTSP server did not start; see {self.log_dir}/rtsp_server_{self.starts}.log")
 
     def _spawn(self) -> None:
-        cmd = [SYSTEM_PYTHON, str(SERVER_SCRIPT), str(self.frames_file), "--port", str(self.port),
-               "--width", str(self.width), "--height", str(self.height), "--fps", str(self.fps),
-               "--mount", self.mount]
+        cmd = [
+            SYSTEM_PYTHON,
+            str(SERVER_SCRIPT),
+            str(self.frames_file),
+            "--port",
+            str(self.port),
+            "--width",
+            str(self.width),
+            "--height",
+            str(self.height),
+            "--fps",
+            str(self.fps),
+            "--mount",
+            self.mount,
+        ]
         if self.user:
             cmd += ["--user", self.user, "--password", self.password or ""]
         self.starts += 1
@@ -236,8 +264,12 @@ def rtsp_server(tmp_path: Path):
         pytest.skip(reason)
     servers: list[RtspServer] = []
 
-    def start(video: Path | Iterable[np.ndarray], fps: int = 25, user: str | None = "lpr",
-              password: str | None = "Pw-not-for-logs-7731") -> RtspServer:
+    def start(
+        video: Path | Iterable[np.ndarray],
+        fps: int = 25,
+        user: str | None = "lpr",
+        password: str | None = "Pw-not-for-logs-7731",
+    ) -> RtspServer:
         frames = _video_frames(Path(video)) if isinstance(video, (str, Path)) else video
         frames_file = tmp_path / f"rtsp_frames_{len(servers)}.bin"
         width, height, _ = write_frames_file(frames_file, frames)

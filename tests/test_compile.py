@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from model_fixtures import export_untrained
 from omegaconf import OmegaConf
 
 from compile import bundle as bundle_mod
 from compile import dfc_api, dfc_runner, graph, model_script, nms_config
 from data.config import CONF_DIR, PROJECT_ROOT, compose
-from model_fixtures import export_untrained
 from runtime.metadata import read_onnx_metadata
 
 pytestmark = pytest.mark.slow  # every test here needs a real Ultralytics export (seconds each)
@@ -34,18 +34,23 @@ pytestmark = pytest.mark.slow  # every test here needs a real Ultralytics export
 # onnx_models: models exported by the export stage
 # ------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def onnx_models(tiny_onnx, tmp_path_factory) -> dict[str, Path]:
     """{'det', 'ocr', 'ocr_silu'} -> ONNX with lpr.* metadata, all exported by the export stage: the
     tiny trained ReLU6 models (tiny_onnx) and an untrained SiLU OCR model."""
     work = tmp_path_factory.mktemp("silu_export")
-    return {"det": tiny_onnx["plate_det"], "ocr": tiny_onnx["plate_ocr"],
-            "ocr_silu": export_untrained("plate_ocr", work / "zoo", work, activation="silu")}
+    return {
+        "det": tiny_onnx["plate_det"],
+        "ocr": tiny_onnx["plate_ocr"],
+        "ocr_silu": export_untrained("plate_ocr", work / "zoo", work, activation="silu"),
+    }
 
 
 # ------------------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------------------
+
 
 def _ort_with_end_nodes(path: Path, head: graph.HeadSpec):
     """An ONNX Runtime session of the model that also returns the six end-node tensors."""
@@ -77,21 +82,42 @@ def _hn_from_onnx(path: Path, net: str, end_nodes: list[graph.EndNode]) -> dict:
     returns from get_hn_dict(), which cannot be installed here. Layer numbers are ours, not the DFC's."""
     model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
     shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim] for vi in model.graph.value_info}
-    layers = {f"{net}/input_layer1": {"type": "input_layer", "original_names": ["images"], "input": [], "output": []}}
+    layers = {
+        f"{net}/input_layer1": {
+            "type": "input_layer",
+            "original_names": ["images"],
+            "input": [],
+            "output": [],
+        }
+    }
     by_onnx = {}
     for i, node in enumerate(n for n in model.graph.node if n.op_type == "Conv"):
         n, c, h, w = shapes[node.output[0]]
         name = f"{net}/conv{i + 1}"
         fed = [f"{net}/input_layer1"] if "images" in node.input else []
-        layers[name] = {"type": "conv", "original_names": [node.name], "input": fed, "output": [],
-                        "output_shapes": [[-1, h, w, c]]}
+        layers[name] = {
+            "type": "conv",
+            "original_names": [node.name],
+            "input": fed,
+            "output": [],
+            "output_shapes": [[-1, h, w, c]],
+        }
         by_onnx[node.name] = name
     for k, end in enumerate(end_nodes, start=1):
         out = f"{net}/output_layer{k}"
         layers[by_onnx[end.onnx_node]]["output"].append(out)
-        layers[out] = {"type": "output_layer", "input": [by_onnx[end.onnx_node]], "output": [],
-                       "original_names": [end.output], "output_shapes": layers[by_onnx[end.onnx_node]]["output_shapes"]}
-    return {"name": net, "layers": layers, "net_params": {"output_layers_order": [f"{net}/output_layer{k}" for k in range(1, 7)]}}
+        layers[out] = {
+            "type": "output_layer",
+            "input": [by_onnx[end.onnx_node]],
+            "output": [],
+            "original_names": [end.output],
+            "output_shapes": layers[by_onnx[end.onnx_node]]["output_shapes"],
+        }
+    return {
+        "name": net,
+        "layers": layers,
+        "net_params": {"output_layers_order": [f"{net}/output_layer{k}" for k in range(1, 7)]},
+    }
 
 
 def _cfg(overrides: list[str] | None = None) -> dict:
@@ -116,6 +142,7 @@ def bundles(onnx_models, shared_datasets, tmp_path_factory) -> dict[tuple[str, s
 # ------------------------------------------------------------------------------------------------
 # the graph: end nodes, start node, reg_max, strides
 # ------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("which", ["det", "ocr"])
 def test_end_nodes_exist_in_graph_with_expected_channels(onnx_models, which):
@@ -144,12 +171,13 @@ def test_end_nodes_exist_in_graph_with_expected_channels(onnx_models, which):
     # the model's own output - class sigmoid = scores, DFL decode = boxes - so these are the cut
     # points the Hailo NMS decoder needs, in stride order.
     import cv2
+    import ultralytics
 
     from runtime.geometry import letterbox
 
-    import ultralytics
-
-    image = cv2.imread(str(Path(ultralytics.__file__).parent / "assets" / "bus.jpg"))  # a real photo shipped with Ultralytics
+    image = cv2.imread(
+        str(Path(ultralytics.__file__).parent / "assets" / "bus.jpg")
+    )  # a real photo shipped with Ultralytics
     frame, _ = letterbox(image, meta.input_height, meta.input_width, meta.letterbox_fill)
     x = (frame[..., ::-1].astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
     session = _ort_with_end_nodes(path, head)
@@ -159,7 +187,12 @@ def test_end_nodes_exist_in_graph_with_expected_channels(onnx_models, which):
     for stride in head.strides:
         reg, cls = outputs[head.node("box", stride).output], outputs[head.node("cls", stride).output]
         assert list(reg.shape) == list(head.node("box", stride).shape)
-        assert list(cls.shape) == [1, meta.num_classes, meta.input_height // stride, meta.input_width // stride]
+        assert list(cls.shape) == [
+            1,
+            meta.num_classes,
+            meta.input_height // stride,
+            meta.input_width // stride,
+        ]
         boxes.append(_dfl_decode(reg, stride, head.reg_max))
         scores.append((1 / (1 + np.exp(-cls.reshape(meta.num_classes, -1)))).T)
     full = outputs[names[0]][0]  # [4 + nc, anchors]
@@ -171,8 +204,9 @@ def test_relu6_and_silu_graphs_cut_at_the_same_end_nodes(onnx_models):
     relu6 = graph.analyse(onnx_models["ocr"], num_classes=36)
     silu = graph.analyse(onnx_models["ocr_silu"], num_classes=36)
     assert (relu6.activation, silu.activation) == ("relu6", "silu")
-    assert [(n.onnx_node, n.channels, n.shape) for n in relu6.end_nodes] == \
-        [(n.onnx_node, n.channels, n.shape) for n in silu.end_nodes]
+    assert [(n.onnx_node, n.channels, n.shape) for n in relu6.end_nodes] == [
+        (n.onnx_node, n.channels, n.shape) for n in silu.end_nodes
+    ]
 
 
 def test_class_count_mismatch_is_refused(onnx_models):
@@ -187,8 +221,12 @@ def test_model_without_metadata_names_the_file_and_export(onnx_models, tmp_path)
     onnx.save(model, str(bare))
     with pytest.raises(bundle_mod.BundleError, match=r"bare\.onnx.*python -m export"):
         bundle_mod.read_model(bare)
-    r = subprocess.run([sys.executable, "-m", "compile", f"model={bare}", f"out={tmp_path / 'b'}"],
-                       cwd=PROJECT_ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "compile", f"model={bare}", f"out={tmp_path / 'b'}"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2
     assert str(bare) in r.stderr and "python -m export" in r.stderr
 
@@ -196,6 +234,7 @@ def test_model_without_metadata_names_the_file_and_export(onnx_models, tmp_path)
 # ------------------------------------------------------------------------------------------------
 # NMS config and model script, generated from the graph
 # ------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("which", ["det", "ocr"])
 def test_nms_config_matches_the_model(onnx_models, which):
@@ -221,12 +260,19 @@ def test_model_script_lines_are_known_commands(onnx_models, which):
     nms = cfg["tasks"][meta.task]["nms_on_chip"]
     text = model_script.build(meta, head, cfg["model_script"], nms, calib_count=64)
     allowed = {n.key for n in head.end_nodes} | {"nms_config", "stem"}
-    commands = model_script.validate(text, allow_placeholders=True, placeholders=allowed, require_comments=True)
+    commands = model_script.validate(
+        text, allow_placeholders=True, placeholders=allowed, require_comments=True
+    )
     names = [c.name for c in commands]
     # 16-bit where asked: the class outputs (a16_outputs=[cls]) and the stem (a16_stem, on by default)
     a16 = [c.args[0] for c in commands if c.name == "quantization_param"]
-    assert a16 == ["[" + ", ".join("{{%s}}" % head.node("cls", s).key for s in head.strides) + "]", "{{stem}}"]
-    off = model_script.build(meta, head, {**cfg["model_script"], "a16_stem": False, "a16_outputs": []}, nms, calib_count=64)
+    assert a16 == [
+        "[" + ", ".join("{{%s}}" % head.node("cls", s).key for s in head.strides) + "]",
+        "{{stem}}",
+    ]
+    off = model_script.build(
+        meta, head, {**cfg["model_script"], "a16_stem": False, "a16_outputs": []}, nms, calib_count=64
+    )
     assert not any(line.startswith("quantization_param") for line in off.splitlines())
     assert set(names) <= set(model_script.KNOWN_COMMANDS)
     assert names.count("change_output_activation") == len(head.strides)
@@ -237,22 +283,30 @@ def test_model_script_lines_are_known_commands(onnx_models, which):
     assert [float(v) for v in norm.args[1][1:-1].split(",")] == pytest.approx(std_px)
     assert std_px == pytest.approx([255.0] * 3)  # our metadata: 0..255 -> 0..1
     flavor = next(c for c in commands if c.name == "model_optimization_flavor")
-    assert flavor.kwargs == {"optimization_level": str(cfg["model_script"]["optimization_level"]),
-                             "compression_level": str(cfg["model_script"]["compression_level"])}
+    assert flavor.kwargs == {
+        "optimization_level": str(cfg["model_script"]["optimization_level"]),
+        "compression_level": str(cfg["model_script"]["compression_level"]),
+    }
     # the placeholders are what stops this template from being loaded as is
     with pytest.raises(model_script.ModelScriptError, match="unresolved placeholders"):
         model_script.validate(text)
 
 
-@pytest.mark.parametrize("bad, why", [
-    ("normalization1 = normalisation([0.0, 0.0, 0.0], [255.0, 255.0, 255.0])", "unknown command"),
-    ("model_optimization_flavor(optimization_level=7, compression_level=0)", "optimization_level must be in 0..4"),
-    ("change_output_activation(conv42, sigmod)", "activation in"),
-    ("nms_postprocess(nms.json, meta_arch=yolov8)", "double quotes"),
-    ("quantization_param([conv41], precision_mode=a32_w32)", "precision_mode"),
-    ("normalization([0.0, 0.0], [255.0, 255.0, 255.0])", "assigned"),
-    ("change_output_activation(conv42 sigmoid", "not a command"),
-])
+@pytest.mark.parametrize(
+    "bad, why",
+    [
+        ("normalization1 = normalisation([0.0, 0.0, 0.0], [255.0, 255.0, 255.0])", "unknown command"),
+        (
+            "model_optimization_flavor(optimization_level=7, compression_level=0)",
+            "optimization_level must be in 0..4",
+        ),
+        ("change_output_activation(conv42, sigmod)", "activation in"),
+        ("nms_postprocess(nms.json, meta_arch=yolov8)", "double quotes"),
+        ("quantization_param([conv41], precision_mode=a32_w32)", "precision_mode"),
+        ("normalization([0.0, 0.0], [255.0, 255.0, 255.0])", "assigned"),
+        ("change_output_activation(conv42 sigmoid", "not a command"),
+    ],
+)
 def test_model_script_validator_rejects_bad_lines(bad, why):
     with pytest.raises(model_script.ModelScriptError, match=why):
         model_script.validate(bad + "\n")
@@ -261,6 +315,7 @@ def test_model_script_validator_rejects_bad_lines(bad, why):
 # ------------------------------------------------------------------------------------------------
 # complete bundles: both models, both targets
 # ------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.shared_data
 @pytest.mark.parametrize("which", ["det", "ocr"])
@@ -278,8 +333,8 @@ def test_bundle_is_complete_and_consistent(bundles, onnx_models, which, target):
     calib = np.load(d / "calib.npy")
     assert calib.dtype == np.float32 and calib.shape == (24, meta.input_height, meta.input_width, 3)
     assert calib.min() >= 0 and calib.max() <= 255 and calib.max() > 200
-    from data.images import read_image
     from data.exporters import cut_plate
+    from data.images import read_image
     from data.manifest import read_manifest
     from runtime.geometry import letterbox
 
@@ -293,12 +348,22 @@ def test_bundle_is_complete_and_consistent(bundles, onnx_models, which, target):
             expected, _ = letterbox(image, meta.input_height, meta.input_width, meta.letterbox_fill)
         else:
             plate = item.plates[int(row[3].split()[1])]
-            expected = cut_plate(image, plate, meta.input_height, meta.input_width, meta.crop_pad_x,
-                                 meta.crop_pad_y, meta.letterbox_fill)[0]
+            expected = cut_plate(
+                image,
+                plate,
+                meta.input_height,
+                meta.input_width,
+                meta.crop_pad_x,
+                meta.crop_pad_y,
+                meta.letterbox_fill,
+            )[0]
         np.testing.assert_array_equal(calib[int(row[0])], expected[..., ::-1].astype(np.float32))
     # every frame is padded (UC3M scenes are 4:3, crops ~2:1 but not 128:256) with exactly the fill
-    padded = [(np.all(f[0] == meta.letterbox_fill) and np.all(f[-1] == meta.letterbox_fill))
-              or (np.all(f[:, 0] == meta.letterbox_fill) and np.all(f[:, -1] == meta.letterbox_fill)) for f in calib]
+    padded = [
+        (np.all(f[0] == meta.letterbox_fill) and np.all(f[-1] == meta.letterbox_fill))
+        or (np.all(f[:, 0] == meta.letterbox_fill) and np.all(f[:, -1] == meta.letterbox_fill))
+        for f in calib
+    ]
     assert sum(padded) >= len(calib) // 2
 
     # NMS / DeGirum follow the task's config; the DeGirum entry names this target's device
@@ -306,15 +371,27 @@ def test_bundle_is_complete_and_consistent(bundles, onnx_models, which, target):
     nms = cfg["tasks"][meta.task]["nms_on_chip"]
     assert spec["nms_on_chip"] == nms
     zoo = json.loads((d / spec["degirum"]["template"]).read_text())
-    assert zoo["DEVICE"][0] == {"DeviceType": target_cfg.degirum_device_type, "RuntimeAgent": "HAILORT",
-                                "SupportedDeviceTypes": target_cfg.degirum_supported_devices}
+    assert zoo["DEVICE"][0] == {
+        "DeviceType": target_cfg.degirum_device_type,
+        "RuntimeAgent": "HAILORT",
+        "SupportedDeviceTypes": target_cfg.degirum_supported_devices,
+    }
     assert zoo["PRE_PROCESS"][0]["InputQuantEn"] is True
-    assert (zoo["PRE_PROCESS"][0]["InputH"], zoo["PRE_PROCESS"][0]["InputW"]) == (meta.input_height, meta.input_width)
-    assert zoo["POST_PROCESS"][0]["OutputPostprocessType"] == ("DetectionYoloHailo" if nms else "DetectionYoloV8")
+    assert (zoo["PRE_PROCESS"][0]["InputH"], zoo["PRE_PROCESS"][0]["InputW"]) == (
+        meta.input_height,
+        meta.input_width,
+    )
+    assert zoo["POST_PROCESS"][0]["OutputPostprocessType"] == (
+        "DetectionYoloHailo" if nms else "DetectionYoloV8"
+    )
     labels = json.loads((d / "degirum" / f"labels_{spec['degirum']['model_name']}.json").read_text())
     assert labels == {str(i): n for i, n in enumerate(meta.names)}
     # The HEF has no metadata of its own: the JSON carries the ONNX's, as the HEF it describes.
-    assert zoo["LPR"] == {**meta.to_json_object(), "model_name": spec["degirum"]["model_name"], "precision": "int8"}
+    assert zoo["LPR"] == {
+        **meta.to_json_object(),
+        "model_name": spec["degirum"]["model_name"],
+        "precision": "int8",
+    }
     readme = (d / "README.md").read_text()
     assert f"hailo parser onnx {spec['files']['onnx']} --hw-arch {target}" in readme
     for dfc, rt in target_cfg.dfc_hailort_pairs.items():
@@ -334,6 +411,7 @@ def test_contact_sheet_is_written(bundles):
 # the runner: compiles, calls only the documented DFC API, resolves names from a parsed network
 # ------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.shared_data
 def test_runner_compiles_and_uses_only_documented_dfc_calls(bundles, tmp_path):
     import ast
@@ -345,17 +423,28 @@ def test_runner_compiles_and_uses_only_documented_dfc_calls(bundles, tmp_path):
     ast.parse(runner.read_text(), feature_version=(3, 8))  # the DFC's virtualenvs run Python 3.8-3.10
     assert dfc_api.check_calls(runner) == []
     called = {c.name for c in dfc_api.dfc_calls(runner)}
-    assert {"ClientRunner", "translate_onnx_model", "load_model_script", "optimize", "compile", "save_har",
-            "get_hn_dict", "get_hn", "analyze_noise"} == called
+    assert {
+        "ClientRunner",
+        "translate_onnx_model",
+        "load_model_script",
+        "optimize",
+        "compile",
+        "save_har",
+        "get_hn_dict",
+        "get_hn",
+        "analyze_noise",
+    } == called
     translate = next(c for c in dfc_api.dfc_calls(runner) if c.name == "translate_onnx_model")
     assert set(translate.keywords) == {"start_node_names", "end_node_names", "net_input_shapes"}
 
 
 def test_api_checker_flags_undocumented_calls(tmp_path):
     script = tmp_path / "r.py"
-    script.write_text("runner = ClientRunner(hw_arch='hailo8', target='x')\n"
-                      "runner.translate_onnx_model('m.onnx', 'n', end_nodes=['a'])\n"
-                      "runner.quantize(calib)\n")
+    script.write_text(
+        "runner = ClientRunner(hw_arch='hailo8', target='x')\n"
+        "runner.translate_onnx_model('m.onnx', 'n', end_nodes=['a'])\n"
+        "runner.quantize(calib)\n"
+    )
     problems = dfc_api.check_calls(script)
     assert any("ClientRunner() has undocumented keywords ['target']" in p for p in problems)
     assert any("translate_onnx_model() has undocumented keywords ['end_nodes']" in p for p in problems)
@@ -385,11 +474,16 @@ def test_runner_resolves_layer_names_and_fills_templates(bundles, onnx_models, w
     assert spec["stem"]["onnx_node"] == head.stem.onnx_node == "/model.0/conv/Conv"
     stem = dfc_runner.resolve_stem(hn, spec["stem"], how)
     assert hn["layers"][stem]["original_names"] == [head.stem.onnx_node] and how["stem"] == "original_names"
-    assert dfc_runner.resolve_stem(nameless, spec["stem"], how) == stem and how["stem"] == "fed by the input layer"
+    assert (
+        dfc_runner.resolve_stem(nameless, spec["stem"], how) == stem
+        and how["stem"] == "fed by the input layer"
+    )
     net = dfc_runner.network_scope(mapping, spec["net_name"])
     values = dfc_runner.placeholder_values(mapping, net, tmp_path / "nms_config.json")
     values["stem"] = dfc_runner.short_name(stem)
-    script = dfc_runner.strip_comments(dfc_runner.fill((d / spec["files"]["model_script_template"]).read_text(), values))
+    script = dfc_runner.strip_comments(
+        dfc_runner.fill((d / spec["files"]["model_script_template"]).read_text(), values)
+    )
     commands = model_script.validate(script)  # no placeholders left, all known commands
     a16 = [c for c in commands if c.name == "quantization_param"]
     assert [(c.args[0], c.kwargs["precision_mode"]) for c in a16] == [(values["stem"], "a16_w16")]
@@ -400,7 +494,10 @@ def test_runner_resolves_layer_names_and_fills_templates(bundles, onnx_models, w
         nms = json.loads(dfc_runner.fill((d / spec["files"]["nms_config_template"]).read_text(), values))
         nms_config.check(nms, head)
         for dec, stride in zip(nms["bbox_decoders"], head.strides):
-            assert dec["reg_layer"] == mapping[f"reg_s{stride}"] and dec["cls_layer"] == mapping[f"cls_s{stride}"]
+            assert (
+                dec["reg_layer"] == mapping[f"reg_s{stride}"]
+                and dec["cls_layer"] == mapping[f"cls_s{stride}"]
+            )
     # the resolver refuses a network whose layers do not fit the ONNX model
     broken = json.loads(json.dumps(hn))
     broken["layers"][mapping["cls_s8"]]["output_shapes"] = [[-1, 1, 1, 999]]
@@ -415,16 +512,21 @@ def test_runner_resolves_layer_names_and_fills_templates(bundles, onnx_models, w
 def test_runner_reads_the_dfc_log():
     # Lines as the DFC 3.x optimiser prints them (a public hailo-whisper conversion log) plus the
     # no-GPU fall-back warning.
-    log = ("[info] Using dataset with 1024 entries for calibration\n"
-           "[warning] Reducing optimization level to 0 (the accuracy won't be optimized and compression won't be used) "
-           "because there's no available GPU\n"
-           "[info] Output layers signal-to-noise ratio (SNR): measures the quantization noise (higher is better)\n"
-           "[info] \tplate_det/output_layer1 SNR:\t29.73 dB\n"
-           "[info] \tplate_det/output_layer2 SNR:\t9.179 dB\n")
+    log = (
+        "[info] Using dataset with 1024 entries for calibration\n"
+        "[warning] Reducing optimization level to 0 (the accuracy won't be optimized and compression won't be used) "
+        "because there's no available GPU\n"
+        "[info] Output layers signal-to-noise ratio (SNR): measures the quantization noise (higher is better)\n"
+        "[info] \tplate_det/output_layer1 SNR:\t29.73 dB\n"
+        "[info] \tplate_det/output_layer2 SNR:\t9.179 dB\n"
+    )
     parsed = dfc_runner.parse_log(log)
     assert parsed["reduced_to"] == 0 and parsed["calibration_entries"] == 1024
     assert parsed["snr_db"] == {"plate_det/output_layer1": 29.73, "plate_det/output_layer2": 9.179}
-    assert dfc_runner.requested_level("model_optimization_flavor(optimization_level=2, compression_level=0)\n") == 2
+    assert (
+        dfc_runner.requested_level("model_optimization_flavor(optimization_level=2, compression_level=0)\n")
+        == 2
+    )
 
 
 def test_runner_checks_dfc_hailort_pairing():
@@ -452,8 +554,10 @@ def test_runtime_reads_the_hef_entry_the_runner_writes(bundles, tmp_path):
         shutil.copytree(written.parent, zoo / written.stem)
     det, ocr = find_models(zoo)
     for entry, model in ((det, "det"), (ocr, "ocr")):
-        onnx_meta = read_onnx_metadata(bundles[(model, "hailo8l")] / json.loads(
-            (bundles[(model, "hailo8l")] / "bundle.json").read_text())["files"]["onnx"])
+        onnx_meta = read_onnx_metadata(
+            bundles[(model, "hailo8l")]
+            / json.loads((bundles[(model, "hailo8l")] / "bundle.json").read_text())["files"]["onnx"]
+        )
         assert not entry.is_onnx and entry.runtime == "HAILORT" and entry.meta.precision == "int8"
         assert entry.meta == replace(onnx_meta, model_name=entry.name, precision="int8")
     assert (ocr.meta.crop_pad_x, ocr.meta.crop_pad_y) == (onnx_meta.crop_pad_x, onnx_meta.crop_pad_y)
@@ -464,7 +568,9 @@ def test_runner_without_the_dfc_says_so(bundles, capsys):
     from compile.__main__ import report_dfc
 
     d = bundles[("ocr", "hailo8")]
-    r = subprocess.run([sys.executable, str(d / "run_dfc.py"), "--until", "resolve"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, str(d / "run_dfc.py"), "--until", "resolve"], capture_output=True, text=True
+    )
     assert r.returncode == 2
     assert "hailo_sdk_client (the Hailo Dataflow Compiler) is not importable" in r.stderr
     report = json.loads((d / "build" / "report.json").read_text())
@@ -479,31 +585,64 @@ def test_runner_without_the_dfc_says_so(bundles, capsys):
 # the CLI
 # ------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.shared_data
 def test_cli_builds_bundle_and_says_what_to_run(onnx_models, shared_datasets, tmp_path):
     out = tmp_path / "bundle"
-    r = subprocess.run([sys.executable, "-m", "compile", f"model={onnx_models['det']}", "target=hailo8", f"out={out}",
-                        *SMALL_CALIB], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compile",
+            f"model={onnx_models['det']}",
+            "target=hailo8",
+            f"out={out}",
+            *SMALL_CALIB,
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     last = r.stdout.strip().splitlines()[-1]
     assert last.startswith(f"Bundle ready in {out}") and f"python {out / 'run_dfc.py'}" in last
     spec = bundle_mod.check(out)
     assert spec["hw_arch"] == "hailo8"
     # an existing bundle folder is rebuilt in place; a foreign non-empty folder is refused
-    r = subprocess.run([sys.executable, "-m", "compile", f"model={onnx_models['det']}", f"out={out}", *SMALL_CALIB],
-                       cwd=PROJECT_ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "compile", f"model={onnx_models['det']}", f"out={out}", *SMALL_CALIB],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert bundle_mod.check(out)["hw_arch"] == "hailo8l"
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
-    r = subprocess.run([sys.executable, "-m", "compile", f"model={onnx_models['det']}", f"out={foreign}", *SMALL_CALIB],
-                       cwd=PROJECT_ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "compile", f"model={onnx_models['det']}", f"out={foreign}", *SMALL_CALIB],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "holds no bundle.json" in r.stderr
     assert (foreign / "notes.txt").read_text() == "mine"
     # asking for the DFC where there is none is an error, not a silent skip
-    r = subprocess.run([sys.executable, "-m", "compile", f"model={onnx_models['det']}", f"out={out}", "run_dfc=true",
-                        *SMALL_CALIB], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compile",
+            f"model={onnx_models['det']}",
+            f"out={out}",
+            "run_dfc=true",
+            *SMALL_CALIB,
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "hailo_sdk_client (the Hailo DFC) is not importable" in r.stderr
 
 
@@ -515,8 +654,10 @@ def test_model_of_an_opset_the_dfc_is_not_known_to_take_is_refused(onnx_models, 
     other = next(v for v in (13, 15, 17) if v not in known)
     converted = tmp_path / f"opset{other}.onnx"
     onnx.save(version_converter.convert_version(onnx.load(str(onnx_models["det"])), other), str(converted))
-    with pytest.raises(bundle_mod.BundleError,
-                       match=rf"opset{other}\.onnx: ONNX opset {other}.*onnx_export\.opset={known[0]}"):
+    with pytest.raises(
+        bundle_mod.BundleError,
+        match=rf"opset{other}\.onnx: ONNX opset {other}.*onnx_export\.opset={known[0]}",
+    ):
         bundle_mod.build(converted, tmp_path / "b", _cfg(SMALL_CALIB))
     assert not (tmp_path / "b").exists()
 
@@ -526,4 +667,6 @@ def test_too_few_calibration_frames_is_an_error(onnx_models, shared_datasets, tm
     from compile.calibration import CalibrationError
 
     with pytest.raises(CalibrationError, match="need at least calib.min_size=64"):
-        bundle_mod.build(onnx_models["ocr"], tmp_path / "b", _cfg(["calib.size=64", "calib.splits=[nosuchsplit]"]))
+        bundle_mod.build(
+            onnx_models["ocr"], tmp_path / "b", _cfg(["calib.size=64", "calib.splits=[nosuchsplit]"])
+        )

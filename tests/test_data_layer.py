@@ -22,7 +22,9 @@ from runtime.records import Char, Plate
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def draw_scene(path: Path, width: int, height: int, plates: list[tuple[tuple[int, int, int, int], str]], seed: int = 0) -> None:
+def draw_scene(
+    path: Path, width: int, height: int, plates: list[tuple[tuple[int, int, int, int], str]], seed: int = 0
+) -> None:
     """A scene made by our own code: noise background, white plates with black characters."""
     rng = np.random.default_rng(seed)
     image = rng.integers(40, 120, size=(height, width, 3), dtype=np.uint8)
@@ -34,16 +36,36 @@ def draw_scene(path: Path, width: int, height: int, plates: list[tuple[tuple[int
 
 
 def run_data(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "data", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "data", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 # --- records and manifest -------------------------------------------------------------------------
 
+
 def test_manifest_round_trip_keeps_unknown_fields(tmp_path):
-    plate = Plate(box=(1, 2, 30, 12), text="AB12", lines=1, extra={"raw_text": "AB-12"},
-                  chars=[Char("A", (2, 3, 8, 11)), Char("B", (9, 3, 15, 11)), Char("1", (16, 3, 22, 11)), Char("2", (23, 3, 29, 11))])
-    item = LabeledImage(image="images/x.jpg", width=40, height=20, plates=[plate], region="br", split="val",
-                        extra={"source": "somewhere", "crop": False})
+    plate = Plate(
+        box=(1, 2, 30, 12),
+        text="AB12",
+        lines=1,
+        extra={"raw_text": "AB-12"},
+        chars=[
+            Char("A", (2, 3, 8, 11)),
+            Char("B", (9, 3, 15, 11)),
+            Char("1", (16, 3, 22, 11)),
+            Char("2", (23, 3, 29, 11)),
+        ],
+    )
+    item = LabeledImage(
+        image="images/x.jpg",
+        width=40,
+        height=20,
+        plates=[plate],
+        region="br",
+        split="val",
+        extra={"source": "somewhere", "crop": False},
+    )
     path = write_manifest(tmp_path, [item])
     back = read_manifest(path)
     assert back.issues == []
@@ -53,12 +75,20 @@ def test_manifest_round_trip_keeps_unknown_fields(tmp_path):
 
 def test_malformed_lines_are_reported_with_line_numbers(tmp_path):
     good = {"image": "a.jpg", "width": 10, "height": 10, "plates": []}
-    lines = [json.dumps(good), "{not json", json.dumps({"image": "b.jpg", "width": 0, "height": 5}),
-             json.dumps({"image": "c.jpg", "width": 10, "height": 10, "plates": [{"box": [5, 5, 1, 1]}]})]
+    lines = [
+        json.dumps(good),
+        "{not json",
+        json.dumps({"image": "b.jpg", "width": 0, "height": 5}),
+        json.dumps({"image": "c.jpg", "width": 10, "height": 10, "plates": [{"box": [5, 5, 1, 1]}]}),
+    ]
     (tmp_path / "labels.jsonl").write_text("\n".join(lines) + "\n")
     manifest = read_manifest(tmp_path)
     assert len(manifest.images) == 1
-    assert [(i.line, i.kind) for i in manifest.issues] == [(2, "malformed_json"), (3, "malformed_record"), (4, "malformed_record")]
+    assert [(i.line, i.kind) for i in manifest.issues] == [
+        (2, "malformed_json"),
+        (3, "malformed_record"),
+        (4, "malformed_record"),
+    ]
     assert "x2 < x1" in manifest.issues[2].message
 
 
@@ -67,18 +97,31 @@ def test_validate_finds_every_kind_of_problem(tmp_path):
     draw_scene(tmp_path / "images" / "small.jpg", 80, 60, [])
     (tmp_path / "images" / "corrupt.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
     records = [
-        LabeledImage("images/ok.jpg", 100, 60, [Plate((10, 10, 50, 25), "AB1")]),                 # fine
-        LabeledImage("images/ok.jpg", 100, 60, [Plate((10, 10, 120, 25), "ab-1")]),               # dup, outside, text
+        LabeledImage("images/ok.jpg", 100, 60, [Plate((10, 10, 50, 25), "AB1")]),  # fine
+        LabeledImage("images/ok.jpg", 100, 60, [Plate((10, 10, 120, 25), "ab-1")]),  # dup, outside, text
         LabeledImage("images/missing.jpg", 100, 60, []),
         LabeledImage("images/corrupt.jpg", 100, 60, []),
-        LabeledImage("images/small.jpg", 100, 60, []),                                             # size mismatch
-        LabeledImage("images/small.jpg", 80, 60, [Plate((1, 1, 20, 9), "AB", chars=[Char("A", (1, 1, 9, 9)), Char("C", (10, 1, 19, 9))])]),
+        LabeledImage("images/small.jpg", 100, 60, []),  # size mismatch
+        LabeledImage(
+            "images/small.jpg",
+            80,
+            60,
+            [Plate((1, 1, 20, 9), "AB", chars=[Char("A", (1, 1, 9, 9)), Char("C", (10, 1, 19, 9))])],
+        ),
     ]
     manifest = read_manifest(write_manifest(tmp_path, records))
     issues = validate(manifest, progress=False)
     by_line = {(i.line, i.kind) for i in issues}
-    assert by_line == {(2, "duplicate_image"), (2, "box_outside_image"), (2, "illegal_text"), (3, "bad_image"),
-                       (4, "bad_image"), (5, "size_mismatch"), (6, "duplicate_image"), (6, "chars_mismatch")}
+    assert by_line == {
+        (2, "duplicate_image"),
+        (2, "box_outside_image"),
+        (2, "illegal_text"),
+        (3, "bad_image"),
+        (4, "bad_image"),
+        (5, "size_mismatch"),
+        (6, "duplicate_image"),
+        (6, "chars_mismatch"),
+    }
     assert any("missing.jpg" in i.message and "no such image" in i.message for i in issues)
     assert any("corrupt.jpg" in i.message and "not a decodable image" in i.message for i in issues)
 
@@ -99,17 +142,24 @@ def test_validate_cli_exit_codes(tmp_path):
 
 # --- importers ------------------------------------------------------------------------------------
 
+
 def test_openalpr_import_reproduces_boxes_and_texts(tmp_path):
     src = tmp_path / "br"
-    truth = {"car1.jpg": [((40, 50, 90, 20), "ABC1234")], "car2.png": [((10, 10, 60, 25), "XYZ9876"), ((100, 70, 40, 15), "QWE1111")]}
+    truth = {
+        "car1.jpg": [((40, 50, 90, 20), "ABC1234")],
+        "car2.png": [((10, 10, 60, 25), "XYZ9876"), ((100, 70, 40, 15), "QWE1111")],
+    }
     for name, plates in truth.items():
         draw_scene(src / name, 200, 120, [((x, y, x + w, y + h), t) for (x, y, w, h), t in plates])
         (src / name).with_suffix(".txt").write_text(
-            "\n".join(f"{name}\t{x}\t{y}\t{w}\t{h}\t{t}" for (x, y, w, h), t in plates) + "\n")
+            "\n".join(f"{name}\t{x}\t{y}\t{w}\t{h}\t{t}" for (x, y, w, h), t in plates) + "\n"
+        )
     (src / "broken.txt").write_text("broken.jpg\t1\t2\n")
     result = import_dataset("openalpr", src, tmp_path / "out", region="br")
     got = {Path(i.image).name: [(p.box, p.text) for p in i.plates] for i in result.images}
-    assert got == {n: [((x, y, x + w, y + h), t) for (x, y, w, h), t in plates] for n, plates in truth.items()}
+    assert got == {
+        n: [((x, y, x + w, y + h), t) for (x, y, w, h), t in plates] for n, plates in truth.items()
+    }
     assert all(i.region == "br" and (i.width, i.height) == (200, 120) for i in result.images)
     assert result.skipped_plates == 1 and result.issues[0].line == 1 and "broken.txt" in result.issues[0].file
 
@@ -126,10 +176,13 @@ def test_openalpr_import_on_real_benchmark_layout(tmp_path, shared_datasets):
         (src / image.name).symlink_to(image.resolve())
         x1, y1, x2, y2 = item.plates[0].box
         (src / image.name).with_suffix(".txt").write_text(
-            f"{image.name}\t{int(x1)}\t{int(y1)}\t{int(x2 - x1)}\t{int(y2 - y1)}\t{item.plates[0].text}\n")
+            f"{image.name}\t{int(x1)}\t{int(y1)}\t{int(x2 - x1)}\t{int(y2 - y1)}\t{item.plates[0].text}\n"
+        )
     result = import_dataset("openalpr", src, tmp_path / "out", region="br")
     assert result.issues == [] and len(result.images) == len(manifest.images)
-    expected = {Path(i.image).name: (i.plates[0].box, i.plates[0].text, i.width, i.height) for i in manifest.images}
+    expected = {
+        Path(i.image).name: (i.plates[0].box, i.plates[0].text, i.width, i.height) for i in manifest.images
+    }
     got = {Path(i.image).name: (i.plates[0].box, i.plates[0].text, i.width, i.height) for i in result.images}
     assert got == expected
 
@@ -153,11 +206,23 @@ def test_yolo_round_trip_keeps_boxes_within_one_pixel(tmp_path, shared_datasets)
 
 def test_coco_import(tmp_path):
     draw_scene(tmp_path / "images" / "a.jpg", 120, 80, [((10, 20, 70, 40), "AB12")])
-    coco = {"images": [{"id": 7, "file_name": "a.jpg", "width": 120, "height": 80},
-                       {"id": 8, "file_name": "lost.jpg", "width": 120, "height": 80}],
-            "annotations": [{"id": 1, "image_id": 7, "bbox": [10, 20, 60, 20], "category_id": 1, "attributes": {"plate": "ab12"}},
-                            {"id": 2, "image_id": 7, "bbox": [100, 70, 50, 20], "category_id": 1}],
-            "categories": [{"id": 1, "name": "plate"}]}
+    coco = {
+        "images": [
+            {"id": 7, "file_name": "a.jpg", "width": 120, "height": 80},
+            {"id": 8, "file_name": "lost.jpg", "width": 120, "height": 80},
+        ],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 7,
+                "bbox": [10, 20, 60, 20],
+                "category_id": 1,
+                "attributes": {"plate": "ab12"},
+            },
+            {"id": 2, "image_id": 7, "bbox": [100, 70, 50, 20], "category_id": 1},
+        ],
+        "categories": [{"id": 1, "name": "plate"}],
+    }
     (tmp_path / "ann.json").write_text(json.dumps(coco))
     result = import_dataset("coco", tmp_path / "ann.json", tmp_path / "out")
     assert len(result.images) == 1
@@ -204,6 +269,7 @@ def test_import_cli_writes_manifest_and_counts_skips(tmp_path):
 
 # --- split ----------------------------------------------------------------------------------------
 
+
 def test_split_never_puts_one_plate_in_two_splits():
     rng = np.random.default_rng(1)
     texts = [f"AB{i:03d}" for i in range(150)]
@@ -236,17 +302,25 @@ def test_split_by_record_field_keeps_videos_together():
 
 # --- exporters ------------------------------------------------------------------------------------
 
+
 def test_ocr_export_cuts_model_sized_crops_with_char_labels(tmp_path):
     draw_scene(tmp_path / "s.jpg", 300, 200, [((100, 80, 220, 120), "")])
     chars = [Char(c, (104 + 28 * k, 86, 126 + 28 * k, 114)) for k, c in enumerate("AB1Z")]
     plate = Plate((100, 80, 220, 120), "AB1Z", chars=chars, lines=1)
-    manifest = read_manifest(write_manifest(tmp_path, [LabeledImage("s.jpg", 300, 200, [plate], split="train")]))
+    manifest = read_manifest(
+        write_manifest(tmp_path, [LabeledImage("s.jpg", 300, 200, [plate], split="train")])
+    )
     names = list("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-    result = export_ocr([manifest], tmp_path / "ocr", names, 128, 256, pad_x=0.06, pad_y=0.12, splits=["train"])
+    result = export_ocr(
+        [manifest], tmp_path / "ocr", names, 128, 256, pad_x=0.06, pad_y=0.12, splits=["train"]
+    )
     assert result.images["train"] == 1 and result.labels == 4
     image = cv2.imread(str(next((tmp_path / "ocr" / "images" / "train").glob("*.jpg"))))
     assert image.shape == (128, 256, 3)
-    rows = [line.split() for line in next((tmp_path / "ocr" / "labels" / "train").glob("*.txt")).read_text().splitlines()]
+    rows = [
+        line.split()
+        for line in next((tmp_path / "ocr" / "labels" / "train").glob("*.txt")).read_text().splitlines()
+    ]
     assert [names[int(r[0])] for r in rows] == list("AB1Z")
     centres = [float(r[1]) for r in rows]
     assert centres == sorted(centres) and all(0 < float(v) < 1 for r in rows for v in r[1:])
@@ -255,6 +329,7 @@ def test_ocr_export_cuts_model_sized_crops_with_char_labels(tmp_path):
 
 
 # --- stats and show -------------------------------------------------------------------------------
+
 
 @pytest.mark.shared_data
 def test_stats_and_contact_sheet_on_real_data(tmp_path, shared_datasets):
@@ -271,8 +346,14 @@ def test_stats_and_contact_sheet_on_real_data(tmp_path, shared_datasets):
     plot = cv2.imread(str(out / "stats.png"))
     assert plot is not None and plot.shape[0] > 300
     sheet_dir = tmp_path / "show"
-    proc = run_data("action=show", f"src={shared_datasets / 'uc3m_lp'}", f"out={sheet_dir}", "show.n=12", "show.columns=4",
-                    "show.tile=200")
+    proc = run_data(
+        "action=show",
+        f"src={shared_datasets / 'uc3m_lp'}",
+        f"out={sheet_dir}",
+        "show.n=12",
+        "show.columns=4",
+        "show.tile=200",
+    )
     assert proc.returncode == 0, proc.stderr
     sheet = cv2.imread(str(sheet_dir / "contact_sheet.png"))
     assert sheet.shape == (3 * 200, 4 * 200, 3)
@@ -288,16 +369,23 @@ def test_rebase_keeps_images_reachable(tmp_path):
 
 # --- compact copies ---------------------------------------------------------------------------------
 
+
 def test_compact_copy_of_real_scenes_keeps_plates_where_they_are(tmp_path, shared_datasets):
     """ccpd_samples: 720x1160 scenes with plate boxes and four corners each, shrunk to 400 px."""
     src = read_manifest(shared_datasets / "ccpd_samples")
-    proc = run_data("action=compact", f"src={shared_datasets / 'ccpd_samples'}", f"out={tmp_path / 'c'}",
-                    "compact.max_side=400", "compact.quality=90")
+    proc = run_data(
+        "action=compact",
+        f"src={shared_datasets / 'ccpd_samples'}",
+        f"out={tmp_path / 'c'}",
+        "compact.max_side=400",
+        "compact.quality=90",
+    )
     assert proc.returncode == 0, proc.stderr
     out = read_manifest(tmp_path / "c")
     assert len(out.images) == len(src.images) and not out.issues
-    assert sum(p.stat().st_size for p in (tmp_path / "c" / "images").iterdir()) < \
-        sum(src.image_path(i).stat().st_size for i in src.images)
+    assert sum(p.stat().st_size for p in (tmp_path / "c" / "images").iterdir()) < sum(
+        src.image_path(i).stat().st_size for i in src.images
+    )
     for a, b in zip(src.images, out.images):
         image = cv2.imread(str(out.image_path(b)))
         assert (image.shape[1], image.shape[0]) == (b.width, b.height) and max(b.width, b.height) == 400
@@ -308,11 +396,17 @@ def test_compact_copy_of_real_scenes_keeps_plates_where_they_are(tmp_path, share
             assert np.allclose(pb.extra["corners"], np.array(pa.extra["corners"]) * s, atol=0.01)
             # Under the scaled box lie the original plate's pixels, shrunk (JPEG noise aside: about 6 of
             # 255 on these sharp plates), and not those 4 pixels off (17-52 measured).
-            shrunk = cv2.resize(cv2.imread(str(src.image_path(a))), (b.width, b.height), interpolation=cv2.INTER_AREA)
+            shrunk = cv2.resize(
+                cv2.imread(str(src.image_path(a))), (b.width, b.height), interpolation=cv2.INTER_AREA
+            )
             x1, y1, x2, y2 = (int(round(v)) for v in pb.box)
 
             def diff(dx: int) -> float:
-                return float(np.abs(image[y1:y2, x1:x2].astype(int) - shrunk[y1:y2, x1 + dx:x2 + dx].astype(int)).mean())
+                return float(
+                    np.abs(
+                        image[y1:y2, x1:x2].astype(int) - shrunk[y1:y2, x1 + dx : x2 + dx].astype(int)
+                    ).mean()
+                )
 
             assert diff(0) < 10 and 2 * diff(0) < min(diff(4), diff(-4))
 
@@ -322,11 +416,21 @@ def test_compact_reports_unreadable_images_and_keeps_only_chosen_splits(tmp_path
     draw_scene(tmp_path / "src" / "images" / "val.png", 800, 600, [((100, 100, 300, 160), "CD456")])
     (tmp_path / "src" / "images" / "broken.png").write_bytes(b"not an image")
     plate = Plate(box=(100, 100, 300, 160), text="AB123", chars=[Char("A", (104, 104, 140, 156))])
-    write_manifest(tmp_path / "src", [LabeledImage("images/good.png", 800, 600, [plate], split="train"),
-                                      LabeledImage("images/val.png", 800, 600, [plate], split="val"),
-                                      LabeledImage("images/broken.png", 800, 600, [plate], split="train")])
-    proc = run_data("action=compact", f"src={tmp_path / 'src'}", f"out={tmp_path / 'c'}", "compact.max_side=400",
-                    "compact.splits=[train]")
+    write_manifest(
+        tmp_path / "src",
+        [
+            LabeledImage("images/good.png", 800, 600, [plate], split="train"),
+            LabeledImage("images/val.png", 800, 600, [plate], split="val"),
+            LabeledImage("images/broken.png", 800, 600, [plate], split="train"),
+        ],
+    )
+    proc = run_data(
+        "action=compact",
+        f"src={tmp_path / 'src'}",
+        f"out={tmp_path / 'c'}",
+        "compact.max_side=400",
+        "compact.splits=[train]",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "broken.png" in proc.stdout and "1 outside the chosen splits" in proc.stdout
     out = read_manifest(tmp_path / "c")

@@ -103,18 +103,20 @@ def test_two_line_plate_read_in_the_wrong_order():
 
 def _label(rules: TextRules, text: str) -> Label:
     """A label as the evaluation builds it from a manifest plate ('*' = partial)."""
-    plate = Plate(box=(0, 0, 1, 1), extra={"partial_text": text}) if "*" in text else P((0, 0, 1, 1), text=text)
+    plate = (
+        Plate(box=(0, 0, 1, 1), extra={"partial_text": text}) if "*" in text else P((0, 0, 1, 1), text=text)
+    )
     return rules.label(plate)
 
 
 def test_ocr_summary_exact_cer_and_confusion_by_hand():
     cases = [  # (rules, label, reading): distance / label length
-        (US, "ABC123", "ABC123"),       # 0 / 6, exact
-        (US, "ABC123", "A8C12"),        # 2 / 6 (B->8, 3 lost)
-        (US, "O0O123", "000123"),       # 0 / 6, exact with O=0
-        (US, "AB12CD", "CDAB12"),       # 4 / 6 (two-line plate, lines swapped)
-        (US, "074*C*V", "074XCYV"),     # 0 / 7, exact (masked positions accept anything)
-        (US, "074*C*V", "074CV"),       # 2 / 7 (two characters lost)
+        (US, "ABC123", "ABC123"),  # 0 / 6, exact
+        (US, "ABC123", "A8C12"),  # 2 / 6 (B->8, 3 lost)
+        (US, "O0O123", "000123"),  # 0 / 6, exact with O=0
+        (US, "AB12CD", "CDAB12"),  # 4 / 6 (two-line plate, lines swapped)
+        (US, "074*C*V", "074XCYV"),  # 0 / 7, exact (masked positions accept anything)
+        (US, "074*C*V", "074CV"),  # 2 / 7 (two characters lost)
         (PLAIN, "074*C*V", "O74XCYV"),  # 1 / 7 (0 read as O, no equivalence)
     ]
     scores = [score_reading(rules, _label(rules, label), reading) for rules, label, reading in cases]
@@ -145,19 +147,23 @@ def test_detection_ap50_against_a_hand_computed_curve():
     #   0.33 (x 0..0.33 at 1) + (1 + 2/3)/2 * 0.01 (0.33->0.34) + 0.32 * 2/3 (0.34..0.66)
     #   + (2/3 + 0)/2 * 0.01 (0.66->0.67) = 0.555
     labels = [P((0, 0, 10, 10)), P((100, 0, 110, 10)), P((200, 0, 210, 10))]
-    preds = [P((0, 0, 10, 10), .9), P((50, 0, 60, 10), .8), P((100, 0, 110, 10), .7)]
+    preds = [P((0, 0, 10, 10), 0.9), P((50, 0, 60, 10), 0.8), P((100, 0, 110, 10), 0.7)]
     hand = 0.33 + (1 + 2 / 3) / 2 * 0.01 + 0.32 * 2 / 3 + (2 / 3) / 2 * 0.01
     r = M.detection_metrics([(labels, preds)])
     assert r.ap50 == pytest.approx(hand, abs=1e-9) and hand == pytest.approx(0.555)
     assert r.ap50_95 == pytest.approx(hand, abs=1e-9)  # exact boxes: a TP at every IoU threshold
     assert (r.tp, r.fp, r.fn) == (2, 1, 1)
-    assert r.precision == pytest.approx(2 / 3) and r.recall == pytest.approx(2 / 3) and r.f1 == pytest.approx(2 / 3)
+    assert (
+        r.precision == pytest.approx(2 / 3)
+        and r.recall == pytest.approx(2 / 3)
+        and r.f1 == pytest.approx(2 / 3)
+    )
     assert r.fp_per_image == 1.0
 
 
 def test_detection_operating_threshold_only_moves_p_r_not_ap():
     labels = [P((0, 0, 10, 10)), P((100, 0, 110, 10)), P((200, 0, 210, 10))]
-    preds = [P((0, 0, 10, 10), .9), P((50, 0, 60, 10), .8), P((100, 0, 110, 10), .7)]
+    preds = [P((0, 0, 10, 10), 0.9), P((50, 0, 60, 10), 0.8), P((100, 0, 110, 10), 0.7)]
     r = M.detection_metrics([(labels, preds)], operating_conf=0.75)
     assert (r.tp, r.fp, r.fn, r.predictions) == (1, 1, 2, 2)
     assert r.precision == 0.5 and r.recall == pytest.approx(1 / 3) and r.f1 == pytest.approx(0.4)
@@ -167,29 +173,29 @@ def test_detection_operating_threshold_only_moves_p_r_not_ap():
 def test_detection_ap50_95_counts_the_iou_thresholds_a_box_passes():
     # IoU 0.78 passes 0.50, 0.55, .., 0.75 (6 of 10 thresholds); one label, one prediction:
     # AP is Ultralytics' 0.995 (the 101-point curve drops to 0 at recall 1) where it passes, 0 elsewhere.
-    r = M.detection_metrics([([P((0, 0, 100, 100))], [P((0, 0, 100, 78), .5)])])
+    r = M.detection_metrics([([P((0, 0, 100, 100))], [P((0, 0, 100, 78), 0.5)])])
     assert r.ap50 == pytest.approx(0.995)
     assert r.ap50_95 == pytest.approx(0.995 * 6 / 10)
 
 
 def test_detection_is_one_to_one_and_fp_per_image_spans_images():
     label = [P((0, 0, 100, 40))]
-    twice = [P((0, 0, 100, 40), .9), P((2, 0, 100, 40), .8)]  # a duplicate of the same plate
-    r = M.detection_metrics([(label, twice), ([], [P((5, 5, 50, 20), .6)]), ([], [])])
+    twice = [P((0, 0, 100, 40), 0.9), P((2, 0, 100, 40), 0.8)]  # a duplicate of the same plate
+    r = M.detection_metrics([(label, twice), ([], [P((5, 5, 50, 20), 0.6)]), ([], [])])
     assert (r.tp, r.fp, r.fn) == (1, 2, 0)
     assert r.fp_per_image == pytest.approx(2 / 3)
 
 
 def test_detection_iou_threshold_is_inclusive_and_misses_below():
     # IoU of [0,0,100,10] and [50,0,150,10] is 50/150 = 1/3: not the same plate at 0.5
-    r = M.detection_metrics([([P((0, 0, 100, 10))], [P((50, 0, 150, 10), .9)])])
+    r = M.detection_metrics([([P((0, 0, 100, 10))], [P((50, 0, 150, 10), 0.9)])])
     assert (r.tp, r.fp, r.fn) == (0, 1, 1) and r.ap50 == 0.0
-    r = M.detection_metrics([([P((0, 0, 100, 10))], [P((50, 0, 150, 10), .9)])], iou_threshold=1 / 3 - 1e-6)
+    r = M.detection_metrics([([P((0, 0, 100, 10))], [P((50, 0, 150, 10), 0.9)])], iou_threshold=1 / 3 - 1e-6)
     assert r.tp == 1
 
 
 def test_detection_without_labels_or_predictions():
-    assert M.detection_metrics([([], [P((0, 0, 1, 1), .5)])]).ap50 is None  # AP undefined without labels
+    assert M.detection_metrics([([], [P((0, 0, 1, 1), 0.5)])]).ap50 is None  # AP undefined without labels
     r = M.detection_metrics([([P((0, 0, 10, 10))], [])])
     assert r.recall == 0.0 and r.precision is None and r.ap50 == 0.0
 
@@ -198,17 +204,21 @@ def test_detection_without_labels_or_predictions():
 
 
 def test_end_to_end_reads_misreads_misses_and_wrong_reads():
-    labels = [P((0, 0, 100, 40), text="ABC123"), P((200, 0, 300, 40), text="XYZ789"),
-              P((0, 100, 100, 140)), P((200, 100, 300, 140), text="LMN456")]
+    labels = [
+        P((0, 0, 100, 40), text="ABC123"),
+        P((200, 0, 300, 40), text="XYZ789"),
+        P((0, 100, 100, 140)),
+        P((200, 100, 300, 140), text="LMN456"),
+    ]
     texts = [US.label(p) for p in labels]
     preds = [
-        P((0, 0, 100, 40), .9, "abc123"),       # read (normalised)
-        P((0, 2, 100, 40), .5, "ABC123"),       # duplicate of the first: unmatched, a wrong read
-        P((200, 0, 300, 40), .8, "XYZ780"),     # misread: a wrong read
-        P((0, 100, 100, 140), .7, "QQQ111"),    # a plate whose text is unknown: neither right nor wrong
-        P((400, 0, 450, 20), .6, "FOO1"),       # a false positive with a text: wrong
-        P((400, 100, 450, 120), .6, None),      # a false positive without text: no read, not wrong
-        P((200, 100, 300, 140), .3, None),      # detected, nothing read
+        P((0, 0, 100, 40), 0.9, "abc123"),  # read (normalised)
+        P((0, 2, 100, 40), 0.5, "ABC123"),  # duplicate of the first: unmatched, a wrong read
+        P((200, 0, 300, 40), 0.8, "XYZ780"),  # misread: a wrong read
+        P((0, 100, 100, 140), 0.7, "QQQ111"),  # a plate whose text is unknown: neither right nor wrong
+        P((400, 0, 450, 20), 0.6, "FOO1"),  # a false positive with a text: wrong
+        P((400, 100, 450, 120), 0.6, None),  # a false positive without text: no read, not wrong
+        P((200, 100, 300, 140), 0.3, None),  # detected, nothing read
     ]
     e = M.end_to_end_image(labels, texts, preds, US)
     assert [o and o[0] for o in e.outcomes] == [M.READ, M.MISREAD, None, M.NO_TEXT]
@@ -224,7 +234,7 @@ def test_end_to_end_reads_misreads_misses_and_wrong_reads():
 def test_end_to_end_with_partial_label_and_equivalence():
     labels = [P((0, 0, 100, 40), extra={"partial_text": "12*4AB*"}), P((0, 50, 100, 90), text="O0O123")]
     texts = [US.label(p) for p in labels]
-    preds = [P((0, 0, 100, 40), .9, "1234AB5"), P((0, 50, 100, 90), .9, "000123")]
+    preds = [P((0, 0, 100, 40), 0.9, "1234AB5"), P((0, 50, 100, 90), 0.9, "000123")]
     e = M.end_to_end_image(labels, texts, preds, US)
     assert [o[0] for o in e.outcomes] == [M.READ, M.READ] and e.wrong_reads == 0
 
@@ -233,8 +243,8 @@ def test_two_line_plate_end_to_end_uses_the_lines_read():
     upper = [Char("A", (10, 5, 20, 20), line=0), Char("B", (20, 5, 30, 20), line=0)]
     lower = [Char("1", (10, 25, 20, 40), line=1), Char("2", (20, 25, 30, 40), line=1)]
     label = Plate(box=(0, 0, 40, 45), text="AB12", lines=2, chars=upper + lower)
-    right = Plate(box=(0, 0, 40, 45), det_score=.9, text="AB12", lines=2)
-    wrong = Plate(box=(0, 0, 40, 45), det_score=.9, text="12AB", lines=2)
+    right = Plate(box=(0, 0, 40, 45), det_score=0.9, text="AB12", lines=2)
+    wrong = Plate(box=(0, 0, 40, 45), det_score=0.9, text="12AB", lines=2)
     assert M.end_to_end_image([label], [PLAIN.label(label)], [right], PLAIN).outcomes[0][0] == M.READ
     assert M.end_to_end_image([label], [PLAIN.label(label)], [wrong], PLAIN).outcomes[0][0] == M.MISREAD
 
@@ -257,8 +267,12 @@ def test_line_count_from_label_or_character_boxes():
 
 
 def test_speed_summary_percentiles_and_fps():
-    s = M.speed_summary({"det": [40.0, 50.0], "ocr": [4.0, 6.0, 5.0]}, [60.0, 80.0],
-                        {"backend": "onnx", "precision": "int8", "threads": 2}, 321.04)
+    s = M.speed_summary(
+        {"det": [40.0, 50.0], "ocr": [4.0, 6.0, 5.0]},
+        [60.0, 80.0],
+        {"backend": "onnx", "precision": "int8", "threads": 2},
+        321.04,
+    )
     assert s["det_ms_p50"] == 45.0 and s["det_ms_p90"] == 49.0 and s["ocr_ms_p50"] == 5.0
     assert s["pre_ms_p50"] is None and s["ocr_calls"] == 3
     assert s["pipeline_fps"] == round(1000 / 70, 2)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from model_fixtures import PROJECT_ROOT, tiny_export_overrides
 
 from data.config import compose
-from model_fixtures import PROJECT_ROOT, tiny_export_overrides
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared_data]
 
@@ -45,7 +45,11 @@ def test_export_writes_onnx_with_metadata_and_a_zoo_entry(tiny_onnx, model):
     assert opset in compose("compile").dfc_onnx_opsets
     meta = read_onnx_metadata(path)
     assert (meta.task, meta.names, meta.input_height, meta.input_width) == (model, list(cfg.names), h, w)
-    assert meta.letterbox_fill == 114 and meta.strides == [8, 16, 32] and meta.output_layout == "yolov8_xywh_scores"
+    assert (
+        meta.letterbox_fill == 114
+        and meta.strides == [8, 16, 32]
+        and meta.output_layout == "yolov8_xywh_scores"
+    )
     assert meta.scale == pytest.approx(1 / 255) and meta.channel_order == "RGB" and meta.activation == "relu6"
     if model == "plate_ocr":
         assert (meta.crop_pad_x, meta.crop_pad_y) == (cfg.crop.pad_x, cfg.crop.pad_y)
@@ -58,7 +62,9 @@ def test_export_writes_onnx_with_metadata_and_a_zoo_entry(tiny_onnx, model):
     config, labels = _entry_files(path)
     zoo = json.loads(config.read_text())
     assert zoo["Checksum"] == sha256_file(path) and zoo["ConfigVersion"] > 0
-    assert zoo["DEVICE"][0]["SupportedDeviceTypes"] == "ONNX/CPU" and zoo["DEVICE"][0]["RuntimeAgent"] == "ONNX"
+    assert (
+        zoo["DEVICE"][0]["SupportedDeviceTypes"] == "ONNX/CPU" and zoo["DEVICE"][0]["RuntimeAgent"] == "ONNX"
+    )
     pre, post = zoo["PRE_PROCESS"][0], zoo["POST_PROCESS"][0]
     assert (pre["InputH"], pre["InputW"], pre["InputPadMethod"]) == (h, w, "letterbox")
     assert pre["InputScaleCoeff"] == pytest.approx(1 / 255) and pre["InputScaleEn"] is True
@@ -89,8 +95,17 @@ def test_parity_pytorch_vs_onnx_on_real_images(tiny_weights, tiny_onnx, model):
     assert len(images) == 4
     net = load_weights(tiny_weights[model], None).model.model.float().eval()
     scores = _max_score(tiny_onnx[model], meta, images)
-    report = parity(net, tiny_onnx[model], meta, images, conf=scores * 0.5, iou=0.7, box_iou=0.9,
-                    atol_boxes=0.05, atol_scores=min(1e-3, scores * 0.1))
+    report = parity(
+        net,
+        tiny_onnx[model],
+        meta,
+        images,
+        conf=scores * 0.5,
+        iou=0.7,
+        box_iou=0.9,
+        atol_boxes=0.05,
+        atol_scores=min(1e-3, scores * 0.1),
+    )
     assert report.ok, report.line()
     # A 1-epoch model scores many overlapping junk boxes equally (to ~1e-7), so NMS may keep a
     # different one of a tie on each side; those count as reproduced (report.boxes.ties).
@@ -125,16 +140,30 @@ def test_parity_fails_loudly_when_the_onnx_model_differs(tiny_weights, tiny_onnx
     cfg = compose("export", ["model=plate_det"])
     images = sample_images(cfg.images.plate_det, "plate_det", "val", 2, cfg.paths, meta)
     net = load_weights(tiny_weights["plate_det"], None).model.model.float().eval()
-    report = parity(net, altered, meta, images, conf=0.25, iou=0.7, box_iou=0.9, atol_boxes=0.05, atol_scores=1e-3)
+    report = parity(
+        net, altered, meta, images, conf=0.25, iou=0.7, box_iou=0.9, atol_boxes=0.05, atol_scores=1e-3
+    )
     assert not report.ok and any("class scores differ" in p for p in report.problems)
     assert report.boxes.other > 0 and report.boxes.other_matched < report.boxes.other
 
 
 def test_export_cli_exits_nonzero_when_parity_fails(tiny_weights, tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "export", f"weights={tiny_weights['plate_ocr']}", f"out={tmp_path / 'zoo'}",
-         *tiny_export_overrides(tmp_path), "parity.atol_boxes=0", "parity.atol_scores=0"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "export",
+            f"weights={tiny_weights['plate_ocr']}",
+            f"out={tmp_path / 'zoo'}",
+            *tiny_export_overrides(tmp_path),
+            "parity.atol_boxes=0",
+            "parity.atol_scores=0",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "does not reproduce" in proc.stderr and "tolerance 0" in proc.stderr
 
@@ -146,9 +175,17 @@ def test_int8_proxy_is_its_own_zoo_entry(tiny_weights, tmp_path):
     from export.zoo import check_entry, load_degirum
     from runtime.metadata import read_onnx_metadata
 
-    cfg = compose("export", [f"weights={tiny_weights['plate_det']}", f"out={tmp_path / 'zoo'}",
-                             *tiny_export_overrides(tmp_path), "int8.enabled=true", "int8.calib_images=8",
-                             "int8.compare_images=2"])
+    cfg = compose(
+        "export",
+        [
+            f"weights={tiny_weights['plate_det']}",
+            f"out={tmp_path / 'zoo'}",
+            *tiny_export_overrides(tmp_path),
+            "int8.enabled=true",
+            "int8.calib_images=8",
+            "int8.compare_images=2",
+        ],
+    )
     result = export_model(cfg)
     int8 = result.int8
     assert int8.name == "yolov8n_relu6_plate_det--640x640_quant_onnx_cpu_1" and int8.model.is_file()
@@ -175,7 +212,9 @@ def test_int8_proxy_is_its_own_zoo_entry(tiny_weights, tmp_path):
     # DeGirum runs the int8 entry too.
     from data.images import read_image
 
-    image = read_image(next((Path(compose("export").paths.shared_datasets) / "uc3m_lp" / "images" / "val").iterdir()))
+    image = read_image(
+        next((Path(compose("export").paths.shared_datasets) / "uc3m_lp" / "images" / "val").iterdir())
+    )
     assert isinstance(load_degirum(int8.config)(image).results, list)
 
 
@@ -224,8 +263,10 @@ def trained_onnx_det() -> Path:
     shipped = sorted((PROJECT_ROOT / "runtime" / "zoo").glob("*plate_det*_float_*/*.pt"))
     weights = os.environ.get("LPR_TEST_DET_WEIGHTS") or (str(shipped[0]) if shipped else None)
     if not weights:
-        pytest.skip("set LPR_TEST_DET_WEIGHTS to a trained plate detector (.pt) for the DeGirum round trip "
-                    "with real detections (a 1-epoch model detects no plates)")
+        pytest.skip(
+            "set LPR_TEST_DET_WEIGHTS to a trained plate detector (.pt) for the DeGirum round trip "
+            "with real detections (a 1-epoch model detects no plates)"
+        )
     path = Path(weights)
     if not path.is_file():
         pytest.fail(f"LPR_TEST_DET_WEIGHTS={path}: no such file")
@@ -241,13 +282,24 @@ def test_degirum_round_trip_on_real_images(trained_onnx_det, tmp_path):
     from export.run import export_model
     from runtime.metadata import read_onnx_metadata
 
-    cfg = compose("export", [f"weights={trained_onnx_det}", f"out={tmp_path / 'zoo'}", f"paths.runs={tmp_path}",
-                             f"ultralytics_dir={tmp_path / 'ul'}", "int8.enabled=false", "degirum.check=false"])
+    cfg = compose(
+        "export",
+        [
+            f"weights={trained_onnx_det}",
+            f"out={tmp_path / 'zoo'}",
+            f"paths.runs={tmp_path}",
+            f"ultralytics_dir={tmp_path / 'ul'}",
+            "int8.enabled=false",
+            "degirum.check=false",
+        ],
+    )
     entry = export_model(cfg).fp32
     meta = read_onnx_metadata(entry.model)
     images = sample_images(cfg.images.plate_det, "plate_det", "val", 12, cfg.paths, meta)
     result = degirum_agreement(entry.config, entry.model, meta, images, 0.9, fill=114)
-    assert result["reference"] >= 6, f"the trained detector found only {result['reference']} plates in 12 scenes"
+    assert result["reference"] >= 6, (
+        f"the trained detector found only {result['reference']} plates in 12 scenes"
+    )
     assert result["ok"] and result["min_iou"] >= 0.9, result
 
 
@@ -266,8 +318,10 @@ def test_bad_weights_get_clear_errors(tiny_weights, tmp_path):
     with pytest.raises(ExportError, match="plate_ocr model, but model=plate_det"):
         load_weights(tiny_weights["plate_ocr"], det_cfg)
     with pytest.raises(ExportError, match="trained for a 640x640 input, the config says 320x320"):
-        load_weights(tiny_weights["plate_det"], compose("export", ["model=plate_det", "model.input_height=320",
-                                                                    "model.input_width=320"]).model)
+        load_weights(
+            tiny_weights["plate_det"],
+            compose("export", ["model=plate_det", "model.input_height=320", "model.input_width=320"]).model,
+        )
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
     with pytest.raises(ExportError, match="junk.pt: not loadable"):
@@ -323,8 +377,13 @@ def test_onnx_without_our_metadata_and_broken_entries_are_rejected(tiny_onnx, tm
     model.write_bytes(tiny_onnx["plate_det"].read_bytes())
     with pytest.raises(ValueError, match="Checksum does not match"):
         check_entry(model.with_suffix(".json"))
-    proc = subprocess.run([sys.executable, "-m", "export", "action=check", f"onnx={bare}"], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "export", "action=check", f"onnx={bare}"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "bare.onnx" in proc.stderr and "Traceback" not in proc.stderr
 
 

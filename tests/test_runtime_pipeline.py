@@ -24,10 +24,10 @@ from runtime_dev_zoo import make_scene
 
 from runtime.backends.base import preprocess
 from runtime.config import PipelineConfig
+from runtime.model_zoo import DEFAULT_ZOO, ZooError, find_models, scan_zoo
 from runtime.pipeline import REASON_EMPTY_CROP, REASON_NO_CHARS, FrameResult, Predictor
 from runtime.postprocess import Detections
 from runtime.records import Plate
-from runtime.model_zoo import DEFAULT_ZOO, ZooError, find_models, scan_zoo
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 UNTRAINED = PipelineConfig(det_conf=0.005, ocr_conf=0.0001, max_plates=3)
@@ -55,8 +55,14 @@ def predictor(dev_zoo) -> Predictor:
 
 def run_cli(*args: str, cwd: Path | None = None, module: str = "runtime") -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env,
-                          cwd=cwd or PROJECT_ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd or PROJECT_ROOT,
+        timeout=300,
+    )
 
 
 def degirum_available() -> str | None:
@@ -72,13 +78,19 @@ def degirum_available() -> str | None:
 
 # -- running ----------------------------------------------------------------------------------------
 
+
 def test_run_reads_a_folder_in_order_and_reports_bad_images(predictor, scenes):
     results = list(predictor.run(scenes))
-    assert [Path(r.source).name for r in results] == [f"scene{i}.jpg" for i in range(5)] + ["scene5_corrupt.jpg", "scene6_empty.png"]
+    assert [Path(r.source).name for r in results] == [f"scene{i}.jpg" for i in range(5)] + [
+        "scene5_corrupt.jpg",
+        "scene6_empty.png",
+    ]
     assert [r.frame for r in results] == list(range(7))
     good, corrupt, empty = results[:5], results[5], results[6]
     assert all(r.ok and r.plates for r in good)
-    assert not corrupt.ok and "scene5_corrupt.jpg" in corrupt.error and "not a decodable image" in corrupt.error
+    assert (
+        not corrupt.ok and "scene5_corrupt.jpg" in corrupt.error and "not a decodable image" in corrupt.error
+    )
     assert not empty.ok and "scene6_empty.png" in empty.error and "empty" in empty.error
     for r in good:
         h, w = cv2.imread(r.source).shape[:2]
@@ -123,13 +135,16 @@ def test_no_characters_gives_an_empty_text_and_a_reason(dev_zoo):
 def test_border_zero_size_and_outside_boxes_through_the_real_backend(predictor):
     image = make_scene(3, 1)[0]
     h, w = image.shape[:2]
-    boxes = [(0, 0, 120, 30),            # at the top-left corner: padding clipped
-             (w - 60, h - 20, w, h),      # at the bottom-right corner
-             (300, 200, 300, 200),        # zero size
-             (w + 10, 100, w + 50, 120),  # outside the image (a hand-made or stale box)
-             (w - 1, 100, w, 101)]        # one pixel: padding makes a tiny crop, still read
-    dets = Detections(boxes=np.array(boxes, np.float32), scores=np.full(5, 0.9, np.float32),
-                      classes=np.zeros(5, np.int64))
+    boxes = [
+        (0, 0, 120, 30),  # at the top-left corner: padding clipped
+        (w - 60, h - 20, w, h),  # at the bottom-right corner
+        (300, 200, 300, 200),  # zero size
+        (w + 10, 100, w + 50, 120),  # outside the image (a hand-made or stale box)
+        (w - 1, 100, w, 101),
+    ]  # one pixel: padding makes a tiny crop, still read
+    dets = Detections(
+        boxes=np.array(boxes, np.float32), scores=np.full(5, 0.9, np.float32), classes=np.zeros(5, np.int64)
+    )
     plates = predictor.read_plates(image, dets)
     assert len(plates) == 5
     assert [p.reason == REASON_EMPTY_CROP for p in plates] == [False, False, True, True, False]
@@ -148,10 +163,16 @@ def test_frame_result_json_shape(predictor):
     if plate["text"]:
         assert {"score", "chars", "lines", "candidates"} <= set(plate)
         assert {"char", "box", "score"} <= set(plate["chars"][0])
-    assert FrameResult(source="x", frame=3, error="x: broken").to_dict() == {"source": "x", "frame": 3, "plates": [], "error": "x: broken"}
+    assert FrameResult(source="x", frame=3, error="x: broken").to_dict() == {
+        "source": "x",
+        "frame": 3,
+        "plates": [],
+        "error": "x: broken",
+    }
 
 
 # -- models and zoos --------------------------------------------------------------------------------
+
 
 def test_zoo_finds_models_by_metadata_task(dev_zoo, tmp_path):
     det, ocr = find_models(dev_zoo)
@@ -267,6 +288,7 @@ def test_int8_models_run_and_are_chosen_by_precision(dev_zoo, tmp_path):
 
 # -- backends ----------------------------------------------------------------------------------------
 
+
 def test_backends_agree_on_raw_outputs_and_plates(dev_zoo, scenes):
     why = degirum_available()
     if why:
@@ -302,10 +324,25 @@ def test_degirum_postprocessor_boxes_match_ours(dev_zoo, scenes):
 
 # -- command line ------------------------------------------------------------------------------------
 
+
 def test_cli_json_lines_save_and_exit_status(dev_zoo, scenes, tmp_path):
     out_dir = tmp_path / "annotated"
-    out = run_cli(str(scenes), "--zoo", str(dev_zoo), "--json", "--save", str(out_dir), "--det-conf", "0.005",
-                  "--ocr-conf", "0.0001", "--set", "max_plates=3", "--region", "br")
+    out = run_cli(
+        str(scenes),
+        "--zoo",
+        str(dev_zoo),
+        "--json",
+        "--save",
+        str(out_dir),
+        "--det-conf",
+        "0.005",
+        "--ocr-conf",
+        "0.0001",
+        "--set",
+        "max_plates=3",
+        "--region",
+        "br",
+    )
     assert out.returncode == 1, out.stderr  # two unreadable images
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert len(lines) == 7 and [d["frame"] for d in lines] == list(range(7))
@@ -340,17 +377,19 @@ from runtime.rules import load_rules
 cfg = PipelineConfig(det_conf=0.005, ocr_conf=0.0001, max_plates=2, region="br")
 with Predictor({str(dev_zoo)!r}, "onnx", cfg) as p:
     n = sum(len(r.plates) for r in p.run({str(scenes)!r}))
-main([{str(scenes / 'scene0.jpg')!r}, "--zoo", {str(dev_zoo)!r}, "--json"])
+main([{str(scenes / "scene0.jpg")!r}, "--zoo", {str(dev_zoo)!r}, "--json"])
 try:
     import degirum  # noqa
     with Predictor({str(dev_zoo)!r}, "degirum", cfg) as p:
-        p.predict(__import__("cv2").imread({str(scenes / 'scene1.jpg')!r}))
+        p.predict(__import__("cv2").imread({str(scenes / "scene1.jpg")!r}))
 except Exception as e:
     print("degirum part skipped:", e, file=sys.stderr)
 print(json.dumps({{"plates": n, "heavy": [m for m in {HEAVY!r} if m in sys.modules]}}))
 """
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout.splitlines()[-1])
     assert report["plates"] > 0
@@ -358,9 +397,24 @@ print(json.dumps({{"plates": n, "heavy": [m for m in {HEAVY!r} if m in sys.modul
 
 
 def test_benchmark_prints_one_json_object(dev_zoo, scenes):
-    out = run_cli(str(scenes / "scene[0-3].jpg"), "--zoo", str(dev_zoo), "--frames", "4", "--repeat", "1",
-                  "--warmup", "1", "--det-conf", "0.005", "--ocr-conf", "0.0001", "--set", "max_plates=2",
-                  module="runtime.bench")
+    out = run_cli(
+        str(scenes / "scene[0-3].jpg"),
+        "--zoo",
+        str(dev_zoo),
+        "--frames",
+        "4",
+        "--repeat",
+        "1",
+        "--warmup",
+        "1",
+        "--det-conf",
+        "0.005",
+        "--ocr-conf",
+        "0.0001",
+        "--set",
+        "max_plates=2",
+        module="runtime.bench",
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     for key in ("frames", "plates_per_frame", "pipeline_fps", "naive_fps", "detector_only_fps", "rss_mb"):
@@ -370,6 +424,7 @@ def test_benchmark_prints_one_json_object(dev_zoo, scenes):
 
 
 # -- real photographs and trained models -------------------------------------------------------------
+
 
 @pytest.mark.shared_data
 def test_real_photographs(shared_datasets, predictor):

@@ -17,7 +17,9 @@ from runtime.records import ALPHABET, Plate
 NAMES = list(ALPHABET)
 
 
-def raw_output(boxes_xywh: list[tuple[float, float, float, float]], scores: list[list[float]], anchors: int = 50) -> np.ndarray:
+def raw_output(
+    boxes_xywh: list[tuple[float, float, float, float]], scores: list[list[float]], anchors: int = 50
+) -> np.ndarray:
     """A [1, 4 + nc, anchors] yolov8 output holding the given boxes (cx, cy, w, h) and class scores;
     the remaining anchors score 0."""
     nc = len(scores[0])
@@ -47,8 +49,10 @@ def test_decode_converts_boxes_thresholds_and_sorts():
 
 def test_decode_agnostic_nms_keeps_one_box_per_place_with_all_class_scores():
     o, zero = NAMES.index("O"), NAMES.index("0")
-    out = raw_output([(20, 20, 10, 20), (21, 20, 10, 20), (60, 20, 10, 20)],
-                     [one_hot(o, 0.7, rest={zero: 0.4}), one_hot(zero, 0.6), one_hot(NAMES.index("A"), 0.8)])
+    out = raw_output(
+        [(20, 20, 10, 20), (21, 20, 10, 20), (60, 20, 10, 20)],
+        [one_hot(o, 0.7, rest={zero: 0.4}), one_hot(zero, 0.6), one_hot(NAMES.index("A"), 0.8)],
+    )
     d = decode_yolov8(out, len(NAMES), 0.25, 0.5, 10, agnostic=True)
     assert [NAMES[c] for c in d.classes] == ["A", "O"]
     assert d.class_scores.shape == (2, 36) and d.class_scores[1, zero] == pytest.approx(0.4)
@@ -79,13 +83,17 @@ def test_decoded_boxes_map_back_to_the_image_and_are_clipped():
     _, lb = letterbox(image, 640, 640)
     inside = (300, 320, 100, 40)  # model pixels
     sticking_out = (630, 150, 40, 20)
-    d = decode_plates(raw_output([inside, sticking_out], [[0.9], [0.8]]), meta, lb, 1280, 360, PipelineConfig())
+    d = decode_plates(
+        raw_output([inside, sticking_out], [[0.9], [0.8]]), meta, lb, 1280, 360, PipelineConfig()
+    )
     np.testing.assert_allclose(d.boxes[0], [500, 140, 700, 220])
     assert d.boxes[1][2] == 1280  # clipped at the right edge
 
 
 def test_degirum_letterbox_matches_ours_for_many_sizes():
-    meta = ModelMetadata(task="plate_ocr", names=NAMES, input_height=128, input_width=256, crop_pad_x=0.1, crop_pad_y=0.1)
+    meta = ModelMetadata(
+        task="plate_ocr", names=NAMES, input_height=128, input_width=256, crop_pad_x=0.1, crop_pad_y=0.1
+    )
     for h, w in [(17, 93), (40, 160), (129, 255), (128, 256), (301, 77), (24, 94), (3, 500)]:
         _, ours = letterbox(np.zeros((h, w, 3), np.uint8), 128, 256)
         assert _letterbox_params(h, w, meta) == ours, (h, w)
@@ -95,8 +103,12 @@ def test_chars_map_from_crop_to_image_with_alternatives():
     cfg = PipelineConfig(alt_min_score=0.05, max_alternatives=2)
     scores = np.zeros((1, 36), np.float32)
     scores[0, NAMES.index("B")], scores[0, NAMES.index("8")], scores[0, NAMES.index("E")] = 0.8, 0.3, 0.01
-    dets = Detections(boxes=np.array([[2, 3, 12, 23]], np.float32), scores=np.array([0.8], np.float32),
-                      classes=np.array([NAMES.index("B")]), class_scores=scores)
+    dets = Detections(
+        boxes=np.array([[2, 3, 12, 23]], np.float32),
+        scores=np.array([0.8], np.float32),
+        classes=np.array([NAMES.index("B")]),
+        class_scores=scores,
+    )
     (c,) = chars_from_detections(dets, NAMES, (100, 50), cfg)
     assert c.char == "B" and c.box == (102, 53, 112, 73)
     assert [a for a, _ in c.alternatives] == ["8"]  # E is under alt_min_score
@@ -104,8 +116,11 @@ def test_chars_map_from_crop_to_image_with_alternatives():
 
 def text_dets(text: str, x0: float = 5, y0: float = 5, w: float = 10, h: float = 20) -> Detections:
     boxes = np.array([[x0 + i * 12, y0, x0 + i * 12 + w, y0 + h] for i in range(len(text))], np.float32)
-    return Detections(boxes=boxes, scores=np.full(len(text), 0.9, np.float32),
-                      classes=np.array([NAMES.index(ch) for ch in text]))
+    return Detections(
+        boxes=boxes,
+        scores=np.full(len(text), 0.9, np.float32),
+        classes=np.array([NAMES.index(ch) for ch in text]),
+    )
 
 
 def test_assemble_plate_reads_text_and_handles_empty_cases():
@@ -126,8 +141,15 @@ def test_assemble_plate_reads_text_and_handles_empty_cases():
 def test_assemble_plate_applies_region_rules():
     from runtime.rules import RegionRules
 
-    plate = assemble_plate((0, 0, 100, 30), 0.9, (0, 0, 100, 30), text_dets("ABCO234"), NAMES, PipelineConfig(),
-                           RegionRules(name="br", patterns=["@@@####"]))
+    plate = assemble_plate(
+        (0, 0, 100, 30),
+        0.9,
+        (0, 0, 100, 30),
+        text_dets("ABCO234"),
+        NAMES,
+        PipelineConfig(),
+        RegionRules(name="br", patterns=["@@@####"]),
+    )
     assert plate.text == "ABC0234" and plate.chars[3].char == "0"
     assert plate.candidates[0] == ("ABC0234", pytest.approx(plate.score))
 
@@ -140,8 +162,12 @@ def test_crop_regions_at_the_border_and_of_zero_size():
 
 
 def test_decode_chars_gives_crop_pixels():
-    meta = ModelMetadata(task="plate_ocr", names=NAMES, input_height=128, input_width=256, crop_pad_x=0.1, crop_pad_y=0.1)
+    meta = ModelMetadata(
+        task="plate_ocr", names=NAMES, input_height=128, input_width=256, crop_pad_x=0.1, crop_pad_y=0.1
+    )
     crop = np.zeros((40, 160, 3), np.uint8)  # scale 1.6: 256 x 64, 32 px bands
     _, lb = letterbox(crop, 128, 256)
-    d = decode_chars(raw_output([(128, 64, 16, 32)], [one_hot(NAMES.index("7"), 0.9)]), meta, lb, 160, 40, PipelineConfig())
+    d = decode_chars(
+        raw_output([(128, 64, 16, 32)], [one_hot(NAMES.index("7"), 0.9)]), meta, lb, 160, 40, PipelineConfig()
+    )
     np.testing.assert_allclose(d.boxes[0], [75, 10, 85, 30])

@@ -8,14 +8,36 @@ import pytest
 
 from runtime.reading import group_lines, overlap_of_smaller, read_chars, suppress_duplicates
 from runtime.records import Char, Plate
-from runtime.rules import RegionRules, RulesError, apply_text, available_regions, candidates, compile_pattern, load_rules
+from runtime.rules import (
+    RegionRules,
+    RulesError,
+    apply_text,
+    available_regions,
+    candidates,
+    compile_pattern,
+    load_rules,
+)
 
 
-def row(text: str, x0: float, y0: float, w: float = 10, h: float = 20, gap: float = 2, slope: float = 0.0,
-        score: float = 0.9) -> list[Char]:
+def row(
+    text: str,
+    x0: float,
+    y0: float,
+    w: float = 10,
+    h: float = 20,
+    gap: float = 2,
+    slope: float = 0.0,
+    score: float = 0.9,
+) -> list[Char]:
     """Characters of one line laid out left to right; ``slope`` shifts each one down (a tilted plate)."""
-    return [Char(char=ch, box=(x0 + i * (w + gap), y0 + i * slope, x0 + i * (w + gap) + w, y0 + i * slope + h), score=score)
-            for i, ch in enumerate(text)]
+    return [
+        Char(
+            char=ch,
+            box=(x0 + i * (w + gap), y0 + i * slope, x0 + i * (w + gap) + w, y0 + i * slope + h),
+            score=score,
+        )
+        for i, ch in enumerate(text)
+    ]
 
 
 def shuffled(chars: list[Char]) -> list[Char]:
@@ -26,7 +48,7 @@ def test_one_line_reads_left_to_right_whatever_the_input_order():
     r = read_chars(shuffled(row("ABC1234", 5, 5)))
     assert (r.text, r.lines) == ("ABC1234", 1)
     assert [c.line for c in r.chars] == [0] * 7
-    assert r.score == pytest.approx(0.9 ** 7)
+    assert r.score == pytest.approx(0.9**7)
 
 
 @pytest.mark.parametrize("slope", [2.5, -2.5, 6.0, -6.0])
@@ -104,6 +126,7 @@ def test_reading_survives_a_round_trip_through_the_plate_record():
 
 # -- region rules ------------------------------------------------------------------------------------
 
+
 def test_compile_pattern():
     p = compile_pattern("@@@#[A-C]##")
     assert p.fullmatch("ABC1B23") and not p.fullmatch("ABC1D23") and not p.fullmatch("ABC1B2")
@@ -119,8 +142,10 @@ def test_lookalike_swap_makes_the_text_fit_the_pattern():
     chars = row("ABC12O4", 0, 0)  # an O among the digits
     cands = candidates(chars, rules, top_n=5)
     assert cands[0][0] == "ABC1204"
-    assert cands[0][1] == pytest.approx(0.9 ** 7 * 0.5)  # the swap costs lookalike_score
-    assert ("ABC12O4", pytest.approx(0.9 ** 7)) in [(t, s) for t, s in cands]  # the raw reading stays a candidate
+    assert cands[0][1] == pytest.approx(0.9**7 * 0.5)  # the swap costs lookalike_score
+    assert ("ABC12O4", pytest.approx(0.9**7)) in [
+        (t, s) for t, s in cands
+    ]  # the raw reading stays a candidate
     fixed = apply_text(chars, cands[0][0], rules)
     assert "".join(c.char for c in fixed) == "ABC1204"
     assert fixed[5].score == pytest.approx(0.45) and ("O", 0.9) in fixed[5].alternatives
@@ -176,4 +201,4 @@ def test_bad_rules_files_name_the_file(tmp_path):
     good.write_text("patterns: ['##@@']\nlookalikes: [[D, '0']]\nlookalike_score: 0.25\n")
     rules = load_rules(good)
     assert rules.name == "mine" and rules.partners("D") == {"0"} and rules.lookalike_score == 0.25
-    assert math.isclose(candidates(row("D1AB", 0, 0), rules)[0][1], 0.9 ** 4 * 0.25)
+    assert math.isclose(candidates(row("D1AB", 0, 0), rules)[0][1], 0.9**4 * 0.25)

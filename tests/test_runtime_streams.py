@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from stream_fixtures import numbered_frames, read_frame_number, write_video
 
 from runtime.config import StreamConfig
 from runtime.sources import Frame, SourceError, iter_frames, list_image_paths
 from runtime.streams import StreamLostError, StreamSource, is_stream_spec, open_stream, redact_url
-from stream_fixtures import numbered_frames, read_frame_number, write_video
 
 W, H = 320, 240
 PASSWORD = "Pw-not-for-logs-7731"
@@ -28,9 +28,24 @@ def _video(tmp_path: Path, n: int, fps: float = 25, suffix: str = ".mp4") -> Pat
 
 
 # -- specs, names, config ------------------------------------------------------------------------
-@pytest.mark.parametrize("spec", ["clip.mp4", "a/b/CLIP.AVI", "x.mkv", "0", "3", "/dev/video0", "rtsp://cam/1",
-                                  "rtsps://u:p@cam:322/s", "http://cam/video.mjpg", "https://cam/live",
-                                  "rtmp://server/app/key", "picamera", "picamera:1"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "clip.mp4",
+        "a/b/CLIP.AVI",
+        "x.mkv",
+        "0",
+        "3",
+        "/dev/video0",
+        "rtsp://cam/1",
+        "rtsps://u:p@cam:322/s",
+        "http://cam/video.mjpg",
+        "https://cam/live",
+        "rtmp://server/app/key",
+        "picamera",
+        "picamera:1",
+    ],
+)
 def test_stream_specs_are_recognised(spec):
     assert is_stream_spec(spec)
 
@@ -40,16 +55,22 @@ def test_image_specs_are_not_streams(spec):
     assert not is_stream_spec(spec)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("rtsp://admin:hunter2@10.0.0.5:554/Streaming/101", "rtsp://***@10.0.0.5:554/Streaming/101"),
-    ("rtsp://admin@cam/live", "rtsp://***@cam/live"),
-    ("rtsp://admin:p@ss@cam/live", "rtsp://***@cam/live"),  # an unescaped @ in the password
-    ("error: RTSPS://u:p%40w@cam:322/x failed", "error: RTSPS://***@cam:322/x failed"),
-    ("http://cam/video.cgi?user=admin&pwd=hunter2&res=hd", "http://cam/video.cgi?user=***&pwd=***&res=hd"),
-    ("two: rtsp://a:b@h1/x and http://c:d@h2/y", "two: rtsp://***@h1/x and http://***@h2/y"),
-    ("rtsp://cam:554/path@2", "rtsp://cam:554/path@2"),  # no user info: nothing to hide
-    ("clip.mp4", "clip.mp4"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("rtsp://admin:hunter2@10.0.0.5:554/Streaming/101", "rtsp://***@10.0.0.5:554/Streaming/101"),
+        ("rtsp://admin@cam/live", "rtsp://***@cam/live"),
+        ("rtsp://admin:p@ss@cam/live", "rtsp://***@cam/live"),  # an unescaped @ in the password
+        ("error: RTSPS://u:p%40w@cam:322/x failed", "error: RTSPS://***@cam:322/x failed"),
+        (
+            "http://cam/video.cgi?user=admin&pwd=hunter2&res=hd",
+            "http://cam/video.cgi?user=***&pwd=***&res=hd",
+        ),
+        ("two: rtsp://a:b@h1/x and http://c:d@h2/y", "two: rtsp://***@h1/x and http://***@h2/y"),
+        ("rtsp://cam:554/path@2", "rtsp://cam:554/path@2"),  # no user info: nothing to hide
+        ("clip.mp4", "clip.mp4"),
+    ],
+)
 def test_redact_url(text, expected):
     assert redact_url(text) == expected
 
@@ -73,12 +94,19 @@ def test_file_gives_every_frame_in_order(tmp_path, suffix):
     path = _video(tmp_path, 40, fps=20, suffix=suffix)
     with open_stream(str(path)) as src:
         assert isinstance(src, StreamSource) and not src.live
-        assert src.name == str(path) and src.fps == pytest.approx(20) and src.size == (W, H) and src.frame_count == 40
+        assert (
+            src.name == str(path)
+            and src.fps == pytest.approx(20)
+            and src.size == (W, H)
+            and src.frame_count == 40
+        )
         frames = list(src)
         assert src.stats.frames_read == 40 and src.stats.frames_dropped == 0 and src.drain_events() == []
     assert [f.index for f in frames] == list(range(40))
     assert [read_frame_number(f.image) for f in frames] == list(range(40))  # the pixels are those frames
-    assert all(f.source == str(path) and f.image.dtype == np.uint8 and f.image.shape == (H, W, 3) for f in frames)
+    assert all(
+        f.source == str(path) and f.image.dtype == np.uint8 and f.image.shape == (H, W, 3) for f in frames
+    )
     assert [f.timestamp for f in frames] == pytest.approx([i / 20 for i in range(40)], abs=1e-3)
 
 
@@ -95,8 +123,14 @@ def test_iter_frames_opens_videos_and_image_listing_refuses_them(tmp_path):
 def _consume_slowly(src: StreamSource, pause_s: float) -> list[Frame]:
     frames = []
     for frame in src:
-        frames.append(Frame(source=frame.source, index=frame.index, timestamp=frame.timestamp,
-                            image=frame.image[:16].copy()))  # keep the number strip, not the frame
+        frames.append(
+            Frame(
+                source=frame.source,
+                index=frame.index,
+                timestamp=frame.timestamp,
+                image=frame.image[:16].copy(),
+            )
+        )  # keep the number strip, not the frame
         time.sleep(pause_s)
     return frames
 
@@ -118,7 +152,9 @@ def test_realtime_file_with_a_slow_consumer_drops_frames_counts_them_and_stays_b
     indexes = [f.index for f in frames]
     assert stats.frames_read == len(frames) and stats.frames_dropped > n // 2
     assert stats.frames_read + stats.frames_dropped == n  # every frame of the file, handed out or counted
-    assert indexes == sorted(set(indexes)) and indexes[-1] == n - 1  # newest wins: in order, gaps, the last one
+    assert (
+        indexes == sorted(set(indexes)) and indexes[-1] == n - 1
+    )  # newest wins: in order, gaps, the last one
     assert [read_frame_number(f.image) for f in frames] == indexes
     assert took >= 0.8 * n / 60  # paced at the file's rate, not read flat out
     # Newest wins in one slot: a handful of frames alive at once, never the 120 a queue would hold.
@@ -184,7 +220,9 @@ def test_absent_cameras_are_clear_errors():
     try:
         import picamera2  # noqa: F401
     except ImportError:
-        with pytest.raises(SourceError, match="picamera:1: the Raspberry Pi camera needs picamera2, which is not installed"):
+        with pytest.raises(
+            SourceError, match="picamera:1: the Raspberry Pi camera needs picamera2, which is not installed"
+        ):
             open_stream("picamera:1")
 
 
@@ -208,14 +246,24 @@ def test_rtsp_stream_survives_a_server_restart_and_reports_the_outage(rtsp_serve
         assert src.live and src.name == server.url.replace(f"lpr:{PASSWORD}@", "***@")
         deadline = time.monotonic() + 60
         for frame in src:
-            frames.append(Frame(source=frame.source, index=frame.index, timestamp=frame.timestamp,
-                                image=frame.image[:16].copy()))
+            frames.append(
+                Frame(
+                    source=frame.source,
+                    index=frame.index,
+                    timestamp=frame.timestamp,
+                    image=frame.image[:16].copy(),
+                )
+            )
             events += src.drain_events()
             if len(frames) == 30:  # a camera losing power mid-stream; back 2 s later on the same port
                 server.kill()
                 restarted.append(threading.Timer(2.0, server.start))
                 restarted[0].start()
-            after = [f for f in frames if any(e["event"] == "stream_restored" and f.index >= e["frame"] for e in events)]
+            after = [
+                f
+                for f in frames
+                if any(e["event"] == "stream_restored" and f.index >= e["frame"] for e in events)
+            ]
             if len(after) >= 25 or time.monotonic() > deadline:
                 break
             time.sleep(0.02)  # a consumer a little slower than the camera
@@ -234,11 +282,22 @@ def test_rtsp_stream_survives_a_server_restart_and_reports_the_outage(rtsp_serve
     assert indexes == sorted(set(indexes))
     assert all(0 <= read_frame_number(f.image) < 100 for f in frames)  # real pictures from the loop
     assert stats.reconnects == 1 and stats.frames_missed == restored["frames_missed"]
-    assert len(stats.outages) == 1 and stats.outages[0].restored and stats.outages[0].duration_s == restored["outage_s"]
+    assert (
+        len(stats.outages) == 1
+        and stats.outages[0].restored
+        and stats.outages[0].duration_s == restored["outage_s"]
+    )
     assert stats.frames_read == len(frames)
     out, err = capfd.readouterr()
-    _assert_no_password(json.dumps(events), json.dumps(stats.to_dict()), repr(src), caplog.text, out, err,
-                        *(f.source for f in frames))
+    _assert_no_password(
+        json.dumps(events),
+        json.dumps(stats.to_dict()),
+        repr(src),
+        caplog.text,
+        out,
+        err,
+        *(f.source for f in frames),
+    )
     assert "stream_lost" in caplog.text and "***@" in caplog.text
 
 
@@ -258,7 +317,11 @@ def test_rtsp_stream_that_stays_down_fails_after_the_bounded_attempts(rtsp_serve
     src.close()
     message = str(err.value)
     assert isinstance(err.value, SourceError)
-    assert "rtsp://***@127.0.0.1" in message and "3 reconnect attempts" in message and "did not come back" in message
+    assert (
+        "rtsp://***@127.0.0.1" in message
+        and "3 reconnect attempts" in message
+        and "did not come back" in message
+    )
     assert [e["event"] for e in events] == ["stream_lost", "stream_failed"]
     failed = events[1]
     assert failed["attempts"] == 3 and failed["outage_s"] > 0 and "Connection refused" in failed["reason"]
@@ -284,8 +347,13 @@ def test_rtsp_stream_that_stalls_times_out_instead_of_hanging(rtsp_server):
     # A hung camera: the connection stays open and nothing comes. The read must give up after
     # read_timeout_s, the reopen attempts after open_timeout_s, and the stream come back once it runs.
     server = rtsp_server(numbered_frames(50, W, H), fps=25, password=PASSWORD)
-    config = StreamConfig(reconnect_attempts=10, backoff_initial_s=0.2, backoff_max_s=0.5, open_timeout_s=2.0,
-                          read_timeout_s=2.0)
+    config = StreamConfig(
+        reconnect_attempts=10,
+        backoff_initial_s=0.2,
+        backoff_max_s=0.5,
+        open_timeout_s=2.0,
+        read_timeout_s=2.0,
+    )
     events: list[dict] = []
     thaw: list[threading.Timer] = []
     got = 0

@@ -11,18 +11,33 @@ from runtime.rules import load_rules
 from runtime.tracking import Track, Tracker, TrackReading, needs_reading, vote
 
 
-def moving(start: tuple[float, float], step: tuple[float, float], frame: int, size=(120.0, 30.0)) -> list[float]:
+def moving(
+    start: tuple[float, float], step: tuple[float, float], frame: int, size=(120.0, 30.0)
+) -> list[float]:
     x, y = start[0] + step[0] * frame, start[1] + step[1] * frame
     return [x, y, x + size[0], y + size[1]]
 
 
-def reading(text: str, scores: list[float] | float = 0.9, frame: int = 0,
-            alternatives: dict[int, list[tuple[str, float]]] | None = None) -> TrackReading:
+def reading(
+    text: str,
+    scores: list[float] | float = 0.9,
+    frame: int = 0,
+    alternatives: dict[int, list[tuple[str, float]]] | None = None,
+) -> TrackReading:
     if isinstance(scores, float):
         scores = [scores] * len(text)
-    chars = [Char(char=c, box=(10.0 * i, 0.0, 10.0 * i + 8, 20.0), score=s,
-                  alternatives=(alternatives or {}).get(i, [])) for i, (c, s) in enumerate(zip(text, scores))]
-    return TrackReading(frame=frame, text=text, score=float(np.prod(scores)), chars=chars, box=(0, 0, 100, 20))
+    chars = [
+        Char(
+            char=c,
+            box=(10.0 * i, 0.0, 10.0 * i + 8, 20.0),
+            score=s,
+            alternatives=(alternatives or {}).get(i, []),
+        )
+        for i, (c, s) in enumerate(zip(text, scores))
+    ]
+    return TrackReading(
+        frame=frame, text=text, score=float(np.prod(scores)), chars=chars, box=(0, 0, 100, 20)
+    )
 
 
 class TestTracker:
@@ -44,8 +59,9 @@ class TestTracker:
         tracker = Tracker(cfg)
         matched, _ = tracker.update(0, np.array([moving((0, 0), (5, 0), 0)]), np.array([0.9]))
         first = matched[0][0].id
-        matched, _ = tracker.update(1, np.array([moving((0, 0), (5, 0), 1), [500, 500, 600, 530]]),
-                                    np.array([0.3, 0.3]))
+        matched, _ = tracker.update(
+            1, np.array([moving((0, 0), (5, 0), 1), [500, 500, 600, 530]]), np.array([0.3, 0.3])
+        )
         assert [(t.id, i) for t, i in matched] == [(first, 0)]  # the weak stranger started nothing
         assert len(tracker.tracks) == 1
 
@@ -66,7 +82,6 @@ class TestTracker:
             matched, _ = tracker.update(f, np.array([moving((0, 50), (36, 0), f, (40, 12))]), np.array([0.9]))
             ids.add(matched[0][0].id)
         assert ids == {1}
-
 
     def test_a_plate_sliding_behind_a_pillar_keeps_its_track(self):
         """The detector boxes what it sees: the part of the plate beside the pillar, shrinking, then
@@ -115,7 +130,9 @@ class TestTracker:
     def test_a_second_box_on_a_tracked_plate_starts_no_track(self):
         tracker = Tracker(TrackConfig())
         tracker.update(0, np.array([[100, 100, 220, 130]]), np.array([0.9]))
-        matched, _ = tracker.update(1, np.array([[104, 100, 224, 130], [120, 101, 232, 131]]), np.array([0.9, 0.8]))
+        matched, _ = tracker.update(
+            1, np.array([[104, 100, 224, 130], [120, 101, 232, 131]]), np.array([0.9, 0.8])
+        )
         assert [(t.id, i) for t, i in matched] == [(1, 0)] and len(tracker.tracks) == 1
 
     def test_a_much_smaller_or_taller_box_is_another_plate(self):
@@ -139,9 +156,13 @@ class TestVote:
     def test_alternatives_count_as_soft_votes(self):
         # Two readings say 8 with B close behind; one says B firmly: B has more mass in total.
         alt = {1: [("B", 0.45)]}
-        v = vote([reading("A8C1234", [0.9, 0.5, 0.9, 0.9, 0.9, 0.9, 0.9], alternatives=alt),
-                  reading("A8C1234", [0.9, 0.5, 0.9, 0.9, 0.9, 0.9, 0.9], alternatives=alt),
-                  reading("ABC1234", 0.9)])
+        v = vote(
+            [
+                reading("A8C1234", [0.9, 0.5, 0.9, 0.9, 0.9, 0.9, 0.9], alternatives=alt),
+                reading("A8C1234", [0.9, 0.5, 0.9, 0.9, 0.9, 0.9, 0.9], alternatives=alt),
+                reading("ABC1234", 0.9),
+            ]
+        )
         assert v.text == "ABC1234"
 
     def test_readings_one_short_or_long_are_aligned(self):
@@ -160,8 +181,14 @@ class TestVote:
 
 
 class TestNeedsReading:
-    cfg = TrackConfig(confirm_readings=3, read_every_unconfirmed=2, read_every_confirmed=10, edge_margin=0.01,
-                      edge_patience=5, unconfirmed_backoff=1.0)
+    cfg = TrackConfig(
+        confirm_readings=3,
+        read_every_unconfirmed=2,
+        read_every_confirmed=10,
+        edge_margin=0.01,
+        edge_patience=5,
+        unconfirmed_backoff=1.0,
+    )
 
     def read(self, track: Track, frame: int) -> None:
         track.attempts += 1
@@ -180,7 +207,9 @@ class TestNeedsReading:
         assert frames_read == [0, 1, 2, 4, 6, 8, 10, 20, 30]
 
     def test_unconfirmed_tracks_are_read_less_and_less_often(self):
-        cfg = TrackConfig(confirm_readings=3, read_every_unconfirmed=2, unconfirmed_backoff=2.0, read_every_confirmed=12)
+        cfg = TrackConfig(
+            confirm_readings=3, read_every_unconfirmed=2, unconfirmed_backoff=2.0, read_every_confirmed=12
+        )
         t = Track(id=1, box=(100, 100, 200, 130), det_score=0.9, first_frame=0, last_frame=0)
         frames_read = []
         for f in range(60):

@@ -29,8 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 # tracking and voting, so the plates are drawn in fonts the shipped OCR model reads (on single
 # synthetic crops: roboto-condensed 13/13, barlow-semi-condensed SemiBold 25/32; it still drops the
 # M of Oswald, see runtime/zoo/MODEL_CARD.md); how well it reads every font is evaluate's business.
-VIDEO = dict(frames=150, plates=4, fps=25.0, styles=["br_old", "mercosur"], two_line_share=0.25,
-             fonts=["roboto-condensed:600", "barlow-semi-condensed:SemiBold"])
+VIDEO = dict(
+    frames=150,
+    plates=4,
+    fps=25.0,
+    styles=["br_old", "mercosur"],
+    two_line_share=0.25,
+    fonts=["roboto-condensed:600", "barlow-semi-condensed:SemiBold"],
+)
 REGION = "br"
 
 
@@ -81,7 +87,9 @@ def plate_of(event: dict, boxes: dict[int, dict[int, list[float]]]) -> int | Non
     best, best_iou = None, 0.3
     for pid, frames in boxes.items():
         if event["best_frame"] in frames:
-            iou = float(iou_matrix(np.array([frames[event["best_frame"]]]), np.array([event["best_box"]]))[0, 0])
+            iou = float(
+                iou_matrix(np.array([frames[event["best_frame"]]]), np.array([event["best_box"]]))[0, 0]
+            )
             if iou > best_iou:
                 best, best_iou = pid, iou
     return best
@@ -105,12 +113,15 @@ def test_every_plate_gives_one_event_with_its_text(predictor, traffic):
     for plate in truth["plates"]:
         got = by_plate.get(plate["id"], [])
         assert len(got) == 1, f"plate {plate['text']}: {len(got)} events {[e['text'] for e in got]}"
-        assert got[0]["text"] == plate["text"], f"read {got[0]['text']!r} for {plate['text']!r}: {got[0]['readings']}"
+        assert got[0]["text"] == plate["text"], (
+            f"read {got[0]['text']!r} for {plate['text']!r}: {got[0]['readings']}"
+        )
     assert_one_track_through_the_pillar(truth, boxes, frames)
 
 
-def assert_one_track_through_the_pillar(truth: dict, boxes: dict[int, dict[int, list[float]]],
-                                        frames: list[TrackedFrame]) -> None:
+def assert_one_track_through_the_pillar(
+    truth: dict, boxes: dict[int, dict[int, list[float]]], frames: list[TrackedFrame]
+) -> None:
     hidden = [p for p in truth["plates"] if p["hidden_frames"]]
     assert hidden, "the video should hide at least one plate behind the pillar"
     for plate in hidden:  # one track through the pillar, not two
@@ -145,14 +156,21 @@ def test_plates_seen_in_part_beside_the_pillar_keep_one_track(street):
 def test_voting_outvotes_smeared_frames(predictor, smeared):
     """Reading every frame, a third of each track's readings see a smeared character; the votes
     must come out as on the clean video, plate for plate."""
-    read_everything = TrackConfig(read_every_unconfirmed=1, unconfirmed_backoff=1.0, read_every_confirmed=1, event_at="end",
-                                  max_reads_per_frame=8)
+    read_everything = TrackConfig(
+        read_every_unconfirmed=1,
+        unconfirmed_backoff=1.0,
+        read_every_confirmed=1,
+        event_at="end",
+        max_reads_per_frame=8,
+    )
     texts = []
     for folder in smeared:
         truth, boxes = truth_of(folder)
         events = events_of(predictor.track(str(folder / "video.mp4"), read_everything))
         by_plate = {plate_of(e, boxes): e for e in events}
-        assert sorted(by_plate, key=str) == sorted(p["id"] for p in truth["plates"]) and len(events) == len(by_plate)
+        assert sorted(by_plate, key=str) == sorted(p["id"] for p in truth["plates"]) and len(events) == len(
+            by_plate
+        )
         texts.append({pid: e["text"] for pid, e in by_plate.items()})
     misread = 0
     for plate in truth["plates"]:  # the smeared video's truth
@@ -176,9 +194,23 @@ def test_ocr_runs_on_demand_not_on_every_plate(predictor, traffic):
 
 def test_cli_writes_frames_events_and_an_annotated_video(traffic, tmp_path):
     saved = tmp_path / "annotated.mp4"
-    run = subprocess.run([sys.executable, "-m", "runtime", str(traffic / "video.mp4"), "--json", "--save", str(saved),
-                          "--region", REGION],
-                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runtime",
+            str(traffic / "video.mp4"),
+            "--json",
+            "--save",
+            str(saved),
+            "--region",
+            REGION,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     lines = [json.loads(line) for line in run.stdout.splitlines()]
     frames = [line for line in lines if "frame" in line and "event" not in line]
@@ -186,7 +218,9 @@ def test_cli_writes_frames_events_and_an_annotated_video(traffic, tmp_path):
     assert [f["frame"] for f in frames] == list(range(150))
     assert all(p["track_id"] is not None for f in frames for p in f["plates"])
     assert sum(f["reads"] for f in frames) > 0 and events
-    assert {"text", "score", "first_frame", "last_frame", "track_id", "best_box", "readings"} <= set(events[0])
+    assert {"text", "score", "first_frame", "last_frame", "track_id", "best_box", "readings"} <= set(
+        events[0]
+    )
     summary = json.loads(run.stderr.split("summary: ", 1)[1].splitlines()[0])
     assert summary["frames"] == 150 and summary["events"] == len(events)
     cap = cv2.VideoCapture(str(saved))
@@ -197,22 +231,37 @@ def test_cli_writes_frames_events_and_an_annotated_video(traffic, tmp_path):
 
 
 def test_cli_events_only_as_text(traffic):
-    run = subprocess.run([sys.executable, "-m", "runtime", str(traffic / "video.mp4"), "--track", "event_at=end"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-m", "runtime", str(traffic / "video.mp4"), "--track", "event_at=end"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines and all(" track " in line and "frames " in line for line in lines)
 
 
 def test_cli_rejects_bad_video_options(traffic, tmp_path):
-    run = subprocess.run([sys.executable, "-m", "runtime", str(traffic / "video.mp4"), "--track", "nope=1"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "runtime", str(traffic / "video.mp4"), "--track", "nope=1"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert run.returncode == 2 and "--track 'nope=1'" in run.stderr
     images = tmp_path / "images"
     images.mkdir()
     cv2.imwrite(str(images / "a.png"), np.zeros((40, 40, 3), np.uint8))
-    run = subprocess.run([sys.executable, "-m", "runtime", str(images), "--display"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "runtime", str(images), "--display"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert run.returncode == 2 and "apply to video sources" in run.stderr
 
 
@@ -227,9 +276,23 @@ def test_cli_on_rtsp_reads_plates_reconnects_and_exits_3_when_the_camera_stays_d
     clip = tmp_path / "clip"
     make_video(clip, seed=9, progress=False, **{**VIDEO, "frames": 100})
     server = rtsp_server(clip / "video.mp4", fps=25, password=password)
-    cmd = [sys.executable, "-m", "runtime", server.url, "--json", "--stream", "reconnect_attempts=6",
-           "--stream", "backoff_initial_s=0.2", "--stream", "backoff_max_s=1.0", "--stream", "read_timeout_s=3",
-           "--stream", "open_timeout_s=3"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "runtime",
+        server.url,
+        "--json",
+        "--stream",
+        "reconnect_attempts=6",
+        "--stream",
+        "backoff_initial_s=0.2",
+        "--stream",
+        "backoff_max_s=1.0",
+        "--stream",
+        "read_timeout_s=3",
+        "--stream",
+        "open_timeout_s=3",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     lines, timers = [], []
     restored_at = None
@@ -266,12 +329,28 @@ def test_cli_on_rtsp_reads_plates_reconnects_and_exits_3_when_the_camera_stays_d
 
 
 def test_video_benchmark_prints_the_numbers(traffic):
-    run = subprocess.run([sys.executable, "-m", "runtime.bench", str(traffic / "video.mp4"), "--frames", "40",
-                          "--repeat", "1"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runtime.bench",
+            str(traffic / "video.mp4"),
+            "--frames",
+            "40",
+            "--repeat",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["frames"] == 40 and result["size"] == [960, 540]
     for key in ("pipeline_fps", "detector_only_fps", "detector_only_parallel_fps"):
         assert result[key] > 0
-    assert result["pipeline_vs_detector_only"] == pytest.approx(result["pipeline_fps"] / result["detector_only_fps"], rel=0.01)
+    assert result["pipeline_vs_detector_only"] == pytest.approx(
+        result["pipeline_fps"] / result["detector_only_fps"], rel=0.01
+    )
     assert 0 <= result["reads_per_frame"] <= result["plates_per_frame"]

@@ -28,8 +28,11 @@ def _inside(box, width, height, tol=0.01):
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_every_required_style_ships():
@@ -72,8 +75,12 @@ def test_char_box_is_the_glyph_ink():
         inside = gray[y1:y2, x1:x2]
         assert inside.min() < 100, f"{c.char}: no ink inside its box"
         # the rows/columns just outside the box hold no ink of this glyph (tight box)
-        ring = [gray[y1:y2, max(0, x1 - 1)], gray[y1:y2, min(gray.shape[1] - 1, x2)],
-                gray[max(0, y1 - 1), x1:x2], gray[min(gray.shape[0] - 1, y2), x1:x2]]
+        ring = [
+            gray[y1:y2, max(0, x1 - 1)],
+            gray[y1:y2, min(gray.shape[1] - 1, x2)],
+            gray[max(0, y1 - 1), x1:x2],
+            gray[min(gray.shape[0] - 1, y2), x1:x2],
+        ]
         assert all(r.min() > 60 for r in ring), f"{c.char}: ink just outside box {c.box}"
 
 
@@ -91,8 +98,14 @@ def test_render_plate_given_text_and_record():
 
 
 def test_bad_style_names_the_problem():
-    good = {"name": "x", "size_mm": [300, 100], "patterns": ["LL DD"], "text": {"height_mm": 60, "y_mm": 50},
-            "fonts": ["dejavu-sans:Bold"], "variants": [{"background": "#ffffff", "text": "#000000"}]}
+    good = {
+        "name": "x",
+        "size_mm": [300, 100],
+        "patterns": ["LL DD"],
+        "text": {"height_mm": 60, "y_mm": 50},
+        "fonts": ["dejavu-sans:Bold"],
+        "variants": [{"background": "#ffffff", "text": "#000000"}],
+    }
     assert style_from_dict(good, "x.yaml").patterns[0].n_chars == 4
     with pytest.raises(ValueError, match=r"x\.yaml.*unknown keys"):
         style_from_dict({**good, "colour": 1}, "x.yaml")
@@ -164,8 +177,10 @@ def test_scenes_boxes_inside_and_plates_apart(tmp_path):
             for c in p.chars:
                 assert _inside(c.box, item.width, item.height)
                 assert p.box[0] - 1 <= c.box[0] and c.box[2] <= p.box[2] + 1
-            for q in boxes[i + 1:]:
-                overlap = min(p.box[2], q[2]) > max(p.box[0], q[0]) and min(p.box[3], q[3]) > max(p.box[1], q[1])
+            for q in boxes[i + 1 :]:
+                overlap = min(p.box[2], q[2]) > max(p.box[0], q[0]) and min(p.box[3], q[3]) > max(
+                    p.box[1], q[1]
+                )
                 assert not overlap, "two plates overlap"
     assert n_plates > 0
 
@@ -178,8 +193,9 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
     assert a["labels.jsonl"] != c["labels.jsonl"]
     assert sum(a[k] != c[k] for k in a if k.startswith("images/")) == 8
     s1 = _digest(generate("scenes", 4, 3, tmp_path / "s1", background_manifests=[], progress=False).parent)
-    s2 = _digest(generate("scenes", 4, 3, tmp_path / "s2", background_manifests=[], progress=False,
-                          workers=2).parent)
+    s2 = _digest(
+        generate("scenes", 4, 3, tmp_path / "s2", background_manifests=[], progress=False, workers=2).parent
+    )
     assert s1 == s2, "the number of workers must not change the output"
 
 
@@ -190,20 +206,30 @@ def test_a_set_made_in_parts_is_the_set_made_at_once(tmp_path):
     assert sorted(k for k in b if k.startswith("images/")) == ["images/000004.jpg", "images/000005.jpg"]
     assert all(b[k] == a[k] for k in b if k.startswith("images/"))
     records = {r.image: r.to_dict() for r in read_manifest(whole).images}
-    assert [r.to_dict() for r in read_manifest(part).images] == [records["images/000004.jpg"],
-                                                                 records["images/000005.jpg"]]
+    assert [r.to_dict() for r in read_manifest(part).images] == [
+        records["images/000004.jpg"],
+        records["images/000005.jpg"],
+    ]
 
 
 def test_same_seed_same_bytes_in_other_processes(tmp_path):
     """Another process (another string hash seed, empty caches) makes the same bytes."""
-    code = ("import sys; from data.synth import generate; "
-            "generate('crops', 6, 5, sys.argv[1], background_manifests=[], progress=False); "
-            "generate('scenes', 2, 5, sys.argv[1] + '_scenes', background_manifests=[], progress=False)")
+    code = (
+        "import sys; from data.synth import generate; "
+        "generate('crops', 6, 5, sys.argv[1], background_manifests=[], progress=False); "
+        "generate('scenes', 2, 5, sys.argv[1] + '_scenes', background_manifests=[], progress=False)"
+    )
     digests = []
     for hash_seed in ("1", "2"):
         out = tmp_path / f"p{hash_seed}"
-        run = subprocess.run([sys.executable, "-c", code, str(out)], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                             timeout=300, env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        run = subprocess.run(
+            [sys.executable, "-c", code, str(out)],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        )
         assert run.returncode == 0, run.stderr
         digests.append((_digest(out), _digest(Path(f"{out}_scenes"))))
     assert len(digests[0][0]) == 7 and len(digests[0][1]) == 3
@@ -212,14 +238,34 @@ def test_same_seed_same_bytes_in_other_processes(tmp_path):
 
 def test_cli_writes_a_valid_manifest(tmp_path):
     out = tmp_path / "cli"
-    run = subprocess.run([sys.executable, "-m", "data", "action=synth", "kind=crops", "n=4", "seed=0", f"out={out}",
-                          "styles=[eu,es]", "synth.backgrounds.datasets=[]"],
-                         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "data",
+            "action=synth",
+            "kind=crops",
+            "n=4",
+            "seed=0",
+            f"out={out}",
+            "styles=[eu,es]",
+            "synth.backgrounds.datasets=[]",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     lines = [json.loads(x) for x in (out / "labels.jsonl").read_text().splitlines()]
     assert len(lines) == 4 and {x["style"] for x in lines} <= {"eu", "es"}
-    check = subprocess.run([sys.executable, "-m", "data", "action=validate", f"src={out}"], cwd=PROJECT_ROOT,
-                           capture_output=True, text=True, timeout=300)
+    check = subprocess.run(
+        [sys.executable, "-m", "data", "action=validate", f"src={out}"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -234,7 +280,9 @@ def test_evaluation_only_sets_are_never_backgrounds():
 def test_real_backgrounds_hold_no_labelled_plate(shared_datasets, tmp_path):
     from data.synth.backgrounds import RealBackgrounds, boxes_overlap
 
-    pool = RealBackgrounds([shared_datasets / "uc3m_lp" / "labels.jsonl"], splits=["train"], margin=0.15, pool=16)
+    pool = RealBackgrounds(
+        [shared_datasets / "uc3m_lp" / "labels.jsonl"], splits=["train"], margin=0.15, pool=16
+    )
     assert len(pool) == 16
     rng = np.random.default_rng(0)
     views = [pool.sample(rng, 200, 80) for _ in range(10)]
@@ -246,6 +294,12 @@ def test_real_backgrounds_hold_no_labelled_plate(shared_datasets, tmp_path):
         if found is not None:
             scene, box = found
             assert not any(boxes_overlap(box, p) for p in scene.plates), f"{scene.path}: region over a plate"
-    path = generate("scenes", 3, 0, tmp_path / "real", progress=False,
-                    background_manifests=[shared_datasets / "uc3m_lp" / "labels.jsonl"])
+    path = generate(
+        "scenes",
+        3,
+        0,
+        tmp_path / "real",
+        progress=False,
+        background_manifests=[shared_datasets / "uc3m_lp" / "labels.jsonl"],
+    )
     assert validate(read_manifest(path), progress=False) == []

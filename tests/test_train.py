@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from model_fixtures import PROJECT_ROOT, tiny_overrides, write_subset
 
 from data.config import compose
 from runtime.records import Char
-from model_fixtures import PROJECT_ROOT, tiny_overrides, write_subset
 
 # ----------------------------------------------------------------------------------------- config
 
@@ -45,7 +45,9 @@ def test_parse_sources_errors_name_the_problem(tmp_path, shared_datasets):
     from train.mix import DataMixError, parse_sources
 
     paths = compose("train").paths
-    src = parse_sources(["uc3m_lp_crops", {"manifest": str(shared_datasets / "uc3m_lp"), "weight": 0.5}], paths)
+    src = parse_sources(
+        ["uc3m_lp_crops", {"manifest": str(shared_datasets / "uc3m_lp"), "weight": 0.5}], paths
+    )
     assert src[0].manifest == (shared_datasets / "uc3m_lp_crops" / "labels.jsonl").resolve()
     assert src[1].weight == 0.5 and src[1].label == "uc3m_lp"
     with pytest.raises(DataMixError, match="nowhere.jsonl"):
@@ -71,7 +73,11 @@ def test_model_is_ultralytics_yolov8n_with_our_activation(activation, module):
     spec = model_yaml(cfg.model)
     stock = yaml_model_load("yolov8n.yaml")
     assert spec["backbone"] == stock["backbone"] and spec["head"] == stock["head"] and spec["scale"] == "n"
-    assert spec["nc"] == 36 and spec["lpr"]["task"] == "plate_ocr" and spec["lpr"]["crop"]["pad_x"] == cfg.model.crop.pad_x
+    assert (
+        spec["nc"] == 36
+        and spec["lpr"]["task"] == "plate_ocr"
+        and spec["lpr"]["crop"]["pad_x"] == cfg.model.crop.pad_x
+    )
     net = DetectionModel(spec, verbose=False)
     acts = {type(m.act).__name__ for m in net.modules() if hasattr(m, "act") and hasattr(m, "conv")}
     assert acts == {module}
@@ -132,8 +138,10 @@ def test_crops_are_no_detector_data(tmp_path, shared_datasets):
 
     crops = write_subset(shared_datasets / "uc3m_lp_crops" / "labels.jsonl", tmp_path / "c", 4, 2)
     with pytest.raises(DataMixError, match="scenes, not crops"):
-        prepare_data(compose("train", ["model=plate_det", f"data=[{crops}]", f"cache_dir={tmp_path / 'cache'}"]),
-                     progress=False)
+        prepare_data(
+            compose("train", ["model=plate_det", f"data=[{crops}]", f"cache_dir={tmp_path / 'cache'}"]),
+            progress=False,
+        )
 
 
 # ----------------------------------------------------------------------------------- tiny trainings
@@ -150,12 +158,23 @@ def test_tiny_training_writes_a_complete_run(tiny_runs, model, shared_datasets):
 
     run = tiny_runs[model]
     d = run.run_dir
-    for name in ("weights/best.pt", "weights/last.pt", "results.csv", "config.yaml", "training_set.json",
-                 "summary.json", "summary.txt", "results.png"):
+    for name in (
+        "weights/best.pt",
+        "weights/last.pt",
+        "results.csv",
+        "config.yaml",
+        "training_set.json",
+        "summary.json",
+        "summary.txt",
+        "results.png",
+    ):
         assert (d / name).is_file(), name
     assert len((d / "results.csv").read_text().strip().splitlines()) == 2  # header + 1 epoch
     training_set = json.loads((d / "training_set.json").read_text())
-    assert len(training_set["train_hash"]) == 64 and run.summary["training_set_hash"] == training_set["train_hash"]
+    assert (
+        len(training_set["train_hash"]) == 64
+        and run.summary["training_set_hash"] == training_set["train_hash"]
+    )
     assert yaml.safe_load((d / "config.yaml").read_text())["model"]["task"] == model
     if model == "plate_ocr":
         assert (d / "val_reads.png").is_file() and run.summary["readout"]["plates"] == 12
@@ -163,9 +182,17 @@ def test_tiny_training_writes_a_complete_run(tiny_runs, model, shared_datasets):
     net = YOLO(str(run.best))
     info = lpr_info(net)
     assert info["task"] == model and info["activation"] == "relu6"
-    assert {type(m.act).__name__ for m in net.model.modules() if hasattr(m, "act") and hasattr(m, "conv")} == {"ReLU6"}
+    assert {
+        type(m.act).__name__ for m in net.model.modules() if hasattr(m, "act") and hasattr(m, "conv")
+    } == {"ReLU6"}
     assert list(net.names.values()) == list(compose("train", [f"model={model}"]).model.names)
-    image = read_image(next((shared_datasets / ("uc3m_lp" if model == "plate_det" else "uc3m_lp_crops") / "images" / "val").iterdir()))
+    image = read_image(
+        next(
+            (
+                shared_datasets / ("uc3m_lp" if model == "plate_det" else "uc3m_lp_crops") / "images" / "val"
+            ).iterdir()
+        )
+    )
     result = net.predict(image, imgsz=128, conf=0.0001, verbose=False)[0]
     assert result.boxes.xyxy.shape[1] == 4 and result.orig_shape == image.shape[:2]
 
@@ -191,7 +218,9 @@ def test_resume_continues_an_interrupted_run(tiny_subsets, tmp_path):
     (last,) = tmp_path.glob("runs/train/plate_ocr/*/weights/last.pt")
     assert torch.load(last, weights_only=False)["epoch"] == 0
     result = train(compose("train", [*overrides, "resume=true"]))
-    assert result.run_dir == last.parent.parent and result.summary["resumed"] and result.summary["epochs"] == 2
+    assert (
+        result.run_dir == last.parent.parent and result.summary["resumed"] and result.summary["epochs"] == 2
+    )
     with pytest.raises(TrainError, match="no unfinished plate_ocr run"):
         train(compose("train", [*overrides, "resume=true"]))
 
@@ -201,10 +230,14 @@ def test_resume_continues_an_interrupted_run(tiny_subsets, tmp_path):
 def test_init_fine_tunes_from_earlier_weights(tiny_subsets, tiny_weights, tmp_path):
     from train.run import TrainError, train
 
-    overrides = tiny_overrides(tmp_path, "plate_ocr", tiny_subsets["plate_ocr"], ["plots=false", "readout.max_images=4"])
+    overrides = tiny_overrides(
+        tmp_path, "plate_ocr", tiny_subsets["plate_ocr"], ["plots=false", "readout.max_images=4"]
+    )
     # lr0=0 (SGD): the weights cannot move, so the result must hold exactly the init weights - the
     # proof that training started from them and not from a fresh network of the same shape.
-    result = train(compose("train", [*overrides, f"init={tiny_weights['plate_ocr']}", "optimizer=SGD", "lr0=0.0"]))
+    result = train(
+        compose("train", [*overrides, f"init={tiny_weights['plate_ocr']}", "optimizer=SGD", "lr0=0.0"])
+    )
     assert result.summary["init_tensors"] > 300 and result.best.is_file()
     import torch
 
@@ -232,21 +265,45 @@ def test_training_runs_with_the_network_cut_off(tiny_subsets, tmp_path):
     """A tiny training in a network namespace with no interfaces up, fresh Ultralytics config dir
     (so no font or settings file is left from earlier runs): it must succeed, plots included,
     and never try to download."""
-    overrides = tiny_overrides(tmp_path, "plate_ocr", tiny_subsets["plate_ocr"],
-                               [f"out={tmp_path / 'run'}", "imgsz=64", "readout.max_images=4"])
+    overrides = tiny_overrides(
+        tmp_path,
+        "plate_ocr",
+        tiny_subsets["plate_ocr"],
+        [f"out={tmp_path / 'run'}", "imgsz=64", "readout.max_images=4"],
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("YOLO_")}
-    proc = subprocess.run(["unshare", "-n", sys.executable, "-m", "train", *overrides], cwd=PROJECT_ROOT,
-                          env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        ["unshare", "-n", sys.executable, "-m", "train", *overrides],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
-    assert (tmp_path / "run" / "weights" / "best.pt").is_file() and (tmp_path / "run" / "results.png").is_file()
+    assert (tmp_path / "run" / "weights" / "best.pt").is_file() and (
+        tmp_path / "run" / "results.png"
+    ).is_file()
     assert "download" not in log.lower(), [line for line in log.splitlines() if "download" in line.lower()]
     assert (tmp_path / "ultralytics" / "Ultralytics" / "Arial.ttf").is_file()
 
 
 def test_cli_reports_bad_data_cleanly(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "train", "model=plate_ocr", f"data=[{tmp_path / 'none.jsonl'}]",
-                           f"paths.runs={tmp_path}"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "train",
+            "model=plate_ocr",
+            f"data=[{tmp_path / 'none.jsonl'}]",
+            f"paths.runs={tmp_path}",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and "none.jsonl" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -263,9 +320,14 @@ def test_training_reads_in_the_deployed_reading_order():
     top = [Char(char=c, box=(10 + 20 * i, 5, 26 + 20 * i, 25), score=0.9) for i, c in enumerate("ABC")]
     bottom = [Char(char=c, box=(5 + 20 * i, 40, 21 + 20 * i, 60), score=0.9) for i, c in enumerate("1234")]
     chars = bottom[::-1] + top[::-1]
-    assert [(c.char, c.line) for c in ordered(chars)] == [(c.char, k) for k, row in enumerate((top, bottom)) for c in row]
+    assert [(c.char, c.line) for c in ordered(chars)] == [
+        (c.char, k) for k, row in enumerate((top, bottom)) for c in row
+    ]
     assert text_of(chars) == read_chars(chars).text == "ABC1234"
-    tilted = [Char(char=c, box=(10 + 20 * i, 30 - 3 * i, 26 + 20 * i, 50 - 3 * i), score=0.9) for i, c in enumerate("ABC1234")]
+    tilted = [
+        Char(char=c, box=(10 + 20 * i, 30 - 3 * i, 26 + 20 * i, 50 - 3 * i), score=0.9)
+        for i, c in enumerate("ABC1234")
+    ]
     assert text_of(tilted[::-1]) == "ABC1234" and {c.line for c in ordered(tilted[::-1])} == {0}
     doubled = tilted + [Char(char="8", box=tuple(v + 1 for v in tilted[3].box), score=0.5)]
     assert text_of(doubled) == "ABC1234" and len(ordered(doubled)) == 8
@@ -300,7 +362,7 @@ def test_pseudo_label_rules_on_real_character_boxes(shared_datasets):
         assert exact.rule == "exact" and "".join(c.char for c in exact.chars) == text
         # One character misread (a plausible confusion): exact rejects, count accepts and relabels.
         k = len(reads) // 2
-        wrong = reads[:k] + [replace(reads[k], char="B" if reads[k].char != "B" else "8")] + reads[k + 1:]
+        wrong = reads[:k] + [replace(reads[k], char="B" if reads[k].char != "B" else "8")] + reads[k + 1 :]
         counted = judge(text, wrong)
         assert counted.rule == "count" and counted.read != text
         assert "".join(c.char for c in counted.chars) == text
@@ -311,12 +373,15 @@ def test_pseudo_label_rules_on_real_character_boxes(shared_datasets):
         assert missing.rule is None and f"{len(text) - 1} boxes for {len(text)}" in missing.reason
         # The right count by accident - one character boxed twice, its neighbour not at all - is no row
         # of characters: rejected.
-        doubled = reads[:k] + [replace(wrong[k], box=tuple(v + 1 for v in reads[k - 1].box))] + reads[k + 1:]
+        doubled = reads[:k] + [replace(wrong[k], box=tuple(v + 1 for v in reads[k - 1].box))] + reads[k + 1 :]
         twice = judge(text, doubled)
         assert twice.rule is None and "overlap" in twice.reason
         # Low-scoring boxes count for the count rule only above its own threshold.
         faint = [replace(c, score=0.05) for c in wrong]
-        assert judge(text, faint, count_conf=0.1).rule is None and judge(text, faint, count_conf=0.01).rule == "count"
+        assert (
+            judge(text, faint, count_conf=0.1).rule is None
+            and judge(text, faint, count_conf=0.01).rule == "count"
+        )
 
 
 @pytest.mark.slow
@@ -325,9 +390,18 @@ def test_pseudo_label_step_on_real_text_only_crops(tiny_weights, shared_datasets
     from data.manifest import read_manifest
     from train.pseudo_label import run_pseudo_label
 
-    cfg = compose("train", ["model=plate_ocr", "action=pseudo_label", f"pseudo_label.weights={tiny_weights['plate_ocr']}",
-                            "pseudo_label.src=[openalpr_us_crops]", "pseudo_label.max_plates=40",
-                            f"pseudo_label.out={tmp_path / 'pl'}", f"ultralytics_dir={tmp_path / 'ul'}"])
+    cfg = compose(
+        "train",
+        [
+            "model=plate_ocr",
+            "action=pseudo_label",
+            f"pseudo_label.weights={tiny_weights['plate_ocr']}",
+            "pseudo_label.src=[openalpr_us_crops]",
+            "pseudo_label.max_plates=40",
+            f"pseudo_label.out={tmp_path / 'pl'}",
+            f"ultralytics_dir={tmp_path / 'ul'}",
+        ],
+    )
     report = run_pseudo_label(cfg)
     assert report.plates == 40
     assert sum(report.accepted.values()) + report.rejected + sum(report.skipped.values()) == 40
@@ -336,8 +410,15 @@ def test_pseudo_label_step_on_real_text_only_crops(tiny_weights, shared_datasets
     for item, plate in written.plates:
         assert plate.extra["pseudo_label"] in ("exact", "count") and len(plate.chars) == len(plate.text)
     assert json.loads((tmp_path / "pl" / "report.json").read_text())["plates"] == 40
-    bad = compose("train", ["model=plate_ocr", f"pseudo_label.weights={tiny_weights['plate_det']}",
-                            "pseudo_label.src=[openalpr_us_crops]", f"pseudo_label.out={tmp_path / 'bad'}"])
+    bad = compose(
+        "train",
+        [
+            "model=plate_ocr",
+            f"pseudo_label.weights={tiny_weights['plate_det']}",
+            "pseudo_label.src=[openalpr_us_crops]",
+            f"pseudo_label.out={tmp_path / 'bad'}",
+        ],
+    )
     with pytest.raises(Exception, match="plate_det model, not plate_ocr"):
         run_pseudo_label(bad)
 
@@ -354,10 +435,22 @@ def test_pseudo_label_accepts_plates_with_a_trained_model(shared_datasets, tmp_p
     from data.manifest import read_manifest
     from train.pseudo_label import run_pseudo_label
 
-    cfg = compose("train", ["model=plate_ocr", f"pseudo_label.weights={weights}", "pseudo_label.src=[openalpr_us_crops]",
-                            "pseudo_label.max_plates=200", f"pseudo_label.out={tmp_path}", f"ultralytics_dir={tmp_path / 'ul'}"])
+    cfg = compose(
+        "train",
+        [
+            "model=plate_ocr",
+            f"pseudo_label.weights={weights}",
+            "pseudo_label.src=[openalpr_us_crops]",
+            "pseudo_label.max_plates=200",
+            f"pseudo_label.out={tmp_path}",
+            f"ultralytics_dir={tmp_path / 'ul'}",
+        ],
+    )
     report = run_pseudo_label(cfg)
     assert sum(report.accepted.values()) > 0, report.line()
     for _, plate in read_manifest(report.manifest).plates:
         if "pseudo_label" in plate.extra:
-            assert "".join(c.char for c in sorted(plate.chars, key=lambda c: (c.line or 0, c.box[0]))) == plate.text
+            assert (
+                "".join(c.char for c in sorted(plate.chars, key=lambda c: (c.line or 0, c.box[0])))
+                == plate.text
+            )

@@ -62,7 +62,9 @@ def write_model_yaml(model_cfg: DictConfig, folder: str | Path) -> Path:
     """Write the architecture where Ultralytics can load it; the file name carries the scale
     letter ('yolov8n-...') because Ultralytics reads the model scale from the name."""
     spec = model_yaml(model_cfg)
-    path = Path(folder) / f"{model_cfg.architecture}-{str(model_cfg.activation).lower()}-{model_cfg.name}.yaml"
+    path = (
+        Path(folder) / f"{model_cfg.architecture}-{str(model_cfg.activation).lower()}-{model_cfg.name}.yaml"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path

@@ -73,9 +73,13 @@ class PreparedData:
     sources: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> str:
-        parts = [f"{s['label']}: {s['sampled']} of {s['available']} (weight {s['weight']:g})" for s in self.sources]
-        return (f"training set {self.train_hash[:12]}: {self.train_count} train / {self.val_count} val images "
-                f"[{'; '.join(parts)}]")
+        parts = [
+            f"{s['label']}: {s['sampled']} of {s['available']} (weight {s['weight']:g})" for s in self.sources
+        ]
+        return (
+            f"training set {self.train_hash[:12]}: {self.train_count} train / {self.val_count} val images "
+            f"[{'; '.join(parts)}]"
+        )
 
 
 def dataset_manifest(name: str, paths: DictConfig) -> Path | None:
@@ -83,7 +87,9 @@ def dataset_manifest(name: str, paths: DictConfig) -> Path | None:
     file = CONF_DIR / "dataset" / f"{name}.yaml"
     if not file.is_file():
         return None
-    node = OmegaConf.create({"paths": OmegaConf.to_container(paths, resolve=True), "dataset": OmegaConf.load(file)})
+    node = OmegaConf.create(
+        {"paths": OmegaConf.to_container(paths, resolve=True), "dataset": OmegaConf.load(file)}
+    )
     return Path(str(node.dataset.manifest))
 
 
@@ -100,19 +106,25 @@ def parse_sources(data: Any, paths: DictConfig) -> list[Source]:
         if isinstance(entry, str):
             entry = {"manifest": entry}
         if not isinstance(entry, dict) or "manifest" not in entry:
-            raise DataMixError(f"data[{i}] = {entry!r}: expected a path, a dataset name or {{manifest: ..., weight: ...}}")
+            raise DataMixError(
+                f"data[{i}] = {entry!r}: expected a path, a dataset name or {{manifest: ..., weight: ...}}"
+            )
         unknown = set(entry) - {"manifest", "weight", "name"}
         if unknown:
             raise DataMixError(f"data[{i}]: unknown keys {sorted(unknown)} (allowed: manifest, weight, name)")
         ref = str(entry["manifest"])
         weight = float(entry.get("weight", 1.0))
         if not math.isfinite(weight) or weight < 0:
-            raise DataMixError(f"data[{i}] ({ref}): weight must be a non-negative number, got {entry.get('weight')!r}")
+            raise DataMixError(
+                f"data[{i}] ({ref}): weight must be a non-negative number, got {entry.get('weight')!r}"
+            )
         path = Path(ref).expanduser()
         if not path.exists():
             known = dataset_manifest(ref, paths) if "/" not in ref else None
             if known is None:
-                raise DataMixError(f"data[{i}]: {ref} is neither an existing manifest/folder nor a dataset in conf/dataset/")
+                raise DataMixError(
+                    f"data[{i}]: {ref} is neither an existing manifest/folder nor a dataset in conf/dataset/"
+                )
             path = known
         if path.is_dir():
             path = path / "labels.jsonl"
@@ -131,10 +143,16 @@ def _export_settings(task: str, model_cfg: DictConfig, mix_cfg: DictConfig) -> d
     if task == "plate_det":
         settings["image_size"] = int(mix_cfg.det_image_size)
     else:
-        settings.update(input_height=int(model_cfg.input_height), input_width=int(model_cfg.input_width),
-                        pad_x=float(model_cfg.crop.pad_x), pad_y=float(model_cfg.crop.pad_y),
-                        fill=int(model_cfg.letterbox_fill), jitter=float(mix_cfg.ocr_jitter),
-                        copies=int(mix_cfg.ocr_copies), seed=int(mix_cfg.seed))
+        settings.update(
+            input_height=int(model_cfg.input_height),
+            input_width=int(model_cfg.input_width),
+            pad_x=float(model_cfg.crop.pad_x),
+            pad_y=float(model_cfg.crop.pad_y),
+            fill=int(model_cfg.letterbox_fill),
+            jitter=float(mix_cfg.ocr_jitter),
+            copies=int(mix_cfg.ocr_copies),
+            seed=int(mix_cfg.seed),
+        )
     return settings
 
 
@@ -159,16 +177,30 @@ def _export_source(source: Source, task: str, settings: dict[str, Any], out: Pat
 
     manifest = read_manifest(source.manifest)
     if manifest.issues:
-        raise DataMixError(f"{source.manifest}: {len(manifest.issues)} malformed lines, first: {manifest.issues[0]} "
-                           "(fix them; `python -m data action=validate src=...` lists all)")
+        raise DataMixError(
+            f"{source.manifest}: {len(manifest.issues)} malformed lines, first: {manifest.issues[0]} "
+            "(fix them; `python -m data action=validate src=...` lists all)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     if task == "plate_det":
-        result = export_det([manifest], out, splits=SPLITS, image_size=settings["image_size"], names=settings["names"])
+        result = export_det(
+            [manifest], out, splits=SPLITS, image_size=settings["image_size"], names=settings["names"]
+        )
     else:
-        result = export_ocr([manifest], out, names=settings["names"], input_height=settings["input_height"],
-                            input_width=settings["input_width"], pad_x=settings["pad_x"], pad_y=settings["pad_y"],
-                            fill=settings["fill"], splits=SPLITS, jitter=settings["jitter"],
-                            copies=settings["copies"], seed=settings["seed"])
+        result = export_ocr(
+            [manifest],
+            out,
+            names=settings["names"],
+            input_height=settings["input_height"],
+            input_width=settings["input_width"],
+            pad_x=settings["pad_x"],
+            pad_y=settings["pad_y"],
+            fill=settings["fill"],
+            splits=SPLITS,
+            jitter=settings["jitter"],
+            copies=settings["copies"],
+            seed=settings["seed"],
+        )
     if result.issues:
         (out / "issues.txt").write_text("\n".join(str(i) for i in result.issues) + "\n")
     return result.summary()
@@ -186,7 +218,9 @@ def _hash_pairs(folder: Path) -> dict[str, str]:
     return hashes
 
 
-def prepare_source(source: Source, task: str, model_cfg: DictConfig, mix_cfg: DictConfig, cache_dir: Path) -> PreparedSource:
+def prepare_source(
+    source: Source, task: str, model_cfg: DictConfig, mix_cfg: DictConfig, cache_dir: Path
+) -> PreparedSource:
     """Convert one source (or reuse its cached conversion)."""
     settings = _export_settings(task, model_cfg, mix_cfg)
     key = source_key(source, settings)
@@ -205,15 +239,28 @@ def prepare_source(source: Source, task: str, model_cfg: DictConfig, mix_cfg: Di
         spec["path"] = str(folder)
         (folder / "data.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
         hashes = _hash_pairs(folder)
-        meta = {"key": key, "manifest": str(source.manifest), "settings": settings, "summary": summary,
-                "files": {os.path.relpath(k, folder): v for k, v in hashes.items()}}
+        meta = {
+            "key": key,
+            "manifest": str(source.manifest),
+            "settings": settings,
+            "summary": summary,
+            "files": {os.path.relpath(k, folder): v for k, v in hashes.items()},
+        }
         meta_file.write_text(json.dumps(meta, indent=1))
     meta = json.loads(meta_file.read_text())
     files = {str(folder / rel): h for rel, h in meta["files"].items()}
     train = sorted(p for p in files if f"{os.sep}images{os.sep}train{os.sep}" in p)
     val = sorted(p for p in files if f"{os.sep}images{os.sep}val{os.sep}" in p)
-    return PreparedSource(source=source, folder=folder, key=key, train=train, val=val, file_hashes=files,
-                          export_summary=meta["summary"], reused=reused)
+    return PreparedSource(
+        source=source,
+        folder=folder,
+        key=key,
+        train=train,
+        val=val,
+        file_hashes=files,
+        export_summary=meta["summary"],
+        reused=reused,
+    )
 
 
 def _holdout(paths: Sequence[str], fraction: float) -> tuple[list[str], list[str]]:
@@ -245,14 +292,21 @@ def prepare_data(cfg: DictConfig, progress: bool = True) -> PreparedData:
     for source in sources:
         ps = prepare_source(source, task, cfg.model, cfg.mix, cache_dir)
         if progress:
-            print(f"data {source.label}: {'reused' if ps.reused else 'converted'} {ps.folder} - {ps.export_summary}")
+            print(
+                f"data {source.label}: {'reused' if ps.reused else 'converted'} {ps.folder} - {ps.export_summary}"
+            )
         train, val = ps.train, ps.val
         if not val and train:
             train, val = _holdout(train, float(cfg.mix.holdout))
         if not train:
-            raise DataMixError(f"{source.manifest}: no usable {task} training images ({ps.export_summary}); "
-                               + ("a plate detector trains on scenes, not crops" if task == "plate_det"
-                                  else "OCR needs plates with character boxes (see action=pseudo_label)"))
+            raise DataMixError(
+                f"{source.manifest}: no usable {task} training images ({ps.export_summary}); "
+                + (
+                    "a plate detector trains on scenes, not crops"
+                    if task == "plate_det"
+                    else "OCR needs plates with character boxes (see action=pseudo_label)"
+                )
+            )
         ps.train, ps.val = train, val
         prepared.append(ps)
 
@@ -267,9 +321,19 @@ def prepare_data(cfg: DictConfig, progress: bool = True) -> PreparedData:
         drawn = _draw(ps.train, n, rng)
         train_list += drawn
         val_list += ps.val
-        report.append({"label": ps.source.label, "manifest": str(ps.source.manifest), "weight": ps.source.weight,
-                       "cache": str(ps.folder), "key": ps.key, "available": len(ps.train), "sampled": len(drawn),
-                       "val": len(ps.val), "export": ps.export_summary})
+        report.append(
+            {
+                "label": ps.source.label,
+                "manifest": str(ps.source.manifest),
+                "weight": ps.source.weight,
+                "cache": str(ps.folder),
+                "key": ps.key,
+                "available": len(ps.train),
+                "sampled": len(drawn),
+                "val": len(ps.val),
+                "export": ps.export_summary,
+            }
+        )
     if not val_list:
         raise DataMixError("no validation images in any source")
 
@@ -280,21 +344,38 @@ def prepare_data(cfg: DictConfig, progress: bool = True) -> PreparedData:
     for p in sorted(train_list):
         h.update(hashes[p].encode())
     train_hash = h.hexdigest()
-    mix_key = hashlib.sha256(json.dumps([train_hash, sorted(val_list), list(cfg.model.names)]).encode()).hexdigest()
+    mix_key = hashlib.sha256(
+        json.dumps([train_hash, sorted(val_list), list(cfg.model.names)]).encode()
+    ).hexdigest()
     folder = cache_dir / task / f"mix-{mix_key[:16]}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "train.txt").write_text("\n".join(train_list) + "\n")
     (folder / "val.txt").write_text("\n".join(sorted(val_list)) + "\n")
-    spec = {"path": str(folder), "train": str(folder / "train.txt"), "val": str(folder / "val.txt"),
-            "names": {i: str(n) for i, n in enumerate(cfg.model.names)}}
+    spec = {
+        "path": str(folder),
+        "train": str(folder / "train.txt"),
+        "val": str(folder / "val.txt"),
+        "names": {i: str(n) for i, n in enumerate(cfg.model.names)},
+    }
     data_yaml = folder / "data.yaml"
     data_yaml.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
-    return PreparedData(folder=folder, data_yaml=data_yaml, train_count=len(train_list), val_count=len(val_list),
-                        train_hash=train_hash, sources=report)
+    return PreparedData(
+        folder=folder,
+        data_yaml=data_yaml,
+        train_count=len(train_list),
+        val_count=len(val_list),
+        train_hash=train_hash,
+        sources=report,
+    )
 
 
 def write_training_set(prepared: PreparedData, path: Path) -> Path:
-    record = {"train_hash": prepared.train_hash, "train_images": prepared.train_count,
-              "val_images": prepared.val_count, "data_yaml": str(prepared.data_yaml), "sources": prepared.sources}
+    record = {
+        "train_hash": prepared.train_hash,
+        "train_images": prepared.train_count,
+        "val_images": prepared.val_count,
+        "data_yaml": str(prepared.data_yaml),
+        "sources": prepared.sources,
+    }
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path

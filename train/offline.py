@@ -26,8 +26,17 @@ from pathlib import Path
 
 FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
 DISABLED_SETTINGS = {
-    "sync": False, "api_key": "", "clearml": False, "comet": False, "dvc": False, "mlflow": False,
-    "raytune": False, "tensorboard": False, "wandb": False, "vscode_msg": False, "openvino_msg": False,
+    "sync": False,
+    "api_key": "",
+    "clearml": False,
+    "comet": False,
+    "dvc": False,
+    "mlflow": False,
+    "raytune": False,
+    "tensorboard": False,
+    "wandb": False,
+    "vscode_msg": False,
+    "openvino_msg": False,
 }
 
 

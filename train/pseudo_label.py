@@ -42,9 +42,9 @@ RULES = ("exact", "count")
 
 @dataclass
 class Judgement:
-    rule: str | None          # the rule that accepted the plate, None when rejected
-    chars: list[Char]         # accepted characters in reading order, known text assigned
-    read: str                 # what the model read (confident boxes, reading order)
+    rule: str | None  # the rule that accepted the plate, None when rejected
+    chars: list[Char]  # accepted characters in reading order, known text assigned
+    read: str  # what the model read (confident boxes, reading order)
     reason: str
 
 
@@ -75,9 +75,16 @@ def implausible(chars: Sequence[Char], max_overlap: float = 0.6, height_ratio: f
     return None
 
 
-def judge(text: str, predictions: Sequence[Char], exact: bool = True, count: bool = True,
-          conf: float = 0.25, count_conf: float = 0.1, max_overlap: float = 0.6,
-          height_ratio: float = 1.4) -> Judgement:
+def judge(
+    text: str,
+    predictions: Sequence[Char],
+    exact: bool = True,
+    count: bool = True,
+    conf: float = 0.25,
+    count_conf: float = 0.1,
+    max_overlap: float = 0.6,
+    height_ratio: float = 1.4,
+) -> Judgement:
     """Decide whether the model's characters for a plate of known ``text`` become its labels.
 
     ``predictions``: class-agnostic detections (one per place) with scores, any order."""
@@ -93,7 +100,12 @@ def judge(text: str, predictions: Sequence[Char], exact: bool = True, count: boo
         chars = [replace(c, char=t, alternatives=[]) for t, c in zip(text, ordered(candidates))]
         odd = implausible(chars, max_overlap, height_ratio)
         if odd is None:
-            return Judgement("count", chars, read_text, f"{len(text)} boxes for {len(text)} characters, known text assigned in order")
+            return Judgement(
+                "count",
+                chars,
+                read_text,
+                f"{len(text)} boxes for {len(text)} characters, known text assigned in order",
+            )
     why = [f"read {read_text!r} != {text!r}"] if exact else []
     if count:
         why.append(f"{len(candidates)} boxes for {len(text)} characters" + (f" but {odd}" if odd else ""))
@@ -103,35 +115,65 @@ def judge(text: str, predictions: Sequence[Char], exact: bool = True, count: boo
 @dataclass
 class PseudoLabelReport:
     plates: int = 0
-    accepted: Counter = field(default_factory=Counter)   # rule -> plates
+    accepted: Counter = field(default_factory=Counter)  # rule -> plates
     rejected: int = 0
-    skipped: Counter = field(default_factory=Counter)    # reason -> plates
+    skipped: Counter = field(default_factory=Counter)  # reason -> plates
     manifest: Path | None = None
     sheets: list[Path] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"plates": self.plates, "accepted": dict(self.accepted), "accepted_total": sum(self.accepted.values()),
-                "rejected": self.rejected, "skipped": dict(self.skipped),
-                "manifest": str(self.manifest) if self.manifest else None, "sheets": [str(s) for s in self.sheets]}
+        return {
+            "plates": self.plates,
+            "accepted": dict(self.accepted),
+            "accepted_total": sum(self.accepted.values()),
+            "rejected": self.rejected,
+            "skipped": dict(self.skipped),
+            "manifest": str(self.manifest) if self.manifest else None,
+            "sheets": [str(s) for s in self.sheets],
+        }
 
     def line(self) -> str:
         acc = ", ".join(f"{n} by {rule}" for rule, n in sorted(self.accepted.items())) or "none"
         skipped = ", ".join(f"{n} {why}" for why, n in self.skipped.most_common()) or "none"
-        return (f"pseudo-labels: {sum(self.accepted.values())} of {self.plates} text-only plates accepted ({acc}), "
-                f"{self.rejected} rejected; skipped: {skipped}")
+        return (
+            f"pseudo-labels: {sum(self.accepted.values())} of {self.plates} text-only plates accepted ({acc}), "
+            f"{self.rejected} rejected; skipped: {skipped}"
+        )
 
 
 def _to_image(chars: list[Char], lb: Letterbox, offset: tuple[int, int]) -> list[Char]:
     out = []
     for c in chars:
         x1, y1, x2, y2 = lb.to_image(np.array(c.box))
-        out.append(replace(c, box=(float(x1 + offset[0]), float(y1 + offset[1]), float(x2 + offset[0]), float(y2 + offset[1]))))
+        out.append(
+            replace(
+                c,
+                box=(
+                    float(x1 + offset[0]),
+                    float(y1 + offset[1]),
+                    float(x2 + offset[0]),
+                    float(y2 + offset[1]),
+                ),
+            )
+        )
     return out
 
 
-def pseudo_label(weights: Path, manifests: Sequence[Path], out: Path, model_cfg: DictConfig, rules: dict[str, bool],
-                 conf: float, count_conf: float, iou: float, max_plates: int | None = None, sheet: int = 48,
-                 batch: int = 32, max_overlap: float = 0.6, height_ratio: float = 1.4) -> PseudoLabelReport:
+def pseudo_label(
+    weights: Path,
+    manifests: Sequence[Path],
+    out: Path,
+    model_cfg: DictConfig,
+    rules: dict[str, bool],
+    conf: float,
+    count_conf: float,
+    iou: float,
+    max_plates: int | None = None,
+    sheet: int = 48,
+    batch: int = 32,
+    max_overlap: float = 0.6,
+    height_ratio: float = 1.4,
+) -> PseudoLabelReport:
     """Read every text-only plate of ``manifests`` with the OCR ``weights``; write the accepted ones."""
     from train.run import _check_weights
 
@@ -141,7 +183,11 @@ def pseudo_label(weights: Path, manifests: Sequence[Path], out: Path, model_cfg:
     model = _check_weights(Path(weights), "plate_ocr")
     names = [str(n) for n in model_cfg.names]
     h, w = int(model_cfg.input_height), int(model_cfg.input_width)
-    pad_x, pad_y, fill = float(model_cfg.crop.pad_x), float(model_cfg.crop.pad_y), int(model_cfg.letterbox_fill)
+    pad_x, pad_y, fill = (
+        float(model_cfg.crop.pad_x),
+        float(model_cfg.crop.pad_y),
+        int(model_cfg.letterbox_fill),
+    )
     report = PseudoLabelReport()
     out.mkdir(parents=True, exist_ok=True)
     written: list[LabeledImage] = []
@@ -152,13 +198,20 @@ def pseudo_label(weights: Path, manifests: Sequence[Path], out: Path, model_cfg:
             report.skipped["malformed manifest line"] += 1
             print(f"  {issue}")
         accepted_items: list[LabeledImage] = []
-        todo = [(item, k, p) for item in manifest.images for k, p in enumerate(item.plates) if p.text and not p.chars]
+        todo = [
+            (item, k, p)
+            for item in manifest.images
+            for k, p in enumerate(item.plates)
+            if p.text and not p.chars
+        ]
         if max_plates is not None:
             todo = todo[: max(0, int(max_plates) - report.plates)]
         by_item: dict[int, dict[int, Plate]] = {}
-        for start in tqdm(range(0, len(todo), batch), desc=f"pseudo-label {manifest.root.name}", unit="batch"):
+        for start in tqdm(
+            range(0, len(todo), batch), desc=f"pseudo-label {manifest.root.name}", unit="batch"
+        ):
             crops, keys = [], []
-            for item, k, plate in todo[start:start + batch]:
+            for item, k, plate in todo[start : start + batch]:
                 report.plates += 1
                 bad = sorted({c for c in plate.text if c not in ALPHABET})
                 if bad:
@@ -177,10 +230,22 @@ def pseudo_label(weights: Path, manifests: Sequence[Path], out: Path, model_cfg:
                 crop, lb, region = cut
                 crops.append(crop)
                 keys.append((item, k, plate, lb, region[:2]))
-            reads = predict_chars(model, crops, names, conf=min(conf, count_conf), iou=iou, batch=batch) if crops else []
+            reads = (
+                predict_chars(model, crops, names, conf=min(conf, count_conf), iou=iou, batch=batch)
+                if crops
+                else []
+            )
             for crop, (item, k, plate, lb, offset), pred in zip(crops, keys, reads):
-                j = judge(plate.text, pred, exact=rules.get("exact", False), count=rules.get("count", False),
-                          conf=conf, count_conf=count_conf, max_overlap=max_overlap, height_ratio=height_ratio)
+                j = judge(
+                    plate.text,
+                    pred,
+                    exact=rules.get("exact", False),
+                    count=rules.get("count", False),
+                    conf=conf,
+                    count_conf=count_conf,
+                    max_overlap=max_overlap,
+                    height_ratio=height_ratio,
+                )
                 if j.rule is None:
                     report.rejected += 1
                     continue
@@ -202,8 +267,14 @@ def pseudo_label(weights: Path, manifests: Sequence[Path], out: Path, model_cfg:
     report.manifest = write_manifest(out / "labels.jsonl", written)
     for rule, shots in examples.items():
         if shots:
-            report.sheets.append(draw_reads([s[0] for s in shots], [s[1] for s in shots], [s[2] for s in shots],
-                                            out / f"pseudo_labels_{rule}.png"))
+            report.sheets.append(
+                draw_reads(
+                    [s[0] for s in shots],
+                    [s[1] for s in shots],
+                    [s[2] for s in shots],
+                    out / f"pseudo_labels_{rule}.png",
+                )
+            )
     (out / "report.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
     return report
 
@@ -216,16 +287,31 @@ def run_pseudo_label(cfg: DictConfig) -> PseudoLabelReport:
     if not pl.weights:
         raise ValueError("action=pseudo_label needs pseudo_label.weights=OCR_WEIGHTS.pt")
     if not pl.src:
-        raise ValueError("action=pseudo_label needs pseudo_label.src=[MANIFEST_OR_DATASET, ...] (plates with text, no chars)")
+        raise ValueError(
+            "action=pseudo_label needs pseudo_label.src=[MANIFEST_OR_DATASET, ...] (plates with text, no chars)"
+        )
     if str(cfg.model.task) != "plate_ocr":
-        raise ValueError(f"action=pseudo_label reads characters: use model=plate_ocr (got model={cfg.model.name})")
+        raise ValueError(
+            f"action=pseudo_label reads characters: use model=plate_ocr (got model={cfg.model.name})"
+        )
     offline.prepare(cfg.ultralytics_dir)
     src = OmegaConf.to_container(pl.src, resolve=True) if OmegaConf.is_list(pl.src) else [str(pl.src)]
     manifests = [s.manifest for s in parse_sources(src, cfg.paths)]
     out = Path(pl.out) if pl.out else run_dir()
-    report = pseudo_label(Path(str(pl.weights)), manifests, out, cfg.model, dict(pl.rules), conf=float(pl.conf),
-                          count_conf=float(pl.count_conf), iou=float(pl.iou), max_plates=pl.max_plates,
-                          sheet=int(pl.sheet), max_overlap=float(pl.max_overlap), height_ratio=float(pl.height_ratio))
+    report = pseudo_label(
+        Path(str(pl.weights)),
+        manifests,
+        out,
+        cfg.model,
+        dict(pl.rules),
+        conf=float(pl.conf),
+        count_conf=float(pl.count_conf),
+        iou=float(pl.iou),
+        max_plates=pl.max_plates,
+        sheet=int(pl.sheet),
+        max_overlap=float(pl.max_overlap),
+        height_ratio=float(pl.height_ratio),
+    )
     print(report.line())
     print(f"manifest: {report.manifest}" + "".join(f"\ncontact sheet: {s}" for s in report.sheets))
     return report

@@ -48,8 +48,9 @@ def edit_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
-def predict_chars(model, images: Sequence[np.ndarray], names: Sequence[str], conf: float, iou: float,
-                  batch: int = 32) -> list[list[Char]]:
+def predict_chars(
+    model, images: Sequence[np.ndarray], names: Sequence[str], conf: float, iou: float, batch: int = 32
+) -> list[list[Char]]:
     """Characters found in each OCR input (BGR, already the model's input size), class-agnostic NMS
     (one character per place), boxes in input pixels, sorted by score."""
     out: list[list[Char]] = []
@@ -57,16 +58,21 @@ def predict_chars(model, images: Sequence[np.ndarray], names: Sequence[str], con
         return out
     h, w = images[0].shape[:2]
     for start in range(0, len(images), batch):
-        chunk = list(images[start:start + batch])
-        results = model.predict(chunk, imgsz=[h, w], conf=conf, iou=iou, agnostic_nms=True, verbose=False,
-                                batch=len(chunk))
+        chunk = list(images[start : start + batch])
+        results = model.predict(
+            chunk, imgsz=[h, w], conf=conf, iou=iou, agnostic_nms=True, verbose=False, batch=len(chunk)
+        )
         for r in results:
             boxes = r.boxes
             xyxy = boxes.xyxy.cpu().numpy() if len(boxes) else np.zeros((0, 4), np.float32)
             cls = boxes.cls.cpu().numpy().astype(int) if len(boxes) else np.zeros(0, int)
             score = boxes.conf.cpu().numpy() if len(boxes) else np.zeros(0, np.float32)
-            out.append([Char(char=str(names[c]), box=tuple(float(v) for v in b), score=float(s))
-                        for b, c, s in zip(xyxy, cls, score)])
+            out.append(
+                [
+                    Char(char=str(names[c]), box=tuple(float(v) for v in b), score=float(s))
+                    for b, c, s in zip(xyxy, cls, score)
+                ]
+            )
     return out
 
 
@@ -88,24 +94,31 @@ def read_yolo_labels(label_file: Path, names: Sequence[str], width: int, height:
 @dataclass
 class Readout:
     plates: int
-    exact_text: int           # predicted text == labelled text
-    all_found: int            # every labelled character found (IoU >= 0.5) with the right class
+    exact_text: int  # predicted text == labelled text
+    all_found: int  # every labelled character found (IoU >= 0.5) with the right class
     char_recall: float
     char_precision: float
-    char_accuracy: float      # 1 - character error rate of the texts
+    char_accuracy: float  # 1 - character error rate of the texts
 
     def as_dict(self) -> dict:
-        return {"plates": self.plates, "exact_text": self.exact_text,
-                "exact_text_rate": self.exact_text / max(self.plates, 1),
-                "all_found": self.all_found, "all_found_rate": self.all_found / max(self.plates, 1),
-                "char_recall": self.char_recall, "char_precision": self.char_precision,
-                "char_accuracy": self.char_accuracy}
+        return {
+            "plates": self.plates,
+            "exact_text": self.exact_text,
+            "exact_text_rate": self.exact_text / max(self.plates, 1),
+            "all_found": self.all_found,
+            "all_found_rate": self.all_found / max(self.plates, 1),
+            "char_recall": self.char_recall,
+            "char_precision": self.char_precision,
+            "char_accuracy": self.char_accuracy,
+        }
 
     def line(self) -> str:
         d = self.as_dict()
-        return (f"read-out on {self.plates} val crops: exact text {d['exact_text_rate']:.1%}, all labelled chars found "
-                f"{d['all_found_rate']:.1%}, char recall {self.char_recall:.1%} / precision {self.char_precision:.1%}, "
-                f"char accuracy {self.char_accuracy:.1%}")
+        return (
+            f"read-out on {self.plates} val crops: exact text {d['exact_text_rate']:.1%}, all labelled chars found "
+            f"{d['all_found_rate']:.1%}, char recall {self.char_recall:.1%} / precision {self.char_precision:.1%}, "
+            f"char accuracy {self.char_accuracy:.1%}"
+        )
 
 
 def score_reads(truths: Iterable[list[Char]], preds: Iterable[list[Char]], match_iou: float = 0.5) -> Readout:
@@ -133,12 +146,23 @@ def score_reads(truths: Iterable[list[Char]], preds: Iterable[list[Char]], match
                         break
         tp += found
         all_found += found == len(truth)
-    return Readout(plates=plates, exact_text=exact, all_found=all_found, char_recall=tp / max(n_true, 1),
-                   char_precision=tp / max(n_pred, 1), char_accuracy=max(0.0, 1 - errors / max(length, 1)))
+    return Readout(
+        plates=plates,
+        exact_text=exact,
+        all_found=all_found,
+        char_recall=tp / max(n_true, 1),
+        char_precision=tp / max(n_pred, 1),
+        char_accuracy=max(0.0, 1 - errors / max(length, 1)),
+    )
 
 
-def draw_reads(images: Sequence[np.ndarray], reads: Sequence[list[Char]], captions: Sequence[str], path: Path,
-               columns: int = 4) -> Path:
+def draw_reads(
+    images: Sequence[np.ndarray],
+    reads: Sequence[list[Char]],
+    captions: Sequence[str],
+    path: Path,
+    columns: int = 4,
+) -> Path:
     """A contact sheet of OCR inputs with their character boxes and captions (PNG)."""
     tiles = []
     for image, chars, caption in zip(images, reads, captions):
@@ -149,9 +173,20 @@ def draw_reads(images: Sequence[np.ndarray], reads: Sequence[list[Char]], captio
             cv2.rectangle(tile, (x1, y1), (x2, y2), colour, 2)
             (tw, th), _ = cv2.getTextSize(c.char, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 2)
             cv2.rectangle(tile, (x1, y1), (x1 + tw + 2, y1 + th + 4), colour, -1)
-            cv2.putText(tile, c.char, (x1 + 1, y1 + th + 2), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+            cv2.putText(
+                tile,
+                c.char,
+                (x1 + 1, y1 + th + 2),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.6,
+                (255, 255, 255),
+                2,
+                cv2.LINE_AA,
+            )
         bar = np.full((22, tile.shape[1], 3), 30, np.uint8)
-        cv2.putText(bar, caption[:60], (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (230, 230, 230), 1, cv2.LINE_AA)
+        cv2.putText(
+            bar, caption[:60], (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (230, 230, 230), 1, cv2.LINE_AA
+        )
         tiles.append(np.vstack([tile, bar]))
     if not tiles:
         raise ValueError(f"{path}: nothing to draw")
@@ -160,7 +195,7 @@ def draw_reads(images: Sequence[np.ndarray], reads: Sequence[list[Char]], captio
     sheet = np.full((rows * th, min(columns, len(tiles)) * tw, 3), 20, np.uint8)
     for k, t in enumerate(tiles):
         r, c = divmod(k, columns)
-        sheet[r * th:r * th + t.shape[0], c * tw:c * tw + t.shape[1]] = t
+        sheet[r * th : r * th + t.shape[0], c * tw : c * tw + t.shape[1]] = t
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), sheet)
     return path

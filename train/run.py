@@ -15,9 +15,10 @@ from __future__ import annotations
 import csv
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -42,13 +43,26 @@ class TrainResult:
 def ultralytics_args(cfg: DictConfig, data_yaml: Path, run_dir: Path) -> dict[str, Any]:
     """The keyword arguments for ``YOLO.train``: schedule, device, augmentation, where to write."""
     args: dict[str, Any] = {
-        "data": str(data_yaml), "epochs": int(cfg.epochs), "imgsz": int(cfg.imgsz), "batch": int(cfg.batch),
-        "device": str(cfg.device), "workers": int(cfg.workers), "amp": bool(cfg.amp), "cache": cfg.cache,
-        "patience": int(cfg.patience), "seed": int(cfg.seed), "optimizer": str(cfg.optimizer), "lr0": float(cfg.lr0),
-        "plots": bool(cfg.plots), "val": bool(cfg.val),
+        "data": str(data_yaml),
+        "epochs": int(cfg.epochs),
+        "imgsz": int(cfg.imgsz),
+        "batch": int(cfg.batch),
+        "device": str(cfg.device),
+        "workers": int(cfg.workers),
+        "amp": bool(cfg.amp),
+        "cache": cfg.cache,
+        "patience": int(cfg.patience),
+        "seed": int(cfg.seed),
+        "optimizer": str(cfg.optimizer),
+        "lr0": float(cfg.lr0),
+        "plots": bool(cfg.plots),
+        "val": bool(cfg.val),
         # Nothing pretrained exists here: every model starts from scratch or from `init`.
         "pretrained": False,
-        "project": str(run_dir.parent.resolve()), "name": run_dir.name, "exist_ok": True, "verbose": True,
+        "project": str(run_dir.parent.resolve()),
+        "name": run_dir.name,
+        "exist_ok": True,
+        "verbose": True,
     }
     if cfg.get("time"):
         args["time"] = float(cfg.time)
@@ -98,14 +112,18 @@ def find_resume(cfg: DictConfig) -> Path:
         for last in candidates:
             if _unfinished(last):
                 return last
-        raise TrainError(f"resume=true: no unfinished {cfg.model.name} run under {root} "
-                         f"({len(candidates)} finished); give resume=RUN_DIR or start a new run")
+        raise TrainError(
+            f"resume=true: no unfinished {cfg.model.name} run under {root} "
+            f"({len(candidates)} finished); give resume=RUN_DIR or start a new run"
+        )
     path = Path(str(cfg.resume))
     last = path / "weights" / "last.pt" if path.is_dir() else path
     if not last.is_file():
         raise TrainError(f"resume={path}: no {last}")
     if not _unfinished(last):
-        raise TrainError(f"resume={path}: that run finished (no optimizer state in {last}); start a new run with init={last}")
+        raise TrainError(
+            f"resume={path}: that run finished (no optimizer state in {last}); start a new run with init={last}"
+        )
     return last
 
 
@@ -178,22 +196,43 @@ def read_results(csv_path: Path) -> list[dict[str, float]]:
     return [{k.strip(): float(v) for k, v in row.items() if v not in (None, "")} for row in rows]
 
 
-def _finish(cfg: DictConfig, run_dir: Path, seconds: float, train_images: int, resumed: bool = False,
-            init_tensors: int | None = None) -> TrainResult:
+def _finish(
+    cfg: DictConfig,
+    run_dir: Path,
+    seconds: float,
+    train_images: int,
+    resumed: bool = False,
+    init_tensors: int | None = None,
+) -> TrainResult:
     best, last = run_dir / "weights" / "best.pt", run_dir / "weights" / "last.pt"
     if not best.is_file():
         raise TrainError(f"training ended without {best} (see Ultralytics' output above)")
     rows = read_results(run_dir / "results.csv")
-    training_set = json.loads((run_dir / "training_set.json").read_text()) if (run_dir / "training_set.json").is_file() else {}
+    training_set = (
+        json.loads((run_dir / "training_set.json").read_text())
+        if (run_dir / "training_set.json").is_file()
+        else {}
+    )
     epochs_run = len(rows)
     summary: dict[str, Any] = {
-        "model": str(cfg.model.name), "task": str(cfg.model.task), "activation": str(cfg.model.activation),
-        "run_dir": str(run_dir), "best": str(best), "last": str(last), "resumed": resumed,
-        "init": str(cfg.init) if cfg.get("init") else None, "init_tensors": init_tensors,
-        "epochs": epochs_run, "seconds": round(seconds, 1), "train_images": train_images,
+        "model": str(cfg.model.name),
+        "task": str(cfg.model.task),
+        "activation": str(cfg.model.activation),
+        "run_dir": str(run_dir),
+        "best": str(best),
+        "last": str(last),
+        "resumed": resumed,
+        "init": str(cfg.init) if cfg.get("init") else None,
+        "init_tensors": init_tensors,
+        "epochs": epochs_run,
+        "seconds": round(seconds, 1),
+        "train_images": train_images,
         # Ultralytics' own clock (training + validation per epoch, without set-up and plots).
-        "images_per_second": (round(train_images * epochs_run / rows[-1]["time"], 2)
-                              if rows and rows[-1].get("time") and not resumed else None),
+        "images_per_second": (
+            round(train_images * epochs_run / rows[-1]["time"], 2)
+            if rows and rows[-1].get("time") and not resumed
+            else None
+        ),
         "training_set_hash": training_set.get("train_hash"),
     }
     metric_keys = ("metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)")
@@ -248,17 +287,21 @@ def _ocr_readout(cfg: DictConfig, weights: Path, run_dir: Path) -> dict[str, Any
 
 
 def summary_text(s: dict[str, Any]) -> str:
-    lines = [f"== {s['model']} ({s['activation']}) trained {s['epochs']} epochs in {s['seconds']:.0f} s"
-             + (f", {s['images_per_second']} images/s" if s.get("images_per_second") else "")
-             + (" (resumed)" if s.get("resumed") else "")]
+    lines = [
+        f"== {s['model']} ({s['activation']}) trained {s['epochs']} epochs in {s['seconds']:.0f} s"
+        + (f", {s['images_per_second']} images/s" if s.get("images_per_second") else "")
+        + (" (resumed)" if s.get("resumed") else "")
+    ]
     if s.get("training_set_hash"):
         lines.append(f"training set {s['training_set_hash'][:16]}: {s['train_images']} images per epoch")
     if s.get("init"):
         lines.append(f"initialised from {s['init']} ({s['init_tensors']} tensors)")
     if s.get("final"):
         f, b = s["final"], s["best_metrics"]
-        lines.append(f"final: P {f['precision(B)']:.3f} R {f['recall(B)']:.3f} mAP50 {f['mAP50(B)']:.3f} "
-                     f"mAP50-95 {f['mAP50-95(B)']:.3f}; best mAP50-95 {b['mAP50-95(B)']:.3f} at epoch {s['best_epoch']}")
+        lines.append(
+            f"final: P {f['precision(B)']:.3f} R {f['recall(B)']:.3f} mAP50 {f['mAP50(B)']:.3f} "
+            f"mAP50-95 {f['mAP50-95(B)']:.3f}; best mAP50-95 {b['mAP50-95(B)']:.3f} at epoch {s['best_epoch']}"
+        )
     if s.get("readout"):
         lines.append(s["readout"]["line"])
     lines.append(f"weights: {s['best']} (best), {s['last']} (last)")

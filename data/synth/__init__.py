@@ -16,12 +16,21 @@ from data.synth.plate import RenderedPlate, render
 from data.synth.style import PlateStyle, load_style, load_styles, style_names
 from runtime.records import Plate
 
-__all__ = ["generate", "render_plate", "render", "RenderedPlate", "PlateStyle", "load_style", "load_styles",
-           "style_names"]
+__all__ = [
+    "generate",
+    "render_plate",
+    "render",
+    "RenderedPlate",
+    "PlateStyle",
+    "load_style",
+    "load_styles",
+    "style_names",
+]
 
 
-def render_plate(style: str | PlateStyle, text: str | None, rng: np.random.Generator,
-                 **options) -> tuple[np.ndarray, Plate]:
+def render_plate(
+    style: str | PlateStyle, text: str | None, rng: np.random.Generator, **options
+) -> tuple[np.ndarray, Plate]:
     """A front-on plate image (BGR) and its record: box = the whole image, text, one char per
     character in plate pixels (reading order, ``line`` set), ``lines``. ``text=None`` draws a random
     text from the style's patterns. ``options`` go to :func:`data.synth.plate.render` (``px_per_mm``,

@@ -41,8 +41,14 @@ def _rate(kind: str, n: int, seed: int, root: Path, real: bool, rounds: int) -> 
         generate(kind, n, seed, root / f"{kind}_{r}", progress=False, start=r * n, **opts)
         dt, dc = time.perf_counter() - t0, time.process_time() - c0
         # per_second: wall clock; per_cpu_second: this process' own CPU time (differs when the core is shared)
-        runs.append({"seconds": round(dt, 3), "per_second": round(n / dt, 1), "per_cpu_second": round(n / dc, 1),
-                     "reference_ms": ref})
+        runs.append(
+            {
+                "seconds": round(dt, 3),
+                "per_second": round(n / dt, 1),
+                "per_cpu_second": round(n / dc, 1),
+                "reference_ms": ref,
+            }
+        )
     rates = sorted(r["per_second"] for r in runs)
     return {"n": n, "rounds": runs, "per_second_median": rates[len(rates) // 2], "per_second_best": rates[-1]}
 
@@ -55,7 +61,9 @@ def _reference_ms() -> float:
     import cv2
     import numpy as np
 
-    image = cv2.GaussianBlur(np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8), (0, 0), 2)
+    image = cv2.GaussianBlur(
+        np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8), (0, 0), 2
+    )
     best = float("inf")
     for _ in range(3):
         c0 = time.process_time()
@@ -86,12 +94,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--crops", type=int, default=1500)
     ap.add_argument("--scenes", type=int, default=100)
-    ap.add_argument("--rounds", type=int, default=3, help="timed runs of each kind (median and best reported)")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="timed runs of each kind (median and best reported)"
+    )
     ap.add_argument("--probe-files", type=int, default=500, help="files written to time the disk alone")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--procedural", action="store_true", help="no real backgrounds even when present")
-    ap.add_argument("--tmp", type=Path, default=None,
-                    help="folder for the bench's temporary files (default: the runs folder, LPR_RUNS or runs/)")
+    ap.add_argument(
+        "--tmp",
+        type=Path,
+        default=None,
+        help="folder for the bench's temporary files (default: the runs folder, LPR_RUNS or runs/)",
+    )
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import cv2
@@ -114,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_count": os.cpu_count(),
             "written_to": str(tmp_root),
         }
-    result["targets_met"] = result["crops"]["per_second_median"] >= 300 and result["scenes"]["per_second_median"] >= 20
+    result["targets_met"] = (
+        result["crops"]["per_second_median"] >= 300 and result["scenes"]["per_second_median"] >= 20
+    )
     json.dump(result, sys.stdout, indent=2)
     print()
     return 0

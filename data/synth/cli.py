@@ -19,15 +19,25 @@ def action_synth(cfg: DictConfig) -> int:
     assert isinstance(options, dict)
     options["model"] = OmegaConf.to_container(cfg.model, resolve=True)
     if cfg.model.task != "plate_ocr":
-        raise ValueError(f"action=synth cuts crops as the OCR model does: needs model=plate_ocr (got {cfg.model.name})")
+        raise ValueError(
+            f"action=synth cuts crops as the OCR model does: needs model=plate_ocr (got {cfg.model.name})"
+        )
     paths = OmegaConf.to_container(cfg.paths, resolve=True)
     assert isinstance(paths, dict)
     manifests = background_manifests(list(cfg.synth.backgrounds.datasets or []), paths)
     styles = None
     if cfg.styles:
         styles = [str(s) for s in cfg.styles] if OmegaConf.is_list(cfg.styles) else [str(cfg.styles)]
-    path = generate(str(cfg.kind), int(cfg.n), int(cfg.seed), Path(out), styles=styles,
-                    background_manifests=manifests, start=int(cfg.start), **options)
+    path = generate(
+        str(cfg.kind),
+        int(cfg.n),
+        int(cfg.seed),
+        Path(out),
+        styles=styles,
+        background_manifests=manifests,
+        start=int(cfg.start),
+        **options,
+    )
     print(f"backgrounds: {', '.join(str(m) for m in manifests) or 'procedural only'}")
     print(f"manifest: {path}")
     return 0

@@ -29,12 +29,20 @@ class Placed:
     """Characters left out of the record (cut off by the frame edge or hidden)."""
 
 
-def camera_quad(rng: np.random.Generator, width_px: float, aspect: float, centre: tuple[float, float],
-                yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.ndarray:
+def camera_quad(
+    rng: np.random.Generator,
+    width_px: float,
+    aspect: float,
+    centre: tuple[float, float],
+    yaw_deg: float,
+    pitch_deg: float,
+    roll_deg: float,
+) -> np.ndarray:
     """Corners of a plate ``width_px`` wide seen by a pinhole camera at a random angle.
 
     The plate is turned by yaw/pitch/roll (each uniform within +-limit, small angles more likely) at a
     random distance: near cameras exaggerate the perspective, far ones flatten it."""
+
     def angle(limit: float) -> float:
         return math.radians(limit * uniform(rng, -1, 1) * uniform(rng, 0.3, 1.0))
 
@@ -60,7 +68,9 @@ def quad_box(quad: np.ndarray) -> tuple[float, float, float, float]:
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def _char_boxes(points: np.ndarray, starts: list[int], m: np.ndarray) -> tuple[list[list[float]], list[list[float]]]:
+def _char_boxes(
+    points: np.ndarray, starts: list[int], m: np.ndarray
+) -> tuple[list[list[float]], list[list[float]]]:
     """Every character's hull points through ``m`` in one call: each character's (x, y) minimum and
     maximum (its box) in frame pixels."""
     if not starts:
@@ -69,8 +79,13 @@ def _char_boxes(points: np.ndarray, starts: list[int], m: np.ndarray) -> tuple[l
     return np.minimum.reduceat(pts, starts).tolist(), np.maximum.reduceat(pts, starts).tolist()
 
 
-def composite(frame: np.ndarray, rp: RenderedPlate, quad: np.ndarray, min_visible: float = 0.6,
-              extra: dict | None = None) -> Placed | None:
+def composite(
+    frame: np.ndarray,
+    rp: RenderedPlate,
+    quad: np.ndarray,
+    min_visible: float = 0.6,
+    extra: dict | None = None,
+) -> Placed | None:
     """Warp ``rp`` onto ``quad`` of ``frame`` (in place); None when no part of it lands in the frame."""
     Hf, Wf = frame.shape[:2]
     x1, y1, x2, y2 = quad_box(quad)
@@ -87,13 +102,17 @@ def composite(frame: np.ndarray, rp: RenderedPlate, quad: np.ndarray, min_visibl
     target_w = max(2.0, math.hypot(bx - ax, by - ay))
     if target_w < pw * 0.6:  # shrink first: a perspective warp alone would alias a big reduction
         scale = target_w * 1.2 / pw
-        bgra = cv2.resize(bgra, (max(2, int(round(pw * scale))), max(2, int(round(ph * scale)))),
-                          interpolation=cv2.INTER_AREA)
+        bgra = cv2.resize(
+            bgra,
+            (max(2, int(round(pw * scale))), max(2, int(round(ph * scale)))),
+            interpolation=cv2.INTER_AREA,
+        )
     sh, sw = bgra.shape[:2]
     src_s = np.array([[0, 0], [sw, 0], [sw, sh], [0, sh]], np.float32)
     m = cv2.getPerspectiveTransform(src_s, (quad - np.array([bx1, by1], np.float32)).astype(np.float32))
-    warped = cv2.warpPerspective(bgra, m, (bx2 - bx1, by2 - by1), flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_CONSTANT)
+    warped = cv2.warpPerspective(
+        bgra, m, (bx2 - bx1, by2 - by1), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    )
     roi = frame[by1:by2, bx1:bx2]
     roi[:] = draw.alpha_blend(roi, cv2.extractChannel(warped, 3), cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR))
 
@@ -128,8 +147,17 @@ def occlude(frame: np.ndarray, placed: Placed, rng: np.random.Generator, max_hid
         cv2.rectangle(mask, (int(cx - bw / 2), int(top)), (int(cx + bw / 2), int(y2 + h)), 255, -1)
     elif kind == 1:  # a blob (leaf, mud, a sticker)
         c = (int(uniform(rng, x1, x2)), int(uniform(rng, y1, y2)))
-        cv2.ellipse(mask, c, (int(uniform(rng, 0.05, 0.2) * w) + 1, int(uniform(rng, 0.2, 0.6) * h) + 1),
-                    uniform(rng, 0, 180), 0, 360, 255, -1, cv2.LINE_AA)
+        cv2.ellipse(
+            mask,
+            c,
+            (int(uniform(rng, 0.05, 0.2) * w) + 1, int(uniform(rng, 0.2, 0.6) * h) + 1),
+            uniform(rng, 0, 180),
+            0,
+            360,
+            255,
+            -1,
+            cv2.LINE_AA,
+        )
     else:  # the edge of something nearer (another car, a bumper), from one side
         from_left = rng.random() < 0.5
         edge = x1 + uniform(rng, 0.05, 0.3) * w if from_left else x2 - uniform(rng, 0.05, 0.3) * w
@@ -140,7 +168,7 @@ def occlude(frame: np.ndarray, placed: Placed, rng: np.random.Generator, max_hid
     keep = []
     for ch in placed.plate.chars:
         bx1, by1, bx2, by2 = (int(round(v)) for v in ch.box)
-        cover = mask[by1:max(by1 + 1, by2), bx1:max(bx1 + 1, bx2)]
+        cover = mask[by1 : max(by1 + 1, by2), bx1 : max(bx1 + 1, bx2)]
         if cover.size and float(cover.mean()) / 255.0 > max_hidden:
             placed.dropped += 1
             continue

@@ -41,6 +41,7 @@ KINDS = {"crops": 1, "scenes": 2}
 
 # -- settings --------------------------------------------------------------------------------------
 
+
 def _deep_merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in over.items():
@@ -65,8 +66,13 @@ def _settings_from_files(*path_env: str | None) -> dict[str, Any]:
     from data import config  # noqa: F401  (registers ${lpr.root:})
 
     data = OmegaConf.load(CONF_DIR / "data.yaml")
-    root = OmegaConf.create({"paths": OmegaConf.load(CONF_DIR / "paths" / "default.yaml"), "synth": data.synth,
-                             "model": OmegaConf.load(CONF_DIR / "model" / "plate_ocr.yaml")})
+    root = OmegaConf.create(
+        {
+            "paths": OmegaConf.load(CONF_DIR / "paths" / "default.yaml"),
+            "synth": data.synth,
+            "model": OmegaConf.load(CONF_DIR / "model" / "plate_ocr.yaml"),
+        }
+    )
     resolved = OmegaConf.to_container(root, resolve=True)
     assert isinstance(resolved, dict)
     settings = dict(resolved["synth"])
@@ -82,11 +88,15 @@ def background_manifests(datasets: list[str], paths: dict[str, Any]) -> list[Pat
         spec_path = CONF_DIR / "dataset" / f"{name}.yaml"
         if not spec_path.is_file():
             raise ValueError(f"synth.backgrounds.datasets: no dataset config {spec_path}")
-        spec = OmegaConf.to_container(OmegaConf.merge({"paths": paths}, OmegaConf.load(spec_path)), resolve=True)
+        spec = OmegaConf.to_container(
+            OmegaConf.merge({"paths": paths}, OmegaConf.load(spec_path)), resolve=True
+        )
         assert isinstance(spec, dict)
         if spec.get("evaluation_only"):
-            raise ValueError(f"synth.backgrounds.datasets: {name} is for evaluation only; its images must not be "
-                             f"used to make training data")
+            raise ValueError(
+                f"synth.backgrounds.datasets: {name} is for evaluation only; its images must not be "
+                f"used to make training data"
+            )
         manifest = Path(spec["manifest"])
         if manifest.is_file():
             out.append(manifest)
@@ -96,6 +106,7 @@ def background_manifests(datasets: list[str], paths: dict[str, Any]) -> list[Pat
 
 
 # -- per-process context ---------------------------------------------------------------------------
+
 
 @dataclass
 class Context:
@@ -111,9 +122,14 @@ class Context:
     def __post_init__(self) -> None:
         self.style_weights = tuple(float(s.weight) for s in self.styles)
         r = self.settings["realism"]
-        self.wear = PlateWear(dirt=float(r["dirt"]["p"]), dirt_amount=tuple(r["dirt"]["amount"]),  # type: ignore[arg-type]
-                              fade=float(r["fade"]["p"]), glare=float(r["glare"]["p"]),
-                              screws=float(r["screws"]["p"]), sticker=float(r["stickers"]["p"]))
+        self.wear = PlateWear(
+            dirt=float(r["dirt"]["p"]),
+            dirt_amount=tuple(r["dirt"]["amount"]),  # type: ignore[arg-type]
+            fade=float(r["fade"]["p"]),
+            glare=float(r["glare"]["p"]),
+            screws=float(r["screws"]["p"]),
+            sticker=float(r["stickers"]["p"]),
+        )
 
     def style(self, rng: np.random.Generator) -> PlateStyle:
         return self.styles[weighted_index(rng, self.style_weights)]
@@ -131,15 +147,33 @@ def _px_per_mm(style: PlateStyle, width_px: float) -> float:
     return float(2.0 ** (math.ceil(math.log2(ppm) * 4) / 4))
 
 
-def _place(frame: np.ndarray, ctx: Context, rng: np.random.Generator, style: PlateStyle, width_px: float,
-           quad: np.ndarray, plate_extra: dict) -> Placed | None:
+def _place(
+    frame: np.ndarray,
+    ctx: Context,
+    rng: np.random.Generator,
+    style: PlateStyle,
+    width_px: float,
+    quad: np.ndarray,
+    plate_extra: dict,
+) -> Placed | None:
     r = ctx.settings["realism"]
-    rp = render(style, None, rng, px_per_mm=_px_per_mm(style, width_px),
-                confusable_boost=float(ctx.settings["confusable_boost"]), wear=ctx.wear)
+    rp = render(
+        style,
+        None,
+        rng,
+        px_per_mm=_px_per_mm(style, width_px),
+        confusable_boost=float(ctx.settings["confusable_boost"]),
+        wear=ctx.wear,
+    )
     if rng.random() < float(r["frame"]["p"]):
         bgs.plate_frame(frame, rng, quad, available_fonts(bgs.TEXT_FONTS))
-    placed = composite(frame, rp, quad, min_visible=float(ctx.settings["min_visible"]),
-                       extra={"style": style.name, "variant": rp.variant, **plate_extra})
+    placed = composite(
+        frame,
+        rp,
+        quad,
+        min_visible=float(ctx.settings["min_visible"]),
+        extra={"style": style.name, "variant": rp.variant, **plate_extra},
+    )
     if placed is not None and rng.random() < float(r["occlusion"]["p"]):
         occlude(frame, placed, rng, max_hidden=1.0 - float(ctx.settings["min_visible"]))
     return placed
@@ -147,7 +181,11 @@ def _place(frame: np.ndarray, ctx: Context, rng: np.random.Generator, style: Pla
 
 def _perspective(ctx: Context) -> dict[str, float]:
     p = ctx.settings["realism"]["perspective"]
-    return {"yaw_deg": float(p["yaw_deg"]), "pitch_deg": float(p["pitch_deg"]), "roll_deg": float(p["roll_deg"])}
+    return {
+        "yaw_deg": float(p["yaw_deg"]),
+        "pitch_deg": float(p["pitch_deg"]),
+        "roll_deg": float(p["roll_deg"]),
+    }
 
 
 # -- one OCR crop ----------------------------------------------------------------------------------
@@ -160,8 +198,10 @@ _DEGRADE_MARGIN = 8
 def _reach_margins(bw: float, bh: float, jitter: float, pad_x: float, pad_y: float) -> tuple[float, float]:
     """How far beyond a bw x bh plate box a crop of it can reach (``jitter_box`` moves each side by up
     to ``jitter`` of the size, ``plate_crop_box`` pads the moved box), plus the blur margin."""
-    return ((jitter + pad_x * (1 + 2 * jitter)) * bw + _DEGRADE_MARGIN,
-            (jitter + pad_y * (1 + 2 * jitter)) * bh + _DEGRADE_MARGIN)
+    return (
+        (jitter + pad_x * (1 + 2 * jitter)) * bw + _DEGRADE_MARGIN,
+        (jitter + pad_y * (1 + 2 * jitter)) * bh + _DEGRADE_MARGIN,
+    )
 
 
 def make_crop(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, LabeledImage]:
@@ -199,8 +239,17 @@ def make_crop(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Label
     frame = degrade(frame, rng, s["realism"], sharpness=min(1.0, cap_px / float(c["sharp_char_px"])))
     box = jitter_box(placed.plate.box, jitter, rng)
     H, W = int(m["input_height"]), int(m["input_width"])
-    cut_result = cut_plate(frame, placed.plate, H, W, pad_x, pad_y, int(m["letterbox_fill"]), box=box,
-                           min_visible=float(s["min_visible"]))
+    cut_result = cut_plate(
+        frame,
+        placed.plate,
+        H,
+        W,
+        pad_x,
+        pad_y,
+        int(m["letterbox_fill"]),
+        box=box,
+        min_visible=float(s["min_visible"]),
+    )
     if cut_result is None:
         raise RuntimeError("synthetic crop: empty crop region")
     crop, chars = cut_result
@@ -208,14 +257,26 @@ def make_crop(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Label
     hidden = len(placed.plate.text or "") - len(chars)
     if hidden:
         extra["hidden_chars"] = hidden
-    plate = Plate(box=(0.0, 0.0, float(W), float(H)), text=placed.plate.text, chars=chars, lines=placed.plate.lines,
-                  extra=extra)
-    record = LabeledImage(image="", width=W, height=H, plates=[plate], region=style.region,
-                          extra={"synthetic": True, "style": style.name, "crop": True})
+    plate = Plate(
+        box=(0.0, 0.0, float(W), float(H)),
+        text=placed.plate.text,
+        chars=chars,
+        lines=placed.plate.lines,
+        extra=extra,
+    )
+    record = LabeledImage(
+        image="",
+        width=W,
+        height=H,
+        plates=[plate],
+        region=style.region,
+        extra={"synthetic": True, "style": style.name, "crop": True},
+    )
     return crop, record
 
 
 # -- one scene -------------------------------------------------------------------------------------
+
 
 def _vehicle_reach(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     """Where a vehicle drawn around a plate can reach (see backgrounds.vehicle)."""
@@ -249,7 +310,10 @@ def make_scene(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Labe
     for width in widths:  # far (small) plates first: nearer vehicles may hide their surroundings
         for _ in range(10):
             # nearer (bigger) plates sit lower in the frame, as on a road seen from a car or a pole
-            centre = (uniform(rng, -0.1, 1.1) * W, float(np.clip(rng.normal(0.45 + 1.3 * width / W, 0.12), 0.1, 0.98)) * H)
+            centre = (
+                uniform(rng, -0.1, 1.1) * W,
+                float(np.clip(rng.normal(0.45 + 1.3 * width / W, 0.12), 0.1, 0.98)) * H,
+            )
             quad = camera_quad(rng, width, aspect, centre, **_perspective(ctx))
             box = quad_box(quad)
             inside = (min(box[2], W) - max(box[0], 0)) * (min(box[3], H) - max(box[1], 0))
@@ -265,16 +329,29 @@ def make_scene(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Labe
                 continue
             if with_vehicle:
                 vehicles.append(bgs.vehicle(frame, rng, box, badge_fonts))
-            placed = _place(frame, ctx, rng, style, width, quad,
-                            {"corners": [[round(float(v), 2) for v in pt] for pt in quad]})
+            placed = _place(
+                frame,
+                ctx,
+                rng,
+                style,
+                width,
+                quad,
+                {"corners": [[round(float(v), 2) for v in pt] for pt in quad]},
+            )
             if placed is not None:
                 if placed.dropped:
                     placed.plate.extra["hidden_chars"] = placed.dropped
                 placed_plates.append(placed)
             break
     frame = degrade(frame, rng, s["realism"])
-    record = LabeledImage(image="", width=W, height=H, plates=[p.plate for p in placed_plates], region=style.region,
-                          extra={"synthetic": True, "style": style.name})
+    record = LabeledImage(
+        image="",
+        width=W,
+        height=H,
+        plates=[p.plate for p in placed_plates],
+        region=style.region,
+        extra={"synthetic": True, "style": style.name},
+    )
     return frame, record
 
 
@@ -304,7 +381,7 @@ def _write_jpeg(path: str, image: np.ndarray, quality: int) -> None:
     try:
         data = memoryview(buf)
         while data:  # one call in practice; a short write (full disk, signal) goes on
-            data = data[os.write(fd, data):]
+            data = data[os.write(fd, data) :]
     finally:
         os.close(fd)
 
@@ -318,8 +395,9 @@ def _init_worker(ctx: Context) -> None:
     gc.freeze()
 
 
-def generate(kind: str, n: int, seed: int, out: Path, styles: list[str] | None = None, start: int = 0,
-             **options: Any) -> Path:
+def generate(
+    kind: str, n: int, seed: int, out: Path, styles: list[str] | None = None, start: int = 0, **options: Any
+) -> Path:
     """Write ``n`` synthetic images of ``kind`` ('crops' or 'scenes') and their manifest under ``out``:
     images ``start`` .. ``start + n - 1`` of the set ``seed`` makes (a set made in parts, on several
     machines, holds the same images as one run of the whole).
@@ -340,11 +418,18 @@ def generate(kind: str, n: int, seed: int, out: Path, styles: list[str] | None =
         b = settings["backgrounds"]
         manifests = background_manifests(list(b["datasets"] or []), settings["paths"])
     b = settings["backgrounds"]
-    pool = bgs.RealBackgrounds([Path(p) for p in manifests], splits=b.get("splits"), margin=float(b["margin"]),
-                               pool=int(b["pool"]), seed=int(seed))
+    pool = bgs.RealBackgrounds(
+        [Path(p) for p in manifests],
+        splits=b.get("splits"),
+        margin=float(b["margin"]),
+        pool=int(b["pool"]),
+        seed=int(seed),
+    )
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    ctx = Context(kind=kind, seed=int(seed), out=out, settings=settings, styles=load_styles(styles), pool=pool)
+    ctx = Context(
+        kind=kind, seed=int(seed), out=out, settings=settings, styles=load_styles(styles), pool=pool
+    )
     workers = max(1, int(settings.get("workers") or 1))
     records: list[LabeledImage] = []
     bar = tqdm(total=n, desc=f"synth {kind}", unit="img", disable=not progress)
@@ -359,7 +444,9 @@ def generate(kind: str, n: int, seed: int, out: Path, styles: list[str] | None =
             cv2.setNumThreads(prev)
             gc.unfreeze()  # this process goes on: what was frozen may become garbage later
     else:
-        with mp.get_context("fork" if os.name == "posix" else "spawn").Pool(workers, _init_worker, (ctx,)) as pool_:
+        with mp.get_context("fork" if os.name == "posix" else "spawn").Pool(
+            workers, _init_worker, (ctx,)
+        ) as pool_:
             for rec in pool_.imap(_make, range(start, start + n), chunksize=8):
                 records.append(rec)
                 bar.update()

@@ -10,8 +10,9 @@ import numpy as np
 Colour = tuple[int, int, int]
 
 
-def blend_mask(img: np.ndarray, mask: np.ndarray, x: int, y: int, colour: Colour | np.ndarray,
-               opacity: float = 1.0) -> None:
+def blend_mask(
+    img: np.ndarray, mask: np.ndarray, x: int, y: int, colour: Colour | np.ndarray, opacity: float = 1.0
+) -> None:
     """Paint ``colour`` through the 8-bit coverage ``mask`` placed with its top-left at (x, y), in place.
 
     Parts outside ``img`` are clipped."""
@@ -20,7 +21,7 @@ def blend_mask(img: np.ndarray, mask: np.ndarray, x: int, y: int, colour: Colour
     x1, y1, x2, y2 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
     if x2 <= x1 or y2 <= y1:
         return
-    m = mask[y1 - y:y2 - y, x1 - x:x2 - x]
+    m = mask[y1 - y : y2 - y, x1 - x : x2 - x]
     if opacity != 1.0:
         m = cv2.convertScaleAbs(m, alpha=opacity)
     roi = img[y1:y2, x1:x2]
@@ -46,7 +47,9 @@ def paste_max(canvas: np.ndarray, mask: np.ndarray, x: int, y: int) -> None:
     x1, y1, x2, y2 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
     if x2 > x1 and y2 > y1:
         roi = canvas[y1:y2, x1:x2]
-        cv2.max(roi, mask[y1 - y:y2 - y, x1 - x:x2 - x], dst=roi)  # in place: OpenCV writes through the view
+        cv2.max(
+            roi, mask[y1 - y : y2 - y, x1 - x : x2 - x], dst=roi
+        )  # in place: OpenCV writes through the view
 
 
 def fit_mask(glyph, height: float, max_width: float) -> np.ndarray:
@@ -91,8 +94,10 @@ def vertical_gradient(h: int, w: int, top: Colour, bottom: Colour) -> np.ndarray
 def jitter_colour(colour: Colour, rng: np.random.Generator, amount: float = 0.06, shift: float = 8) -> Colour:
     """A colour as paint, print and ageing vary it: a gain on all channels and a shift on each."""
     gain = 1.0 + float(rng.normal(0, amount))
-    return tuple(int(min(max(v * gain + n, 0.0), 255.0))  # type: ignore[return-value]
-                 for v, n in zip(colour, rng.normal(0, shift / 2, 3).tolist()))
+    return tuple(
+        int(min(max(v * gain + n, 0.0), 255.0))  # type: ignore[return-value]
+        for v, n in zip(colour, rng.normal(0, shift / 2, 3).tolist())
+    )
 
 
 def mix(a: Colour, b: Colour, t: float) -> Colour:

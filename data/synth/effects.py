@@ -54,8 +54,14 @@ def _noise_banks(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return bank, gray
 
 
-def smooth_field(h: int, w: int, rng: np.random.Generator, cells: int | tuple[int, int] = 3, lo: float = 0.0,
-                 hi: float = 1.0) -> np.ndarray:
+def smooth_field(
+    h: int,
+    w: int,
+    rng: np.random.Generator,
+    cells: int | tuple[int, int] = 3,
+    lo: float = 0.0,
+    hi: float = 1.0,
+) -> np.ndarray:
     """A smooth random field in [lo, hi] (lighting, dirt), upsampled from a few random cells (``cells``
     per side, or (rows, columns)); the range is applied to the cells: interpolation is linear, so
     only the cells need the arithmetic."""
@@ -66,6 +72,7 @@ def smooth_field(h: int, w: int, rng: np.random.Generator, cells: int | tuple[in
 
 
 # -- the plate's face ------------------------------------------------------------------------------
+
 
 def wear_plate(rp, wear, rng: np.random.Generator) -> None:
     """Dirt, sun fading and glare on a rendered plate (in place)."""
@@ -87,7 +94,7 @@ def wear_plate(rp, wear, rng: np.random.Generator) -> None:
         t = uniform(rng, 0.1, 0.35)
         img[:] = cv2.addWeighted(img, 1 - t, img, 0.0, t * int(rng.integers(170, 230)))
     if wear.glare and rng.random() < wear.glare:
-        yy, xx = np.mgrid[0:max(2, H // 4), 0:max(2, W // 4)].astype(np.float32)
+        yy, xx = np.mgrid[0 : max(2, H // 4), 0 : max(2, W // 4)].astype(np.float32)
         cy, cx = uniform(rng, 0, yy.shape[0]), uniform(rng, 0, xx.shape[1])
         r = uniform(rng, 0.15, 0.5) * xx.shape[1]
         spot = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r)) * uniform(rng, 60, 170)
@@ -96,6 +103,7 @@ def wear_plate(rp, wear, rng: np.random.Generator) -> None:
 
 
 # -- the camera ------------------------------------------------------------------------------------
+
 
 def degrade(img: np.ndarray, rng: np.random.Generator, r: Knobs, sharpness: float = 1.0) -> np.ndarray:
     """Light, colour, optics, sensor and codec applied to a frame (a new uint8 BGR array).
@@ -151,8 +159,11 @@ def degrade(img: np.ndarray, rng: np.random.Generator, r: Knobs, sharpness: floa
         # a box filter as wide as a sensor pixel, sampled: the area average of INTER_AREA, whose
         # general (non-integer) path costs 5x more
         k = int(round(1.0 / sc))
-        small = cv2.resize(cv2.blur(f, (k, k)) if k > 1 else f, (max(2, int(W * sc)), max(2, int(H * sc))),
-                           interpolation=cv2.INTER_LINEAR)
+        small = cv2.resize(
+            cv2.blur(f, (k, k)) if k > 1 else f,
+            (max(2, int(W * sc)), max(2, int(H * sc))),
+            interpolation=cv2.INTER_LINEAR,
+        )
         f = cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)
     # back to 8 bits (rounded, saturated), with the sensor noise added on the way when there is some
     if k := _on(r, "noise", rng):
@@ -160,7 +171,7 @@ def degrade(img: np.ndarray, rng: np.random.Generator, r: Knobs, sharpness: floa
         bank, gray = _noise_banks(H, W)
         y, x = int(rng.integers(0, bank.shape[0] - H + 1)), int(rng.integers(0, bank.shape[1] - W + 1))
         # luminance noise only, or in every channel (a view: OpenCV reads it with its row stride, no copy)
-        n = (gray if rng.random() < 0.5 else bank)[y:y + H, x:x + W]
+        n = (gray if rng.random() < 0.5 else bank)[y : y + H, x : x + W]
         out = cv2.addWeighted(n, sigma, f, 1.0, 0.0, dtype=cv2.CV_8U)
     else:
         out = cv2.add(f, 0.0, dtype=cv2.CV_8U)

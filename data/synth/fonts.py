@@ -153,7 +153,7 @@ class Font:
         if pts is None:
             raise ValueError(f"font {self.spec.name} ({self.path.name}) has no ink for {text!r}")
         x, y, w, h = cv2.boundingRect(pts)
-        return arr[y:y + h, x:x + w].copy(), oy + y, oy + y + h
+        return arr[y : y + h, x : x + w].copy(), oy + y, oy + y + h
 
     def glyph(self, char: str) -> Glyph:
         g = self._glyphs.get(char)
@@ -166,8 +166,13 @@ class Font:
             hull = cv2.convexHull(pts).reshape(-1, 2).astype(np.float32)
             hull[:, 0] = (hull[:, 0] + 0.5) / mask.shape[1]
             hull[:, 1] = (hull[:, 1] + 0.5) / mask.shape[0]
-            g = Glyph(mask=mask, hull=np.clip(hull, 0, 1), top=(y1 - self.cap_top) / self.cap_height,
-                      height=(y2 - y1) / self.cap_height, levels=_pyramid(mask))
+            g = Glyph(
+                mask=mask,
+                hull=np.clip(hull, 0, 1),
+                top=(y1 - self.cap_top) / self.cap_height,
+                height=(y2 - y1) / self.cap_height,
+                levels=_pyramid(mask),
+            )
             self._glyphs[char] = g
         return g
 
@@ -182,8 +187,11 @@ class Font:
                 self._pil_small = self._truetype(SMALL_STRING_SIZE)
             m, _, _ = self._ink(text, self._pil_small if small else self._pil)
             if self.spec.condense != 1.0:
-                m = cv2.resize(m, (max(1, round(m.shape[1] * self.spec.condense)), m.shape[0]),
-                               interpolation=cv2.INTER_AREA)
+                m = cv2.resize(
+                    m,
+                    (max(1, round(m.shape[1] * self.spec.condense)), m.shape[0]),
+                    interpolation=cv2.INTER_AREA,
+                )
             g = Glyph(mask=m, hull=np.zeros((0, 2), np.float32), top=0.0, height=1.0, levels=_pyramid(m))
             if len(self._strings) < 4096:
                 self._strings[(text, small)] = g
@@ -193,7 +201,7 @@ class Font:
 _warned: set[str] = set()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_font(spec: str) -> Font | None:
     """The font named by ``spec``, or None (logged once) when it is not installed."""
     parsed = parse_font(spec)
@@ -201,8 +209,11 @@ def load_font(spec: str) -> Font | None:
     if found is None:
         if spec not in _warned:
             _warned.add(spec)
-            log.warning("font %s is not installed (pip install fontpkg-%s); styles naming it use their other fonts",
-                        spec, parsed.family)
+            log.warning(
+                "font %s is not installed (pip install fontpkg-%s); styles naming it use their other fonts",
+                spec,
+                parsed.family,
+            )
         return None
     return Font(parsed, *found)
 
@@ -226,7 +237,9 @@ def _pyramid(mask: np.ndarray) -> list[np.ndarray]:
     levels = [mask]
     while levels[-1].shape[0] >= 32 and levels[-1].shape[1] >= 8:
         m = levels[-1]
-        levels.append(cv2.resize(m, ((m.shape[1] + 1) // 2, (m.shape[0] + 1) // 2), interpolation=cv2.INTER_AREA))
+        levels.append(
+            cv2.resize(m, ((m.shape[1] + 1) // 2, (m.shape[0] + 1) // 2), interpolation=cv2.INTER_AREA)
+        )
     return levels
 
 

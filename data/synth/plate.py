@@ -70,8 +70,9 @@ def _choose_variant(style: PlateStyle, rng: np.random.Generator) -> Variant:
     return style.variants[weighted_index(rng, tuple(v.weight for v in style.variants))]
 
 
-def _tokens_for(style: PlateStyle, text: str | None, rng: np.random.Generator,
-                confusable_boost: float) -> tuple[str, list[Token]]:
+def _tokens_for(
+    style: PlateStyle, text: str | None, rng: np.random.Generator, confusable_boost: float
+) -> tuple[str, list[Token]]:
     if text is None:
         text, pattern = style.sample_text(rng, confusable_boost)
         return text, pattern.tokens
@@ -97,8 +98,14 @@ def _lines(tokens: list[Token]) -> list[list[Token]]:
     return [line for line in lines if line]
 
 
-def render(style: PlateStyle | str, text: str | None, rng: np.random.Generator, px_per_mm: float = 1.0,
-           confusable_boost: float = 1.0, wear: PlateWear | None = None) -> RenderedPlate:
+def render(
+    style: PlateStyle | str,
+    text: str | None,
+    rng: np.random.Generator,
+    px_per_mm: float = 1.0,
+    confusable_boost: float = 1.0,
+    wear: PlateWear | None = None,
+) -> RenderedPlate:
     """Draw a plate of ``style`` reading ``text`` (random from the style's patterns when None)."""
     if isinstance(style, str):
         style = load_style(style)
@@ -113,7 +120,10 @@ def render(style: PlateStyle | str, text: str | None, rng: np.random.Generator, 
     keys = [k for k, v in variant.colours.items() if v is not None]
     noise = rng.normal(0.0, 1.0, (len(keys), 4))
     col: dict = {k: None for k in variant.colours}
-    jittered = np.array([variant.colours[k] for k in keys], np.float64) * (1.0 + 0.06 * noise[:, :1]) + 4.0 * noise[:, 1:]
+    jittered = (
+        np.array([variant.colours[k] for k in keys], np.float64) * (1.0 + 0.06 * noise[:, :1])
+        + 4.0 * noise[:, 1:]
+    )
     for k, c in zip(keys, np.clip(jittered, 0, 255).astype(np.int64).tolist()):
         col[k] = tuple(c)
     bg, fg = col["background"], col["text"]
@@ -123,7 +133,9 @@ def render(style: PlateStyle | str, text: str | None, rng: np.random.Generator, 
         img = draw.vertical_gradient(H, W, bg, col["gradient"])  # type: ignore[arg-type]
     else:
         img = np.empty((H, W, 3), np.uint8)
-        cv2.rectangle(img, (0, 0), (W, H), bg, -1)  # OpenCV's fill: NumPy broadcasting a BGR triple is 20x slower
+        cv2.rectangle(
+            img, (0, 0), (W, H), bg, -1
+        )  # OpenCV's fill: NumPy broadcasting a BGR triple is 20x slower
     if col.get("stripe"):
         for y1, y2 in style.stripes_mm:
             cv2.rectangle(img, (0, int(y1 * s)), (W, int(round(y2 * s)) - 1), col["stripe"], -1)
@@ -138,7 +150,11 @@ def render(style: PlateStyle | str, text: str | None, rng: np.random.Generator, 
 
     chars, hulls, hull_starts = _draw_text(img, style, tokens, text, font, fg, bg, rng, s, left)  # type: ignore[arg-type]
 
-    if style.border and col.get("border") is not None and rng.random() < float(style.border.get("probability", 1.0)):
+    if (
+        style.border
+        and col.get("border") is not None
+        and rng.random() < float(style.border.get("probability", 1.0))
+    ):
         t = max(1, int(round(float(style.border.get("width_mm", 2)) * s)))
         inset = int(round(float(style.border.get("inset_mm", 2)) * s))
         r = int(round(style.corner_radius_mm * s * 0.7))
@@ -146,15 +162,35 @@ def render(style: PlateStyle | str, text: str | None, rng: np.random.Generator, 
     if style.screws and rng.random() < wear.screws * float(style.screws.get("probability", 1.0)):
         _screws(img, style.screws, rng, s, bg)
     alpha = _outline(W, H, int(round(style.corner_radius_mm * s)))
-    plate = Plate(box=(0.0, 0.0, float(W), float(H)), text=text, chars=chars, lines=1 + max(c.line or 0 for c in chars))
-    rp = RenderedPlate(image=img, alpha=alpha, plate=plate, hulls=hulls, hull_starts=hull_starts, style=style.name,
-                       variant=variant.name, font=font.spec.name)
+    plate = Plate(
+        box=(0.0, 0.0, float(W), float(H)), text=text, chars=chars, lines=1 + max(c.line or 0 for c in chars)
+    )
+    rp = RenderedPlate(
+        image=img,
+        alpha=alpha,
+        plate=plate,
+        hulls=hulls,
+        hull_starts=hull_starts,
+        style=style.name,
+        variant=variant.name,
+        font=font.spec.name,
+    )
     wear_plate(rp, wear, rng)
     return rp
 
 
-def _draw_text(img: np.ndarray, style: PlateStyle, tokens: list[Token], text: str, font: Font, fg, bg,
-               rng: np.random.Generator, s: float, left: float) -> tuple[list[Char], np.ndarray, list[int]]:
+def _draw_text(
+    img: np.ndarray,
+    style: PlateStyle,
+    tokens: list[Token],
+    text: str,
+    font: Font,
+    fg,
+    bg,
+    rng: np.random.Generator,
+    s: float,
+    left: float,
+) -> tuple[list[Char], np.ndarray, list[int]]:
     W = img.shape[1]
     lay = style.text
     chars: list[Char] = []
@@ -176,9 +212,18 @@ def _draw_text(img: np.ndarray, style: PlateStyle, tokens: list[Token], text: st
                 natural = g.aspect * min(max(g.height, 0.92), 1.08) * cap
                 widths.append(("char", max(cell, min(natural, cell * 1.12)) if cell else natural))
             else:
-                widths.append((t.kind, {"dash": 0.32 * cap, "dot": 0.16 * cap, "gap": lay.gap_mm * s,
-                                        "emblem": (0.45 if style.emblem == "seals" else 0.8) * cap,
-                                        "glyph": 0.85 * cap}[t.kind]))
+                widths.append(
+                    (
+                        t.kind,
+                        {
+                            "dash": 0.32 * cap,
+                            "dot": 0.16 * cap,
+                            "gap": lay.gap_mm * s,
+                            "emblem": (0.45 if style.emblem == "seals" else 0.8) * cap,
+                            "glyph": 0.85 * cap,
+                        }[t.kind],
+                    )
+                )
         spacing = lay.spacing_mm * s * uniform(rng, 0.85, 1.15)
         total = sum(w for _, w in widths) + spacing * (len(widths) - 1)
         avail = W - left - 2 * lay.margin_mm * s
@@ -198,15 +243,23 @@ def _draw_text(img: np.ndarray, style: PlateStyle, tokens: list[Token], text: st
                 mx = int(round(x + (w - gw) / 2))
                 my = min(max(0, int(round(y_top + min(max(g.top, -0.04), 0.04) * cap))), H - mh)
                 draw.paste_max(ink, scaled_glyph(g, mw, mh), mx, my)
-                chars.append(Char(char=text[k], box=(float(mx), float(my), float(mx + mw), float(my + mh)), line=li))
+                chars.append(
+                    Char(char=text[k], box=(float(mx), float(my), float(mx + mw), float(my + mh)), line=li)
+                )
                 hulls.append(g.hull)
                 hull_boxes.append((mw, mh, mx, my))
                 k += 1
             elif kind in ("dash", "dot"):
                 cy = y_top + cap * 0.5
                 hh = cap * (0.09 if kind == "dash" else 0.13) / 2
-                cv2.rectangle(ink, (int(round(x + w * 0.1)), int(round(cy - hh))),
-                              (int(round(x + w * 0.9)), int(round(cy + hh))), 255, -1, cv2.LINE_AA)
+                cv2.rectangle(
+                    ink,
+                    (int(round(x + w * 0.1)), int(round(cy - hh))),
+                    (int(round(x + w * 0.9)), int(round(cy + hh))),
+                    255,
+                    -1,
+                    cv2.LINE_AA,
+                )
             elif kind == "emblem":
                 _emblem(img, ink, style.emblem, x, y_top, w, cap, rng)
             elif kind == "glyph":
@@ -244,8 +297,14 @@ def _band(img, style: PlateStyle, col, rng, s: float, fonts: list[Font]) -> floa
             rs = max(1, int(round(bw * 0.045)))
             for i in range(12):
                 a = 2 * math.pi * i / 12  # math's cos/sin: the same doubles as NumPy's, a ufunc call cheaper
-                cv2.circle(img, (int(round(cx + r * math.cos(a))), int(round(cy + r * math.sin(a)))), rs, star, -1,
-                           cv2.LINE_AA)
+                cv2.circle(
+                    img,
+                    (int(round(cx + r * math.cos(a))), int(round(cy + r * math.sin(a)))),
+                    rs,
+                    star,
+                    -1,
+                    cv2.LINE_AA,
+                )
         if texts:
             m = draw.fit_text(font, str(texts[int(rng.integers(len(texts)))]), H * 0.26, bw * 0.8)
             draw.blend_mask(img, m, int(round((bw - m.shape[1]) / 2)), int(round(H * 0.62)), text_colour)
@@ -259,10 +318,31 @@ def _band(img, style: PlateStyle, col, rng, s: float, fonts: list[Font]) -> floa
         fw, fh = int(bh * 1.1), int(bh * 0.7)
         x0, y0 = W - fw - int(bh * 0.5), int(bh * 0.15)
         cv2.rectangle(img, (x0, y0), (x0 + fw, y0 + fh), (60, 150, 0), -1)
-        cv2.fillPoly(img, [np.array([[x0 + fw // 2, y0 + 1], [x0 + fw - 2, y0 + fh // 2], [x0 + fw // 2, y0 + fh - 1],
-                                     [x0 + 2, y0 + fh // 2]], np.int32)], (0, 220, 250), cv2.LINE_AA)
+        cv2.fillPoly(
+            img,
+            [
+                np.array(
+                    [
+                        [x0 + fw // 2, y0 + 1],
+                        [x0 + fw - 2, y0 + fh // 2],
+                        [x0 + fw // 2, y0 + fh - 1],
+                        [x0 + 2, y0 + fh // 2],
+                    ],
+                    np.int32,
+                )
+            ],
+            (0, 220, 250),
+            cv2.LINE_AA,
+        )
         cv2.circle(img, (x0 + fw // 2, y0 + fh // 2), max(1, fh // 4), (140, 50, 20), -1, cv2.LINE_AA)
-        cv2.circle(img, (int(bh * 0.9), bh // 2), max(1, int(bh * 0.3)), text_colour, max(1, int(bh * 0.06)), cv2.LINE_AA)
+        cv2.circle(
+            img,
+            (int(bh * 0.9), bh // 2),
+            max(1, int(bh * 0.3)),
+            text_colour,
+            max(1, int(bh * 0.06)),
+            cv2.LINE_AA,
+        )
     return 0.0
 
 
@@ -276,7 +356,9 @@ def _header(img, spec, colour, rng, s: float, fonts: list[Font]) -> None:
     font = hfonts[int(rng.integers(len(hfonts)))]
     H, W = img.shape[:2]
     h = float(spec.get("height_mm", 10)) * s * uniform(rng, 0.9, 1.1)
-    m = draw.fit_text(font, str(texts[int(rng.integers(len(texts)))]), h, W * float(spec.get("max_width", 0.8)))
+    m = draw.fit_text(
+        font, str(texts[int(rng.integers(len(texts)))]), h, W * float(spec.get("max_width", 0.8))
+    )
     cx = float(spec["x_mm"]) * s if spec.get("x_mm") is not None else W / 2
     cy = float(spec.get("y_mm", 10)) * s
     draw.blend_mask(img, m, int(round(cx - m.shape[1] / 2)), int(round(cy - m.shape[0] / 2)), colour)
@@ -309,7 +391,12 @@ def _rounded_border(img, inset: int, t: int, r: int, colour) -> None:
     cv2.line(img, (x1 + r, y2), (x2 - r, y2), colour, t, cv2.LINE_AA)
     cv2.line(img, (x1, y1 + r), (x1, y2 - r), colour, t, cv2.LINE_AA)
     cv2.line(img, (x2, y1 + r), (x2, y2 - r), colour, t, cv2.LINE_AA)
-    for (cx, cy), a in (((x1 + r, y1 + r), 180), ((x2 - r, y1 + r), 270), ((x2 - r, y2 - r), 0), ((x1 + r, y2 - r), 90)):
+    for (cx, cy), a in (
+        ((x1 + r, y1 + r), 180),
+        ((x2 - r, y1 + r), 270),
+        ((x2 - r, y2 - r), 0),
+        ((x1 + r, y2 - r), 90),
+    ):
         cv2.ellipse(img, (cx, cy), (r, r), a, 0, 90, colour, t, cv2.LINE_AA)
 
 
@@ -323,8 +410,14 @@ def _screws(img, spec, rng, s: float, bg) -> None:
         if r >= 3:
             a = uniform(rng, 0, np.pi)
             dx, dy = int(round(np.cos(a) * r * 0.7)), int(round(np.sin(a) * r * 0.7))
-            cv2.line(img, (c[0] - dx, c[1] - dy), (c[0] + dx, c[1] + dy), draw.mix(metal, (0, 0, 0), 0.6),
-                     max(1, r // 4), cv2.LINE_AA)
+            cv2.line(
+                img,
+                (c[0] - dx, c[1] - dy),
+                (c[0] + dx, c[1] + dy),
+                draw.mix(metal, (0, 0, 0), 0.6),
+                max(1, r // 4),
+                cv2.LINE_AA,
+            )
 
 
 def _emblem(img, ink, kind: str | None, x: float, y: float, w: float, cap: float, rng) -> None:
@@ -333,7 +426,14 @@ def _emblem(img, ink, kind: str | None, x: float, y: float, w: float, cap: float
         r = max(1, int(round(w * 0.45)))
         top = draw.random_colour(rng, 40, 230)
         cv2.circle(img, (cx, int(round(y + cap * 0.25))), r, top, -1, cv2.LINE_AA)
-        cv2.circle(img, (cx, int(round(y + cap * 0.75))), r, draw.jitter_colour((200, 200, 200), rng, 0.1), -1, cv2.LINE_AA)
+        cv2.circle(
+            img,
+            (cx, int(round(y + cap * 0.75))),
+            r,
+            draw.jitter_colour((200, 200, 200), rng, 0.1),
+            -1,
+            cv2.LINE_AA,
+        )
         cv2.circle(img, (cx, int(round(y + cap * 0.75))), max(1, r // 2), (60, 60, 60), 1, cv2.LINE_AA)
     elif kind == "state":  # a state's outline or a logo between the groups
         n = int(rng.integers(5, 9))
@@ -355,7 +455,10 @@ def _pseudo_glyph(ink, x: float, y: float, w: float, cap: float, rng) -> None:
             p1, p2 = (a, yy), (b, yy + rng.normal(0, 0.03) * cap)
         else:
             xx = x + uniform(rng, 0.1, 0.9) * w
-            p1, p2 = (xx, y + uniform(rng, 0, 0.4) * cap), (xx + rng.normal(0, 0.1) * w, y + uniform(rng, 0.6, 1) * cap)
+            p1, p2 = (
+                (xx, y + uniform(rng, 0, 0.4) * cap),
+                (xx + rng.normal(0, 0.1) * w, y + uniform(rng, 0.6, 1) * cap),
+            )
         cv2.line(ink, tuple(int(round(v)) for v in p1), tuple(int(round(v)) for v in p2), 255, t, cv2.LINE_AA)
 
 

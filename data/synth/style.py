@@ -63,7 +63,9 @@ def parse_pattern(source: str, letters: str, digits: str, where: str) -> list[To
     pos, tokens = 0, []
     for m in _TOKEN.finditer(source):
         if m.start() != pos:
-            raise ValueError(f"{where}: pattern {source!r} has an unknown symbol at {pos}: {source[pos:m.start()]!r}")
+            raise ValueError(
+                f"{where}: pattern {source!r} has an unknown symbol at {pos}: {source[pos : m.start()]!r}"
+            )
         pos = m.end()
         s = m.group()
         if s.startswith("["):
@@ -73,9 +75,19 @@ def parse_pattern(source: str, letters: str, digits: str, where: str) -> list[To
                 raise ValueError(f"{where}: pattern {source!r}: {bad} in {s} are not in 0-9A-Z")
             tokens.append(Token("char", choices))
         else:
-            tokens.append({"L": Token("char", letters), "D": Token("char", digits), "A": Token("char", letters + digits),
-                           "-": Token("dash"), ".": Token("dot"), " ": Token("gap"), "~": Token("emblem"),
-                           "#": Token("glyph"), "|": Token("newline")}[s])
+            tokens.append(
+                {
+                    "L": Token("char", letters),
+                    "D": Token("char", digits),
+                    "A": Token("char", letters + digits),
+                    "-": Token("dash"),
+                    ".": Token("dot"),
+                    " ": Token("gap"),
+                    "~": Token("emblem"),
+                    "#": Token("glyph"),
+                    "|": Token("newline"),
+                }[s]
+            )
     if pos != len(source):
         raise ValueError(f"{where}: pattern {source!r} has an unknown symbol at {pos}: {source[pos:]!r}")
     if not any(t.kind == "char" for t in tokens):
@@ -155,7 +167,9 @@ class PlateStyle:
 
     def pattern_for(self, text: str) -> Pattern | None:
         """The pattern that fits ``text`` (its characters' kinds first, then only its length)."""
-        fits = [p for p in self.patterns if p.accepts(text)] or [p for p in self.patterns if p.n_chars == len(text)]
+        fits = [p for p in self.patterns if p.accepts(text)] or [
+            p for p in self.patterns if p.n_chars == len(text)
+        ]
         return max(fits, key=lambda p: p.weight) if fits else None
 
 
@@ -186,13 +200,42 @@ def _pick(choices: str, rng: np.random.Generator, boost: float) -> str:
     return choices[min(len(choices) - 1, bisect.bisect_right(_cdf(choices, boost), rng.random()))]
 
 
-_KNOWN_KEYS = {"name", "region", "weight", "size_mm", "corner_radius_mm", "patterns", "letters", "digits", "text",
-               "fonts", "variants", "band", "border", "header", "caption", "emblem", "screws", "stickers",
-               "stripes_mm", "description"}
+_KNOWN_KEYS = {
+    "name",
+    "region",
+    "weight",
+    "size_mm",
+    "corner_radius_mm",
+    "patterns",
+    "letters",
+    "digits",
+    "text",
+    "fonts",
+    "variants",
+    "band",
+    "border",
+    "header",
+    "caption",
+    "emblem",
+    "screws",
+    "stickers",
+    "stripes_mm",
+    "description",
+}
 # a tuple, not a set: a variant's colours are jittered in this order, and a set's order changes with
 # the process' string hash seed (the same seed would then give other colours in another process)
-_COLOUR_KEYS = ("background", "text", "gradient", "border", "band", "band_text", "header", "caption", "silhouette",
-                "stripe")
+_COLOUR_KEYS = (
+    "background",
+    "text",
+    "gradient",
+    "border",
+    "band",
+    "band_text",
+    "header",
+    "caption",
+    "silhouette",
+    "stripe",
+)
 
 
 def _as_list(v: Any) -> list:
@@ -217,7 +260,9 @@ def style_from_dict(d: dict[str, Any], source: str = "<dict>") -> PlateStyle:
     patterns = []
     for i, p in enumerate(_as_list(d["patterns"])):
         src, weight = (p["pattern"], float(p.get("weight", 1.0))) if isinstance(p, dict) else (p, 1.0)
-        patterns.append(Pattern(str(src), weight, parse_pattern(str(src), letters, digits, f"{source}: patterns[{i}]")))
+        patterns.append(
+            Pattern(str(src), weight, parse_pattern(str(src), letters, digits, f"{source}: patterns[{i}]"))
+        )
     t = d["text"]
     n_lines = max(p.n_lines for p in patterns)
     heights, ys = _as_list(t["height_mm"]), _as_list(t["y_mm"])
@@ -225,10 +270,15 @@ def style_from_dict(d: dict[str, Any], source: str = "<dict>") -> PlateStyle:
         heights = heights * n_lines
     if len(heights) < n_lines or len(ys) < n_lines:
         raise ValueError(f"{source}: text.height_mm and text.y_mm need one value per line ({n_lines} lines)")
-    text = TextLayout(height_mm=[float(h) for h in heights], y_mm=[float(y) for y in ys],
-                      spacing_mm=float(t.get("spacing_mm", 3)), gap_mm=float(t.get("gap_mm", 12)),
-                      margin_mm=float(t.get("margin_mm", 10)), monospace=bool(t.get("monospace", False)),
-                      emboss=bool(t.get("emboss", False)))
+    text = TextLayout(
+        height_mm=[float(h) for h in heights],
+        y_mm=[float(y) for y in ys],
+        spacing_mm=float(t.get("spacing_mm", 3)),
+        gap_mm=float(t.get("gap_mm", 12)),
+        margin_mm=float(t.get("margin_mm", 10)),
+        monospace=bool(t.get("monospace", False)),
+        emboss=bool(t.get("emboss", False)),
+    )
     variants = []
     for i, v in enumerate(_as_list(d["variants"])):
         where = f"{source}: variants[{i}]"
@@ -237,8 +287,12 @@ def style_from_dict(d: dict[str, Any], source: str = "<dict>") -> PlateStyle:
         bad = set(v) - set(_COLOUR_KEYS) - {"name", "weight"}
         if bad:
             raise ValueError(f"{where}: unknown keys {sorted(bad)} (colours: {sorted(_COLOUR_KEYS)})")
-        colours = {k: (None if v[k] is None else parse_colour(v[k], f"{where}.{k}")) for k in _COLOUR_KEYS if k in v}
-        variants.append(Variant(name=str(v.get("name", i)), weight=float(v.get("weight", 1.0)), colours=colours))
+        colours = {
+            k: (None if v[k] is None else parse_colour(v[k], f"{where}.{k}")) for k in _COLOUR_KEYS if k in v
+        }
+        variants.append(
+            Variant(name=str(v.get("name", i)), weight=float(v.get("weight", 1.0)), colours=colours)
+        )
     fonts = [str(f) for f in _as_list(d["fonts"])]
     from data.synth.fonts import parse_font
 
@@ -248,12 +302,27 @@ def style_from_dict(d: dict[str, Any], source: str = "<dict>") -> PlateStyle:
     if len(size) != 2 or min(size) <= 0:
         raise ValueError(f"{source}: size_mm must be [width, height] in mm")
     return PlateStyle(
-        name=str(d["name"]), region=d.get("region"), weight=float(d.get("weight", 1.0)), size_mm=size,  # type: ignore[arg-type]
-        corner_radius_mm=float(d.get("corner_radius_mm", 5)), patterns=patterns, letters=letters, digits=digits,
-        text=text, fonts=fonts, variants=variants, band=d.get("band"), border=d.get("border"), header=d.get("header"),
-        caption=d.get("caption"), emblem=d.get("emblem"), screws=d.get("screws"), stickers=d.get("stickers"),
+        name=str(d["name"]),
+        region=d.get("region"),
+        weight=float(d.get("weight", 1.0)),
+        size_mm=size,  # type: ignore[arg-type]
+        corner_radius_mm=float(d.get("corner_radius_mm", 5)),
+        patterns=patterns,
+        letters=letters,
+        digits=digits,
+        text=text,
+        fonts=fonts,
+        variants=variants,
+        band=d.get("band"),
+        border=d.get("border"),
+        header=d.get("header"),
+        caption=d.get("caption"),
+        emblem=d.get("emblem"),
+        screws=d.get("screws"),
+        stickers=d.get("stickers"),
         stripes_mm=[[float(a), float(b)] for a, b in d.get("stripes_mm") or []],
-        source=source, raw=d,
+        source=source,
+        raw=d,
     )
 
 
@@ -270,7 +339,9 @@ def load_style(name: str, style_dir: Path = STYLE_DIR) -> PlateStyle:
     if key not in _cache:
         path = Path(style_dir) / f"{name}.yaml"
         if not path.is_file():
-            raise ValueError(f"unknown plate style {name!r}: no {path} (known: {', '.join(style_names(style_dir))})")
+            raise ValueError(
+                f"unknown plate style {name!r}: no {path} (known: {', '.join(style_names(style_dir))})"
+            )
         try:
             data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as e:

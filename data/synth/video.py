@@ -46,8 +46,9 @@ class VideoPlate:
     """Frames where one of its characters is smeared."""
 
 
-def _schedule(frames: int, lanes: int, plates: int, duration: tuple[int, int], rng: np.random.Generator
-              ) -> list[tuple[int, int, int]]:
+def _schedule(
+    frames: int, lanes: int, plates: int, duration: tuple[int, int], rng: np.random.Generator
+) -> list[tuple[int, int, int]]:
     """(lane, first, last) for ``plates`` plates: each lane carries one plate at a time, with a gap."""
     free_from = [int(rng.integers(0, max(1, duration[0] // 2))) for _ in range(lanes)]
     out = []
@@ -63,12 +64,28 @@ def _schedule(frames: int, lanes: int, plates: int, duration: tuple[int, int], r
     return out
 
 
-def make_video(out: str | Path, frames: int = 150, seed: int = 0, *, fps: float = 25.0, width: int = 960,
-               height: int = 540, plates: int = 6, lanes: int = 2, styles: list[str] | None = None,
-               two_line_style: str = "moto", two_line_share: float = 0.25, duration: tuple[int, int] = (40, 70),
-               plate_width: tuple[float, float] = (0.12, 0.2), pillar_frames: int = 0, smear_every: int = 0,
-               noise: float = 2.0, fonts: list[str] | None = None, codec: str = "mp4v",
-               progress: bool = True) -> Path:
+def make_video(
+    out: str | Path,
+    frames: int = 150,
+    seed: int = 0,
+    *,
+    fps: float = 25.0,
+    width: int = 960,
+    height: int = 540,
+    plates: int = 6,
+    lanes: int = 2,
+    styles: list[str] | None = None,
+    two_line_style: str = "moto",
+    two_line_share: float = 0.25,
+    duration: tuple[int, int] = (40, 70),
+    plate_width: tuple[float, float] = (0.12, 0.2),
+    pillar_frames: int = 0,
+    smear_every: int = 0,
+    noise: float = 2.0,
+    fonts: list[str] | None = None,
+    codec: str = "mp4v",
+    progress: bool = True,
+) -> Path:
     """Write a synthetic traffic video and its ground truth to ``out``; returns truth.json's path.
 
     ``plate_width``: plate width / frame width when entering and when leaving (they approach).
@@ -89,7 +106,9 @@ def make_video(out: str | Path, frames: int = 150, seed: int = 0, *, fps: float 
         # Styles in rotation, every k-th plate two-line: a short video still shows every kind.
         every = max(1, round(1 / two_line_share)) if two_line_share > 0 else 0
         two_line = every > 0 and pid % every == 0
-        style = two_line_style if two_line else styles[(pid - 1 - (pid // every if every else 0)) % len(styles)]
+        style = (
+            two_line_style if two_line else styles[(pid - 1 - (pid // every if every else 0)) % len(styles)]
+        )
         plate_style = load_style(style)
         if fonts:
             plate_style = replace(plate_style, fonts=list(fonts))
@@ -101,15 +120,29 @@ def make_video(out: str | Path, frames: int = 150, seed: int = 0, *, fps: float 
         # Smaller plates (motorbikes, US) look smaller, but less than in proportion: the camera is nearer.
         size = float(np.sqrt(min(1.0, plate_style.size_mm[0] / 520.0)))
         rendered.append((rp, unit * size, direction))
-        placed_plates.append(VideoPlate(id=pid, text=rp.plate.text or "", lines=rp.plate.lines or 1, style=style,
-                                        font=rp.font, lane=lane, first_frame=first, last_frame=last))
+        placed_plates.append(
+            VideoPlate(
+                id=pid,
+                text=rp.plate.text or "",
+                lines=rp.plate.lines or 1,
+                style=style,
+                font=rp.font,
+                lane=lane,
+                first_frame=first,
+                last_frame=last,
+            )
+        )
     pillar = None
     if pillar_frames > 0:
         # A plate is hidden while the pillar spans it: as wide as a plate mid-way plus the distance
         # a plate moves in ``pillar_frames`` frames (0.9 of the width over a plate's time in view).
         speed = width * 0.9 / np.mean(duration)
         pw = int(width * np.mean(plate_width) + speed * pillar_frames)
-        far = [rp.image.shape[0] / rp.image.shape[1] for (rp, _, _), vp in zip(rendered, placed_plates) if vp.lane == 0]
+        far = [
+            rp.image.shape[0] / rp.image.shape[1]
+            for (rp, _, _), vp in zip(rendered, placed_plates)
+            if vp.lane == 0
+        ]
         bottom = lane_y[0] + drift + 0.5 * width * plate_width[1] * max(far, default=0.5) * 1.3
         pillar = (width // 2 - pw // 2, width // 2 + pw // 2, int(bottom))
     writer = cv2.VideoWriter(str(out / "video.mp4"), cv2.VideoWriter_fourcc(*codec), fps, (width, height))
@@ -139,8 +172,9 @@ def make_video(out: str | Path, frames: int = 150, seed: int = 0, *, fps: float 
                     vp.hidden_frames.append(f)
                 if smear:
                     vp.smeared_frames.append(f)
-                records.append({"id": vp.id, "box": [round(v, 2) for v in box], "text": vp.text,
-                                "visible": not hidden})
+                records.append(
+                    {"id": vp.id, "box": [round(v, 2) for v in box], "text": vp.text, "visible": not hidden}
+                )
             if pillar is not None:  # in front of the far lane only
                 cv2.rectangle(frame, (pillar[0], 0), (pillar[1], pillar[2]), (70, 75, 80), -1)
                 cv2.rectangle(frame, (pillar[0], 0), (pillar[1], pillar[2]), (40, 40, 45), 3)
@@ -152,8 +186,15 @@ def make_video(out: str | Path, frames: int = 150, seed: int = 0, *, fps: float 
     finally:
         writer.release()
     (out / "frames.jsonl").write_text("".join(json.dumps(r) + "\n" for r in truth_lines))
-    truth = {"video": "video.mp4", "fps": fps, "frames": frames, "width": width, "height": height, "seed": seed,
-             "plates": [asdict(p) for p in placed_plates]}
+    truth = {
+        "video": "video.mp4",
+        "fps": fps,
+        "frames": frames,
+        "width": width,
+        "height": height,
+        "seed": seed,
+        "plates": [asdict(p) for p in placed_plates],
+    }
     path = out / "truth.json"
     path.write_text(json.dumps(truth, indent=1))
     return path

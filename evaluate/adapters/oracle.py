@@ -31,12 +31,22 @@ class OracleAdapter:
 
     def read_plates(self, image: np.ndarray, boxes: Sequence[Box], key: str) -> list[Plate]:
         by_box = {tuple(p.box): p for p in self._plates.get(key, [])}
-        return [self._as_prediction(by_box[tuple(b)]) if tuple(b) in by_box else Plate(box=b, reason="not a labelled box")
-                for b in boxes]
+        return [
+            self._as_prediction(by_box[tuple(b)])
+            if tuple(b) in by_box
+            else Plate(box=b, reason="not a labelled box")
+            for b in boxes
+        ]
 
     def timings(self) -> dict[str, list[float]]:
         return {}
 
     def describe(self) -> dict[str, Any]:
-        return {"name": "oracle", "backend": "ground truth", "precision": None, "threads": None, "models": {},
-                "timed": False}
+        return {
+            "name": "oracle",
+            "backend": "ground truth",
+            "precision": None,
+            "threads": None,
+            "models": {},
+            "timed": False,
+        }

@@ -38,7 +38,9 @@ class ReplayAdapter:
         rec = self._record(key)
         if rec.plates is None:
             why = f" ({rec.error})" if rec.error else ""
-            raise LookupError(f"{self._where(rec)}: image {key} was not run end to end in the recorded run{why}")
+            raise LookupError(
+                f"{self._where(rec)}: image {key} was not run end to end in the recorded run{why}"
+            )
         self._pending = copy.deepcopy(rec.timings_ms)
         if rec.total_ms is not None:
             self._pending["total"] = [rec.total_ms]
@@ -51,7 +53,9 @@ class ReplayAdapter:
         for box in boxes:
             hit = next((p for p in recorded if np.allclose(p.box, box, atol=BOX_TOLERANCE_PX)), None)
             if hit is None:
-                raise LookupError(f"{self._where(rec)}: image {key}: no recorded crop reading for box {list(box)}")
+                raise LookupError(
+                    f"{self._where(rec)}: image {key}: no recorded crop reading for box {list(box)}"
+                )
             out.append(copy.deepcopy(hit))
         self._pending = copy.deepcopy(rec.crop_timings_ms)
         return out

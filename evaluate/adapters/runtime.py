@@ -18,9 +18,17 @@ from runtime.records import Box, Plate
 
 
 class RuntimeAdapter:
-    def __init__(self, det_model: str | None = None, ocr_model: str | None = None, zoo: str | None = None,
-                 backend: str = "onnx", precision: str | None = None, threads: int | None = None,
-                 det_conf: float | None = None, **options: Any):
+    def __init__(
+        self,
+        det_model: str | None = None,
+        ocr_model: str | None = None,
+        zoo: str | None = None,
+        backend: str = "onnx",
+        precision: str | None = None,
+        threads: int | None = None,
+        det_conf: float | None = None,
+        **options: Any,
+    ):
         from runtime.config import PipelineConfig
         from runtime.pipeline import Predictor
 
@@ -30,8 +38,14 @@ class RuntimeAdapter:
         if det_conf is not None:
             settings["det_conf"] = float(det_conf)
         self.config = PipelineConfig.from_dict(settings)
-        self.predictor = Predictor(zoo=zoo, backend=backend, config=self.config, det_model=det_model,
-                                   ocr_model=ocr_model, precision=precision)
+        self.predictor = Predictor(
+            zoo=zoo,
+            backend=backend,
+            config=self.config,
+            det_model=det_model,
+            ocr_model=ocr_model,
+            precision=precision,
+        )
         self.backend_name = backend
         self._timings: dict[str, list[float]] = {"det": [], "ocr": []}
 
@@ -50,8 +64,11 @@ class RuntimeAdapter:
         from runtime.postprocess import Detections
 
         n = len(boxes)
-        dets = Detections(boxes=np.asarray(boxes, dtype=np.float32).reshape(n, 4),
-                          scores=np.ones(n, dtype=np.float32), classes=np.zeros(n, dtype=int))
+        dets = Detections(
+            boxes=np.asarray(boxes, dtype=np.float32).reshape(n, 4),
+            scores=np.ones(n, dtype=np.float32),
+            classes=np.zeros(n, dtype=int),
+        )
         t0 = time.perf_counter()
         plates = self.predictor.read_plates(image, dets)
         self._timings["ocr"].append(1000 * (time.perf_counter() - t0))
@@ -70,12 +87,17 @@ class RuntimeAdapter:
         models = {}
         for role, key in (("det", "det_model"), ("ocr", "ocr_model")):
             path = Path(backend[key])
-            models[role] = {"name": path.stem, "path": str(path), "sha256": sha256_file(path) if path.is_file() else None}
+            models[role] = {
+                "name": path.stem,
+                "path": str(path),
+                "sha256": sha256_file(path) if path.is_file() else None,
+            }
         return {
             "name": "runtime",
             "backend": self.backend_name,
-            "precision": det_meta.precision if det_meta.precision == ocr_meta.precision else
-            f"det {det_meta.precision}, ocr {ocr_meta.precision}",
+            "precision": det_meta.precision
+            if det_meta.precision == ocr_meta.precision
+            else f"det {det_meta.precision}, ocr {ocr_meta.precision}",
             "threads": self.config.threads,
             "region": self.config.region,
             "models": models,

@@ -11,7 +11,9 @@ from runtime.model_zoo import ZooModel
 BACKENDS = ("onnx", "degirum")
 
 
-def create_backend(name: str, det: ZooModel, ocr: ZooModel, config: PipelineConfig, **options: Any) -> Backend:
+def create_backend(
+    name: str, det: ZooModel, ocr: ZooModel, config: PipelineConfig, **options: Any
+) -> Backend:
     """A backend by name; ``options`` go to its constructor (degirum: host, zoo_url, token)."""
     if name == "onnx":
         from runtime.backends.onnx import OnnxBackend

@@ -14,8 +14,8 @@ import numpy as np
 from runtime.config import PipelineConfig
 from runtime.geometry import Letterbox, letterbox
 from runtime.metadata import ModelMetadata
-from runtime.postprocess import Detections, decode_yolov8
 from runtime.model_zoo import ZooModel
+from runtime.postprocess import Detections, decode_yolov8
 
 
 class BackendError(RuntimeError):
@@ -37,17 +37,23 @@ def preprocess(image: np.ndarray, meta: ModelMetadata) -> tuple[np.ndarray, Lett
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), lb
 
 
-def decode_plates(raw: np.ndarray, meta: ModelMetadata, lb: Letterbox, width: int, height: int,
-                  config: PipelineConfig) -> Detections:
+def decode_plates(
+    raw: np.ndarray, meta: ModelMetadata, lb: Letterbox, width: int, height: int, config: PipelineConfig
+) -> Detections:
     """Plate boxes in image pixels (clipped to the image) from the detector's raw output."""
-    dets = decode_yolov8(raw, meta.num_classes, config.det_conf, config.det_iou, config.max_plates, agnostic=True)
+    dets = decode_yolov8(
+        raw, meta.num_classes, config.det_conf, config.det_iou, config.max_plates, agnostic=True
+    )
     return dets.to_image(lb, width, height)
 
 
-def decode_chars(raw: np.ndarray, meta: ModelMetadata, lb: Letterbox, width: int, height: int,
-                 config: PipelineConfig) -> Detections:
+def decode_chars(
+    raw: np.ndarray, meta: ModelMetadata, lb: Letterbox, width: int, height: int, config: PipelineConfig
+) -> Detections:
     """Character boxes in crop pixels from the OCR model's raw output (class-agnostic NMS)."""
-    dets = decode_yolov8(raw, meta.num_classes, config.ocr_conf, config.ocr_iou, config.max_chars, agnostic=True)
+    dets = decode_yolov8(
+        raw, meta.num_classes, config.ocr_conf, config.ocr_iou, config.max_chars, agnostic=True
+    )
     return dets.to_image(lb, width, height)
 
 
@@ -55,8 +61,10 @@ def check_output_layout(model: ZooModel, shape: list) -> None:
     """The model's output must be [1, 4 + nc, N] for the ``yolov8_xywh_scores`` layout."""
     nc = model.meta.num_classes
     if len(shape) != 3 or (isinstance(shape[1], int) and shape[1] != 4 + nc):
-        raise BackendError(f"{model.model_path}: output shape {shape} is not [1, 4 + {nc}, N] "
-                           f"({model.meta.output_layout} with {nc} classes)")
+        raise BackendError(
+            f"{model.model_path}: output shape {shape} is not [1, 4 + {nc}, N] "
+            f"({model.meta.output_layout} with {nc} classes)"
+        )
 
 
 class Backend(ABC):
@@ -83,4 +91,8 @@ class Backend(ABC):
         """Release the models (the backend is unusable afterwards)."""
 
     def describe(self) -> dict:
-        return {"backend": self.name, "det_model": str(self.det.model_path), "ocr_model": str(self.ocr.model_path)}
+        return {
+            "backend": self.name,
+            "det_model": str(self.det.model_path),
+            "ocr_model": str(self.ocr.model_path),
+        }

@@ -23,15 +23,19 @@ from runtime.backends.base import Backend, BackendError, check_output_layout, de
 from runtime.config import PipelineConfig
 from runtime.geometry import Letterbox
 from runtime.metadata import ModelMetadata
-from runtime.postprocess import Detections, clip_boxes
 from runtime.model_zoo import ZooModel
+from runtime.postprocess import Detections, clip_boxes
 
 
 def _letterbox_params(height: int, width: int, meta: ModelMetadata) -> Letterbox:
     """The letterbox DeGirum (and runtime.geometry.letterbox) applies to an image of this size."""
     scale = min(meta.input_height / height, meta.input_width / width)
     new_w, new_h = int(round(width * scale)), int(round(height * scale))
-    return Letterbox(scale=scale, pad_x=float((meta.input_width - new_w) // 2), pad_y=float((meta.input_height - new_h) // 2))
+    return Letterbox(
+        scale=scale,
+        pad_x=float((meta.input_width - new_w) // 2),
+        pad_y=float((meta.input_height - new_h) // 2),
+    )
 
 
 def detections_from_results(result: Any, width: int, height: int) -> Detections:
@@ -42,16 +46,27 @@ def detections_from_results(result: Any, width: int, height: int) -> Detections:
         return Detections.empty()
     items.sort(key=lambda r: -float(r["score"]))
     boxes = clip_boxes(np.array([r["bbox"] for r in items], np.float32), width, height)
-    return Detections(boxes=boxes, scores=np.array([r["score"] for r in items], np.float32),
-                      classes=np.array([r["category_id"] for r in items], np.int64))
+    return Detections(
+        boxes=boxes,
+        scores=np.array([r["score"] for r in items], np.float32),
+        classes=np.array([r["category_id"] for r in items], np.int64),
+    )
 
 
 class DegirumBackend(Backend):
     name = "degirum"
     max_concurrent_detect = 1  # one PySDK model object is not shared between threads
 
-    def __init__(self, det: ZooModel, ocr: ZooModel, config: PipelineConfig, host: str = "@local",
-                 zoo_url: str | None = None, token: str | None = None, postprocess: str = "auto") -> None:
+    def __init__(
+        self,
+        det: ZooModel,
+        ocr: ZooModel,
+        config: PipelineConfig,
+        host: str = "@local",
+        zoo_url: str | None = None,
+        token: str | None = None,
+        postprocess: str = "auto",
+    ) -> None:
         """``postprocess``: "auto" (ours where the model gives the raw tensor, else DeGirum's),
         "runtime" (always ours) or "degirum" (always DeGirum's post-processor)."""
         super().__init__(det, ocr, config)
@@ -61,13 +76,20 @@ class DegirumBackend(Backend):
         try:
             import degirum  # noqa: F401
         except ImportError:
-            raise BackendError("the degirum backend needs DeGirum PySDK: pip install 'lpr-runtime[degirum]'") from None
+            raise BackendError(
+                "the degirum backend needs DeGirum PySDK: pip install 'lpr-runtime[degirum]'"
+            ) from None
         self.host = host
-        self.det_model, self.det_raw = self._load(det, zoo_url, token, config.det_conf, config.det_iou, config.max_plates)
-        self.ocr_model, self.ocr_raw = self._load(ocr, zoo_url, token, config.ocr_conf, config.ocr_iou, config.max_chars)
+        self.det_model, self.det_raw = self._load(
+            det, zoo_url, token, config.det_conf, config.det_iou, config.max_plates
+        )
+        self.ocr_model, self.ocr_raw = self._load(
+            ocr, zoo_url, token, config.ocr_conf, config.ocr_iou, config.max_chars
+        )
 
-    def _load(self, model: ZooModel, zoo_url: str | None, token: str | None, conf: float, iou: float,
-              max_det: int) -> tuple[Any, bool]:
+    def _load(
+        self, model: ZooModel, zoo_url: str | None, token: str | None, conf: float, iou: float, max_det: int
+    ) -> tuple[Any, bool]:
         import degirum as dg
 
         # Locally the entry's own JSON is the zoo (so equal names elsewhere cannot clash); an AI
@@ -76,15 +98,17 @@ class DegirumBackend(Backend):
         try:
             m = dg.load_model(model.name, self.host, url, token or "")
         except Exception as e:  # PySDK raises DegirumException and others
-            raise BackendError(f"{model.json_path}: DeGirum cannot load {model.name} on {self.host} "
-                               f"({str(e).strip()[:400]})") from None
+            raise BackendError(
+                f"{model.json_path}: DeGirum cannot load {model.name} on {self.host} ({str(e).strip()[:400]})"
+            ) from None
         fill = model.meta.letterbox_fill
         m.input_pad_method = "letterbox"
         m.input_resize_method = "bilinear"
         m.input_letterbox_fill_color = (fill, fill, fill)
         m.input_numpy_colorspace = "BGR"
         raw = {"runtime": True, "degirum": False}.get(
-            self.postprocess, model.runtime == "ONNX" and model.meta.output_layout == "yolov8_xywh_scores")
+            self.postprocess, model.runtime == "ONNX" and model.meta.output_layout == "yolov8_xywh_scores"
+        )
         if raw:
             m.output_postprocess_type = "None"
         else:
@@ -121,15 +145,22 @@ class DegirumBackend(Backend):
             h, w = crop.shape[:2]
             if self.ocr_raw:
                 lb = _letterbox_params(h, w, self.ocr.meta)
-                out.append(decode_chars(self._raw_tensor(result, self.ocr), self.ocr.meta, lb, w, h, self.config))
+                out.append(
+                    decode_chars(self._raw_tensor(result, self.ocr), self.ocr.meta, lb, w, h, self.config)
+                )
             else:
                 out.append(detections_from_results(result, w, h))
         return out
 
     def describe(self) -> dict:
-        return {**super().describe(), "host": self.host,
-                "postprocess": {"det": "runtime" if self.det_raw else "degirum",
-                                "ocr": "runtime" if self.ocr_raw else "degirum"}}
+        return {
+            **super().describe(),
+            "host": self.host,
+            "postprocess": {
+                "det": "runtime" if self.det_raw else "degirum",
+                "ocr": "runtime" if self.ocr_raw else "degirum",
+            },
+        }
 
     def close(self) -> None:
         self.det_model = self.ocr_model = None

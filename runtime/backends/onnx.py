@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from runtime.backends.base import Backend, BackendError, check_output_layout, decode_chars, decode_plates, preprocess
+from runtime.backends.base import (
+    Backend,
+    BackendError,
+    check_output_layout,
+    decode_chars,
+    decode_plates,
+    preprocess,
+)
 from runtime.config import PipelineConfig
-from runtime.postprocess import Detections
 from runtime.model_zoo import ZooModel
+from runtime.postprocess import Detections
 
 
 def make_session(path, threads: int):
@@ -33,7 +40,9 @@ class OnnxBackend(Backend):
         super().__init__(det, ocr, config)
         for m in (det, ocr):
             if not m.is_onnx:
-                raise BackendError(f"{m.model_path}: the onnx backend runs .onnx models (use --backend degirum)")
+                raise BackendError(
+                    f"{m.model_path}: the onnx backend runs .onnx models (use --backend degirum)"
+                )
         self.det_session = make_session(det.model_path, config.threads)
         self.ocr_session = make_session(ocr.model_path, config.threads)
         self._det_input = self._check(self.det_session, det)
@@ -49,9 +58,15 @@ class OnnxBackend(Backend):
         inp = session.get_inputs()[0]
         _, c, h, w = inp.shape
         meta = model.meta
-        if (isinstance(h, int) and h != meta.input_height) or (isinstance(w, int) and w != meta.input_width) or c != 3:
-            raise BackendError(f"{model.model_path}: input shape {inp.shape} does not match its metadata "
-                               f"({meta.input_height}x{meta.input_width}x3)")
+        if (
+            (isinstance(h, int) and h != meta.input_height)
+            or (isinstance(w, int) and w != meta.input_width)
+            or c != 3
+        ):
+            raise BackendError(
+                f"{model.model_path}: input shape {inp.shape} does not match its metadata "
+                f"({meta.input_height}x{meta.input_width}x3)"
+            )
         check_output_layout(model, session.get_outputs()[0].shape)
         return inp.name
 
@@ -70,11 +85,13 @@ class OnnxBackend(Backend):
         inputs = [preprocess(c, self.ocr.meta) for c in crops]
         if self.ocr_batched and len(inputs) > 1:
             out = self.ocr_session.run(None, {self._ocr_input: np.concatenate([x for x, _ in inputs])})[0]
-            raws = [out[i:i + 1] for i in range(len(inputs))]
+            raws = [out[i : i + 1] for i in range(len(inputs))]
         else:
             raws = [self.ocr_session.run(None, {self._ocr_input: x})[0] for x, _ in inputs]
-        return [decode_chars(raw, self.ocr.meta, lb, c.shape[1], c.shape[0], self.config)
-                for raw, (_, lb), c in zip(raws, inputs, crops)]
+        return [
+            decode_chars(raw, self.ocr.meta, lb, c.shape[1], c.shape[0], self.config)
+            for raw, (_, lb), c in zip(raws, inputs, crops)
+        ]
 
     def close(self) -> None:
         self.det_session = self.ocr_session = None
