@@ -276,13 +276,16 @@ class Predictor:
         """
         return self._pipelined(iter_frames(source), self._read_frame, keep_images)
 
-    def track(self, source: SourceSpec, config: Any = None, keep_images: bool = False) -> Iterator[Any]:
+    def track(
+        self, source: SourceSpec, config: Any = None, keep_images: bool = False, events: Any = None
+    ) -> Iterator[Any]:
         """Video: tracked frames (plates with ``track_id`` and their track's voted text) and events
         (one per plate, stream outages), in order; OCR only where a track needs it. ``config``: a
-        :class:`runtime.config.TrackConfig`. See :mod:`runtime.video`."""
+        :class:`runtime.config.TrackConfig`; ``events``: a :class:`runtime.events.record.EventBuilder`
+        (zones, watch list, crops). See :mod:`runtime.video`."""
         from runtime.video import track_plates
 
-        return track_plates(self, source, config, keep_images)
+        return track_plates(self, source, config, keep_images, events)
 
     def run_naive(self, source: SourceSpec) -> Iterator[FrameResult]:
         """The seed's way, for comparison: one frame at a time, detector then one OCR call per crop."""

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from runtime.config import TrackConfig
+from runtime.events.record import EventBuilder, crop_plate, new_event_id
 from runtime.pipeline import FrameResult, Predictor
 from runtime.records import Plate
 from runtime.sources import Frame, SourceError, SourceSpec, iter_frames
@@ -73,9 +74,16 @@ class VideoStats:
     read_batches: int = 0
     """OCR calls (one batch per frame that read anything)."""
     events: int = 0
+    """Plate events sent (updates not counted)."""
     confirmed: int = 0
+    updates: int = 0
+    """Updates sent (``event_at=confirm``: a later vote turned a confirmed text into another)."""
+    unconfirmed: int = 0
+    """Tracks that ended without a confirmed reading: no event unless ``report_unconfirmed``."""
     unread_tracks: int = 0
     """Tracks long enough to be plates whose crops never gave a text (no event sent)."""
+    outside_zones: int = 0
+    """Plate detections dropped because their centre lies outside the zones (``--zones``)."""
     seconds: float = 0.0
     source: dict[str, Any] = field(default_factory=dict)
     """The source's own counts (frames dropped or missed, outages) when it keeps any."""
@@ -87,7 +95,10 @@ class VideoStats:
             "errors": self.errors,
             "events": self.events,
             "confirmed": self.confirmed,
+            "updates": self.updates,
+            "unconfirmed": self.unconfirmed,
             "unread_tracks": self.unread_tracks,
+            **({"outside_zones": self.outside_zones} if self.outside_zones else {}),
             "plates_per_frame": round(self.plates / n, 3),
             "reads": self.reads,
             "reads_per_frame": round(self.reads / n, 3),
@@ -102,17 +113,29 @@ class PlateTracker:
 
     ``step`` runs once per frame, in frame order, on the pipeline's reader thread."""
 
-    def __init__(self, predictor: Predictor, config: TrackConfig | None = None) -> None:
+    def __init__(
+        self, predictor: Predictor, config: TrackConfig | None = None, events: EventBuilder | None = None
+    ) -> None:
         self.predictor = predictor
         self.config = config or TrackConfig()
         self.tracker = Tracker(self.config)
         self.stats = VideoStats()
+        self.events = events or EventBuilder(track_config=self.config)
+        """Completes plate events (id, camera, zone, direction, watch list, crop): runtime/events."""
+        self.size: tuple[int, int] | None = None
+        """The frames' (width, height)."""
 
     def step(
         self, frame: Frame, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, keep_image: bool = False
     ) -> TrackedFrame:
         cfg = self.config
         height, width = image.shape[:2]
+        self.size = (width, height)
+        zones = self.events.zones
+        if zones is not None and len(boxes):
+            keep = zones.keep(boxes, width, height)
+            self.stats.outside_zones += len(boxes) - len(keep)
+            boxes, scores = boxes[keep], scores[keep]
         matched, ended = self.tracker.update(frame.index, boxes, scores, (width, height))
         due = [
             (t, i)
@@ -130,7 +153,10 @@ class PlateTracker:
                 track.last_read_frame = frame.index
                 track.attempts += 1
                 if plate.text:
-                    track.add_reading(reading_from_plate(plate, frame.index), cfg.max_readings)
+                    reading = reading_from_plate(plate, frame.index)
+                    if self.events.wants_crops:
+                        reading.crop = crop_plate(image, reading.box, self.events.config.crop_padding)
+                    track.add_reading(reading, cfg.max_readings)
                     track.vote = vote(list(track.readings), self.predictor.rules, self.predictor.config.top_n)
                     if not track.confirmed and self._confirms(track):
                         track.confirmed = True
@@ -139,8 +165,16 @@ class PlateTracker:
         events = [e for t in ended if (e := self._final_event(t, frame.source)) is not None]
         if cfg.event_at == "confirm":
             for track, _ in matched:
-                if track.confirmed and not track.reported and track.hits >= cfg.min_hits:
+                if track.hits < cfg.min_hits or not track.confirmed:
+                    continue
+                if not track.reported:
                     events.append(self._event(track, frame.source))
+                elif (
+                    track.vote is not None
+                    and track.vote.text != track.reported_text
+                    and self._confirms(track)
+                ):
+                    events.append(self._event(track, frame.source))  # the vote turned: an update
         plates = [self._plate(track, i, boxes, scores, read.get(i)) for track, i in matched]
         self.stats.frames += 1
         self.stats.plates += len(plates)
@@ -159,23 +193,49 @@ class PlateTracker:
         v, rules = track.vote, self.predictor.rules
         if v is None or v.support < self.config.confirm_readings or v.score < self.config.confirm_score:
             return False
-        return rules is None or not rules.patterns or rules.matches(v.text)
+        if rules is not None and rules.patterns:
+            return rules.matches(v.text)
+        return len(v.text) >= self.config.min_text_length
 
     def finish(self, source: str) -> list[Event]:
         """Events of the tracks still open when the source ends."""
         return [e for t in self.tracker.finish() if (e := self._final_event(t, source)) is not None]
 
     def _event(self, track: Track, source: str) -> Event:
-        track.reported = True
-        self.stats.events += 1
-        self.stats.confirmed += track.confirmed
-        return Event(track.event(source))
+        """The track's event: the first (revision 0), or an update with the same ``event_id``."""
+        if not track.reported:
+            track.reported = True
+            track.event_id = new_event_id()
+            self.stats.events += 1
+            self.stats.confirmed += track.confirmed
+        else:
+            self.stats.updates += 1
+        track.revision += 1
+        track.reported_text = track.vote.text if track.vote else ""
+        best = track.best_reading()
+        data = self.events.plate_event(
+            track.event(source),
+            event_id=track.event_id,
+            revision=track.revision,
+            first_box=track.first_box,
+            last_box=track.box,
+            size=self.size,
+            crop=best.crop if best is not None else None,
+        )
+        return Event(data)
 
     def _final_event(self, track: Track, source: str) -> Event | None:
-        if track.reported or track.hits < self.config.min_hits:
+        if track.reported:  # its final vote may have turned since the event went out
+            text = track.vote.text if track.vote else ""
+            changed = text != track.reported_text and (not track.confirmed or self._confirms(track))
+            return self._event(track, source) if changed else None
+        if track.hits < self.config.min_hits:
             return None
         if track.vote is None:
             self.stats.unread_tracks += 1
+            return None
+        if not track.confirmed and not self.config.report_unconfirmed:
+            self.stats.unconfirmed += 1  # badges, grilles, stickers - or a plate never read twice alike
             return None
         return self._event(track, source)
 
@@ -197,17 +257,22 @@ class PlateTracker:
 
 
 def track_plates(
-    predictor: Predictor, source: SourceSpec, config: TrackConfig | None = None, keep_images: bool = False
+    predictor: Predictor,
+    source: SourceSpec,
+    config: TrackConfig | None = None,
+    keep_images: bool = False,
+    events: EventBuilder | None = None,
 ) -> Iterator[TrackedFrame | Event]:
     """Tracked frames of ``source`` in order, each followed by the events it produced (plates
-    confirmed or ended, stream outages); the last events come when the source ends.
+    confirmed or ended, stream outages); the last events come when the source ends. ``events``
+    completes plate events (camera, zones, watch list, crops: :mod:`runtime.events.record`).
 
     The pipeline's stats are in ``predictor.last_video_stats`` once the iterator is exhausted.
     """
     # A stream opened by the caller (runtime.streams) is used as is: its events and counts matter.
     opened_here = not hasattr(source, "drain_events")
     frames = iter_frames(source) if opened_here else source
-    state = PlateTracker(predictor, config)
+    state = PlateTracker(predictor, config, events)
     predictor.last_video_stats = state.stats
     last_source = str(getattr(frames, "name", source if isinstance(source, str) else "<frames>"))
 
