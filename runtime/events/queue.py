@@ -18,8 +18,10 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from runtime.errors import LprError
 
-class QueueError(OSError):
+
+class QueueError(LprError, OSError):
     """A queue file cannot be opened or is owned by another process (the message names it)."""
 
 

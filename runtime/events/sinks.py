@@ -37,15 +37,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from runtime.config import EventsConfig
+from runtime.errors import InputError
 from runtime.events.queue import DiskQueue
-from runtime.streams import redact_url
+from runtime.frames import redact_url
 
 SINK_SCHEMES = ("jsonl:", "mqtt://", "mqtts://", "http://", "https://")
 RETRY_HTTP_STATUS = (408, 425, 429)
 """Answers below 500 that mean "later", not "never"."""
 
 
-class SinkError(ValueError):
+class SinkError(InputError):
     """A sink specification that cannot be used (the message names it, credentials masked)."""
 
 

@@ -32,12 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.errors import InputError
 from runtime.rules import DEFAULT_LOOKALIKES
 
 LISTS = ("allow", "deny")
 
 
-class WatchlistError(ValueError):
+class WatchlistError(InputError):
     """A watch list that cannot be used (the message names the file and line or entry)."""
 
 

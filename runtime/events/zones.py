@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from runtime.errors import InputError
+
 ZONE_TYPES = ("include", "exclude")
 
 
-class ZoneError(ValueError):
+class ZoneError(InputError):
     """A zones file that cannot be used (the message names the file, camera and zone)."""
 
 

@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from event_helpers import MQTT_PASSWORD, MqttSubscriber, WebhookReceiver, mosquitto_brokers
+from helpers.event_receivers import MQTT_PASSWORD, MqttSubscriber, WebhookReceiver, mosquitto_brokers
 
 from runtime.config import EventsConfig
 from runtime.events.record import new_event_id
