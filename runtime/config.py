@@ -325,6 +325,8 @@ class EventsConfig(_Settings):
             )
         if self.drain_timeout_s < 0 or self.crop_padding < 0:
             problems.append("drain_timeout_s and crop_padding must not be negative")
+        if self.crop is None:  # `--delivery crop=none` parses as None
+            self.crop = "none"
         if self.crop not in CROP_MODES:
             problems.append(f"crop={self.crop!r} is not one of {list(CROP_MODES)}")
         if self.crop == "file" and not self.crops_dir:

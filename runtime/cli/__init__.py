@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from runtime.cli.args import add_model_arguments, add_video_arguments
+from runtime.cli.args import add_event_arguments, add_model_arguments, add_video_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,8 +37,9 @@ def _main(argv: list[str] | None) -> int:
     )
     parser.add_argument(
         "source",
+        nargs="?",
         help="an image, a folder of images, a glob (quote it), a video file, a camera "
-        "index, an rtsp:// or http:// URL, or picamera",
+        "index, an rtsp:// or http:// URL, or picamera (or --cameras FILE.yaml instead)",
     )
     parser.add_argument(
         "--json",
@@ -54,8 +55,18 @@ def _main(argv: list[str] | None) -> int:
     )
     add_model_arguments(parser)
     add_video_arguments(parser)
+    add_event_arguments(parser)
     args = parser.parse_args(argv)
     from runtime.frames import is_stream_spec
+
+    if args.cameras is not None:
+        if args.source is not None:
+            parser.error("give SOURCE or --cameras FILE.yaml, not both")
+        from runtime.cli.video import run_cameras
+
+        return run_cameras(args)
+    if args.source is None:
+        parser.error("SOURCE is required (or --cameras FILE.yaml)")
 
     if is_stream_spec(args.source):
         from runtime.cli.video import run_video

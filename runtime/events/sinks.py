@@ -77,6 +77,7 @@ class JsonlSink(Sink):
         self.name = f"jsonl:{path}"
         self.path = path
         self.sent = 0
+        self._lock = threading.Lock()
         if path == "-":
             self._file: IO[str] = sys.stdout
         else:
@@ -87,9 +88,11 @@ class JsonlSink(Sink):
                 raise SinkError(f"--events {self.name}: cannot write here ({e.strerror or e})") from None
 
     def send(self, event: dict[str, Any]) -> None:
-        self._file.write(json.dumps(event) + "\n")
-        self._file.flush()
-        self.sent += 1
+        line = json.dumps(event) + "\n"
+        with self._lock:  # cameras on threads of their own share a sink: whole lines only
+            self._file.write(line)
+            self._file.flush()
+            self.sent += 1
 
     def close(self) -> None:
         if self._file is not sys.stdout:
