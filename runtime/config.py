@@ -172,6 +172,11 @@ class TrackConfig(_Settings):
     """When a plate's event is sent: "confirm" (as soon as its reading is confirmed, then an update
     with the same ``event_id`` and ``"update": true`` when a later vote changes the text) or "end"
     (when the track ends, with its final vote)."""
+    scene_cut: float = 0.3
+    """A frame whose small grey thumbnail differs from the previous frame's by this much on average
+    (a share of full scale) is a scene cut - an edited video, a camera switched or moved, a stream
+    back after an outage - and every track ends there: the next plate in the same place is another
+    car. 0 turns it off."""
     report_unconfirmed: bool = False
     """Send events for tracks that end without a confirmed reading too (``"confirmed": false``).
     Off by default: such tracks are mostly badges, grilles and stickers; the summary counts them."""
@@ -195,6 +200,7 @@ class TrackConfig(_Settings):
             "velocity_smoothing",
             "duplicate_iou",
             "edge_margin",
+            "scene_cut",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name}={getattr(self, name)} is not in [0, 1]")

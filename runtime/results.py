@@ -93,6 +93,8 @@ class VideoStats:
     """Tracks that ended without a confirmed reading: no event unless ``report_unconfirmed``."""
     unread_tracks: int = 0
     """Tracks long enough to be plates whose crops never gave a text (no event sent)."""
+    scene_cuts: int = 0
+    """Frames where the picture changed completely (every track ended there)."""
     outside_zones: int = 0
     """Plate detections dropped because their centre lies outside the zones (``--zones``)."""
     seconds: float = 0.0
@@ -110,6 +112,7 @@ class VideoStats:
             "unconfirmed": self.unconfirmed,
             "unread_tracks": self.unread_tracks,
             **({"outside_zones": self.outside_zones} if self.outside_zones else {}),
+            **({"scene_cuts": self.scene_cuts} if self.scene_cuts else {}),
             "plates_per_frame": round(self.plates / n, 3),
             "reads": self.reads,
             "reads_per_frame": round(self.reads / n, 3),

@@ -32,6 +32,9 @@ if TYPE_CHECKING:  # for annotations only: the predictor imports this module, ne
     from runtime.pipeline import Predictor
 
 REASON_NOT_READ = "not read yet"
+SCENE_THUMB = (32, 18)
+"""Width x height of the grey thumbnails compared for scene cuts: coarse, so noise and a car
+driving through average out."""
 
 
 class PlateTracker:
@@ -50,6 +53,7 @@ class PlateTracker:
         """Completes plate events (id, camera, zone, direction, watch list, crop): runtime/events."""
         self.size: tuple[int, int] | None = None
         """The frames' (width, height)."""
+        self._thumb: np.ndarray | None = None
 
     def step(
         self, frame: Frame, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, keep_image: bool = False
@@ -62,7 +66,12 @@ class PlateTracker:
             keep = zones.keep(boxes, width, height)
             self.stats.outside_zones += len(boxes) - len(keep)
             boxes, scores = boxes[keep], scores[keep]
-        matched, ended = self.tracker.update(frame.index, boxes, scores, (width, height))
+        cut = self._scene_cut(image)
+        ended = self.tracker.finish() if cut else []
+        if cut:
+            self.stats.scene_cuts += 1
+        matched, gone = self.tracker.update(frame.index, boxes, scores, (width, height))
+        ended += gone
         due = [
             (t, i) for t, i in matched if needs_reading(t, frame.index, to_box(boxes[i]), width, height, cfg)
         ]
@@ -112,6 +121,19 @@ class PlateTracker:
             reads=len(due),
             events=events,
         )
+
+    def _scene_cut(self, image: np.ndarray) -> bool:
+        """Whether ``image`` starts another scene (see ``TrackConfig.scene_cut``)."""
+        import cv2
+
+        if self.config.scene_cut <= 0:
+            return False
+        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        thumb = cv2.resize(grey, SCENE_THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
+        previous, self._thumb = self._thumb, thumb
+        if previous is None:
+            return False
+        return float(np.abs(thumb - previous).mean()) / 255.0 >= self.config.scene_cut
 
     def _confirms(self, track: Track) -> bool:
         """Enough readings agree; with region rules, on a text the rules allow (a plate read short
