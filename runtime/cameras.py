@@ -283,3 +283,64 @@ def builder_for(
     if watchlist is not None and predictor.rules is not None:
         watchlist = watchlist.with_lookalikes(predictor.rules.lookalikes)
     return EventBuilder(name, spec_zones, watchlist, events_config, track_config)
+
+
+def benchmark_cameras(
+    predictor: Predictor,
+    frames: list[Any],
+    cameras: int = 2,
+    repeat: int = 2,
+    config: TrackConfig | None = None,
+) -> dict[str, Any]:
+    """Several cameras on one model pair: ``cameras`` tracked runs of ``frames`` (decoded, in memory,
+    shared) at once, each on a thread of its own as ``--cameras`` runs them, against one camera alone.
+
+    Returns ``one_camera_fps``, ``total_fps`` (frames of all cameras per second), their ratio, and the
+    peak resident memory after the single-camera runs and after the multi-camera ones (the models
+    are loaded once; the decoded frames are in both)."""
+    import math
+
+    from runtime.results import peak_rss_mb
+
+    if not frames:
+        raise InputError("benchmark: the video has no frames")
+
+    def timed(n: int) -> float:
+        counts = [0] * n
+
+        def work(k: int) -> None:
+            counts[k] = sum(isinstance(r, TrackedFrame) for r in predictor.track(frames, config))
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(n)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seconds = time.perf_counter() - t0
+        if counts != [len(frames)] * n:
+            raise RuntimeError(f"benchmark: the cameras tracked {counts} frames, not {len(frames)} each")
+        return seconds
+
+    best_one = min(timed(1) for _ in range(max(1, repeat)))
+    rss_one = peak_rss_mb()
+    best_many = math.inf
+    for _ in range(max(1, repeat)):
+        best_many = min(best_many, timed(cameras))
+    rss_many = peak_rss_mb()
+    one_fps = len(frames) / best_one
+    total_fps = cameras * len(frames) / best_many
+    return {
+        "frames": len(frames),
+        "cameras": cameras,
+        "one_camera_fps": round(one_fps, 2),
+        "total_fps": round(total_fps, 2),
+        "total_vs_one_camera": round(total_fps / one_fps, 3),
+        "rss_one_camera_mb": round(rss_one, 1),
+        "rss_mb": round(rss_many, 1),
+        "rss_vs_one_camera": round(rss_many / rss_one, 3),
+        **predictor.backend.describe(),
+        "threads": predictor.config.threads,
+        "workers": predictor.scheduler.workers,
+        "repeat": max(1, repeat),
+    }
