@@ -2,16 +2,29 @@
 
 OpenALPR's approach: each character offers alternatives (the OCR model's other classes, plus
 look-alike swaps such as O/0), candidate texts are built from them with scores (products of the
-character scores), and candidates that match one of the region's patterns win over those that do
+character scores), and candidates that fit one of the region's formats win over those that do
 not. Patterns use OpenALPR's syntax: ``@`` a letter, ``#`` a digit, ``?`` any character,
 ``[ABC]`` / ``[A-C]`` a class, anything else itself.
 
-A region file (YAML; ``runtime/regions/<name>.yaml`` ships some)::
+A region file (YAML; ``runtime/regions/<name>.yaml`` ships one per region, docs/regions.md)::
 
-    name: br
-    patterns: ["@@@####", "@@@#@##"]
+    name: us-ca
+    description: California - standard passenger plates
+    formats:
+      - {pattern: "#@@@###", prior: 9, examples: [7ABC123]}   # prior: how common (relative)
+      - {pattern: "@@@###", prior: 1, examples: [ABC123]}
     lookalikes: [[O, "0"], [I, "1"], [B, "8"], [S, "5"], [Z, "2"], [G, "6"]]   # optional
     lookalike_score: 0.5    # optional: a swap scores this fraction of the character it replaces
+
+``patterns: [...]`` is the short form of ``formats`` (every prior 1). An umbrella region lists
+``members`` (region names, or ``"*"`` for every region file) instead of formats and picks, per
+plate, the best reading that fits any member's format, reporting the member (``Choice.region``).
+
+When no reading at the model's length fits, two edits are tried: **drop** one character (an
+emblem or a sticker read as a character: only characters scoring at most ``drop_max_score``; the
+candidate pays ``1 - score`` of the dropped one) and **insert** one weak character (a detection
+the OCR model scored below its threshold, offered by the caller with its position; the candidate
+pays its score). An edit is kept only when it makes the reading fit.
 
 All functions here are pure: characters in, candidates out.
 """
@@ -21,6 +34,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,49 +50,141 @@ DEFAULT_LOOKALIKES: tuple[tuple[str, str], ...] = (
     ("Z", "2"),
     ("G", "6"),
 )
+ALL_MEMBERS = "*"
+"""``members: "*"``: every region file of ``runtime/regions/`` that is not itself an umbrella."""
+
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_DIGITS = frozenset("0123456789")
+_KEYS = {
+    "name",
+    "description",
+    "patterns",
+    "formats",
+    "members",
+    "lookalikes",
+    "lookalike_score",
+    "drop_max_score",
+}
+_QUOTE_HINT = " (quote region names: YAML reads no, yes, on and off as true/false)"
+_FORMAT_KEYS = {"pattern", "prior", "examples", "note"}
 
 
 class RulesError(ValueError):
     """A region rules file is missing or malformed (the message names it)."""
 
 
-def compile_pattern(pattern: str) -> re.Pattern[str]:
-    """An OpenALPR-style pattern as a regular expression matching a whole text."""
+def _atoms(pattern: str) -> list[frozenset[str]]:
+    """A pattern as one set of allowed characters per position."""
     out, i = [], 0
     while i < len(pattern):
         ch = pattern[i]
         if ch == "@":
-            out.append("[A-Z]")
+            out.append(_LETTERS)
         elif ch == "#":
-            out.append("[0-9]")
+            out.append(_DIGITS)
         elif ch == "?":
-            out.append("[A-Z0-9]")
+            out.append(_LETTERS | _DIGITS)
         elif ch == "[":
             end = pattern.find("]", i)
             if end < 0:
                 raise RulesError(f"pattern {pattern!r}: '[' without ']'")
             body = pattern[i + 1 : end]
-            if not body or not re.fullmatch(r"[A-Z0-9\-]+", body):
+            if not body or not re.fullmatch(r"[A-Z0-9\-]+", body) or body[0] == "-" or body[-1] == "-":
                 raise RulesError(f"pattern {pattern!r}: bad class [{body}]")
-            out.append(f"[{body}]")
+            allowed: set[str] = set()
+            for lo, hi, single in re.findall(r"(.)-(.)|(.)", body):
+                if single:
+                    allowed.add(single)
+                elif ALPHABET.index(lo) > ALPHABET.index(hi):
+                    raise RulesError(f"pattern {pattern!r}: range {lo}-{hi} runs backwards")
+                else:
+                    allowed.update(ALPHABET[ALPHABET.index(lo) : ALPHABET.index(hi) + 1])
+            out.append(frozenset(allowed))
             i = end
         elif ch in ALPHABET:
-            out.append(ch)
+            out.append(frozenset(ch))
         else:
             raise RulesError(f"pattern {pattern!r}: {ch!r} is neither @ # ? [..] nor a plate character")
         i += 1
-    return re.compile("".join(out))
+    if not out:
+        raise RulesError("empty pattern")
+    return out
+
+
+def _regex(slots: Sequence[frozenset[str]]) -> str:
+    return "".join("[" + "".join(sorted(a)) + "]" for a in slots)
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """An OpenALPR-style pattern as a regular expression matching a whole text."""
+    return re.compile(_regex(_atoms(pattern)))
+
+
+@dataclass(frozen=True)
+class PlateFormat:
+    """One way a region writes its plates."""
+
+    pattern: str
+    prior: float = 1.0
+    """How common the format is, relative to the region's other formats (any positive scale)."""
+    examples: tuple[str, ...] = ()
+    """Plates of this format from the region file's source (checked by the tests)."""
+    note: str = ""
+    region: str = ""
+    """The region (file) the format belongs to; an umbrella reports it as the match."""
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """Formats of one pattern shape (several regions may share one), with their weights."""
+
+    slots: tuple[frozenset[str], ...]
+    regions: tuple[tuple[str, float], ...]
+    """(region, weight) best first; weight = prior / the region's highest prior."""
+
+    @property
+    def weight(self) -> float:
+        return self.regions[0][1]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the rules made of one reading."""
+
+    text: str
+    score: float
+    """Product of the character scores of ``text`` (the format prior is not in it)."""
+    chars: list[Char]
+    """One character per character of ``text`` (replaced ones carry their new class and score)."""
+    region: str | None
+    """The region whose format ``text`` fits; None when no candidate fits (``text`` is the model's)."""
+    candidates: list[tuple[str, float]]
+    edit: str | None = None
+    """``"drop"`` or ``"insert"`` when the text is the model's reading with one character dropped
+    or one weak character inserted."""
+    kept: tuple[int | None, ...] = ()
+    """For each character of ``text``: the index of the input character it comes from (None for an
+    inserted weak character)."""
 
 
 @dataclass
 class RegionRules:
     name: str
     patterns: list[str] = field(default_factory=list)
+    """Short form of ``formats``: one format per pattern, every prior 1."""
     lookalikes: list[tuple[str, str]] = field(default_factory=lambda: list(DEFAULT_LOOKALIKES))
     lookalike_score: float = 0.5
+    formats: list[PlateFormat] = field(default_factory=list)
+    description: str = ""
+    members: list[str] = field(default_factory=list)
+    """For an umbrella: the member regions (their formats are in ``formats``)."""
+    drop_max_score: float = 0.8
+    """A character scoring more than this is never dropped to make a reading fit."""
 
     def __post_init__(self) -> None:
-        self._compiled = [compile_pattern(p) for p in self.patterns]
+        self.formats = [f if f.region else replace(f, region=self.name) for f in self.formats]
+        self.formats += [PlateFormat(p, region=self.name) for p in self.patterns]
+        self.patterns = [f.pattern for f in self.formats]
         for pair in self.lookalikes:
             if len(pair) != 2 or any(len(c) != 1 or c not in ALPHABET for c in pair):
                 raise RulesError(
@@ -86,29 +192,95 @@ class RegionRules:
                 )
         if not 0.0 < self.lookalike_score <= 1.0:
             raise RulesError(f"rules {self.name!r}: lookalike_score {self.lookalike_score} is not in (0, 1]")
+        if not 0.0 <= self.drop_max_score <= 1.0:
+            raise RulesError(f"rules {self.name!r}: drop_max_score {self.drop_max_score} is not in [0, 1]")
         self._partners: dict[str, set[str]] = {}
         for a, b in self.lookalikes:
             self._partners.setdefault(a, set()).add(b)
             self._partners.setdefault(b, set()).add(a)
+        top: dict[str, float] = {}
+        for f in self.formats:
+            if not (isinstance(f.prior, (int, float)) and f.prior > 0 and math.isfinite(f.prior)):
+                raise RulesError(f"rules {self.name!r}: format {f.pattern!r}: prior {f.prior!r} is not > 0")
+            top[f.region] = max(top.get(f.region, 0.0), float(f.prior))
+        # Formats grouped by shape and by length: a reading is only compared with formats of its
+        # length, and a shape shared by many regions (US states) is scored once.
+        grouped: dict[tuple[frozenset[str], ...], dict[str, float]] = {}
+        for f in self.formats:
+            try:
+                slots = tuple(_atoms(f.pattern))
+            except RulesError as e:
+                raise RulesError(f"rules {self.name!r} ({f.region}): {e}") from None
+            weights = grouped.setdefault(slots, {})
+            weights[f.region] = max(weights.get(f.region, 0.0), f.prior / top[f.region])
+        order = {r: i for i, r in enumerate(dict.fromkeys(f.region for f in self.formats))}
+        self._by_length: dict[int, list[_Shape]] = {}
+        for slots, weights in grouped.items():
+            regions = tuple(sorted(weights.items(), key=lambda kv: (-kv[1], order[kv[0]])))
+            self._by_length.setdefault(len(slots), []).append(_Shape(slots, regions))
+        # One regular expression per length, likeliest shape first: a text is matched in one call
+        # (the engine tries the alternatives in order; the group that matched names the shape).
+        self._matchers: dict[int, re.Pattern[str]] = {}
+        for length, shapes in self._by_length.items():
+            shapes.sort(key=lambda s: -s.weight)
+            self._matchers[length] = re.compile("|".join("(" + _regex(s.slots) + ")" for s in shapes))
+
+    # -- matching --------------------------------------------------------------------------------
+    def match(self, text: str) -> tuple[str, float] | None:
+        """(region, weight) of the likeliest format ``text`` fits, or None."""
+        matcher = self._matchers.get(len(text))
+        m = matcher.fullmatch(text) if matcher is not None else None
+        return None if m is None else self._by_length[len(text)][m.lastindex - 1].regions[0]
 
     def matches(self, text: str) -> bool:
-        return any(p.fullmatch(text) for p in self._compiled)
+        return self.match(text) is not None
 
     def partners(self, char: str) -> set[str]:
         return self._partners.get(char, set())
 
+    @property
+    def regions(self) -> list[str]:
+        """The regions whose formats these rules hold (one region, or an umbrella's members)."""
+        return list(dict.fromkeys(f.region for f in self.formats))
+
+    # -- files -----------------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str = "rules") -> RegionRules:
+    def from_dict(
+        cls, d: dict[str, Any], source: str = "rules", resolve: Any = None, _seen: tuple[str, ...] = ()
+    ) -> RegionRules:
+        """Rules from a parsed region file. ``resolve(name, seen)`` loads a member region (umbrellas)."""
         if not isinstance(d, dict):
             raise RulesError(
-                f"{source}: expected a mapping with 'name' and 'patterns', got {type(d).__name__}"
+                f"{source}: expected a mapping with 'name' and 'formats', got {type(d).__name__}"
             )
-        unknown = sorted(set(d) - {"name", "patterns", "lookalikes", "lookalike_score", "description"})
+        unknown = sorted(set(d) - _KEYS)
         if unknown:
-            raise RulesError(f"{source}: unknown keys {unknown}")
+            raise RulesError(f"{source}: unknown keys {unknown} (known: {sorted(_KEYS)})")
+        name = d.get("name") or Path(source).stem
+        if not isinstance(name, str):
+            raise RulesError(f"{source}: name {name!r} is not a string{_QUOTE_HINT}")
         patterns = d.get("patterns") or []
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
             raise RulesError(f"{source}: patterns must be a list of strings")
+        formats = [
+            _format_from(f, name, f"{source}: formats[{i}]") for i, f in enumerate(d.get("formats") or [])
+        ]
+        members = d.get("members") or []
+        if members == ALL_MEMBERS:
+            members = [r for r in available_regions() if not _is_umbrella(r) and r not in _seen]
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise RulesError(
+                f"{source}: members must be a list of region names or {ALL_MEMBERS!r}{_QUOTE_HINT}"
+            )
+        if members:
+            if resolve is None:
+                raise RulesError(f"{source}: an umbrella region (members) must be loaded with load_rules")
+            for m in members:
+                if m in _seen or m == name:
+                    raise RulesError(f"{source}: member {m!r} includes itself ({' -> '.join((*_seen, m))})")
+                formats += resolve(m, (*_seen, name)).formats
+        if not formats and not patterns:
+            raise RulesError(f"{source}: no formats (give 'formats', 'patterns' or 'members')")
         lookalikes = d.get("lookalikes", DEFAULT_LOOKALIKES)
         try:
             pairs = [(str(a), str(b)) for a, b in lookalikes]
@@ -116,21 +288,88 @@ class RegionRules:
             raise RulesError(f"{source}: lookalikes must be a list of pairs, got {lookalikes!r}") from None
         try:
             return cls(
-                name=str(d.get("name") or Path(source).stem),
+                name=name,
                 patterns=patterns,
                 lookalikes=pairs,
                 lookalike_score=float(d.get("lookalike_score", 0.5)),
+                formats=formats,
+                description=str(d.get("description") or ""),
+                members=list(members),
+                drop_max_score=float(d.get("drop_max_score", 0.8)),
             )
-        except RulesError as e:
+        except (RulesError, TypeError, ValueError) as e:
             raise RulesError(f"{source}: {e}") from None
+
+
+def _format_from(d: Any, region: str, where: str) -> PlateFormat:
+    if isinstance(d, str):
+        return PlateFormat(d, region=region)
+    if not isinstance(d, dict) or "pattern" not in d:
+        raise RulesError(f"{where}: expected a pattern string or a mapping with 'pattern', got {d!r}")
+    unknown = sorted(set(d) - _FORMAT_KEYS)
+    if unknown:
+        raise RulesError(f"{where}: unknown keys {unknown} (known: {sorted(_FORMAT_KEYS)})")
+    examples = d.get("examples") or []
+    if not isinstance(examples, list):
+        raise RulesError(f"{where}: examples must be a list of plate texts")
+    try:
+        prior = float(d.get("prior", 1.0))
+    except (TypeError, ValueError):
+        raise RulesError(f"{where}: prior {d.get('prior')!r} is not a number") from None
+    return PlateFormat(
+        pattern=str(d["pattern"]),
+        prior=prior,
+        examples=tuple(str(e) for e in examples),
+        note=str(d.get("note") or ""),
+        region=region,
+    )
 
 
 def available_regions() -> list[str]:
     return sorted(p.stem for p in REGIONS_DIR.glob("*.yaml"))
 
 
-def load_rules(name_or_path: str | Path) -> RegionRules:
-    """Rules from a YAML file, or by region name from ``runtime/regions/``."""
+_RAW_CACHE: dict[Path, tuple[float, Any]] = {}
+
+
+def _read_yaml(p: Path) -> Any:
+    import yaml  # local: only needed when rules are used
+
+    mtime = p.stat().st_mtime
+    cached = _RAW_CACHE.get(p)
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise RulesError(f"{p}: not valid YAML ({e})") from None
+    _RAW_CACHE[p] = (mtime, data)
+    return data
+
+
+def _is_umbrella(name: str) -> bool:
+    data = _read_yaml(REGIONS_DIR / f"{name}.yaml")
+    return isinstance(data, dict) and bool(data.get("members"))
+
+
+def region_summary(name: str) -> str:
+    """One line about a shipped region: its description, or its members for an umbrella."""
+    data = _read_yaml(REGIONS_DIR / f"{name}.yaml")
+    if not isinstance(data, dict):
+        return "(not a region file)"
+    text = str(data.get("description") or "")
+    members = data.get("members")
+    if members == ALL_MEMBERS:
+        text += " (umbrella: every region)"
+    elif isinstance(members, list):
+        text += f" (umbrella: {len(members)} regions)"
+    else:
+        n = len(data.get("formats") or []) + len(data.get("patterns") or [])
+        text += f" ({n} format{'s' if n != 1 else ''})"
+    return text.strip()
+
+
+def _resolve_path(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
     if not p.suffix:
         p = REGIONS_DIR / f"{name_or_path}.yaml"
@@ -140,15 +379,17 @@ def load_rules(name_or_path: str | Path) -> RegionRules:
             )
     if not p.is_file():
         raise RulesError(f"{p}: no such region rules file")
-    import yaml  # local: only needed when rules are used
-
-    try:
-        data = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise RulesError(f"{p}: not valid YAML ({e})") from None
-    return RegionRules.from_dict(data, source=str(p))
+    return p
 
 
+def load_rules(name_or_path: str | Path, _seen: tuple[str, ...] = ()) -> RegionRules:
+    """Rules from a YAML file, or by region name from ``runtime/regions/`` (umbrellas load their members)."""
+    p = _resolve_path(name_or_path)
+    data = _read_yaml(p)
+    return RegionRules.from_dict(data, source=str(p), resolve=load_rules, _seen=_seen)
+
+
+# -- candidates ------------------------------------------------------------------------------------
 def _options(c: Char, rules: RegionRules | None) -> dict[str, float]:
     """What one character could be, with scores: itself, the model's alternatives, look-alikes."""
     own = 1.0 if c.score is None else c.score
@@ -172,43 +413,145 @@ def _top_combinations(options: list[dict[str, float]], k: int) -> list[tuple[str
     return [(text, math.exp(lp)) for lp, text in beam]
 
 
-def _best_for_pattern(options: list[dict[str, float]], pattern: re.Pattern[str]) -> tuple[str, float] | None:
-    """The best text a pattern allows (positions are independent, so best per position)."""
-    # A compiled pattern is a sequence of one-character atoms; split it back to test each position.
-    atoms = re.findall(r"\[[^\]]+\]|.", pattern.pattern)
-    if len(atoms) != len(options):
-        return None
-    text, score = "", 1.0
-    for atom, opts in zip(atoms, options):
-        allowed = [(ch, s) for ch, s in opts.items() if re.fullmatch(atom, ch)]
-        if not allowed:
+class _Best:
+    """Best option of each position for each slot set, computed once per call (slot sets are few)."""
+
+    def __init__(self, options: list[dict[str, float]]) -> None:
+        self.ranked = [sorted(o.items(), key=lambda kv: (-kv[1], kv[0])) for o in options]
+        self.cache: dict[tuple[int, int], tuple[str, float] | None] = {}
+
+    def __call__(self, pos: int, slot: frozenset[str]) -> tuple[str, float] | None:
+        key = (pos, id(slot))
+        if key not in self.cache:
+            self.cache[key] = next(((ch, s) for ch, s in self.ranked[pos] if ch in slot), None)
+        return self.cache[key]
+
+
+def _fit(best: _Best, positions: Sequence[int], shape: _Shape) -> tuple[str, float] | None:
+    """The best text ``shape`` allows from the options at ``positions`` (positions are independent)."""
+    text, score = [], 1.0
+    for pos, slot in zip(positions, shape.slots, strict=True):
+        hit = best(pos, slot)
+        if hit is None:
             return None
-        ch, s = max(allowed, key=lambda kv: kv[1])
-        text += ch
-        score *= s
-    return text, score
+        text.append(hit[0])
+        score *= hit[1]
+    return "".join(text), score
+
+
+@dataclass
+class _Found:
+    score: float
+    rank: float
+    region: str | None
+    kept: tuple[int | Char, ...]
+    """Where each character of the text comes from: an input index, or the inserted weak Char."""
+    edit: str | None = None
+
+
+def choose(
+    chars: list[Char],
+    rules: RegionRules | None,
+    top_n: int = 5,
+    weak: Sequence[tuple[int, Char]] = (),
+    edits: bool = True,
+) -> Choice | None:
+    """The rules' reading of characters in reading order (None without characters).
+
+    Without rules: the model's own reading, its alternatives as candidates. With rules: look-alikes
+    join the alternatives; texts fitting a format rank above all others, by score x the format's
+    prior. ``weak``: (index, character) pairs the caller found below the OCR threshold, to be
+    inserted before ``chars[index]`` if that alone makes the reading fit.
+    """
+    if not chars:
+        return None
+    raw = "".join(c.char for c in chars)
+    options = [_options(c, rules) for c in chars]
+    identity = tuple(range(len(chars)))
+    found: dict[str, _Found] = {}
+
+    def offer(text: str, score: float, weight: float, region: str | None, kept, edit=None) -> None:
+        old = found.get(text)
+        if old is None or score * weight > old.rank:
+            found[text] = _Found(score, score * weight, region, kept, edit)
+
+    for text, score in _top_combinations(options, max(top_n, 1) * 4):
+        m = rules.match(text) if rules is not None else None
+        offer(text, score, m[1] if m else 0.0, m[0] if m else None, identity)
+    if rules is not None:
+        best = _Best(options)
+        for shape in rules._by_length.get(len(chars), ()):
+            hit = _fit(best, identity, shape)
+            if hit is not None:
+                offer(hit[0], hit[1], shape.weight, shape.regions[0][0], identity)
+        if edits and not any(f.region for f in found.values()):
+            _edited(chars, options, best, rules, weak, offer)
+    matched = [(t, f) for t, f in found.items() if f.region]
+    ranked = sorted(matched, key=lambda kv: (-kv[1].rank, kv[0]))
+    ranked += sorted(((t, f) for t, f in found.items() if not f.region), key=lambda kv: (-kv[1].score, kv[0]))
+    cands = [(t, f.score) for t, f in ranked[:top_n]]
+    if ranked and ranked[0][1].region:
+        text, f = ranked[0]
+    else:  # nothing fits: the model's own reading stands
+        text, f = (
+            raw,
+            found.get(raw)
+            or _Found(math.prod(options[i][c.char] for i, c in enumerate(chars)), 0, None, identity),
+        )
+    return Choice(
+        text=text,
+        score=f.score,
+        chars=_spell(chars, f.kept, text, rules),
+        region=f.region,
+        candidates=cands,
+        edit=f.edit,
+        kept=tuple(k if isinstance(k, int) else None for k in f.kept),
+    )
+
+
+def _edited(chars, options, best: _Best, rules: RegionRules, weak, offer) -> None:
+    """Drop and insert candidates (see the module docstring): only formats one shorter or longer."""
+    n = len(chars)
+    droppable = [
+        j for j, c in enumerate(chars) if (1.0 if c.score is None else c.score) <= rules.drop_max_score
+    ]
+    if droppable and n > 1:
+        for shape in rules._by_length.get(n - 1, ()):
+            for j in droppable:
+                positions = [i for i in range(n) if i != j]
+                hit = _fit(best, positions, shape)
+                if hit is not None:
+                    penalty = 1.0 - (1.0 if chars[j].score is None else chars[j].score)
+                    offer(
+                        hit[0], hit[1] * penalty, shape.weight, shape.regions[0][0], tuple(positions), "drop"
+                    )
+    if weak:
+        shapes = rules._by_length.get(n + 1, ())
+        for at, w in weak:
+            if not 0 <= at <= n:
+                continue
+            ext = _Best([*options[:at], _options(w, rules), *options[at:]])
+            kept = (*range(at), w, *range(at, n))
+            for shape in shapes:
+                hit = _fit(ext, range(n + 1), shape)
+                if hit is not None:
+                    offer(hit[0], hit[1], shape.weight, shape.regions[0][0], kept, "insert")
+
+
+def _spell(
+    chars: list[Char], kept: tuple[int | Char, ...], text: str, rules: RegionRules | None
+) -> list[Char]:
+    """The characters behind ``text``: kept ones (rewritten where the text swaps them) and the
+    inserted weak one."""
+    return apply_text([chars[k] if isinstance(k, int) else k for k in kept], text, rules)
 
 
 def candidates(chars: list[Char], rules: RegionRules | None, top_n: int = 5) -> list[tuple[str, float]]:
-    """Candidate texts for characters in reading order, best first.
-
-    Without rules: the model's own alternatives only, by score. With rules: look-alikes join the
-    alternatives, and texts matching a pattern rank above all others.
-    """
-    if not chars or top_n < 1:
+    """Candidate texts for characters in reading order, best first (see :func:`choose`)."""
+    if top_n < 1:
         return []
-    options = [_options(c, rules) for c in chars]
-    found: dict[str, float] = {}
-    for text, score in _top_combinations(options, max(top_n, 1) * 4):
-        found[text] = max(found.get(text, 0.0), score)
-    if rules is not None:
-        for pattern in rules._compiled:
-            best = _best_for_pattern(options, pattern)
-            if best is not None:
-                found[best[0]] = max(found.get(best[0], 0.0), best[1])
-    matches = (lambda t: rules.matches(t)) if rules is not None and rules.patterns else (lambda t: False)
-    ranked = sorted(found.items(), key=lambda kv: (not matches(kv[0]), -kv[1], kv[0]))
-    return ranked[:top_n]
+    choice = choose(chars, rules, top_n, edits=False)
+    return [] if choice is None else choice.candidates
 
 
 def apply_text(chars: list[Char], text: str, rules: RegionRules | None = None) -> list[Char]:
@@ -217,7 +560,7 @@ def apply_text(chars: list[Char], text: str, rules: RegionRules | None = None) -
     if len(text) != len(chars):
         raise ValueError(f"text {text!r} has {len(text)} characters for {len(chars)} boxes")
     out = []
-    for c, t in zip(chars, text):
+    for c, t in zip(chars, text, strict=True):
         if t == c.char:
             out.append(c)
             continue
