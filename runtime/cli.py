@@ -51,7 +51,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ocr-model", default=None, help="OCR model by model name, when the zoo has several")
     parser.add_argument("--precision", default=None, help="pick models of this precision (fp32, int8)")
     parser.add_argument(
-        "--region", default=None, help="region rules: a name in runtime/regions/ or a YAML file"
+        "--region",
+        default=None,
+        help="region rules: a name in runtime/regions/ (see --list-regions; us, eu and auto pick the "
+        "member that fits) or a YAML file",
     )
     parser.add_argument(
         "--host", default="@local", help="degirum: @local, @cloud or an AI server host[:port]"
@@ -170,7 +173,11 @@ def _text_line(result) -> str:
     parts = []
     for p in result.plates:
         if p.text:
-            parts.append(f"{p.text} ({p.score:.2f})" + (f" [{p.lines} lines]" if (p.lines or 1) > 1 else ""))
+            parts.append(
+                f"{p.text} ({p.score:.2f})"
+                + (f" [{p.lines} lines]" if (p.lines or 1) > 1 else "")
+                + (f" [{p.region_match}]" if p.region_match else "")
+            )
         else:
             parts.append(f"- ({p.reason})")
     return f"{result.source}: " + ", ".join(parts)
@@ -201,8 +208,12 @@ def _main(argv: list[str] | None) -> int:
     )
     parser.add_argument(
         "source",
+        nargs="?",
         help="an image, a folder of images, a glob (quote it), a video file, a camera "
         "index, an rtsp:// or http:// URL, or picamera",
+    )
+    parser.add_argument(
+        "--list-regions", action="store_true", help="print the region rules --region takes, one line each"
     )
     parser.add_argument(
         "--json",
@@ -219,6 +230,13 @@ def _main(argv: list[str] | None) -> int:
     add_model_arguments(parser)
     add_video_arguments(parser)
     args = parser.parse_args(argv)
+    if args.list_regions:
+        from runtime.rules import region_lines
+
+        print("\n".join(region_lines()))
+        return 0
+    if args.source is None:
+        parser.error("the following arguments are required: source")
     from runtime.streams import is_stream_spec
 
     if is_stream_spec(args.source):

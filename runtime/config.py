@@ -47,6 +47,9 @@ class PipelineConfig(_Settings):
     ocr_iou: float = 0.5
     """Class-agnostic NMS IoU between characters: one box per place, other classes become alternatives."""
     max_chars: int = 24
+    weak_char_score: float = 0.1
+    """Characters scoring between this and ``ocr_conf`` are kept aside: region rules may insert one
+    where the reading is a character short of every format (0 = never)."""
     alt_min_score: float = 0.05
     """A class is offered as an alternative for a character when it scores at least this."""
     max_alternatives: int = 3
@@ -79,6 +82,7 @@ class PipelineConfig(_Settings):
             "det_conf",
             "det_iou",
             "ocr_conf",
+            "weak_char_score",
             "ocr_iou",
             "alt_min_score",
             "dup_overlap",
@@ -94,6 +98,11 @@ class PipelineConfig(_Settings):
             problems.append("max_alternatives and workers must not be negative")
         if problems:
             raise ValueError("pipeline config: " + "; ".join(problems))
+
+    @property
+    def ocr_decode_conf(self) -> float:
+        """The threshold the OCR model's output is decoded at (weak characters included)."""
+        return min(self.ocr_conf, self.weak_char_score) if self.weak_char_score > 0 else self.ocr_conf
 
     @property
     def detect_workers(self) -> int:

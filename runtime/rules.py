@@ -64,6 +64,7 @@ _KEYS = {
     "lookalikes",
     "lookalike_score",
     "drop_max_score",
+    "free_form",
 }
 _QUOTE_HINT = " (quote region names: YAML reads no, yes, on and off as true/false)"
 _FORMAT_KEYS = {"pattern", "prior", "examples", "note"}
@@ -180,6 +181,11 @@ class RegionRules:
     """For an umbrella: the member regions (their formats are in ``formats``)."""
     drop_max_score: float = 0.8
     """A character scoring more than this is never dropped to make a reading fit."""
+    free_form: float = 0.0
+    """How common plates that fit no format are (vanity plates), relative to the commonest format.
+    The model's own reading keeps its text unless a fitting candidate scores more than this times
+    its score: 0 (the default) lets any fitting candidate win; with 0.6 one look-alike swap the
+    model did not offer (x ``lookalike_score`` = 0.5) no longer turns a vanity plate into a format."""
 
     def __post_init__(self) -> None:
         self.formats = [f if f.region else replace(f, region=self.name) for f in self.formats]
@@ -192,6 +198,8 @@ class RegionRules:
                 )
         if not 0.0 < self.lookalike_score <= 1.0:
             raise RulesError(f"rules {self.name!r}: lookalike_score {self.lookalike_score} is not in (0, 1]")
+        if not 0.0 <= self.free_form <= 1.0:
+            raise RulesError(f"rules {self.name!r}: free_form {self.free_form} is not in [0, 1]")
         if not 0.0 <= self.drop_max_score <= 1.0:
             raise RulesError(f"rules {self.name!r}: drop_max_score {self.drop_max_score} is not in [0, 1]")
         self._partners: dict[str, set[str]] = {}
@@ -272,13 +280,19 @@ class RegionRules:
             raise RulesError(
                 f"{source}: members must be a list of region names or {ALL_MEMBERS!r}{_QUOTE_HINT}"
             )
+        free_forms = []
         if members:
             if resolve is None:
                 raise RulesError(f"{source}: an umbrella region (members) must be loaded with load_rules")
             for m in members:
                 if m in _seen or m == name:
                     raise RulesError(f"{source}: member {m!r} includes itself ({' -> '.join((*_seen, m))})")
-                formats += resolve(m, (*_seen, name)).formats
+                member = resolve(m, (*_seen, name))
+                formats += member.formats
+                free_forms.append(member.free_form)
+        # An umbrella's plates fit no format as often as its members' do, on average (every member
+        # equally likely), unless its file says otherwise.
+        free_form = d.get("free_form", sum(free_forms) / len(free_forms) if free_forms else 0.0)
         if not formats and not patterns:
             raise RulesError(f"{source}: no formats (give 'formats', 'patterns' or 'members')")
         lookalikes = d.get("lookalikes", DEFAULT_LOOKALIKES)
@@ -296,6 +310,7 @@ class RegionRules:
                 description=str(d.get("description") or ""),
                 members=list(members),
                 drop_max_score=float(d.get("drop_max_score", 0.8)),
+                free_form=float(free_form),
             )
         except (RulesError, TypeError, ValueError) as e:
             raise RulesError(f"{source}: {e}") from None
@@ -367,6 +382,14 @@ def region_summary(name: str) -> str:
         n = len(data.get("formats") or []) + len(data.get("patterns") or [])
         text += f" ({n} format{'s' if n != 1 else ''})"
     return text.strip()
+
+
+def region_lines() -> list[str]:
+    """``NAME  description (formats or members)`` for every shipped region, umbrellas first."""
+    names = available_regions()
+    names.sort(key=lambda n: (not _is_umbrella(n), n))
+    width = max(map(len, names), default=0)
+    return [f"{n:<{width}}  {region_summary(n)}" for n in names]
 
 
 def _resolve_path(name_or_path: str | Path) -> Path:
@@ -478,26 +501,29 @@ def choose(
     for text, score in _top_combinations(options, max(top_n, 1) * 4):
         m = rules.match(text) if rules is not None else None
         offer(text, score, m[1] if m else 0.0, m[0] if m else None, identity)
+    raw_score = math.prod(options[i][c.char] for i, c in enumerate(chars))
+    # The model's reading as a free-form plate (fits no format): fitting candidates must beat it.
+    free = raw_score * rules.free_form if rules is not None else 0.0
+
+    def convincing() -> bool:
+        return any(f.region and f.rank > free for f in found.values())
+
     if rules is not None:
         best = _Best(options)
         for shape in rules._by_length.get(len(chars), ()):
             hit = _fit(best, identity, shape)
             if hit is not None:
                 offer(hit[0], hit[1], shape.weight, shape.regions[0][0], identity)
-        if edits and not any(f.region for f in found.values()):
+        if edits and not convincing():
             _edited(chars, options, best, rules, weak, offer)
     matched = [(t, f) for t, f in found.items() if f.region]
     ranked = sorted(matched, key=lambda kv: (-kv[1].rank, kv[0]))
     ranked += sorted(((t, f) for t, f in found.items() if not f.region), key=lambda kv: (-kv[1].score, kv[0]))
     cands = [(t, f.score) for t, f in ranked[:top_n]]
-    if ranked and ranked[0][1].region:
+    if ranked and ranked[0][1].region and ranked[0][1].rank > free:
         text, f = ranked[0]
-    else:  # nothing fits: the model's own reading stands
-        text, f = (
-            raw,
-            found.get(raw)
-            or _Found(math.prod(options[i][c.char] for i, c in enumerate(chars)), 0, None, identity),
-        )
+    else:  # nothing fits (or nothing beats a free-form plate): the model's own reading stands
+        text, f = raw, _Found(raw_score, 0.0, None, identity)
     return Choice(
         text=text,
         score=f.score,
@@ -532,10 +558,12 @@ def _edited(chars, options, best: _Best, rules: RegionRules, weak, offer) -> Non
                 continue
             ext = _Best([*options[:at], _options(w, rules), *options[at:]])
             kept = (*range(at), w, *range(at, n))
+            # The reading without it assumed the weak detection is no character (1 - its score).
+            odds = 1.0 / max(1e-6, 1.0 - (w.score or 0.0))
             for shape in shapes:
                 hit = _fit(ext, range(n + 1), shape)
                 if hit is not None:
-                    offer(hit[0], hit[1], shape.weight, shape.regions[0][0], kept, "insert")
+                    offer(hit[0], hit[1], shape.weight * odds, shape.regions[0][0], kept, "insert")
 
 
 def _spell(

@@ -26,8 +26,8 @@ import numpy as np
 
 from runtime.config import TrackConfig
 from runtime.geometry import iou_matrix
-from runtime.records import Box, Char, Plate
-from runtime.rules import RegionRules, candidates
+from runtime.records import NO_REGION_MATCH, Box, Char, Plate
+from runtime.rules import RegionRules, choose
 
 OFF_BY_ONE_WEIGHT = 0.5
 """Vote weight of a reading one character longer or shorter than the voted length, once aligned."""
@@ -64,8 +64,11 @@ class Vote:
     support: int
     """Readings of the voted length."""
     chars: list[Char]
-    """One character per position: the winner, its share as score, the runners-up as alternatives."""
+    """One character per voted position: the winner, its share as score, the runners-up as
+    alternatives (with region rules, ``text`` may have dropped one of them to fit a format)."""
     lines: int | None = None
+    region: str | None = None
+    """With region rules: the region whose format ``text`` fits, or ``NO_REGION_MATCH``."""
 
 
 def _align(chars: list[Char], consensus: str) -> list[Char | None] | None:
@@ -79,14 +82,17 @@ def _align(chars: list[Char], consensus: str) -> list[Char | None] | None:
         options = [chars[:j] + [None] + chars[j:] for j in range(m)]
     else:
         return None
-    return max(options, key=lambda o: sum(c is not None and c.char == want for c, want in zip(o, consensus)))
+    return max(
+        options,
+        key=lambda o: sum(c is not None and c.char == want for c, want in zip(o, consensus, strict=False)),
+    )
 
 
 def _tally(readings: list[TrackReading], length: int) -> list[dict[str, float]]:
     tally: list[dict[str, float]] = [defaultdict(float) for _ in range(length)]
 
     def add(chars: list[Char | None], weight: float) -> None:
-        for slot, c in zip(tally, chars):
+        for slot, c in zip(tally, chars, strict=False):
             if c is None:
                 continue
             slot[c.char] += weight * (c.score if c.score is not None else 1.0)
@@ -119,7 +125,7 @@ def vote(readings: list[TrackReading], rules: RegionRules | None = None, top_n: 
     exact = [r for r in readings if len(r.chars) == length]
     layout = exact[-1]  # boxes and lines of the newest reading of that length
     chars: list[Char] = []
-    for slot, c in zip(tally, layout.chars):
+    for slot, c in zip(tally, layout.chars, strict=False):
         total = sum(slot.values()) or 1.0
         ranked = sorted(slot.items(), key=lambda kv: (-kv[1], kv[0]))
         best, mass = ranked[0]
@@ -133,17 +139,28 @@ def vote(readings: list[TrackReading], rules: RegionRules | None = None, top_n: 
             )
         )
     text = "".join(c.char for c in chars)
+    kept: tuple[int | None, ...] = tuple(range(len(chars)))
+    region = None
     if rules is not None:
-        found = candidates(chars, rules, top_n)
-        if found and found[0][0] != text and rules.matches(found[0][0]):
-            text = found[0][0]
+        choice = choose(chars, rules, top_n)
+        region = choice.region or NO_REGION_MATCH
+        if choice.region and choice.text != text:
+            text, kept = choice.text, choice.kept
     shares = []
-    for c, ch in zip(chars, text):
-        share = c.score if c.char == ch else dict(c.alternatives).get(ch)
+    for k, ch in zip(kept, text, strict=True):
+        c = chars[k] if k is not None else None
+        share = None if c is None else c.score if c.char == ch else dict(c.alternatives).get(ch)
         if share is None:  # a look-alike the rules chose that no reading voted for
-            share = (c.score or 0.0) * (rules.lookalike_score if rules is not None else 0.0)
+            share = (c.score or 0.0) * (rules.lookalike_score if rules is not None and c is not None else 0.0)
         shares.append(share)
-    return Vote(text=text, score=float(min(shares)), support=len(exact), chars=chars, lines=layout.lines)
+    return Vote(
+        text=text,
+        score=float(min(shares)),
+        support=len(exact),
+        chars=chars,
+        lines=layout.lines,
+        region=region,
+    )
 
 
 @dataclass
@@ -207,6 +224,7 @@ class Track:
             "best_box": [round(v, 2) for v in (best.box if best else self.box)],
             "best_frame": best.frame if best else self.last_frame,
             "lines": self.vote.lines if self.vote else None,
+            **({"region_match": self.vote.region} if self.vote and self.vote.region else {}),
             "readings": [
                 {"frame": r.frame, "text": r.text, "score": round(r.score, 4)} for r in self.readings
             ],
@@ -307,7 +325,9 @@ class Tracker:
         pairs: list[tuple[Track, int]] = []
         used_t: set[int] = set()
         used_d: set[int] = set()
-        for ti, di in sorted(zip(*np.nonzero(iou >= self.config.match_iou)), key=lambda p: -iou[p]):
+        for ti, di in sorted(
+            zip(*np.nonzero(iou >= self.config.match_iou), strict=False), key=lambda p: -iou[p]
+        ):
             if ti not in used_t and di not in used_d:
                 used_t.add(ti)
                 used_d.add(di)
@@ -334,7 +354,7 @@ class Tracker:
         velocity = np.stack([t.velocity for t in tracks])
         ahead = np.einsum("tdk,tk->td", dc[None] - last[:, None], velocity) >= 0
         allowed = (dist <= gate[:, None]) & (ahead | (missed[:, None] < 1)) & same_size
-        for ti, di in sorted(zip(*np.nonzero(allowed)), key=lambda p: dist[p]):
+        for ti, di in sorted(zip(*np.nonzero(allowed), strict=False), key=lambda p: dist[p]):
             if ti not in used_t and di not in used_d:
                 used_t.add(ti)
                 used_d.add(di)
@@ -361,9 +381,9 @@ class Tracker:
 
 def _left_the_frame(track: Track, frame: int, size: tuple[int, int], edge_margin: float) -> bool:
     """Whether an unseen ``track`` has driven out of an image of ``size`` (width, height): it was last
-    seen at an edge (within ``edge_margin`` of the frame or two frames' motion) moving towards it, or it is predicted
-    to be mostly outside. Asked only of tracks unseen for a frame or more: a plate half out of the
-    frame is still detected, clipped."""
+    seen at an edge (within ``edge_margin`` of the frame or two frames' motion) moving towards it, or
+    it is predicted to be mostly outside. Asked only of tracks unseen for a frame or more: a plate
+    half out of the frame is still detected, clipped."""
     w, h = size
     x1, y1, x2, y2 = track.box
     vx, vy = (float(v) for v in track.velocity)

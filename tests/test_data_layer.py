@@ -49,7 +49,8 @@ def test_manifest_round_trip_keeps_unknown_fields(tmp_path):
         box=(1, 2, 30, 12),
         text="AB12",
         lines=1,
-        extra={"raw_text": "AB-12"},
+        raw_text="AB-12",
+        extra={"plate_colour": "grey"},
         chars=[
             Char("A", (2, 3, 8, 11)),
             Char("B", (9, 3, 15, 11)),
@@ -70,7 +71,8 @@ def test_manifest_round_trip_keeps_unknown_fields(tmp_path):
     back = read_manifest(path)
     assert back.issues == []
     assert back.images[0].to_dict() == item.to_dict()
-    assert back.images[0].plates[0].extra == {"raw_text": "AB-12"}
+    assert back.images[0].plates[0].extra == {"plate_colour": "grey"}
+    assert back.images[0].plates[0].raw_text == "AB-12"
 
 
 def test_malformed_lines_are_reported_with_line_numbers(tmp_path):
@@ -242,7 +244,7 @@ def test_ccpd_import_matches_published_labels(tmp_path, shared_datasets):
         truth = published[Path(item.image).name]
         plate, expected = item.plates[0], truth.plates[0]
         assert plate.box == expected.box
-        assert plate.extra["raw_text"] == expected.text
+        assert plate.raw_text == expected.text
         assert plate.text == expected.text[1:]  # the province glyph is outside the OCR alphabet
         assert item.region == "cn"
 
@@ -391,7 +393,7 @@ def test_compact_copy_of_real_scenes_keeps_plates_where_they_are(tmp_path, share
         assert (image.shape[1], image.shape[0]) == (b.width, b.height) and max(b.width, b.height) == 400
         s = b.width / a.width
         for pa, pb in zip(a.plates, b.plates):
-            assert pb.text == pa.text and pb.extra["raw_text"] == pa.extra["raw_text"]
+            assert pb.text == pa.text and pb.raw_text == pa.raw_text
             assert np.allclose(pb.box, np.array(pa.box) * s, atol=0.01)
             assert np.allclose(pb.extra["corners"], np.array(pa.extra["corners"]) * s, atol=0.01)
             # Under the scaled box lie the original plate's pixels, shrunk (JPEG noise aside: about 6 of
