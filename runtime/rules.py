@@ -264,7 +264,8 @@ class RegionRules:
         unknown = sorted(set(d) - _KEYS)
         if unknown:
             raise RulesError(f"{source}: unknown keys {unknown} (known: {sorted(_KEYS)})")
-        name = d.get("name") or Path(source).stem
+        name = d.get("name")
+        name = Path(source).stem if name is None or name == "" else name
         if not isinstance(name, str):
             raise RulesError(f"{source}: name {name!r} is not a string{_QUOTE_HINT}")
         patterns = d.get("patterns") or []
