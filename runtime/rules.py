@@ -493,30 +493,37 @@ def choose(
     options = [_options(c, rules) for c in chars]
     identity = tuple(range(len(chars)))
     found: dict[str, _Found] = {}
+    raw_score = math.prod(options[i][c.char] for i, c in enumerate(chars))
+    # The model's reading as a free-form plate (fits no format): fitting candidates must beat it.
+    free = raw_score * rules.free_form if rules is not None else 0.0
+    bar = [free]
+    """What a fitting candidate must beat to win: the free-form reading, or the best one so far
+    (formats are visited likeliest first, and those that cannot beat it are skipped)."""
 
     def offer(text: str, score: float, weight: float, region: str | None, kept, edit=None) -> None:
         old = found.get(text)
         if old is None or score * weight > old.rank:
             found[text] = _Found(score, score * weight, region, kept, edit)
+            if region is not None and score * weight > bar[0]:
+                bar[0] = score * weight
 
-    for text, score in _top_combinations(options, max(top_n, 1) * 4):
+    # With rules, the best text of every format is found directly below; the beam only fills the
+    # candidate list (and finds the best texts without rules).
+    for text, score in _top_combinations(options, max(top_n, 1) * (2 if rules is not None else 4)):
         m = rules.match(text) if rules is not None else None
         offer(text, score, m[1] if m else 0.0, m[0] if m else None, identity)
-    raw_score = math.prod(options[i][c.char] for i, c in enumerate(chars))
-    # The model's reading as a free-form plate (fits no format): fitting candidates must beat it.
-    free = raw_score * rules.free_form if rules is not None else 0.0
-
-    def convincing() -> bool:
-        return any(f.region and f.rank > free for f in found.values())
-
     if rules is not None:
         best = _Best(options)
+        tops = [max(o.values()) for o in options]
+        bound = math.prod(tops)  # no text of these characters scores more
         for shape in rules._by_length.get(len(chars), ()):
+            if shape.weight * bound <= bar[0]:
+                break
             hit = _fit(best, identity, shape)
             if hit is not None:
                 offer(hit[0], hit[1], shape.weight, shape.regions[0][0], identity)
-        if edits and not convincing():
-            _edited(chars, options, best, rules, weak, offer)
+        if edits and bar[0] <= free:  # nothing convincing at the model's length
+            _edited(chars, options, best, rules, weak, offer, tops, bar)
     matched = [(t, f) for t, f in found.items() if f.region]
     ranked = sorted(matched, key=lambda kv: (-kv[1].rank, kv[0]))
     ranked += sorted(((t, f) for t, f in found.items() if not f.region), key=lambda kv: (-kv[1].score, kv[0]))
@@ -536,22 +543,36 @@ def choose(
     )
 
 
-def _edited(chars, options, best: _Best, rules: RegionRules, weak, offer) -> None:
-    """Drop and insert candidates (see the module docstring): only formats one shorter or longer."""
+def _edited(chars, options, best: _Best, rules: RegionRules, weak, offer, tops, bar) -> None:
+    """Drop and insert candidates (see the module docstring): only formats one shorter or longer.
+    ``tops``: each position's best option score; ``bar[0]``: the rank a candidate must beat."""
     n = len(chars)
-    droppable = [
-        j for j, c in enumerate(chars) if (1.0 if c.score is None else c.score) <= rules.drop_max_score
-    ]
+    scores = [1.0 if c.score is None else c.score for c in chars]
+    droppable = [j for j in range(n) if scores[j] <= rules.drop_max_score]
+    bound = math.prod(tops)
     if droppable and n > 1:
+        drop_bound = max(bound / max(tops[j], 1e-12) * (1.0 - scores[j]) for j in droppable)
         for shape in rules._by_length.get(n - 1, ()):
+            if shape.weight * drop_bound <= bar[0]:
+                break
+            # Position i fills slot i before the dropped one and slot i - 1 after it: with prefix
+            # products of the first and suffix products of the second, each drop costs O(1).
+            before = [best(i, shape.slots[i]) for i in range(n - 1)]
+            after = [None, *(best(i, shape.slots[i - 1]) for i in range(1, n))]
+            prefix = [1.0]
+            for hit in before:
+                prefix.append(prefix[-1] * hit[1] if hit is not None and prefix[-1] > 0 else 0.0)
+            suffix = [1.0] * (n + 1)
+            for i in range(n - 1, 0, -1):
+                hit = after[i]
+                suffix[i] = suffix[i + 1] * hit[1] if hit is not None and suffix[i + 1] > 0 else 0.0
             for j in droppable:
-                positions = [i for i in range(n) if i != j]
-                hit = _fit(best, positions, shape)
-                if hit is not None:
-                    penalty = 1.0 - (1.0 if chars[j].score is None else chars[j].score)
-                    offer(
-                        hit[0], hit[1] * penalty, shape.weight, shape.regions[0][0], tuple(positions), "drop"
-                    )
+                score = prefix[j] * suffix[j + 1]
+                if score <= 0.0:
+                    continue
+                text = "".join(h[0] for h in before[:j]) + "".join(h[0] for h in after[j + 1 :])
+                kept = (*range(j), *range(j + 1, n))
+                offer(text, score * (1.0 - scores[j]), shape.weight, shape.regions[0][0], kept, "drop")
     if weak:
         shapes = rules._by_length.get(n + 1, ())
         for at, w in weak:
@@ -561,7 +582,10 @@ def _edited(chars, options, best: _Best, rules: RegionRules, weak, offer) -> Non
             kept = (*range(at), w, *range(at, n))
             # The reading without it assumed the weak detection is no character (1 - its score).
             odds = 1.0 / max(1e-6, 1.0 - (w.score or 0.0))
+            insert_bound = bound * max(ext.ranked[at][0][1], 0.0) * odds
             for shape in shapes:
+                if shape.weight * insert_bound <= bar[0]:
+                    break
                 hit = _fit(ext, range(n + 1), shape)
                 if hit is not None:
                     offer(hit[0], hit[1], shape.weight * odds, shape.regions[0][0], kept, "insert")
