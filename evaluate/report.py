@@ -105,6 +105,25 @@ def _ocr_block(rows: Sequence[PlateRow]) -> dict:
     return M.ocr_summary([r.ocr for r in rows if r.ocr is not None])
 
 
+def _rule_changes(rows: Sequence[PlateRow], rules: TextRules) -> dict | None:
+    """What region rules did to the crop readings (plates that carry the model's ``raw_text``):
+    exact readings they turned wrong and wrong ones they turned right, and the regions matched.
+    None when the predictor ran without rules."""
+    checked = [r for r in rows if r.ocr is not None and r.crop_read.raw_text is not None]
+    if not checked:
+        return None
+    out: dict[str, Any] = {"plates": len(checked), "changed": 0, "right_to_wrong": 0, "wrong_to_right": 0}
+    matched: Counter = Counter()
+    for r in checked:
+        before = score_reading(rules, r.label, r.crop_read.raw_text).exact
+        out["changed"] += r.crop_read.raw_text != r.crop_read.text
+        out["right_to_wrong"] += before and not r.ocr.exact
+        out["wrong_to_right"] += r.ocr.exact and not before
+        matched[r.crop_read.region_match or "none"] += 1
+    out["matched"] = dict(matched.most_common(10))
+    return out
+
+
 def build_report(
     run: Run,
     rules: TextRules,
@@ -121,7 +140,7 @@ def build_report(
     wrong_total = 0
     wrong_by_region: Counter = Counter()
     e2e_images_by_region: Counter = Counter()
-    for idx, (item, rec) in enumerate(zip(run.items, run.records)):
+    for idx, (item, rec) in enumerate(zip(run.items, run.records, strict=False)):
         region = item.region or "unknown"
         labels = [rules.label(p) for p in item.plates]
         image_rows = [
@@ -141,12 +160,12 @@ def build_report(
                 row.evaluated = False
             continue
         if rec.crop_reads is not None:
-            for row, read in zip(image_rows, rec.crop_reads):
+            for row, read in zip(image_rows, rec.crop_reads, strict=False):
                 if row.label is not None and read is not None:
                     row.crop_read = read
                     row.ocr = score_reading(rules, row.label, read.text)
         for name, reads in rec.baselines.items():
-            for row, read in zip(image_rows, reads or []):
+            for row, read in zip(image_rows, reads or [], strict=False):
                 if row.label is not None and read is not None:
                     row.baselines[name] = score_reading(rules, row.label, read.text)
         if rec.plates is None:
@@ -155,7 +174,10 @@ def build_report(
         det_by_region[region].append((item.plates, rec.plates))
         e2e = M.end_to_end_image(item.plates, labels, rec.plates, rules, operating_conf, iou_threshold)
         for row, outcome, flag in zip(
-            image_rows, e2e.outcomes, _detected_flags(item.plates, rec.plates, operating_conf, iou_threshold)
+            image_rows,
+            e2e.outcomes,
+            _detected_flags(item.plates, rec.plates, operating_conf, iou_threshold),
+            strict=False,
         ):
             row.detected = flag
             if outcome is not None:
@@ -174,6 +196,7 @@ def build_report(
     ocr["by_lines"] = {
         k: _ocr_block([r for r in rows if r.lines == k]) for k in sorted({r.lines for r in rows})
     }
+    ocr["region_rules"] = _rule_changes(rows, rules)
     ocr["confusions"] = [
         {"truth": t or None, "read": r or None, "count": n} for t, r, n in errors[:confusion_top]
     ]
