@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lpr-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps demo test clean-runs
+.PHONY: setup system-deps demo test lint clean-runs
 
 $(STAMP): pyproject.toml runtime/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Format, lint and type checks as configured in pyproject.toml (CI runs them before the tests).
+lint: $(STAMP)
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 clean-runs:
 	rm -rf runs

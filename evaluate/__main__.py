@@ -121,13 +121,15 @@ def _print_summary(r: dict, files: dict) -> None:
         print(f"  end to end: read {_pct(e2e['exact'])} n={e2e['n']} wrong/image {e2e['wrong_per_image']}")
     if sp.get("pipeline_fps"):
         print(
-            f"  speed: {sp['pipeline_fps']} FPS, det p50 {sp['det_ms_p50']} ms, OCR p50 {sp['ocr_ms_p50']} ms "
+            f"  speed: {sp['pipeline_fps']} FPS, det p50 {sp['det_ms_p50']} ms, OCR p50 {sp['ocr_ms_p50']} "
+            "ms "
             f"({sp['backend']}, {sp['precision']}, {sp['threads']} threads)"
         )
     for name, b in r.get("baselines", {}).items():
         if b["ocr"]:
             print(
-                f"  baseline {name}: exact {_pct(b['ocr']['exact'])} CER {_pct(b['ocr']['cer'])} n={b['ocr']['n']}"
+                f"  baseline {name}: exact {_pct(b['ocr']['exact'])} CER {_pct(b['ocr']['cer'])} "
+                f"n={b['ocr']['n']}"
             )
     print(f"report: {files['md']}\njson:   {files['json']}\npredictions: {files['predictions']}")
 
