@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from runtime.errors import InputError, RulesError
 from runtime.records import ALPHABET, Char
 
 REGIONS_DIR = Path(__file__).resolve().parent / "regions"
@@ -68,10 +69,6 @@ _KEYS = {
 }
 _QUOTE_HINT = " (quote region names: YAML reads no, yes, on and off as true/false)"
 _FORMAT_KEYS = {"pattern", "prior", "examples", "note"}
-
-
-class RulesError(ValueError):
-    """A region rules file is missing or malformed (the message names it)."""
 
 
 def _atoms(pattern: str) -> list[frozenset[str]]:
@@ -238,7 +235,7 @@ class RegionRules:
         """(region, weight) of the likeliest format ``text`` fits, or None."""
         matcher = self._matchers.get(len(text))
         m = matcher.fullmatch(text) if matcher is not None else None
-        return None if m is None else self._by_length[len(text)][m.lastindex - 1].regions[0]
+        return None if m is None else self._by_length[len(text)][(m.lastindex or 1) - 1].regions[0]
 
     def matches(self, text: str) -> bool:
         return self.match(text) is not None
@@ -570,7 +567,8 @@ def _edited(chars, options, best: _Best, rules: RegionRules, weak, offer, tops, 
                 score = prefix[j] * suffix[j + 1]
                 if score <= 0.0:
                     continue
-                text = "".join(h[0] for h in before[:j]) + "".join(h[0] for h in after[j + 1 :])
+                # score > 0: every position before and after the dropped one has its option
+                text = "".join(h[0] for h in (*before[:j], *after[j + 1 :]) if h is not None)
                 kept = (*range(j), *range(j + 1, n))
                 offer(text, score * (1.0 - scores[j]), shape.weight, shape.regions[0][0], kept, "drop")
     if weak:
@@ -611,7 +609,7 @@ def apply_text(chars: list[Char], text: str, rules: RegionRules | None = None) -
     """Characters rewritten to spell ``text`` (one of their candidates): a replaced character takes
     the score its option had, and its old class becomes an alternative."""
     if len(text) != len(chars):
-        raise ValueError(f"text {text!r} has {len(text)} characters for {len(chars)} boxes")
+        raise InputError(f"text {text!r} has {len(text)} characters for {len(chars)} boxes")
     out = []
     for c, t in zip(chars, text, strict=True):
         if t == c.char:
@@ -619,7 +617,7 @@ def apply_text(chars: list[Char], text: str, rules: RegionRules | None = None) -
             continue
         options = _options(c, rules)
         if t not in options:
-            raise ValueError(f"{t!r} is not an option for the character {c.char!r} at {c.box}")
+            raise InputError(f"{t!r} is not an option for the character {c.char!r} at {c.box}")
         alts = {
             ch: s for ch, s in options.items() if ch != t and (ch == c.char or ch in dict(c.alternatives))
         }

@@ -18,7 +18,8 @@ rules then pick the best rule-valid text from the voted distribution, as they do
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ import numpy as np
 
 from runtime.config import TrackConfig
 from runtime.geometry import iou_matrix
-from runtime.records import NO_REGION_MATCH, Box, Char, Plate
+from runtime.records import NO_REGION_MATCH, Box, Char, Plate, to_box
 from runtime.rules import RegionRules, choose
 
 OFF_BY_ONE_WEIGHT = 0.5
@@ -77,9 +78,9 @@ def _align(chars: list[Char], consensus: str) -> list[Char | None] | None:
     n, m = len(chars), len(consensus)
     options: list[list[Char | None]]
     if n == m + 1:
-        options = [chars[:j] + chars[j + 1 :] for j in range(n)]
+        options = [[*chars[:j], *chars[j + 1 :]] for j in range(n)]
     elif n == m - 1:
-        options = [chars[:j] + [None] + chars[j:] for j in range(m)]
+        options = [[*chars[:j], None, *chars[j:]] for j in range(m)]
     else:
         return None
     return max(
@@ -91,7 +92,7 @@ def _align(chars: list[Char], consensus: str) -> list[Char | None] | None:
 def _tally(readings: list[TrackReading], length: int) -> list[dict[str, float]]:
     tally: list[dict[str, float]] = [defaultdict(float) for _ in range(length)]
 
-    def add(chars: list[Char | None], weight: float) -> None:
+    def add(chars: Sequence[Char | None], weight: float) -> None:
         for slot, c in zip(tally, chars, strict=False):
             if c is None:
                 continue
@@ -102,7 +103,7 @@ def _tally(readings: list[TrackReading], length: int) -> list[dict[str, float]]:
     exact = [r for r in readings if len(r.chars) == length]
     for r in exact:
         add(r.chars, r.weight)
-    consensus = "".join(max(slot, key=slot.get) if slot else "?" for slot in tally)
+    consensus = "".join(max(slot, key=lambda ch: slot[ch]) if slot else "?" for slot in tally)
     if exact:
         for r in readings:
             aligned = _align(r.chars, consensus) if len(r.chars) != length else None
@@ -116,7 +117,7 @@ def vote(readings: list[TrackReading], rules: RegionRules | None = None, top_n: 
     readings = [r for r in readings if r.chars]
     if not readings:
         return None
-    by_length: Counter[int] = Counter()
+    by_length: dict[int, float] = defaultdict(float)
     for r in readings:
         by_length[len(r.chars)] += r.weight
     # Most weight wins; on a tie the longer text (a missed character is likelier than an invented one).
@@ -143,15 +144,18 @@ def vote(readings: list[TrackReading], rules: RegionRules | None = None, top_n: 
     region = None
     if rules is not None:
         choice = choose(chars, rules, top_n)
-        region = choice.region or NO_REGION_MATCH
-        if choice.region and choice.text != text:
+        region = choice.region or NO_REGION_MATCH if choice is not None else None
+        if choice is not None and choice.region and choice.text != text:
             text, kept = choice.text, choice.kept
     shares = []
     for k, ch in zip(kept, text, strict=True):
-        c = chars[k] if k is not None else None
-        share = None if c is None else c.score if c.char == ch else dict(c.alternatives).get(ch)
+        voted = chars[k] if k is not None else None
+        share = None
+        if voted is not None:
+            share = voted.score if voted.char == ch else dict(voted.alternatives).get(ch)
         if share is None:  # a look-alike the rules chose that no reading voted for
-            share = (c.score or 0.0) * (rules.lookalike_score if rules is not None and c is not None else 0.0)
+            own = voted.score or 0.0 if voted is not None else 0.0
+            share = own * (rules.lookalike_score if rules is not None else 0.0)
         shares.append(share)
     return Vote(
         text=text,
@@ -284,7 +288,7 @@ class Tracker:
             if i not in taken and overlap[i] < cfg.duplicate_iou:
                 track = Track(
                     id=self._next_id,
-                    box=tuple(float(v) for v in boxes[i]),
+                    box=to_box(boxes[i]),
                     det_score=float(scores[i]),
                     first_frame=frame,
                     last_frame=frame,
@@ -326,7 +330,7 @@ class Tracker:
         used_t: set[int] = set()
         used_d: set[int] = set()
         for ti, di in sorted(
-            zip(*np.nonzero(iou >= self.config.match_iou), strict=False), key=lambda p: -iou[p]
+            zip(*np.nonzero(iou >= self.config.match_iou), strict=True), key=lambda p: -iou[p]
         ):
             if ti not in used_t and di not in used_d:
                 used_t.add(ti)
@@ -354,7 +358,7 @@ class Tracker:
         velocity = np.stack([t.velocity for t in tracks])
         ahead = np.einsum("tdk,tk->td", dc[None] - last[:, None], velocity) >= 0
         allowed = (dist <= gate[:, None]) & (ahead | (missed[:, None] < 1)) & same_size
-        for ti, di in sorted(zip(*np.nonzero(allowed), strict=False), key=lambda p: dist[p]):
+        for ti, di in sorted(zip(*np.nonzero(allowed), strict=True), key=lambda p: dist[p]):
             if ti not in used_t and di not in used_d:
                 used_t.add(ti)
                 used_d.add(di)
@@ -373,7 +377,7 @@ class Tracker:
             track.velocity = (a * step + (1 - a) * track.velocity).astype(np.float32)
             b = self.config.aspect_smoothing
             track.aspect = b * width / height + (1 - b) * track.aspect
-        track.box = tuple(float(v) for v in box)
+        track.box = to_box(box)
         track.det_score = score
         track.last_frame = frame
         track.hits += 1
@@ -381,9 +385,9 @@ class Tracker:
 
 def _left_the_frame(track: Track, frame: int, size: tuple[int, int], edge_margin: float) -> bool:
     """Whether an unseen ``track`` has driven out of an image of ``size`` (width, height): it was last
-    seen at an edge (within ``edge_margin`` of the frame or two frames' motion) moving towards it, or
-    it is predicted to be mostly outside. Asked only of tracks unseen for a frame or more: a plate
-    half out of the frame is still detected, clipped."""
+    seen at an edge (within ``edge_margin`` of the frame or two frames' motion) moving towards it, or it is
+    predicted to be mostly outside. Asked only of tracks unseen for a frame or more: a plate half out of the
+    frame is still detected, clipped."""
     w, h = size
     x1, y1, x2, y2 = track.box
     vx, vy = (float(v) for v in track.velocity)

@@ -16,7 +16,7 @@ from runtime.geometry import iou_matrix
 from runtime.pipeline import Predictor
 from runtime.video import Event
 
-# As tests/test_runtime_video.py's roadside video (fonts the shipped OCR model reads), shorter.
+# As tests/runtime/test_video.py's roadside video (fonts the shipped OCR model reads), shorter.
 VIDEO = dict(
     frames=90,
     plates=3,
