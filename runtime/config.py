@@ -68,6 +68,11 @@ class PipelineConfig(_Settings):
 
     # Region rules (optional): a name under runtime/regions/ or a YAML file.
     region: str | None = None
+    region_learn: int = 20
+    """With an umbrella region (us, eu, auto): after this many plates fitted a format, the member
+    fitting the most of them (at least ``region_learn_share``) is tried first (0 = never; see
+    runtime.rules.RegionMemory)."""
+    region_learn_share: float = 0.8
 
     # Threads
     threads: int = 1
@@ -87,6 +92,7 @@ class PipelineConfig(_Settings):
             "weak_char_score",
             "ocr_iou",
             "alt_min_score",
+            "region_learn_share",
             "dup_overlap",
             "line_overlap",
         ):
@@ -96,8 +102,8 @@ class PipelineConfig(_Settings):
         for name in ("max_plates", "max_chars", "max_lines", "threads", "queue_depth", "top_n"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
-        if self.max_alternatives < 0 or self.workers < 0:
-            problems.append("max_alternatives and workers must not be negative")
+        if self.max_alternatives < 0 or self.workers < 0 or self.region_learn < 0:
+            problems.append("max_alternatives, workers and region_learn must not be negative")
         if problems:
             raise InputError("pipeline config: " + "; ".join(problems))
 

@@ -31,7 +31,7 @@ from runtime.postprocess import Detections
 from runtime.reading import Reading, read_chars, weak_insertions
 from runtime.records import NO_REGION_MATCH, Char, Plate, to_box
 from runtime.results import FrameResult, peak_rss_mb
-from runtime.rules import RegionRules, candidates, choose, load_rules
+from runtime.rules import RegionMemory, RegionRules, candidates, choose, load_rules
 from runtime.scheduler import FrameScheduler
 from runtime.sources import SourceSpec, iter_frames, list_image_paths
 from runtime.video import TrackRun, track_plates
@@ -93,10 +93,11 @@ def plate_from_reading(
     reading: Reading,
     weak: list[tuple[int, Char]],
     config: PipelineConfig,
-    rules: RegionRules | None = None,
+    rules: RegionRules | RegionMemory | None = None,
 ) -> Plate:
     """The plate record of a reading, with region rules applied when given (``raw_text`` keeps
-    the model's reading, ``region_match`` names the format's region)."""
+    the model's reading, ``region_match`` names the format's region). A :class:`RegionMemory`
+    applies its umbrella, its learnt member first."""
     if rules is None:
         return Plate(
             box=box,
@@ -107,7 +108,10 @@ def plate_from_reading(
             lines=reading.lines,
             candidates=candidates(reading.chars, None, config.top_n),
         )
-    choice = choose(reading.chars, rules, config.top_n, weak=weak)
+    if isinstance(rules, RegionMemory):
+        choice = rules.choose(reading.chars, config.top_n, weak)
+    else:
+        choice = choose(reading.chars, rules, config.top_n, weak=weak)
     assert choice is not None  # a reading has characters
     return Plate(
         box=box,
@@ -129,7 +133,7 @@ def assemble_plate(
     char_dets: Detections | None,
     names: list[str],
     config: PipelineConfig,
-    rules: RegionRules | None = None,
+    rules: RegionRules | RegionMemory | None = None,
 ) -> Plate:
     """One plate record from its detection, its crop region and the OCR model's detections.
 
@@ -172,6 +176,10 @@ class Predictor:
         elif rules is None and self.config.region:
             rules = load_rules(self.config.region)
         self.rules: RegionRules | None = rules
+        self.region_memory: RegionMemory | None = None
+        """With an umbrella region: what it has matched so far (``config.region_learn``)."""
+        if rules is not None and rules.members and self.config.region_learn > 0:
+            self.region_memory = RegionMemory(rules, self.config.region_learn, self.config.region_learn_share)
         self.backend: Backend = create_backend(backend, det, ocr, self.config, **backend_options)
         self.det_meta, self.ocr_meta = det.meta, ocr.meta
         self.scheduler = FrameScheduler(self.backend, self.config)
@@ -220,7 +228,15 @@ class Predictor:
             char_dets = next(results) if region is not None else None
             det_score = None if scores is None else float(scores[i])
             plates.append(
-                assemble_plate(boxes[i], det_score, region, char_dets, meta.names, self.config, self.rules)
+                assemble_plate(
+                    boxes[i],
+                    det_score,
+                    region,
+                    char_dets,
+                    meta.names,
+                    self.config,
+                    self.region_memory or self.rules,
+                )
             )
         return plates
 

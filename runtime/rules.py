@@ -597,6 +597,101 @@ def _spell(
     return apply_text([chars[k] if isinstance(k, int) else k for k in kept], text, rules)
 
 
+OUTSIDE_LIKELIHOOD = 1e-13
+"""Likelihood of a plate text under a region none of whose formats it fits: a foreign car or a
+misread, say 1% of plates, spread over the 36^7 (8e10) texts of 7 characters."""
+
+
+class RegionMemory:
+    """What an umbrella region has read so far on one camera, to prefer the region it keeps seeing.
+
+    A camera mostly sees its own country's plates, and ``auto`` cannot know which country that is:
+    a Brazilian 8RA1234 (B read as 8) fits a Czech format and stays wrong. Each plate that fits a
+    format adds, for every candidate region, the log-likelihood of its text there: the format
+    priors over the number of texts each format can write (so a tight format that fits says more
+    than Germany's many loose ones), ``OUTSIDE_LIKELIHOOD`` where no format fits. Once ``after``
+    plates were read, the likeliest candidate, if its formats fit at least ``share`` of them, is
+    tried first with its own settings; a plate fitting none of its formats goes to the whole
+    umbrella as before (unless the leader has free-form plates: a US vanity plate stays as read).
+    Candidates are the members and the shipped umbrellas inside this one (an umbrella's
+    likelihood is its members' mean), so ``auto`` on a US road learns ``us`` when no single state
+    explains the plates.
+
+    Not thread-safe: one per reader thread (the Predictor reads on one)."""
+
+    def __init__(self, umbrella: RegionRules, after: int = 20, share: float = 0.8) -> None:
+        if not umbrella.members:
+            raise RulesError(f"rules {umbrella.name!r}: only an umbrella region (members) learns a member")
+        self.umbrella, self.after, self.share = umbrella, after, share
+        # Each candidate with its own settings (a Brazilian camera wants Brazil's strictness, not the
+        # umbrella's average free-form prior).
+        self._candidates = {m: load_rules(m) for m in umbrella.members}
+        inside = set(umbrella.regions)
+        for name in available_regions():
+            if name != umbrella.name and name not in self._candidates and _is_umbrella(name):
+                group = load_rules(name)
+                if set(group.regions) <= inside:
+                    self._candidates[name] = group
+        # Per leaf region and text length: (compiled pattern, prior share / texts it can write).
+        self._formats: dict[str, dict[int, list[tuple[re.Pattern[str], float]]]] = {}
+        for rules in self._candidates.values():
+            for f in rules.formats:
+                self._formats.setdefault(f.region, {})
+        for region in self._formats:
+            formats = [f for r in self._candidates.values() for f in r.formats if f.region == region]
+            unique = {f.pattern: f for f in formats}.values()
+            # Free-form plates (vanity) take their share of the region's plates too.
+            own = load_rules(region) if region in self._candidates else None
+            free = own.free_form if own is not None else 0.0
+            total = sum(f.prior for f in unique) + free * max(f.prior for f in unique)
+            for f in unique:
+                slots = _atoms(f.pattern)
+                size = math.prod(len(s) for s in slots)
+                self._formats[region].setdefault(len(slots), []).append(
+                    (compile_pattern(f.pattern), f.prior / total / size)
+                )
+        self.log_likelihood: dict[str, float] = dict.fromkeys(self._candidates, 0.0)
+        self.fits: dict[str, int] = dict.fromkeys(self._candidates, 0)
+        self.plates = 0
+        self._leader: RegionRules | None = None
+
+    @property
+    def leader(self) -> str | None:
+        """The region tried first, once one has been learnt."""
+        return None if self._leader is None else self._leader.name
+
+    def _likelihood(self, region: str, text: str) -> float:
+        return sum(p for pattern, p in self._formats[region].get(len(text), ()) if pattern.fullmatch(text))
+
+    def _learn(self, text: str) -> None:
+        self.plates += 1
+        leaf = {r: self._likelihood(r, text) for r in self._formats}
+        for name, rules in self._candidates.items():
+            members = rules.regions
+            p = sum(leaf[m] for m in members) / len(members)
+            self.fits[name] += p > 0
+            self.log_likelihood[name] += math.log(max(p, OUTSIDE_LIKELIHOOD))
+        if self.plates >= self.after:
+            best = max(self.log_likelihood, key=lambda n: self.log_likelihood[n])
+            leads = self.fits[best] >= self.share * self.plates
+            self._leader = self._candidates[best] if leads else None
+
+    def choose(
+        self, chars: list[Char], top_n: int = 5, weak: Sequence[tuple[int, Char]] = ()
+    ) -> Choice | None:
+        """:func:`choose` with the learnt region first, then the whole umbrella."""
+        choice, lead = None, self._leader
+        if lead is not None:
+            choice = choose(chars, lead, top_n, weak)
+        # Nothing of the leader's fits: a foreign plate, unless the leader has free-form plates of
+        # its own (a US vanity plate stays as read rather than take a European format).
+        if choice is None or (choice.region is None and (lead is None or lead.free_form == 0)):
+            choice = choose(chars, self.umbrella, top_n, weak)
+        if choice is not None and choice.region is not None:
+            self._learn(choice.text)
+        return choice
+
+
 def candidates(chars: list[Char], rules: RegionRules | None, top_n: int = 5) -> list[tuple[str, float]]:
     """Candidate texts for characters in reading order, best first (see :func:`choose`)."""
     if top_n < 1:

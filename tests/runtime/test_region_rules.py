@@ -9,7 +9,7 @@ import pytest
 
 from runtime.reading import read_chars, weak_insertions
 from runtime.records import NO_REGION_MATCH, Char, Plate
-from runtime.rules import PlateFormat, RegionRules, RulesError, choose, load_rules
+from runtime.rules import PlateFormat, RegionMemory, RegionRules, RulesError, choose, load_rules
 from runtime.tracking import TrackReading, vote
 
 
@@ -160,3 +160,33 @@ def test_a_user_umbrella_over_shipped_regions(tmp_path):
     rules = load_rules(p)
     assert rules.regions == ["es", "pt"] and rules.free_form == 0.2
     assert rules.match("1234BCD")[0] == "es" and rules.match("AA00AA")[0] == "pt"
+
+
+def test_auto_learns_the_camera_s_region_and_then_reads_its_plates():
+    auto = load_rules("auto")
+    memory = RegionMemory(auto, after=10, share=0.8)
+    # 8RA1234 (B read as 8, no alternative offered) fits a Czech format: static auto keeps it.
+    misread = line("8RA1234")
+    assert choose(misread, auto).text == "8RA1234"
+    # Ten Brazilian plates, old and Mercosur, read right: Brazil explains them best.
+    for text in ["ABC1234", "QKS5567", "BRA2E19", "RIO2A18", "AVA4416"] * 2:
+        assert memory.choose(line(text)).text == text
+    assert memory.leader == "br" and memory.plates == 10
+    assert memory.choose(misread).text == "BRA1234"
+    # A plate no Brazilian format writes still goes to every region.
+    foreign = memory.choose(line("ZG9757HG"))
+    assert foreign.region in {"hr", "rs"}
+
+
+def test_auto_learns_us_when_no_single_state_explains_the_plates():
+    memory = RegionMemory(load_rules("auto"), after=8, share=0.8)
+    for text in ["5EKR790", "DE8Y2A", "CHT9032", "470MYF", "R34AAF", "GZG347", "DP7160", "KLX41C"]:
+        memory.choose(line(text))
+    assert memory.leader == "us"
+    # With us leading, a vanity plate stays as read (us has free-form plates).
+    assert memory.choose(line("CUST0M")).text == "CUST0M"
+
+
+def test_region_memory_needs_an_umbrella():
+    with pytest.raises(RulesError, match="umbrella"):
+        RegionMemory(load_rules("br"))
