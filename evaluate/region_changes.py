@@ -1,14 +1,16 @@
 """Region rules on real plate crops: what they change, in which direction, and what they cost.
 
     python -m evaluate.region_changes MANIFEST [--splits val,test] [--regions none,us,auto]
-                                      [--equivalences O0] [--repeat 5] [--examples 10]
+                                      [--equivalences O0] [--repeat 5] [--examples 10] [--learn]
 
 The OCR model reads every labelled plate once (as ``python -m evaluate`` reads crops: the runtime's
 crop padding from the model); then each region's rules are applied to the same readings. For each
 region it prints (one JSON object) the exact readings, how many exact readings the rules turned
 wrong (``right_to_wrong``) and wrong ones right (``wrong_to_right``), which edits were used, and
 ``ms_per_plate``: the time of turning one reading into a plate record with those rules (the best
-of ``--repeat`` passes; ``none`` is the cost without rules, for comparison).
+of ``--repeat`` passes; ``none`` is the cost without rules, for comparison). The readings are in
+manifest order; ``--learn`` lets umbrellas learn the camera's region over them as the Predictor
+does (``runtime.rules.RegionMemory``, a fresh one per pass; the default is the static umbrella).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from runtime.geometry import plate_crop_box
 from runtime.pipeline import Predictor, plate_from_reading, read_detections
 from runtime.reading import Reading
 from runtime.records import Char
-from runtime.rules import RegionRules, load_rules
+from runtime.rules import RegionMemory, RegionRules, load_rules
 
 
 @dataclass
@@ -115,6 +117,10 @@ def read_plates(
     return out
 
 
+def _fresh(rules: RegionRules | None, learn: bool) -> RegionRules | RegionMemory | None:
+    return RegionMemory(rules) if learn and rules is not None and rules.members else rules
+
+
 def count_changes(
     reads: Sequence[Read],
     rules: RegionRules | None,
@@ -122,15 +128,17 @@ def count_changes(
     config: PipelineConfig,
     name: str,
     max_examples: int = 10,
+    learn: bool = False,
 ) -> Changes:
     """Right -> wrong and wrong -> right changes of ``rules`` on ``reads`` (None: no rules)."""
     ch = Changes(region=name)
+    applied = _fresh(rules, learn)
     for r in reads:
         ch.plates += 1
         if r.reading is None:
             continue
         raw = text_rules.normalise(r.reading.text)
-        plate = plate_from_reading(r.box, None, r.reading, r.weak, config, rules)
+        plate = plate_from_reading(r.box, None, r.reading, r.weak, config, applied)
         text = text_rules.normalise(plate.text)
         before, after = is_exact(r.label, raw), is_exact(r.label, text)
         ch.exact_before += before
@@ -159,7 +167,7 @@ def count_changes(
 
 
 def time_rules(
-    reads: Sequence[Read], rules: RegionRules | None, config: PipelineConfig, repeat: int
+    reads: Sequence[Read], rules: RegionRules | None, config: PipelineConfig, repeat: int, learn: bool = False
 ) -> float:
     """Milliseconds per plate of turning a reading into a plate record (best of ``repeat`` passes)."""
     todo = [r for r in reads if r.reading is not None]
@@ -167,9 +175,10 @@ def time_rules(
         return 0.0
     best = float("inf")
     for _ in range(max(1, repeat)):
+        applied = _fresh(rules, learn)
         t0 = time.perf_counter()
         for r in todo:
-            plate_from_reading(r.box, None, r.reading, r.weak, config, rules)
+            plate_from_reading(r.box, None, r.reading, r.weak, config, applied)
         best = min(best, time.perf_counter() - t0)
     return 1000.0 * best / len(todo)
 
@@ -183,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5, help="timing passes per region (the best is kept)")
     ap.add_argument("--examples", type=int, default=10, help="changed readings listed per region")
     ap.add_argument("--zoo", default=None, help="model zoo (default: the shipped one)")
+    ap.add_argument("--learn", action="store_true", help="umbrellas learn the region over the readings")
     args = ap.parse_args(argv)
     try:
         manifest = read_manifest(Path(args.manifest))
@@ -197,8 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = predictor.config
         out = []
         for name, r in rules.items():
-            ch = count_changes(reads, r, text_rules, config, name, args.examples)
-            ch.ms_per_plate = time_rules(reads, r, config, args.repeat)
+            ch = count_changes(reads, r, text_rules, config, name, args.examples, args.learn)
+            ch.ms_per_plate = time_rules(reads, r, config, args.repeat, args.learn)
             out.append(ch.to_dict())
     except (OSError, ValueError) as e:  # RulesError is a ValueError; both name the file
         print(f"error: {e}", file=sys.stderr)

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from runtime.errors import InputError, RulesError
 from runtime.records import ALPHABET, Char
 
@@ -632,12 +634,10 @@ class RegionMemory:
                 group = load_rules(name)
                 if set(group.regions) <= inside:
                     self._candidates[name] = group
-        # Per leaf region and text length: (compiled pattern, prior share / texts it can write).
-        self._formats: dict[str, dict[int, list[tuple[re.Pattern[str], float]]]] = {}
-        for rules in self._candidates.values():
-            for f in rules.formats:
-                self._formats.setdefault(f.region, {})
-        for region in self._formats:
+        # Per text length: (leaf region, compiled pattern, prior share / texts it can write).
+        self._formats: dict[int, list[tuple[str, re.Pattern[str], float]]] = {}
+        leaves = list(dict.fromkeys(f.region for r in self._candidates.values() for f in r.formats))
+        for region in leaves:
             formats = [f for r in self._candidates.values() for f in r.formats if f.region == region]
             unique = {f.pattern: f for f in formats}.values()
             # Free-form plates (vanity) take their share of the region's plates too.
@@ -647,11 +647,19 @@ class RegionMemory:
             for f in unique:
                 slots = _atoms(f.pattern)
                 size = math.prod(len(s) for s in slots)
-                self._formats[region].setdefault(len(slots), []).append(
-                    (compile_pattern(f.pattern), f.prior / total / size)
+                self._formats.setdefault(len(slots), []).append(
+                    (region, compile_pattern(f.pattern), f.prior / total / size)
                 )
-        self.log_likelihood: dict[str, float] = dict.fromkeys(self._candidates, 0.0)
-        self.fits: dict[str, int] = dict.fromkeys(self._candidates, 0)
+        # Candidate x leaf: 1 / the candidate's member count where the leaf is a member (its mean).
+        self._names = list(self._candidates)
+        self._leaf_index = {leaf: i for i, leaf in enumerate(leaves)}
+        self._mean = np.zeros((len(self._names), len(leaves)))
+        for c, name in enumerate(self._names):
+            members = self._candidates[name].regions
+            for m in members:
+                self._mean[c, self._leaf_index[m]] = 1.0 / len(members)
+        self._log_likelihood = np.zeros(len(self._names))
+        self._fits = np.zeros(len(self._names), dtype=np.int64)
         self.plates = 0
         self._leader: RegionRules | None = None
 
@@ -660,21 +668,28 @@ class RegionMemory:
         """The region tried first, once one has been learnt."""
         return None if self._leader is None else self._leader.name
 
-    def _likelihood(self, region: str, text: str) -> float:
-        return sum(p for pattern, p in self._formats[region].get(len(text), ()) if pattern.fullmatch(text))
+    @property
+    def fits(self) -> dict[str, int]:
+        """Plates learnt from that each candidate's formats fit."""
+        return {n: int(f) for n, f in zip(self._names, self._fits, strict=True)}
+
+    @property
+    def log_likelihood(self) -> dict[str, float]:
+        return {n: float(v) for n, v in zip(self._names, self._log_likelihood, strict=True)}
 
     def _learn(self, text: str) -> None:
         self.plates += 1
-        leaf = {r: self._likelihood(r, text) for r in self._formats}
-        for name, rules in self._candidates.items():
-            members = rules.regions
-            p = sum(leaf[m] for m in members) / len(members)
-            self.fits[name] += p > 0
-            self.log_likelihood[name] += math.log(max(p, OUTSIDE_LIKELIHOOD))
+        leaf = np.zeros(self._mean.shape[1])
+        for region, pattern, p in self._formats.get(len(text), ()):
+            if pattern.fullmatch(text):
+                leaf[self._leaf_index[region]] += p
+        likelihood = self._mean @ leaf
+        self._fits += likelihood > 0
+        self._log_likelihood += np.log(np.maximum(likelihood, OUTSIDE_LIKELIHOOD))
         if self.plates >= self.after:
-            best = max(self.log_likelihood, key=lambda n: self.log_likelihood[n])
-            leads = self.fits[best] >= self.share * self.plates
-            self._leader = self._candidates[best] if leads else None
+            best = int(np.argmax(self._log_likelihood))  # the first on a tie: member order
+            leads = self._fits[best] >= self.share * self.plates
+            self._leader = self._candidates[self._names[best]] if leads else None
 
     def choose(
         self, chars: list[Char], top_n: int = 5, weak: Sequence[tuple[int, Char]] = ()

@@ -21,7 +21,7 @@ from evaluate.region_changes import count_changes, read_plates, select
 from evaluate.text import TextRules, is_exact
 from runtime.config import PipelineConfig
 from runtime.pipeline import Predictor, plate_from_reading
-from runtime.rules import load_rules
+from runtime.rules import RegionMemory, load_rules
 
 pytestmark = pytest.mark.shared_data
 HELD_OUT = ["val", "test"]
@@ -115,3 +115,24 @@ def test_held_out_right_to_wrong_is_bounded(reads, name, region, max_share):
     assert ch.exact_before > 0.8 * ch.plates  # the model reads these: there is something to lose
     assert ch.right_to_wrong <= max_share * ch.exact_before, ch.examples
     assert ch.exact_after == ch.exact_before - ch.right_to_wrong + ch.wrong_to_right
+
+
+@pytest.mark.parametrize("name,learnt", [("pl_parking", "pl"), ("openalpr_us_crops", "us")])
+def test_auto_learns_the_region_of_real_plates(reads, name, learnt):
+    """A camera's plates in order: auto learns their region and then reads at least as well as
+    the static umbrella (held-out US crops: no more exact readings made wrong than ``us`` makes)."""
+    rows, text_rules, manifest = reads[name]
+    if name.startswith("openalpr_"):
+        held = {i.image for i in select(manifest, HELD_OUT)}
+        rows = [r for r in rows if r.image in held]
+    config, auto = PipelineConfig(), load_rules("auto")
+    memory = RegionMemory(auto)
+    learning = count_changes(rows, auto, text_rules, config, "auto", learn=True)
+    static = count_changes(rows, auto, text_rules, config, "auto")
+    for r in rows:  # the same pass again, to see what it learnt
+        if r.reading is not None:
+            plate_from_reading(r.box, None, r.reading, r.weak, config, memory)
+    print(name, "learnt", memory.leader, json.dumps(learning.to_dict()), "static", static.exact_after)
+    assert memory.leader == learnt
+    assert learning.exact_after >= static.exact_after
+    assert learning.right_to_wrong <= max(1, 0.01 * learning.exact_before)
