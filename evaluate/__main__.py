@@ -12,12 +12,16 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from data import config  # registers the ${lpr.root:} resolver before Hydra composes
-from data.config import UsageError, run_action, stage_main
+import stage.config  # noqa: F401  (registers the ${lpr.root:} resolver before Hydra composes)
+from evaluate.errors import EvaluateError
+from evaluate.spotting import PickRules
+from stage import runs
+from stage.errors import UsageError
+from stage.main import run_action, stage_main
 
 
 def _out(cfg: DictConfig) -> Path:
-    out = Path(cfg.report_dir) if cfg.get("report_dir") else config.run_dir()
+    out = Path(cfg.report_dir) if cfg.get("report_dir") else runs.run_dir()
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -33,7 +37,6 @@ def evaluate(cfg: DictConfig) -> dict:
     from evaluate.baselines import BaselineUnavailable, load_baselines
     from evaluate.report import build_report, write_report
     from evaluate.runner import run_dataset
-    from evaluate.spotting import PickRules
     from evaluate.text import TextRules, equivalences_from
 
     # baselines first: a missing engine or a bad gallery.versus stops the run before any work
@@ -59,7 +62,7 @@ def evaluate(cfg: DictConfig) -> dict:
         kept = [im for im in manifest.images if im.split in wanted]
         if not kept:
             found = sorted({str(im.split) for im in manifest.images})
-            raise ValueError(
+            raise EvaluateError(
                 f"{manifest.path}: no image in splits {sorted(wanted)} (the manifest has {found})"
             )
         manifest.images = kept
@@ -93,7 +96,7 @@ def evaluate(cfg: DictConfig) -> dict:
         size_buckets=list(cfg.size_buckets),
         dataset_name=dataset_name,
         confusion_top=cfg.confusion_top,
-        spotting=PickRules(**_plain(cfg.spotting)),
+        spotting=_pick_rules(cfg),
     )
     files = write_report(run, scored, _out(cfg), gallery=gallery_size, versus=versus)
     _print_summary(scored.report, files)
@@ -115,6 +118,14 @@ def _gallery(cfg: DictConfig) -> tuple[int, list[str]]:
     except (TypeError, ValueError):
         raise UsageError(f"gallery.size must be a number of tiles, got {size!r}") from None
     return size, [str(v) for v in versus or []]
+
+
+def _pick_rules(cfg: DictConfig) -> PickRules:
+    try:
+        return PickRules(**_plain(cfg.spotting))
+    except TypeError:
+        known = ", ".join(PickRules.__dataclass_fields__)
+        raise UsageError(f"spotting holds {dict(_plain(cfg.spotting))}; its keys are {known}") from None
 
 
 def _sample_set(cfg: DictConfig) -> Path:
@@ -151,7 +162,8 @@ def _print_summary(r: dict, files: dict) -> None:
         print(f"  end to end: read {_pct(e2e['exact'])} n={e2e['n']} wrong/image {e2e['wrong_per_image']}")
     if sp.get("pipeline_fps"):
         print(
-            f"  speed: {sp['pipeline_fps']} FPS, det p50 {sp['det_ms_p50']} ms, OCR p50 {sp['ocr_ms_p50']} ms "
+            f"  speed: {sp['pipeline_fps']} FPS, det p50 {sp['det_ms_p50']} ms, OCR p50 {sp['ocr_ms_p50']} "
+            "ms "
             f"({sp['backend']}, {sp['precision']}, {sp['threads']} threads)"
         )
     for name, b in r.get("baselines", {}).items():
@@ -204,7 +216,7 @@ def route_dataset_path(argv: list[str]) -> list[str]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     # RuntimeError: a predictor that cannot run (no models, a backend that fails on every image).
-    stage_main(run, cfg, usage_errors=(RuntimeError,))
+    stage_main(run, cfg)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from evaluate.peers import BaselineUnavailable, EasyOcrReader, PaddleOcrReader
+from evaluate.errors import BaselineUnavailable, EvaluateError, PredictorError
+from evaluate.peers import EasyOcrReader, PaddleOcrReader
 from runtime.geometry import plate_crop_box
 from runtime.records import ALPHABET, Box, Plate
 
@@ -55,7 +56,7 @@ class TesseractReader:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
         ok, png = cv2.imencode(".png", gray)
         if not ok:
-            raise ValueError("could not encode the crop")
+            raise EvaluateError("could not encode the crop")
         return png.tobytes()
 
     def read_plates(self, image: np.ndarray, boxes: Sequence[Box], key: str) -> list[Plate]:
@@ -84,7 +85,7 @@ class TesseractReader:
             )
             self._ms.append((time.perf_counter() - t0) * 1000.0)
             if res.returncode != 0:
-                raise RuntimeError(
+                raise PredictorError(
                     f"tesseract failed on {key}: {res.stderr.decode(errors='replace').strip()}"
                 )
             text = "".join(c for c in res.stdout.decode(errors="replace").upper() if c in ALPHABET)
@@ -121,12 +122,12 @@ def load_baselines(
     so is a missing engine when ``missing="error"`` (:class:`BaselineUnavailable`, saying what to
     install)."""
     if missing not in ("skip", "error"):
-        raise ValueError(f"baseline_missing must be 'skip' or 'error', got {missing!r}")
+        raise EvaluateError(f"baseline_missing must be 'skip' or 'error', got {missing!r}")
     options = options or {}
     ready, skipped = {}, {}
     for name in names:
         if name not in BASELINES:
-            raise ValueError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
+            raise EvaluateError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
         try:
             ready[name] = BASELINES[name](**dict(options.get(name) or {}))
         except BaselineUnavailable as e:

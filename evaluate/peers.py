@@ -27,17 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from data.files import sha256_file
+from evaluate.errors import BaselineUnavailable
 from evaluate.spotting import quad_to_box
 from runtime.geometry import plate_crop_box
 from runtime.records import ALPHABET, Box, Plate
+from stage.files import sha256_file
 
 EXTRA = "eval-peers"
 INSTALL_EXTRA = f"pip install 'lpr-toolchain[{EXTRA}]'"
-
-
-class BaselineUnavailable(Exception):
-    """The baseline's engine is not installed here (the message says how to install it)."""
 
 
 def _version(dist: str) -> str | None:
@@ -202,7 +199,7 @@ class EasyOcrReader:
                 problems.append(f"model files missing in {folder}: {', '.join(missing)} (never downloaded)")
         if problems:
             raise BaselineUnavailable("; ".join(problems))
-        import easyocr  # noqa: F401  (present: checked above)
+        import easyocr
 
         if threads is not None:
             import torch

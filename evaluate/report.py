@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from evaluate import metrics as M
+from evaluate.errors import EvaluateError
 from evaluate.predictions import write_predictions
 from evaluate.runner import Run
 from evaluate.spotting import FALLBACK, NO_LINES, OVERLAP, LinePick, PickRules, any_line_reads, pick_line
@@ -262,7 +263,7 @@ def build_report(
     wrong_total = 0
     wrong_by_region: Counter = Counter()
     e2e_images_by_region: Counter = Counter()
-    for idx, (item, rec) in enumerate(zip(run.items, run.records)):
+    for idx, (item, rec) in enumerate(zip(run.items, run.records, strict=False)):
         region = item.region or "unknown"
         labels = [rules.label(p) for p in item.plates]
         image_rows = [
@@ -282,12 +283,12 @@ def build_report(
                 row.evaluated = False
             continue
         if rec.crop_reads is not None:
-            for row, read in zip(image_rows, rec.crop_reads):
+            for row, read in zip(image_rows, rec.crop_reads, strict=False):
                 if row.label is not None and read is not None:
                     row.crop_read = read
                     row.ocr = score_reading(rules, row.label, read.text)
         for name, reads in rec.baselines.items():
-            for row, read in zip(image_rows, reads or []):
+            for row, read in zip(image_rows, reads or [], strict=False):
                 if row.label is not None and read is not None:
                     row.baselines[name] = score_reading(rules, row.label, read.text)
                     row.baseline_reads[name] = read
@@ -304,7 +305,10 @@ def build_report(
         det_by_region[region].append((item.plates, rec.plates))
         e2e = M.end_to_end_image(item.plates, labels, rec.plates, rules, operating_conf, iou_threshold)
         for row, outcome, flag in zip(
-            image_rows, e2e.outcomes, _detected_flags(item.plates, rec.plates, operating_conf, iou_threshold)
+            image_rows,
+            e2e.outcomes,
+            _detected_flags(item.plates, rec.plates, operating_conf, iou_threshold),
+            strict=False,
         ):
             row.detected = flag
             if outcome is not None:
@@ -447,6 +451,12 @@ def write_report(
     ``versus``: baselines whose gallery of plates they read and we do not is drawn (those that ran)."""
     from evaluate import markdown, plots
 
+    unknown = [n for n in versus if n not in run.baselines]
+    if unknown:
+        raise EvaluateError(
+            f"gallery.versus names {', '.join(unknown)}, not among the baselines of this run "
+            f"({', '.join(run.baselines) or 'none'}); add it to baselines=[...]"
+        )
     out = Path(report_dir)
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
@@ -464,12 +474,6 @@ def write_report(
     if run.issues:
         files["issues"] = out / "issues.txt"
         files["issues"].write_text("\n".join(str(i) for i in run.issues) + "\n", encoding="utf-8")
-    unknown = [n for n in versus if n not in run.baselines]
-    if unknown:
-        raise ValueError(
-            f"gallery.versus names {', '.join(unknown)}, not among the baselines of this run "
-            f"({', '.join(run.baselines) or 'none'}); add it to baselines=[...]"
-        )
     ran = [n for n in versus if "skipped" not in run.baselines[n]]
     pictures = plots.report_pictures(run, scored, out, gallery_size=gallery, versus=ran)
     files.update(pictures)

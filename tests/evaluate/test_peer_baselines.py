@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from data.config import UsageError, compose
 from data.images import read_image
 from data.manifest import read_manifest
 from evaluate.__main__ import run
@@ -20,6 +19,8 @@ from evaluate.compare import baseline_column, compare_reports
 from evaluate.spotting import FALLBACK, NO_LINES, OVERLAP, PickRules, any_line_reads, overlap, pick_line
 from evaluate.text import Label, TextRules
 from runtime.records import Plate
+from stage.config import compose
+from stage.errors import UsageError
 
 HAVE_RAPIDOCR = importlib.util.find_spec("rapidocr_onnxruntime") is not None
 needs_rapidocr = pytest.mark.skipif(
