@@ -1,4 +1,4 @@
-"""python -m data action=<import|validate|stats|split|compact|yolo|show|synth|demo> [key=value ...]
+"""python -m data action=<import|validate|stats|split|compact|yolo|show|synth> [key=value ...]
 
 See conf/data.yaml for every option. Exit codes: 0 ok, 1 the data has problems (validate), 2 the
 command could not run (missing input, bad option).
@@ -70,7 +70,8 @@ def action_validate(cfg: DictConfig) -> int:
     manifest = read_manifest(_src(cfg))
     issues = validate(manifest, check_images=cfg.validate.check_images, tol=cfg.validate.box_tolerance_px)
     print(
-        f"{manifest.path}: {len(manifest.images)} images, {sum(len(i.plates) for i in manifest.images)} plates: "
+        f"{manifest.path}: {len(manifest.images)} images, {sum(len(i.plates) for i in manifest.images)} "
+        "plates: "
         f"{summarize(issues)}"
     )
     _report_issues(issues)
@@ -190,7 +191,7 @@ ACTIONS = {
 
 
 def run(cfg: DictConfig) -> int:
-    from data.synth.cli import ACTIONS as synth_actions  # the synthetic engine's actions (synth, demo)
+    from data.synth.cli import ACTIONS as synth_actions  # the synthetic engine's action (synth)
 
     return run_action({**ACTIONS, **synth_actions}, cfg)
 

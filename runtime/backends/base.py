@@ -49,7 +49,7 @@ def decode_chars(
 ) -> Detections:
     """Character boxes in crop pixels from the OCR model's raw output (class-agnostic NMS)."""
     dets = decode_yolov8(
-        raw, meta.num_classes, config.ocr_conf, config.ocr_iou, config.max_chars, agnostic=True
+        raw, meta.num_classes, config.ocr_decode_conf, config.ocr_iou, config.max_chars, agnostic=True
     )
     return dets.to_image(lb, width, height)
 
@@ -84,7 +84,7 @@ class Backend(ABC):
     def read(self, crops: list[np.ndarray]) -> list[Detections]:
         """Characters in each plate crop (one batch per frame): boxes in that crop's pixels."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: backends without resources keep this no-op
         """Release the models (the backend is unusable afterwards)."""
 
     def describe(self) -> dict:

@@ -84,7 +84,7 @@ class DegirumBackend(Backend):
             det, zoo_url, token, config.det_conf, config.det_iou, config.max_plates
         )
         self.ocr_model, self.ocr_raw = self._load(
-            ocr, zoo_url, token, config.ocr_conf, config.ocr_iou, config.max_chars
+            ocr, zoo_url, token, config.ocr_decode_conf, config.ocr_iou, config.max_chars
         )
 
     def _load(

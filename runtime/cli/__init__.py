@@ -1,4 +1,4 @@
-"""``python -m runtime SOURCE [--backend onnx|degirum] [--zoo DIR] [--json] [--save DIR|FILE.mp4] [--display]``
+"""``python -m runtime SOURCE [--backend onnx|degirum] [--zoo DIR] [--json] [--save DIR|FILE.mp4]``
 
 SOURCE is an image, a folder (searched recursively) or a glob; or a video: a file, a camera index,
 an RTSP/HTTP URL or ``picamera``. Images: without ``--json`` one line per image
@@ -42,6 +42,9 @@ def _main(argv: list[str] | None) -> int:
         "index, an rtsp:// or http:// URL, or picamera (or --cameras FILE.yaml instead)",
     )
     parser.add_argument(
+        "--list-regions", action="store_true", help="print the region rules --region takes, one line each"
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         help="print JSON Lines (images: one per image; video: one per frame, plus events)",
@@ -57,6 +60,13 @@ def _main(argv: list[str] | None) -> int:
     add_video_arguments(parser)
     add_event_arguments(parser)
     args = parser.parse_args(argv)
+    if args.list_regions:
+        from runtime.rules import region_lines
+
+        print("\n".join(region_lines()))
+        return 0
+    if args.source is None:
+        parser.error("the following arguments are required: source")
     from runtime.frames import is_stream_spec
 
     if args.cameras is not None:

@@ -99,6 +99,7 @@ def _event_line(event: dict[str, Any]) -> str:
     if event.get("event") == "plate":
         state = "" if event.get("confirmed") else ", unconfirmed"
         lines = f", {event['lines']} lines" if (event.get("lines") or 1) > 1 else ""
+        lines += f", {event['region_match']}" if event.get("region_match") else ""
         extra = "".join(
             f", {label}" if label else ""
             for label in (
