@@ -65,8 +65,6 @@ def _main(argv: list[str] | None) -> int:
 
         print("\n".join(region_lines()))
         return 0
-    if args.source is None:
-        parser.error("the following arguments are required: source")
     from runtime.frames import is_stream_spec
 
     if args.cameras is not None:
