@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.config import EventsConfig, StreamConfig, TrackConfig
 from runtime.errors import InputError
-from runtime.events.record import EventBuilder, utc_now
+from runtime.events.record import EventBuilder, new_event_id, utc_now
 from runtime.events.sinks import Sink
 from runtime.events.watchlist import Watchlist, load_watchlist
 from runtime.events.zones import CameraZones, load_zones, zones_from_dict
@@ -232,6 +232,10 @@ class Camera:
 
     def _on_event(self, data: dict[str, Any]) -> None:
         kind = data.get("event")
+        if kind != "plate":  # stream events get an id too: consumers drop copies by (event_id, revision)
+            data.setdefault("event_id", new_event_id())
+            data.setdefault("revision", 0)
+            data.setdefault("time", utc_now())
         if kind == "plate":
             self.plate_events += not data.get("update")
             self.last_event_time = data.get("time") or utc_now()
