@@ -168,3 +168,22 @@ def test_bad_sink_specs_are_clear_errors(tmp_path):
             assert words in str(e) and "Pw-123" not in str(e), str(e)
         else:
             raise AssertionError(f"{spec} should be refused")
+
+
+def test_mqtt_broker_down_at_start_gets_the_events_once_it_is_up(mosquitto, tmp_path):
+    broker = mosquitto()
+    subscriber = MqttSubscriber(broker)  # a persistent session, kept by the broker over its restart
+    broker.stop()  # nothing listens when the sink starts
+    config = EventsConfig(queue_dir=str(tmp_path / "queues"), drain_timeout_s=20, **FAST)
+    messages: list[str] = []
+    sink = open_sink(broker.url(), config, report=messages.append)
+    sent = numbered(3)
+    for event in sent:
+        sink.send(event)
+    time.sleep(0.5)
+    assert sink.stats()["queued"] == 3 and not sink.stats()["connected"]
+    broker.start()
+    sink.close()
+    got = subscriber.wait_for(len(sent))
+    subscriber.close()
+    assert list(dict.fromkeys(e["event_id"] for e in got)) == [e["event_id"] for e in sent]
