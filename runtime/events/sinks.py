@@ -197,7 +197,8 @@ class QueuedSink(Sink):
                 f"events {self.name}: {left} events not delivered yet; kept in {self.queue.path} "
                 "and sent at the next start"
             )
-        self.queue.close()
+        if not self._thread.is_alive():  # else a delivery still running would find its queue closed
+            self.queue.close()
 
     def stats(self) -> dict[str, Any]:
         return {
