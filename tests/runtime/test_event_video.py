@@ -73,10 +73,12 @@ def plate_events(items) -> list[dict]:
     return [i.to_dict() for i in items if isinstance(i, Event) and i.kind == "plate"]
 
 
-def run(predictor, video: Path, track: TrackConfig | None = None, **builder) -> list[dict]:
+def run(predictor, video: Path, track: TrackConfig | None = None, **builder) -> tuple[list[dict], dict]:
+    """The plate events of ``video`` and the run's counts."""
     track = track or TrackConfig()
     events = EventBuilder(track_config=track, **builder)
-    return plate_events(predictor.track(str(video), track, events=events))
+    tracked = predictor.track(str(video), track, events=events)
+    return plate_events(tracked), tracked.stats.to_dict()
 
 
 @pytest.fixture(scope="module")
@@ -112,10 +114,9 @@ def test_clean_events_one_per_plate_with_watch_list_and_crop_files(predictor, tr
     path.write_text("\n".join(rows) + "\n")
     crops = tmp_path / "crops"
     config = EventsConfig(crop="file", crops_dir=str(crops))
-    events = run(
+    events, stats = run(
         predictor, traffic / "video.mp4", watchlist=load_watchlist(path), camera="gate", config=config
     )
-    stats = predictor.last_video_stats.to_dict()
 
     by_plate: dict[int, list[dict]] = {}
     for e in events:
@@ -155,8 +156,7 @@ def test_a_zone_keeps_only_its_lane_names_itself_and_tells_the_direction(predict
     zones = zones_from_dict(
         {"zones": [{"name": "near-lane", "coords": "relative", "points": lanes["polygon"]}]}
     )
-    events = run(predictor, traffic / "video.mp4", TrackConfig(event_at="end"), zones=zones.default)
-    stats = predictor.last_video_stats.to_dict()
+    events, stats = run(predictor, traffic / "video.mp4", TrackConfig(event_at="end"), zones=zones.default)
     near_plates = [p["text"] for p in truth["plates"] if p["lane"] == 1]
     assert near_plates and len(near_plates) < len(truth["plates"])
     assert sorted(e["text"] for e in events) == sorted(near_plates)
@@ -185,9 +185,9 @@ def test_unconfirmed_tracks_are_counted_not_sent_unless_asked(predictor, tmp_pat
     make_video(video, seed=12, progress=False, **{**VIDEO, "frames": 60, "plates": 1, "styles": ["mercosur"]})
     truth, _ = truth_of(video)
     assert not any(predictor.rules.matches(p["text"]) for p in truth["plates"]), truth["plates"]
-    assert run(predictor, video / "video.mp4") == []
-    assert predictor.last_video_stats.to_dict()["unconfirmed"] == len(truth["plates"])
-    reported = run(predictor, video / "video.mp4", TrackConfig(report_unconfirmed=True))
+    clean, stats = run(predictor, video / "video.mp4")
+    assert clean == [] and stats["unconfirmed"] == len(truth["plates"])
+    reported, _ = run(predictor, video / "video.mp4", TrackConfig(report_unconfirmed=True))
     assert [e["text"] for e in reported] == [p["text"] for p in truth["plates"]]
     assert not any(e["confirmed"] for e in reported)
 
