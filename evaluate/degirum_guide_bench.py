@@ -61,7 +61,7 @@ def manifest_path(name: str) -> Path:
     p = Path(name)
     if p.suffix == ".jsonl" or p.is_dir():
         return p / "labels.jsonl" if p.is_dir() else p
-    from data.config import compose
+    from stage.config import compose
     from train.mix import parse_sources
 
     paths = compose("evaluate").paths

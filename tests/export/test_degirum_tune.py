@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from data.config import compose
+from stage.config import compose
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ZOO = PROJECT_ROOT / "runtime" / "zoo"

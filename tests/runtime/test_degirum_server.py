@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from stream_fixtures import free_port, write_video
+from helpers.stream_fixtures import free_port, write_video
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ZOO = PROJECT_ROOT / "runtime" / "zoo"
