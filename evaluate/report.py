@@ -1,7 +1,7 @@
 """Score a run and write what people and machines read: report.json, report.md, PNGs, predictions.jsonl.
 
 report.json schema (keys always present; a metric is null when it cannot be computed, e.g.
-detection on a crop dataset): see the README section "Evaluate" and :func:`build_report`.
+detection on a crop dataset): see docs/evaluate.md and :func:`build_report`.
 """
 
 from __future__ import annotations

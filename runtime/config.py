@@ -69,7 +69,7 @@ class PipelineConfig(_Settings):
     # Threads
     threads: int = 1
     """ONNX Runtime intra-op threads per session. On a small CPU several frames in flight use the
-    cores better than one frame split across threads (see the benchmark in the README)."""
+    cores better than one frame split across threads (see docs/benchmarks.md)."""
     workers: int = 0
     """Frames detected at once (ONNX backend); 0 = one per CPU core."""
     queue_depth: int = 4
