@@ -52,11 +52,11 @@ def test_shipped_json_is_what_the_generator_writes():
     """Each entry's JSON equals export.zoo.degirum_config for its model with conf/export.yaml's
     settings; only the post-processing keys the DeGirum sweep chose may differ from the defaults,
     and the sweep that chose them is in the entry's export_report.json (fp32 entries)."""
-    from stage.config import compose
     from export.degirum_tune import PostSetting
     from export.run import default_post
     from export.zoo import degirum_config, entry_paths
     from runtime.metadata import read_onnx_metadata
+    from stage.config import compose
 
     cfg = compose("export")
     tuned_keys = set(PostSetting(True, 1, 0.3, 0.6).json_keys())
