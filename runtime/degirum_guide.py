@@ -33,7 +33,7 @@ import numpy as np
 
 from runtime.model_zoo import DEFAULT_ZOO, ZooError, find_models
 from runtime.reading import in_reading_order
-from runtime.records import Char
+from runtime.records import Char, to_box
 
 
 @dataclass
@@ -96,7 +96,7 @@ def crop_box(bbox: list[float], width: int, height: int) -> tuple[int, int, int,
 def chars_of(result: Any) -> list[Char]:
     """The OCR model's detections in a crop as characters (crop pixels)."""
     return [
-        Char(char=str(r["label"]), box=tuple(float(v) for v in r["bbox"]), score=float(r["score"]))
+        Char(char=str(r["label"]), box=to_box(r["bbox"]), score=float(r["score"]))
         for r in result.results
         if "bbox" in r
     ]
