@@ -302,7 +302,7 @@ class Tracker:
                     det_score=float(scores[i]),
                     first_frame=frame,
                     last_frame=frame,
-                    first_box=tuple(float(v) for v in boxes[i]),
+                    first_box=to_box(boxes[i]),
                     aspect=float(boxes[i][2] - boxes[i][0]) / max(float(boxes[i][3] - boxes[i][1]), 1.0),
                 )
                 self._next_id += 1

@@ -148,7 +148,7 @@ def _from_csv(text: str, source: str) -> Watchlist:
     unknown = sorted(set(header) - {"plate", "label", "list"} - {""})
     if unknown:
         raise WatchlistError(f"{source}: line 1: unknown columns {unknown} (known: plate, label, list)")
-    col = {name: header.index(name) for name in ("plate", "label", "list") if name in header}
+    col: dict[str, int] = {name: header.index(name) for name in ("plate", "label", "list") if name in header}
     entries = []
     for n, row in enumerate(rows[1:], 2):
         if not any(c.strip() for c in row) or row[0].lstrip().startswith("#"):
