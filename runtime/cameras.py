@@ -16,7 +16,7 @@
 
 Relative paths are relative to the cameras file. Every camera shares the process's one loaded
 model pair (one backend session per model: a Predictor view per camera carries only its own region
-rules), runs on a thread of its own and reconnects on its own; a camera lost for good is reported
+rules and region memory), runs on a thread of its own and reconnects on its own; a camera lost for good is reported
 and the others go on. :class:`Camera` keeps what the status endpoint and the summary show.
 """
 
@@ -150,11 +150,20 @@ def _rel(base: Path, value: Any) -> Path:
 
 
 def predictor_view(predictor: Predictor, region: str | None) -> Predictor:
-    """``predictor`` with other region rules, sharing its backend (the loaded models) and scheduler."""
-    if region is None:
-        return predictor
+    """A camera's view of ``predictor``: its own region rules (``region``, else the predictor's) and
+    its own region memory (an umbrella region learns per camera which country it sees), sharing the
+    backend (the loaded models) and the scheduler."""
+    from runtime.rules import RegionMemory
+
     view = copy.copy(predictor)
-    view.rules = load_rules(region)
+    if region is not None:
+        view.rules = load_rules(region)
+    rules, config = view.rules, view.config
+    view.region_memory = (
+        RegionMemory(rules, config.region_learn, config.region_learn_share)
+        if rules is not None and rules.members and config.region_learn > 0
+        else None
+    )
     return view
 
 
