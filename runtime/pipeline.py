@@ -149,10 +149,12 @@ class Predictor:
         det_model: str | None = None,
         ocr_model: str | None = None,
         precision: str | None = None,
+        verify_models: bool = True,
         **backend_options: Any,
     ) -> None:
         self.config = config or PipelineConfig()
-        det, ocr = find_models(zoo, det_model, ocr_model, precision)
+        # verify_models: each model file's sha256 is checked against its zoo JSON before it is opened.
+        det, ocr = find_models(zoo, det_model, ocr_model, precision, verify=verify_models)
         if isinstance(rules, (str, Path)):
             rules = load_rules(rules)
         elif rules is None and self.config.region:
