@@ -8,7 +8,8 @@ an RTSP/HTTP URL or ``picamera``. Images: without ``--json`` one line per image
 output is one line per plate event, ``--json`` gives a line per frame (plates with ``track_id``)
 and the events (``{"event": "plate", ...}``, stream outages) between them.
 
-Exit status: 0 fine; 1 some images or frames could not be read (each reported, the run went on);
+Exit status: 0 fine; 1 some images or frames could not be read, saved or printed (each reported,
+the run went on);
 2 bad model, source or option (nothing ran); 3 a stream was lost for good after its reconnects.
 """
 
@@ -25,6 +26,8 @@ from runtime.backends import BACKENDS, BackendError
 from runtime.config import PipelineConfig, TrackConfig
 from runtime.metadata import ModelMetadataError
 from runtime.model_zoo import DEFAULT_ZOO, ZooError
+from runtime.output import LineWriter
+from runtime.paths import writable_folder, write_image
 from runtime.rules import RulesError
 from runtime.sources import SourceError
 
@@ -192,6 +195,10 @@ def _save_name(result, used: set[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # File names that are not UTF-8 reach Python with surrogate escapes; print them as \xNN.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return _main(argv)
     except BrokenPipeError:  # `python -m runtime ... | head`: the reader left; that is not an error
@@ -242,32 +249,37 @@ def _main(argv: list[str] | None) -> int:
         from runtime.sources import iter_frames
 
         frames = iter_frames(args.source)
+        if args.save is not None:
+            writable_folder(args.save)
     except SETUP_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.save is not None:
-        args.save.mkdir(parents=True, exist_ok=True)
-    counts = {"images": 0, "plates": 0, "errors": 0}
+    counts = {"images": 0, "plates": 0, "errors": 0, "unsaved": 0}
     used: set[str] = set()
+    out = LineWriter()
     with predictor:
         for result in predictor.run(frames, keep_images=args.save is not None):
             counts["images"] += 1
             counts["plates"] += len(result.plates)
             counts["errors"] += result.error is not None
-            if args.json:
-                print(json.dumps(result.to_dict()), flush=True)
-            else:
-                print(_text_line(result), flush=True)
+            out.line(json.dumps(result.to_dict()) if args.json else _text_line(result))
+            if out.closed:
+                break
             if args.save is not None and result.image is not None:
-                import cv2
-
                 from runtime.draw import draw_plates
 
-                cv2.imwrite(
-                    str(args.save / _save_name(result, used)), draw_plates(result.image, result.plates)
-                )
+                try:
+                    write_image(
+                        args.save / _save_name(result, used), draw_plates(result.image, result.plates)
+                    )
+                except OSError as e:  # a full disk costs this image's copy; reading goes on
+                    counts["unsaved"] += 1
+                    print(f"error: {e}", file=sys.stderr)
     print(
-        f"{counts['images']} images, {counts['plates']} plates, {counts['errors']} unreadable",
+        f"{counts['images']} images, {counts['plates']} plates, {counts['errors']} unreadable"
+        + (f", {counts['unsaved']} not saved" if counts["unsaved"] else ""),
         file=sys.stderr,
     )
-    return 1 if counts["errors"] else 0
+    if out.summary():
+        print(out.summary(), file=sys.stderr)
+    return 1 if counts["errors"] or counts["unsaved"] or out.failed else 0

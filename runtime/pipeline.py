@@ -37,6 +37,21 @@ REASON_EMPTY_CROP = "empty crop: the plate box has no area inside the image"
 REASON_NO_CHARS = "no characters found"
 
 
+def _frame_errors() -> tuple[type[BaseException], ...]:
+    import cv2
+
+    return (cv2.error, MemoryError)
+
+
+FRAME_ERRORS = _frame_errors()
+
+
+def frame_error(source: str, error: BaseException) -> str:
+    """One line for a frame that could not be processed: the source and OpenCV's or Python's reason."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return f"{source}: cannot be processed ({type(error).__name__}: {lines[-1][:200]})"
+
+
 @dataclass
 class FrameResult:
     """What one frame gave: its plates, or the error that stopped it."""
@@ -221,16 +236,21 @@ class Predictor:
     # -- many frames -----------------------------------------------------------------------------
     def _detect_frame(self, frame: Frame) -> tuple[np.ndarray | None, Detections | None, str | None]:
         try:
-            image = frame.load()
+            image = frame.load(self.config.max_image_pixels)
+            return image, self.backend.detect(image), None
         except ImageError as e:
             return None, None, str(e)
-        return image, self.backend.detect(image), None
+        except FRAME_ERRORS as e:  # one odd image (OpenCV refuses its shape, no memory) is its error alone
+            return None, None, frame_error(frame.source, e)
 
     def _read_frame(self, frame: Frame, detected: Future, keep_images: bool) -> FrameResult:
         image, dets, error = detected.result()
         if error is not None:
             return FrameResult(source=frame.source, frame=frame.index, error=error)
-        plates = self.read_plates(image, dets)
+        try:
+            plates = self.read_plates(image, dets)
+        except FRAME_ERRORS as e:
+            return FrameResult(source=frame.source, frame=frame.index, error=frame_error(frame.source, e))
         return FrameResult(
             source=frame.source, frame=frame.index, plates=plates, image=image if keep_images else None
         )

@@ -29,6 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,10 @@ class _Capture:
         """The last frame's time in the source (files), else None."""
         return None
 
+    def seek(self, index: int) -> bool:
+        """Go to frame ``index`` (files); False when the source cannot seek."""
+        return False
+
     def release(self) -> None:
         raise NotImplementedError
 
@@ -142,7 +147,11 @@ class _CvCapture(_Capture):
                 cv2.CAP_PROP_READ_TIMEOUT_MSEC,
                 int(config.read_timeout_s * 1000),
             ]
-            cap = self._open_ffmpeg(cv2, spec, params, config if kind == "url" else None)
+            from runtime.paths import readable_by_opencv
+
+            # A file name that is not UTF-8 would crash OpenCV: it opens a link with an ASCII name.
+            with readable_by_opencv(spec) if kind == "file" else nullcontext(spec) as target:
+                cap = self._open_ffmpeg(cv2, target, params, config if kind == "url" else None)
         if not cap.isOpened():
             cap.release()
             raise SourceError(
@@ -175,6 +184,11 @@ class _CvCapture(_Capture):
                 return cv2.VideoCapture(spec, cv2.CAP_FFMPEG, params)
             finally:
                 del os.environ[key]
+
+    def seek(self, index: int) -> bool:
+        import cv2
+
+        return bool(self._cap.set(cv2.CAP_PROP_POS_FRAMES, index))
 
     def read(self) -> np.ndarray | None:
         ok, image = self._cap.read()
@@ -300,6 +314,8 @@ class StreamStats:
     frames_missed: int = 0
     """Frames the source sent while it was unreachable (estimated from its frame rate)."""
     reconnects: int = 0
+    frames_unreadable: int = 0
+    """A file's frames that could not be decoded (each a frame_unreadable event), skipped."""
     outages: list[Outage] = field(default_factory=list)
     """In order; the last one not ``restored`` when the source gave up."""
 
@@ -508,6 +524,8 @@ class StreamSource:
         if self._cap is None:
             return None
         image = self._cap.read()
+        if image is None:
+            image = self._skip_unreadable()
         if image is not None:
             return self._make_frame(image)
         self._check_file_end()
@@ -537,6 +555,8 @@ class StreamSource:
                 image = self._cap.read() if self._cap is not None else None
                 waited = time.monotonic() - asked
                 if image is None and not self.live:
+                    image = self._skip_unreadable()
+                if image is None and not self.live:
                     self._check_file_end()
                     break
                 if image is not None and not self._buffer.put(self._make_frame(image)):
@@ -563,6 +583,33 @@ class StreamSource:
                 self._cap.release()
                 self._cap = None
             self._buffer.finish(error)
+
+    def _skip_unreadable(self) -> np.ndarray | None:
+        """A file's read failed before the end its header announces: report that frame
+        (frame_unreadable, by number), seek past it and read on; None when nothing more decodes
+        within ``max_bad_frames``."""
+        expected = self.frame_count
+        if self._cap is None or expected is None:
+            return None
+        for _ in range(self.config.max_bad_frames):
+            if self._next_index >= expected:
+                return None
+            self.stats.frames_unreadable += 1
+            self._emit(
+                {
+                    "event": "frame_unreadable",
+                    "source": self.name,
+                    "frame": self._next_index,
+                    "reason": "the frame cannot be decoded (corrupt data); skipped",
+                }
+            )
+            self._next_index += 1
+            if not self._cap.seek(self._next_index):
+                return None
+            image = self._cap.read()
+            if image is not None:
+                return image
+        return None
 
     def _check_file_end(self) -> None:
         """A stream_truncated event when a file ended before the frame count its header announces."""
