@@ -585,30 +585,32 @@ class StreamSource:
             self._buffer.finish(error)
 
     def _skip_unreadable(self) -> np.ndarray | None:
-        """A file's read failed before the end its header announces: report that frame
-        (frame_unreadable, by number), seek past it and read on; None when nothing more decodes
-        within ``max_bad_frames``."""
+        """A file's read failed before the end its header announces: seek past the frame and read
+        on. When a later frame decodes, each skipped one is reported (frame_unreadable, by
+        number) and the reading goes on from there; when none does within ``max_bad_frames`` the
+        file simply ended early (truncated: _check_file_end reports it) and None is returned."""
         expected = self.frame_count
         if self._cap is None or expected is None:
             return None
-        for _ in range(self.config.max_bad_frames):
-            if self._next_index >= expected:
-                return None
-            self.stats.frames_unreadable += 1
-            self._emit(
-                {
-                    "event": "frame_unreadable",
-                    "source": self.name,
-                    "frame": self._next_index,
-                    "reason": "the frame cannot be decoded (corrupt data); skipped",
-                }
-            )
-            self._next_index += 1
-            if not self._cap.seek(self._next_index):
-                return None
+        first_bad = self._next_index
+        for index in range(first_bad + 1, min(expected, first_bad + 1 + self.config.max_bad_frames)):
+            if not self._cap.seek(index):
+                break
             image = self._cap.read()
-            if image is not None:
-                return image
+            if image is None:
+                continue
+            for bad in range(first_bad, index):
+                self.stats.frames_unreadable += 1
+                self._emit(
+                    {
+                        "event": "frame_unreadable",
+                        "source": self.name,
+                        "frame": bad,
+                        "reason": "the frame cannot be decoded (corrupt data); skipped",
+                    }
+                )
+            self._next_index = index
+            return image
         return None
 
     def _check_file_end(self) -> None:

@@ -86,10 +86,10 @@ def test_annotated_video_onto_a_full_disk_is_reported_and_the_events_still_come(
 
 
 def test_corrupt_bytes_in_the_middle_of_a_video_cost_only_those_frames(tmp_path):
-    path = write_video(tmp_path / "clip.mp4", numbered_frames(100), fps=25)
+    path = write_video(tmp_path / "clip.mp4", numbered_frames(40), fps=25)
     data = bytearray(path.read_bytes())
     middle = len(data) // 2
-    for k in range(middle, middle + 3000):
+    for k in range(middle, middle + 1500):
         data[k] = (data[k] * 7 + 13) & 0xFF
     path.write_bytes(bytes(data))
     with open_stream(str(path)) as src:
@@ -98,12 +98,14 @@ def test_corrupt_bytes_in_the_middle_of_a_video_cost_only_those_frames(tmp_path)
         stats = src.stats
     bad = [e["frame"] for e in events if e["event"] == "frame_unreadable"]
     assert bad and stats.frames_unreadable == len(bad)
-    assert [f.index for f in frames] == [i for i in range(100) if i not in bad]
-    assert frames[-1].index == 99  # the rest of the file was read
+    assert [f.index for f in frames] == [i for i in range(40) if i not in bad]
+    assert frames[-1].index == 39  # the rest of the file was read
     # Frames before the damage are the file's own, in order.
     assert [read_frame_number(f.image) for f in frames[: bad[0]]] == list(range(bad[0]))
     # Through the CLI: each bad frame is an event line naming it.
-    proc = subprocess.run(runtime_cmd(str(path), "--json"), capture_output=True, text=True, env=ENV)
+    proc = subprocess.run(
+        runtime_cmd(str(path), "--json", "--precision", "int8"), capture_output=True, text=True, env=ENV
+    )
     assert proc.returncode == 0, proc.stderr
     reported = [json.loads(line) for line in proc.stdout.splitlines() if "frame_unreadable" in line]
     assert [e["frame"] for e in reported] == bad
