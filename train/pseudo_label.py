@@ -295,6 +295,11 @@ def run_pseudo_label(cfg: DictConfig) -> PseudoLabelReport:
         raise ValueError(
             f"action=pseudo_label reads characters: use model=plate_ocr (got model={cfg.model.name})"
         )
+    from train.checkpoints import registry_path, require_trusted
+
+    require_trusted(
+        Path(str(pl.weights)), registry_path(cfg), cfg.get("trust_checkpoint", False), "pseudo_label.weights"
+    )
     offline.prepare(cfg.ultralytics_dir)
     src = OmegaConf.to_container(pl.src, resolve=True) if OmegaConf.is_list(pl.src) else [str(pl.src)]
     sources = parse_sources(src, cfg.paths)
