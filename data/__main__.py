@@ -12,8 +12,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from data import config  # registers the ${lpr.root:} resolver before Hydra composes
-from data.config import UsageError, run_action, stage_main
+import stage.config  # noqa: F401  (registers the ${lpr.root:} resolver before Hydra composes)
+from stage import runs
+from stage.errors import UsageError
+from stage.main import run_action, stage_main
 
 log = logging.getLogger("data")
 
@@ -80,7 +82,7 @@ def action_import(cfg: DictConfig) -> int:
     from data.importers import import_dataset
     from data.manifest import write_manifest
 
-    out = config.output_dir(cfg)
+    out = runs.output_dir(cfg)
     result = import_dataset(cfg.format, _src(cfg), out, cfg.region)
     code = _finish(out, result, "manifest", path := write_manifest(out, result.images))
     _note_outside_images(cfg, path)
@@ -94,12 +96,13 @@ def action_validate(cfg: DictConfig) -> int:
     manifest = read_manifest(_src(cfg), **access_options(cfg))
     issues = validate(manifest, check_images=cfg.validate.check_images, tol=cfg.validate.box_tolerance_px)
     print(
-        f"{manifest.path}: {len(manifest.images)} images, {sum(len(i.plates) for i in manifest.images)} plates: "
+        f"{manifest.path}: {len(manifest.images)} images, {sum(len(i.plates) for i in manifest.images)} "
+        "plates: "
         f"{summarize(issues)}"
     )
     _report_issues(issues)
     if issues and cfg.out:
-        _write_issues(config.output_dir(cfg), issues)
+        _write_issues(runs.output_dir(cfg), issues)
     return 1 if issues else 0
 
 
@@ -108,7 +111,7 @@ def action_stats(cfg: DictConfig) -> int:
     from data.stats import write_stats
 
     manifest = read_manifest(_src(cfg), **access_options(cfg))
-    out = config.output_dir(cfg)
+    out = runs.output_dir(cfg)
     _, table = write_stats(manifest, out, list(cfg.stats.width_buckets))
     print(table)
     print(f"\nstats: {out / 'stats.txt'}, {out / 'stats.json'}, plot: {out / 'stats.png'}")
@@ -121,7 +124,7 @@ def action_split(cfg: DictConfig) -> int:
     from data.validate import drop_duplicates
 
     manifest = read_manifest(_src(cfg), **access_options(cfg))
-    out = config.output_dir(cfg)
+    out = runs.output_dir(cfg)
     skipped = manifest.issues + drop_duplicates(manifest)
     counts = assign_splits(
         manifest.images,
@@ -146,7 +149,7 @@ def action_compact(cfg: DictConfig) -> int:
     from data.manifest import access_options, read_manifest
 
     manifest = read_manifest(_src(cfg), **access_options(cfg))
-    out = config.output_dir(cfg)
+    out = runs.output_dir(cfg)
     splits = list(cfg.compact.splits) if cfg.compact.splits else None
     result, path = write_compact(
         manifest, out, max_side=int(cfg.compact.max_side), quality=int(cfg.compact.quality), splits=splits
@@ -160,7 +163,7 @@ def action_yolo(cfg: DictConfig) -> int:
     from data.validate import drop_duplicates
 
     manifests = [read_manifest(p, **access_options(cfg)) for p in _srcs(cfg)]
-    out = config.output_dir(cfg)
+    out = runs.output_dir(cfg)
     # Lines not exported: malformed, outside the data roots, or naming an image twice (its files
     # would be written twice under one name).
     skipped = [issue for m in manifests for issue in m.issues + drop_duplicates(m)]
@@ -198,7 +201,7 @@ def action_show(cfg: DictConfig) -> int:
     from data.show import contact_sheet
 
     manifest = read_manifest(_src(cfg), **access_options(cfg))
-    out = config.output_dir(cfg)
+    out = runs.output_dir(cfg)
     s = cfg.show
     path, problems = contact_sheet(
         manifest,
@@ -228,14 +231,9 @@ ACTIONS = {
 
 
 def run(cfg: DictConfig) -> int:
-    extra = {}
-    try:  # stages that land later register their actions here without touching this file
-        from data.synth.cli import ACTIONS as synth_actions
+    from data.synth.cli import ACTIONS as synth_actions  # the synthetic engine's actions (synth, demo)
 
-        extra.update(synth_actions)
-    except ImportError:
-        pass
-    return run_action({**ACTIONS, **extra}, cfg)
+    return run_action({**ACTIONS, **synth_actions}, cfg)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="data")

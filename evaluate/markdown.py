@@ -57,7 +57,8 @@ def report_markdown(r: dict, pictures: dict[str, str]) -> str:
         ["dataset", f"`{ds['path']}`"],
         [
             "images",
-            f"{ds['images']} ({ds['scene_images']} scenes, {ds['crop_images']} plate crops), {ds['evaluated_images']} evaluated",
+            f"{ds['images']} ({ds['scene_images']} scenes, {ds['crop_images']} plate crops), "
+            f"{ds['evaluated_images']} evaluated",
         ],
         [
             "plates",
@@ -150,7 +151,8 @@ def report_markdown(r: dict, pictures: dict[str, str]) -> str:
     out += [
         "## End to end",
         "",
-        "A labelled plate is read when a prediction overlaps it (IoU >= 0.5, one to one) and its text equals the label.",
+        "A labelled plate is read when a prediction overlaps it (IoU >= 0.5, one to one) and its text "
+        "equals the label.",
         "",
     ]
     if not e2e["images"]:

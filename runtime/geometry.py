@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtime.errors import InputError
 from runtime.records import Box
 
 
@@ -53,7 +54,7 @@ def letterbox(image: np.ndarray, height: int, width: int, fill: int = 114) -> tu
 
     h, w = image.shape[:2]
     if h == 0 or w == 0:
-        raise ValueError(f"cannot letterbox an empty image of shape {image.shape}")
+        raise InputError(f"cannot letterbox an empty image of shape {image.shape}")
     scale = min(height / h, width / w)
     # At least one pixel each way: a 1x8000 strip scales to 640x0 otherwise, which OpenCV refuses.
     new_w, new_h = max(1, int(round(w * scale))), max(1, int(round(h * scale)))

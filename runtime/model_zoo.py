@@ -29,6 +29,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.errors import ZooError
 from runtime.metadata import ModelMetadata, ModelMetadataError
 
 DEFAULT_ZOO = Path(__file__).resolve().parent / "zoo"
@@ -39,10 +40,6 @@ MODEL_SUFFIXES = (".onnx", ".hef")
 SHA256_KEY = "model_sha256"
 """The ``"LPR"`` object's key for the model's sha256, where ``Checksum`` is not one."""
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-class ZooError(RuntimeError):
-    """A zoo or model that cannot be used; the message names the path and what is wrong."""
 
 
 class ModelIntegrityError(ZooError):

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.errors import InputError
+
 
 def opencv_safe(path: str | os.PathLike) -> bool:
     """True when OpenCV can be given ``path`` as a str (it encodes to UTF-8)."""
@@ -86,15 +88,15 @@ def write_image(path: Path, image: np.ndarray, quality: int = 90) -> None:
 
 
 def writable_folder(path: Path, flag: str = "--save") -> Path:
-    """``path`` as a folder to write into, created if need be; ValueError naming ``flag`` when it is a
+    """``path`` as a folder to write into, created if need be; InputError naming ``flag`` when it is a
     file or cannot be written (checked by writing a probe file: permissions alone lie for root and
     read-only mounts)."""
     if path.exists() and not path.is_dir():
-        raise ValueError(f"{flag} {display_name(path)}: is a file, not a folder")
+        raise InputError(f"{flag} {display_name(path)}: is a file, not a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".lpr-probe-"):
             pass
     except OSError as e:
-        raise ValueError(f"{flag} {display_name(path)}: cannot write there ({e.strerror or e})") from None
+        raise InputError(f"{flag} {display_name(path)}: cannot write there ({e.strerror or e})") from None
     return path

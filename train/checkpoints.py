@@ -20,10 +20,11 @@ import fcntl
 import os
 from pathlib import Path
 
-from data.files import sha256_file
+from runtime.errors import InputError, LprError
+from stage.files import sha256_file
 
 
-class UntrustedCheckpointError(ValueError):
+class UntrustedCheckpointError(LprError, ValueError):
     """A checkpoint that is neither recorded as ours nor vouched for: it was not opened."""
 
 
@@ -57,7 +58,7 @@ def require_trusted(path: str | os.PathLike, registry: Path, trust: bool, key: s
     if not p.is_file():
         raise FileNotFoundError(f"{key}={p}: no such file")
     if not isinstance(trust, bool):
-        raise ValueError(f"trust_checkpoint must be true or false, got {trust!r}")
+        raise InputError(f"trust_checkpoint must be true or false, got {trust!r}")
     digest = sha256_file(p)
     if trust:
         record_checkpoint(p, registry)

@@ -12,14 +12,11 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from runtime.config import PipelineConfig
+from runtime.errors import BackendError
 from runtime.geometry import Letterbox, letterbox
 from runtime.metadata import ModelMetadata
 from runtime.model_zoo import ZooModel
 from runtime.postprocess import Detections, decode_yolov8
-
-
-class BackendError(RuntimeError):
-    """A backend that cannot run (missing package, unusable model); the message says why."""
 
 
 def preprocess(image: np.ndarray, meta: ModelMetadata) -> tuple[np.ndarray, Letterbox]:
@@ -87,7 +84,7 @@ class Backend(ABC):
     def read(self, crops: list[np.ndarray]) -> list[Detections]:
         """Characters in each plate crop (one batch per frame): boxes in that crop's pixels."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: backends without resources keep this no-op
         """Release the models (the backend is unusable afterwards)."""
 
     def describe(self) -> dict:

@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from runtime_dev_zoo import make_scene
-from stream_fixtures import numbered_frames, write_video
+from helpers.runtime_dev_zoo import make_scene
+from helpers.stream_fixtures import numbered_frames, write_video
 
 from runtime.geometry import letterbox
 from runtime.image_limits import header_size

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import cv2
 import pytest
-from runtime_dev_zoo import make_scene
-from stream_fixtures import numbered_frames, read_frame_number, write_video
+from helpers.runtime_dev_zoo import make_scene
+from helpers.stream_fixtures import numbered_frames, read_frame_number, write_video
 
 from runtime.streams import open_stream
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from runtime_dev_zoo import make_scene
+from helpers.runtime_dev_zoo import make_scene
 
 from runtime.model_zoo import (
     DEFAULT_ZOO,

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from data.files import sha256_file
+from stage.files import sha256_file
 from train.checkpoints import UntrustedCheckpointError, record_checkpoint, require_trusted
 
 ROOT = Path(__file__).resolve().parents[2]
