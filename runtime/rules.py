@@ -111,12 +111,15 @@ class RegionRules:
             pairs = [(str(a), str(b)) for a, b in lookalikes]
         except (TypeError, ValueError):
             raise RulesError(f"{source}: lookalikes must be a list of pairs, got {lookalikes!r}") from None
+        score = d.get("lookalike_score", 0.5)
+        if isinstance(score, bool) or not isinstance(score, (int, float)):
+            raise RulesError(f"{source}: lookalike_score must be a number in (0, 1], got {score!r}")
         try:
             return cls(
                 name=str(d.get("name") or Path(source).stem),
                 patterns=patterns,
                 lookalikes=pairs,
-                lookalike_score=float(d.get("lookalike_score", 0.5)),
+                lookalike_score=float(score),
             )
         except RulesError as e:
             raise RulesError(f"{source}: {e}") from None
@@ -140,7 +143,11 @@ def load_rules(name_or_path: str | Path) -> RegionRules:
     import yaml  # local: only needed when rules are used
 
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(p.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise RulesError(
+            f"{p}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})"
+        ) from None
     except yaml.YAMLError as e:
         raise RulesError(f"{p}: not valid YAML ({e})") from None
     return RegionRules.from_dict(data, source=str(p))
