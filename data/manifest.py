@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from data.errors import DataError
+from runtime.errors import InputError
 from runtime.records import ALPHABET, Plate
 
 MANIFEST_NAME = "labels.jsonl"
@@ -211,7 +212,7 @@ def access_options(cfg: Any) -> dict[str, Any]:
     if isinstance(roots, (str, os.PathLike)):
         roots = [roots]
     if not isinstance(allow, bool):
-        raise ValueError(f"paths.allow_outside_roots must be true or false, got {allow!r}")
+        raise InputError(f"paths.allow_outside_roots must be true or false, got {allow!r}")
     return {"roots": [Path(str(r)) for r in roots if r], "allow_outside": allow}
 
 
