@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml runtime/pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch/torchvision first, by exact version, so pip takes the pair that lies on this disk.
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install --quiet -e ".[train,runtime,evaluate,dev]"
+	$(PY) -m pip install --quiet -e ".[train,runtime,evaluate,eval-peers,dev]"
 	touch $(STAMP)
 
 setup: $(STAMP) system-deps

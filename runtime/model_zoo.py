@@ -34,8 +34,6 @@ from runtime.metadata import ModelMetadata, ModelMetadataError
 
 DEFAULT_ZOO = Path(__file__).resolve().parent / "zoo"
 METADATA_KEY = "LPR"
-
-
 MODEL_SUFFIXES = (".onnx", ".hef")
 SHA256_KEY = "model_sha256"
 """The ``"LPR"`` object's key for the model's sha256, where ``Checksum`` is not one."""
@@ -168,10 +166,10 @@ def read_model_entry(json_path: str | Path, verify: bool = True) -> ZooModel:
             "(a zoo entry's model lies beside its JSON)"
         )
     if model_path.suffix.lower() not in MODEL_SUFFIXES:
+        # Never a pickle (.pt, .pth, .pkl ...): loading one runs whatever code it holds.
         raise ZooError(
-            f"{p}: ModelPath {model_rel!r} is not an ONNX or HEF model; the runtime loads only "
-            f"{' and '.join(MODEL_SUFFIXES)} files (a .pt checkpoint is a pickle: export it with "
-            "`python -m export`)"
+            f"{p}: its model file {model_rel} is not ONNX or HEF; the runtime runs only "
+            f"{' and '.join(MODEL_SUFFIXES)} models (export PyTorch weights with `python -m export`)"
         )
     if not model_path.is_file():
         raise ZooError(f"{p}: its model file {model_path} does not exist")

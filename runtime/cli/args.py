@@ -43,7 +43,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="load models whose sha256 does not match their zoo JSON (development only; warns)",
     )
     parser.add_argument(
-        "--region", default=None, help="region rules: a name in runtime/regions/ or a YAML file"
+        "--region",
+        default=None,
+        help="region rules: a name in runtime/regions/ (see --list-regions; us, eu and auto pick the "
+        "member that fits) or a YAML file",
     )
     parser.add_argument(
         "--host", default="@local", help="degirum: @local, @cloud or an AI server host[:port]"

@@ -135,7 +135,7 @@ def test_model_path_must_stay_in_the_entry_folder_and_be_onnx_or_hef(tmp_path):
     spec["MODEL_PARAMETERS"][0]["ModelPath"] = "weights.pt"
     det.json_path.write_text(json.dumps(spec))
     for backend in ("onnx", "degirum"):
-        with pytest.raises(ZooError, match=r"'weights\.pt' is not an ONNX or HEF model"):
+        with pytest.raises(ZooError, match=r"its model file weights\.pt is not ONNX or HEF"):
             Predictor(zoo, backend)
 
 
