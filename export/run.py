@@ -69,6 +69,12 @@ def export_model(cfg: DictConfig) -> ExportResult:
 
     if OmegaConf.is_missing(cfg, "weights") or not cfg.weights:
         raise ExportError("no weights: give weights=PATH.pt (from python -m train)")
+    weights = Path(str(cfg.weights))
+    if weights.suffix.lower() != ".onnx":  # (an ONNX file gets its own error from load_weights)
+        from train.checkpoints import registry_path, require_trusted
+
+        # Unpickled only when a run here wrote it or the user vouches for it: a .pt can carry code.
+        require_trusted(weights, registry_path(cfg), cfg.get("trust_checkpoint", False), "weights")
     offline.prepare(cfg.ultralytics_dir)
     w = load_weights(str(cfg.weights), cfg.get("model"))
     task = str(w.model_cfg.task)

@@ -82,6 +82,9 @@ class PipelineConfig(_Settings):
     """Frames detected at once (ONNX backend); 0 = one per CPU core."""
     queue_depth: int = 4
     """Frames in flight beyond the workers (bounded: memory stays flat on long sources)."""
+    max_image_pixels: int = 100_000_000
+    """An image file whose header announces more pixels than this is an error for that image, not
+    decoded (a small PNG can decode to tens of gigabytes); 0 = no limit but OpenCV's own."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -102,8 +105,15 @@ class PipelineConfig(_Settings):
         for name in ("max_plates", "max_chars", "max_lines", "threads", "queue_depth", "top_n"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
-        if self.max_alternatives < 0 or self.workers < 0 or self.region_learn < 0:
-            problems.append("max_alternatives, workers and region_learn must not be negative")
+        if (
+            self.max_alternatives < 0
+            or self.workers < 0
+            or self.region_learn < 0
+            or self.max_image_pixels < 0
+        ):
+            problems.append(
+                "max_alternatives, workers, region_learn and max_image_pixels must not be negative"
+            )
         if problems:
             raise InputError("pipeline config: " + "; ".join(problems))
 
@@ -246,12 +256,17 @@ class StreamConfig(_Settings):
     always: newest wins for every source; never: every frame, the reader waits for the consumer."""
     realtime: bool = False
     """Pace a video file at its frame rate like a camera, so dropping applies (benchmarks, simulation)."""
+    max_bad_frames: int = 250
+    """Video files: frames that cannot be decoded are skipped (each reported by number, the rest
+    read) up to this many in a row; after that the file counts as ended early (stream_truncated)."""
     rtsp_transport: str = "tcp"
     """RTP over the RTSP connection (tcp: survives NAT and lossy Wi-Fi), udp, or auto (FFmpeg's choice).
     Ignored when OPENCV_FFMPEG_CAPTURE_OPTIONS is set in the environment."""
 
     def __post_init__(self) -> None:
         problems = []
+        if self.max_bad_frames < 0:
+            problems.append(f"max_bad_frames={self.max_bad_frames} must not be negative")
         if self.reconnect_attempts < 0:
             problems.append(f"reconnect_attempts={self.reconnect_attempts} must not be negative")
         for name in ("backoff_initial_s", "backoff_max_s", "open_timeout_s", "read_timeout_s"):

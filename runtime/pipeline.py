@@ -32,7 +32,7 @@ from runtime.reading import Reading, read_chars, weak_insertions
 from runtime.records import NO_REGION_MATCH, Char, Plate, to_box
 from runtime.results import FrameResult, peak_rss_mb
 from runtime.rules import RegionMemory, RegionRules, candidates, choose, load_rules
-from runtime.scheduler import FrameScheduler
+from runtime.scheduler import FRAME_ERRORS, FrameScheduler, frame_error
 from runtime.sources import SourceSpec, iter_frames, list_image_paths
 from runtime.video import TrackRun, track_plates
 
@@ -167,10 +167,12 @@ class Predictor:
         det_model: str | None = None,
         ocr_model: str | None = None,
         precision: str | None = None,
+        verify_models: bool = True,
         **backend_options: Any,
     ) -> None:
         self.config = config or PipelineConfig()
-        det, ocr = find_models(zoo, det_model, ocr_model, precision)
+        # verify_models: each model file's sha256 is checked against its zoo JSON before it is opened.
+        det, ocr = find_models(zoo, det_model, ocr_model, precision, verify=verify_models)
         if isinstance(rules, (str, Path)):
             rules = load_rules(rules)
         elif rules is None and self.config.region:
@@ -250,7 +252,10 @@ class Predictor:
         image, dets, error = detected.result()
         if error is not None:
             return FrameResult(source=frame.source, frame=frame.index, error=error)
-        plates = self.read_plates(image, dets)
+        try:
+            plates = self.read_plates(image, dets)
+        except FRAME_ERRORS as e:
+            return FrameResult(source=frame.source, frame=frame.index, error=frame_error(frame.source, e))
         return FrameResult(
             source=frame.source, frame=frame.index, plates=plates, image=image if keep_images else None
         )

@@ -26,6 +26,23 @@ Detected = tuple[np.ndarray | None, Detections | None, str | None]
 T = TypeVar("T")
 
 
+def _frame_errors() -> tuple[type[BaseException], ...]:
+    import cv2
+
+    return (cv2.error, MemoryError)
+
+
+FRAME_ERRORS = _frame_errors()
+"""What one frame may raise beyond ImageError without it being a bug of ours: OpenCV refusing an
+odd shape, or no memory for a huge image. It becomes that frame's error record."""
+
+
+def frame_error(source: str, error: BaseException) -> str:
+    """One line for a frame that could not be processed: the source and OpenCV's or Python's reason."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return f"{source}: cannot be processed ({type(error).__name__}: {lines[-1][:200]})"
+
+
 class FrameScheduler:
     """Runs the detector on a worker pool and a second stage on one reader thread, in frame order.
 
@@ -46,10 +63,12 @@ class FrameScheduler:
     def detect(self, frame: Frame) -> Detected:
         """Decode ``frame`` and run the plate detector; a frame that cannot be read gives its error."""
         try:
-            image = frame.load()
+            image = frame.load(self.config.max_image_pixels)
+            return image, self.backend.detect(image), None
         except ImageError as e:
             return None, None, str(e)
-        return image, self.backend.detect(image), None
+        except FRAME_ERRORS as e:  # one odd image (OpenCV refuses its shape, no memory) is its error alone
+            return None, None, frame_error(frame.source, e)
 
     def run(
         self,

@@ -38,6 +38,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ocr-model", default=None, help="OCR model by model name, when the zoo has several")
     parser.add_argument("--precision", default=None, help="pick models of this precision (fp32, int8)")
     parser.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="load models whose sha256 does not match their zoo JSON (development only; warns)",
+    )
+    parser.add_argument(
         "--region",
         default=None,
         help="region rules: a name in runtime/regions/ (see --list-regions; us, eu and auto pick the "
@@ -116,6 +121,7 @@ def predictor_from_args(args: argparse.Namespace) -> Predictor:
         det_model=args.det_model,
         ocr_model=args.ocr_model,
         precision=args.precision,
+        verify_models=not args.allow_unverified,
         **options,
     )
 

@@ -10,6 +10,10 @@ A video file instead measures the video pipeline (``Predictor.track``: tracking,
 against the detector alone on the same frames, decoded into memory first (``--frames`` caps them):
 ``pipeline_fps``, ``detector_only_fps``, their ratio and ``reads_per_frame`` (OCR crops per frame).
 Make a test video with ``python -m data action=synth kind=video n=300 out=DIR``.
+
+``--soak MINUTES``: a soak run instead (runtime/soak.py): the tracked pipeline for MINUTES on the
+video (looped) or stream, one JSON line of RSS, open files, threads and FPS per ``--soak-interval``,
+then a verdict line; exit 1 when memory, descriptors or threads grew.
 """
 
 from __future__ import annotations
@@ -55,10 +59,26 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="video: tracking and voting settings (runtime.config.TrackConfig)",
     )
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="soak run: the tracked pipeline on SOURCE (a video, looped; or a stream) for MINUTES, "
+        "printing RSS, open files, threads and FPS each interval (runtime/soak.py)",
+    )
+    parser.add_argument(
+        "--soak-interval", type=float, default=60.0, metavar="SECONDS", help="soak: seconds per sample"
+    )
     add_model_arguments(parser)
     args = parser.parse_args(argv)
     try:
         predictor = predictor_from_args(args)
+        if args.soak is not None:
+            from runtime.soak import main_soak
+
+            with predictor:
+                return main_soak(predictor, args)
         with predictor:
             if Path(args.source).suffix.lower() in VIDEO_SUFFIXES:
                 result = _video(predictor, args)
