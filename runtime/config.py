@@ -73,6 +73,14 @@ class PipelineConfig(_Settings):
     queue_depth: int = 4
     """Frames in flight beyond the workers (bounded: memory stays flat on long sources)."""
 
+    # OCR batching across frames (streaming backends: degirum)
+    ocr_batch: int = 0
+    """Plate crops sent to the OCR model back to back, from the frames in flight, so a device that
+    switches between the two models runs them before switching; 0 = the batch the OCR model was
+    built for (its zoo JSON's ``EagerBatchSize``; 1 when it says nothing), 1 = each crop at once."""
+    ocr_batch_wait_ms: float = 20.0
+    """Latency bound: a crop waits at most this long for its batch to fill."""
+
     def __post_init__(self) -> None:
         problems = []
         for name in (
@@ -90,8 +98,10 @@ class PipelineConfig(_Settings):
         for name in ("max_plates", "max_chars", "max_lines", "threads", "queue_depth", "top_n"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
-        if self.max_alternatives < 0 or self.workers < 0:
-            problems.append("max_alternatives and workers must not be negative")
+        if self.max_alternatives < 0 or self.workers < 0 or self.ocr_batch < 0:
+            problems.append("max_alternatives, workers and ocr_batch must not be negative")
+        if not self.ocr_batch_wait_ms >= 0:
+            problems.append(f"ocr_batch_wait_ms={self.ocr_batch_wait_ms} must not be negative")
         if problems:
             raise ValueError("pipeline config: " + "; ".join(problems))
 

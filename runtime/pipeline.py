@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from runtime.backends import Backend, create_backend
+from runtime.backends.base import detect_frame
 from runtime.config import PipelineConfig
 from runtime.geometry import plate_crop_box
 from runtime.model_zoo import find_models
@@ -31,7 +32,7 @@ from runtime.postprocess import Detections
 from runtime.reading import read_chars
 from runtime.records import Char, Plate
 from runtime.rules import RegionRules, apply_text, candidates, load_rules
-from runtime.sources import Frame, ImageError, SourceSpec, iter_frames, list_image_paths
+from runtime.sources import Frame, SourceSpec, iter_frames, list_image_paths
 
 REASON_EMPTY_CROP = "empty crop: the plate box has no area inside the image"
 REASON_NO_CHARS = "no characters found"
@@ -191,23 +192,51 @@ class Predictor:
     ) -> list[Plate]:
         """Plates read at ``boxes`` ([N, 4] xyxy image pixels, detector ``scores``): each box is
         cropped with the OCR model's padding, all crops go to the OCR model in one batch."""
+        regions, crops = self._crops(image, boxes)
+        if one_call_per_crop:  # the seed's way, for the benchmark's baseline
+            read = [self.backend.read([c])[0] for c in crops]
+        else:
+            read = self.backend.read(crops) if crops else []
+        return self._assemble(boxes, scores, regions, read)
+
+    def read_boxes_async(
+        self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None = None
+    ) -> Future:
+        """A Future for ``read_boxes``: on a streaming backend the crops are queued and this returns
+        at once (the plates are assembled when the OCR results come back)."""
+        regions, crops = self._crops(image, boxes)
+        read = self.backend.read_async(crops)
+        out: Future = Future()
+
+        def done(f: Future) -> None:
+            try:
+                out.set_result(self._assemble(boxes, scores, regions, f.result()))
+            except Exception as e:
+                out.set_exception(e)
+
+        read.add_done_callback(done)
+        return out
+
+    def _crops(self, image: np.ndarray, boxes: np.ndarray) -> tuple[list, list[np.ndarray]]:
         h, w = image.shape[:2]
         meta = self.ocr_meta
         regions = [
             plate_crop_box(tuple(float(v) for v in b), w, h, meta.crop_pad_x, meta.crop_pad_y) for b in boxes
         ]
-        crops = [image[r[1] : r[3], r[0] : r[2]] for r in regions if r is not None]
-        if one_call_per_crop:  # the seed's way, for the benchmark's baseline
-            read = [self.backend.read([c])[0] for c in crops]
-        else:
-            read = self.backend.read(crops) if crops else []
+        return regions, [image[r[1] : r[3], r[0] : r[2]] for r in regions if r is not None]
+
+    def _assemble(
+        self, boxes: np.ndarray, scores: np.ndarray | None, regions: list, read: list
+    ) -> list[Plate]:
         results = iter(read)
         plates = []
         for i, region in enumerate(regions):
             char_dets = next(results) if region is not None else None
             det_score = None if scores is None else float(scores[i])
             plates.append(
-                assemble_plate(boxes[i], det_score, region, char_dets, meta.names, self.config, self.rules)
+                assemble_plate(
+                    boxes[i], det_score, region, char_dets, self.ocr_meta.names, self.config, self.rules
+                )
             )
         return plates
 
@@ -218,16 +247,16 @@ class Predictor:
 
     # -- many frames -----------------------------------------------------------------------------
     def _detect_frame(self, frame: Frame) -> tuple[np.ndarray | None, Detections | None, str | None]:
-        try:
-            image = frame.load()
-        except ImageError as e:
-            return None, None, str(e)
-        return image, self.backend.detect(image), None
+        return detect_frame(self.backend, frame)
 
-    def _read_frame(self, frame: Frame, detected: Future, keep_images: bool) -> FrameResult:
+    def _read_frame(self, frame: Frame, detected: Future, keep_images: bool) -> FrameResult | Future:
         image, dets, error = detected.result()
         if error is not None:
             return FrameResult(source=frame.source, frame=frame.index, error=error)
+        if self.backend.reads_async:  # the crops join the OCR stream; the frame completes later
+            return _frame_result(
+                frame, image if keep_images else None, self.read_boxes_async(image, dets.boxes, dets.scores)
+            )
         plates = self.read_plates(image, dets)
         return FrameResult(
             source=frame.source, frame=frame.index, plates=plates, image=image if keep_images else None
@@ -241,7 +270,7 @@ class Predictor:
         one reader thread in frame order; results are yielded in order, a bounded number in flight."""
         workers = self._workers()
         in_flight = workers + self.config.queue_depth
-        det_pool = ThreadPoolExecutor(workers, thread_name_prefix="lpr-detect")
+        det_lane = self.backend.detect_lane(workers, in_flight)
         read_pool = ThreadPoolExecutor(1, thread_name_prefix="lpr-read")
         pending: deque[Future] = deque()
         try:
@@ -253,18 +282,18 @@ class Predictor:
                     break
                 except Exception:  # the source failed (a stream lost for good): finish what is in flight
                     while pending:
-                        yield pending.popleft().result()
+                        yield _outcome(pending.popleft())
                     raise
-                detected = det_pool.submit(self._detect_frame, frame)
+                detected = det_lane.submit(frame)
                 pending.append(read_pool.submit(second_stage, frame, detected, *args))
                 if len(pending) >= in_flight:
-                    yield pending.popleft().result()
+                    yield _outcome(pending.popleft())
             while pending:
-                yield pending.popleft().result()
+                yield _outcome(pending.popleft())
         finally:
             for f in pending:
                 f.cancel()
-            det_pool.shutdown(wait=True, cancel_futures=True)
+            det_lane.close()
             read_pool.shutdown(wait=True, cancel_futures=True)
 
     def run(self, source: SourceSpec, keep_images: bool = False) -> Iterator[FrameResult]:
@@ -364,6 +393,36 @@ class Predictor:
             "workers": self._workers(),
             "repeat": max(1, repeat),
         }
+
+
+def _outcome(second_stage: Future) -> Any:
+    """A second stage's result; one that completes later (a streaming read) returned a Future."""
+    result = second_stage.result()
+    return result.result() if isinstance(result, Future) else result
+
+
+def _frame_result(frame: Frame, image: np.ndarray | None, reading: Future) -> Future:
+    """The FrameResult once ``reading`` (the frame's plates) completes; an OCR failure on one of its
+    crops becomes that frame's error."""
+    out: Future = Future()
+
+    def done(f: Future) -> None:
+        try:
+            out.set_result(
+                FrameResult(source=frame.source, frame=frame.index, plates=f.result(), image=image)
+            )
+        except Exception as e:
+            out.set_result(
+                FrameResult(
+                    source=frame.source,
+                    frame=frame.index,
+                    error=f"{frame.source} (frame {frame.index}): the OCR model failed on a plate "
+                    f"({type(e).__name__}: {str(e).strip()[:300]})",
+                )
+            )
+
+    reading.add_done_callback(done)
+    return out
 
 
 def peak_rss_mb() -> float:
