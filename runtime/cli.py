@@ -39,10 +39,16 @@ SETUP_ERRORS = (
 )
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``python -m runtime`` and ``python -m runtime.bench``."""
+def add_model_arguments(parser: argparse.ArgumentParser, several_backends: bool = False) -> None:
+    """Options shared by ``python -m runtime`` and ``python -m runtime.bench`` (which may name
+    ``--backend`` several times: ``args.backend`` is then a list, None when not given)."""
     parser.add_argument(
-        "--backend", choices=BACKENDS, default="onnx", help="inference backend (default: onnx)"
+        "--backend",
+        choices=BACKENDS,
+        default=None if several_backends else "onnx",
+        action="append" if several_backends else "store",
+        help="inference backend (default: onnx)"
+        + ("; repeat it to compare backends" if several_backends else ""),
     )
     parser.add_argument("--zoo", type=Path, default=None, help=f"model zoo folder (default: {DEFAULT_ZOO})")
     parser.add_argument(
