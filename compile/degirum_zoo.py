@@ -39,6 +39,9 @@ def build(
     """(zoo model name, model JSON with placeholders, labels JSON)."""
     name = model_name(net_name, head, target["degirum_device_type"])
     labels = {str(i): n for i, n in enumerate(meta.names)}
+    batch = int(thresholds.get("batch_size", 1) or 1)
+    if batch < 1:
+        raise ValueError(f"batch_size={batch} must be at least 1")
     entry = {
         "ConfigVersion": CONFIG_VERSION,
         "Checksum": "{{hef_sha256}}",
@@ -47,6 +50,9 @@ def build(
                 "DeviceType": target["degirum_device_type"],
                 "RuntimeAgent": "HAILORT",
                 "SupportedDeviceTypes": target["degirum_supported_devices"],
+                # Inputs the device runs back to back before switching to another model (PySDK's
+                # eager batch; the runtime also holds OCR crops of several frames to fill it).
+                "EagerBatchSize": batch,
             }
         ],
         "PRE_PROCESS": [

@@ -125,6 +125,12 @@ def predictor_from_args(args: argparse.Namespace):
     options: dict[str, Any] = {}
     if args.backend == "degirum":
         options = {"host": args.host, "zoo_url": args.zoo_url, "token": args.token}
+    # A zoo with the detector at several input shapes: the one shaped like the source's frames.
+    aspect = None
+    if args.det_model is None and getattr(args, "source", None) is not None:
+        from runtime.source_shape import source_aspect
+
+        aspect = source_aspect(args.source)
     return Predictor(
         args.zoo,
         args.backend,
@@ -132,6 +138,7 @@ def predictor_from_args(args: argparse.Namespace):
         det_model=args.det_model,
         ocr_model=args.ocr_model,
         precision=args.precision,
+        aspect=aspect,
         **options,
     )
 

@@ -150,10 +150,13 @@ class Predictor:
         det_model: str | None = None,
         ocr_model: str | None = None,
         precision: str | None = None,
+        aspect: float | None = None,
         **backend_options: Any,
     ) -> None:
+        """``aspect``: the source's width / height, so a zoo with the detector at several input
+        shapes gives the one that pads least (see runtime.model_zoo.find_models)."""
         self.config = config or PipelineConfig()
-        det, ocr = find_models(zoo, det_model, ocr_model, precision)
+        det, ocr = find_models(zoo, det_model, ocr_model, precision, aspect)
         if isinstance(rules, (str, Path)):
             rules = load_rules(rules)
         elif rules is None and self.config.region:

@@ -105,8 +105,11 @@ class DegirumBackend(Backend):
         self.max_concurrent_detect = config.detect_workers
         self.ocr_batch = config.ocr_batch or _compiled_batch(ocr)
         if self.ocr_batch > 1:
-            # The device scheduler runs this many OCR inputs before switching back to the detector.
+            # The device scheduler runs this many OCR inputs before switching back to the detector;
+            # on Hailo the network is configured for that batch too.
             self.ocr_model.eager_batch_size = self.ocr_batch
+            if ocr.runtime == "HAILORT":
+                self.ocr_model.extra_device_params = {"HAILO_BATCH_SIZE": self.ocr_batch}
         self._streams: _Streams | None = None
         self._stream_users = 0
         self._stream_lock = threading.Lock()

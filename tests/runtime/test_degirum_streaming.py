@@ -167,3 +167,34 @@ def test_ocr_crops_of_several_frames_go_as_one_batch(photos):
     assert got == reference
     crops = sum(len(r["plates"]) for r in reference)
     assert peak >= min(4, crops), f"the OCR model never had a batch of crops at once (peak {peak})"
+
+
+def test_ocr_batch_recorded_in_the_zoo_json_is_used(photos, tmp_path):
+    """The compile stage writes the OCR model's batch into its zoo entry (DEVICE EagerBatchSize);
+    the degirum backend takes it as its OCR batch unless the config names one."""
+    why = degirum_unavailable()
+    if why:
+        pytest.skip(why)
+    import json
+
+    from runtime.model_zoo import find_models
+
+    det, ocr = find_models()
+    zoo = tmp_path / "zoo"
+    for model, batch in ((det, None), (ocr, 3)):
+        folder = zoo / model.name
+        folder.mkdir(parents=True)
+        spec = json.loads(model.json_path.read_text())
+        if batch is not None:
+            spec["DEVICE"][0]["EagerBatchSize"] = batch
+        (folder / model.json_path.name).write_text(json.dumps(spec))
+        for f in model.json_path.parent.iterdir():
+            if f.suffix != ".json" or f.name.startswith("labels_"):
+                (folder / f.name).symlink_to(f)
+    with Predictor(zoo, "degirum") as from_zoo:
+        assert from_zoo.backend.ocr_batch == 3
+        assert from_zoo.backend.ocr_model.eager_batch_size == 3
+        got = dicts(from_zoo.run(photos[:4]))
+    with Predictor(zoo, "degirum", PipelineConfig(ocr_batch=1)) as told:
+        assert told.backend.ocr_batch == 1
+        assert dicts(told.run(photos[:4])) == got
