@@ -50,9 +50,6 @@ def build(
                 "DeviceType": target["degirum_device_type"],
                 "RuntimeAgent": "HAILORT",
                 "SupportedDeviceTypes": target["degirum_supported_devices"],
-                # Inputs the device runs back to back before switching to another model (PySDK's
-                # eager batch; the runtime also holds OCR crops of several frames to fill it).
-                "EagerBatchSize": batch,
             }
         ],
         "PRE_PROCESS": [
@@ -84,6 +81,10 @@ def build(
         ],
         METADATA_KEY: hef_metadata(meta, name).to_json_object(),
     }
+    if batch > 1:
+        # Inputs the device runs back to back before switching to another model (PySDK's eager
+        # batch; the runtime also holds OCR crops of several frames to fill it).
+        entry["DEVICE"][0]["EagerBatchSize"] = batch
     return name, entry, labels
 
 
