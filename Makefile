@@ -7,21 +7,21 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lpr-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps demo test clean-runs
+.PHONY: setup system-deps demo test lint clean-runs
 
 $(STAMP): pyproject.toml runtime/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch/torchvision first, by exact version, so pip takes the pair that lies on this disk.
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install --quiet -e ".[train,runtime,evaluate,dev]"
+	$(PY) -m pip install --quiet -e ".[train,runtime,evaluate,eval-peers,dev]"
 	touch $(STAMP)
 
 setup: $(STAMP) system-deps
 	$(PY) -m runtime.degirum_setup
 
 # Debian packages for the stream tests' real RTSP server (GStreamer's, run by the system Python:
-# tests/rtsp_server.py). Installed only where apt-get exists and we are root, only what is missing
+# tests/helpers/rtsp_server.py). Installed only where apt-get exists and we are root, only what is missing
 # (a no-op once there); elsewhere, or when the install fails, the RTSP tests skip and say why.
 SYSTEM_DEPS := gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good python3-gi
 
@@ -55,6 +55,12 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Format, lint and type checks as configured in pyproject.toml (CI runs them before the tests).
+lint: $(STAMP)
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 clean-runs:
 	rm -rf runs

@@ -18,7 +18,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from data.config import UsageError, stage_main  # data.config registers ${lpr.root:} before Hydra composes
+import stage.config  # noqa: F401  (registers ${lpr.root:} before Hydra composes)
+from stage.errors import UsageError
+from stage.main import stage_main
 
 
 def cli_args(argv: list[str]) -> list[str]:
@@ -67,7 +69,7 @@ def report_dfc(bundle_dir: Path) -> None:
 def run(cfg: DictConfig) -> int:
     from compile.bundle import build, net_name_for, read_model
 
-    if not cfg.onnx:
+    if OmegaConf.is_missing(cfg, "onnx") or not cfg.onnx:
         raise UsageError("no model: give model=PATH.onnx (an export from `python -m export`)")
     onnx_path = Path(cfg.onnx)
     wanted = dfc_available() if str(cfg.run_dfc).lower() == "auto" else bool(cfg.run_dfc)
@@ -79,7 +81,8 @@ def run(cfg: DictConfig) -> int:
     spec = bundle.spec
     print(
         f"model {onnx_path}: {spec['task']}, {spec['num_classes']} classes, input {spec['input_shape']}, "
-        f"Detect layer model.{spec['detect_layer_index']}, reg_max {spec['reg_max']}, strides {spec['strides']}"
+        f"Detect layer model.{spec['detect_layer_index']}, reg_max {spec['reg_max']}, strides "
+        f"{spec['strides']}"
     )
     for e in spec["end_nodes"]:
         print(f"  end node {e['key']:8s} {e['onnx_node']}  ({e['branch']}, {e['channels']} ch)")
@@ -107,7 +110,7 @@ def run(cfg: DictConfig) -> int:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="compile")
 def main(cfg: DictConfig) -> None:
-    stage_main(run, cfg)  # BundleError, GraphError, CalibrationError are ValueErrors: exit code 2
+    stage_main(run, cfg)
 
 
 if __name__ == "__main__":

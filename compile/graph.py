@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compile.errors import GraphError
+
 # Ultralytics names a module's ONNX nodes after its position in the model yaml: the Detect head of
 # yolov8n is module 22, but another yaml (p2/p6 heads, extra layers) moves it. The index is read
 # from these names, never assumed.
@@ -28,10 +30,6 @@ BRANCH_ROLE = {"2": "box", "3": "cls"}
 # Ops that only move or regroup values between a head conv and the decode; walking through them
 # forward from a head conv must reach the Sigmoid (class) or the DFL Softmax (box).
 ACTIVATION_OPS = {"Sigmoid", "Clip", "Relu", "Mul", "HardSwish", "LeakyRelu", "Elu", "Selu", "Tanh"}
-
-
-class GraphError(ValueError):
-    """The ONNX graph is not an Ultralytics YOLOv8 detector this stage can cut for the DFC."""
 
 
 @dataclass(frozen=True)
@@ -196,7 +194,8 @@ def analyse(path: str | Path, num_classes: int | None = None) -> HeadSpec:
         )
     if len(candidates) > 1:
         raise GraphError(
-            f"{where}: head convs found under several modules {sorted(candidates)}; cannot tell the Detect layer"
+            f"{where}: head convs found under several modules {sorted(candidates)}; cannot tell the Detect "
+            "layer"
         )
     detect_index, found = next(iter(candidates.items()))
 
@@ -231,7 +230,8 @@ def analyse(path: str | Path, num_classes: int | None = None) -> HeadSpec:
         direct = {n.op_type for n in consumers.get(out, [])}
         if direct & ({"Conv"} | ACTIVATION_OPS):
             problems.append(
-                f"{node.name}: its output feeds {sorted(direct)} directly; it is not the last conv of its branch"
+                f"{node.name}: its output feeds {sorted(direct)} directly; it is not the last conv of its "
+                "branch"
             )
         if role == "box":
             expected = 4 * reg_max

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from compile.errors import ModelScriptError
 from compile.graph import HeadSpec
 from runtime.metadata import ModelMetadata
 
@@ -69,10 +70,6 @@ COMPILER_LEVELS = {"0", "1", "2", "max"}
 PLACEHOLDER = re.compile(r"\{\{([a-z0-9_]+)\}\}")
 LINE = re.compile(r"^(?:(?P<lhs>[A-Za-z0-9_/{}, ]+?)\s*=\s*)?(?P<name>[a-z][a-z0-9_]*)\s*\((?P<args>.*)\)$")
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_/]*$")
-
-
-class ModelScriptError(ValueError):
-    """A model script line is not a known command with sensible arguments."""
 
 
 @dataclass
@@ -210,7 +207,8 @@ def _check(cmd: ScriptCommand, allow_placeholders: bool) -> list[str]:
                 out.append(f"{key} must be in {allowed.start}..{allowed.stop - 1}, got {kw[key]}")
         if set(kw) - {"optimization_level", "compression_level", "batch_size"}:
             out.append(
-                f"model_optimization_flavor: unknown keys {sorted(set(kw) - {'optimization_level', 'compression_level', 'batch_size'})}"
+                "model_optimization_flavor: unknown keys "
+                f"{sorted(set(kw) - {'optimization_level', 'compression_level', 'batch_size'})}"
             )
     elif cmd.name == "model_optimization_config":
         if not a:
@@ -295,7 +293,7 @@ def pixel_normalization(meta: ModelMetadata) -> tuple[list[float], list[float]]:
     """Hailo's normalization works on raw pixels: out = (pixel - mean_px) / std_px. The model's
     metadata says input = (pixel * scale - mean) / std, so mean_px = mean / scale, std_px = std / scale."""
     if meta.scale <= 0:
-        raise ValueError(f"metadata scale {meta.scale} must be positive")
+        raise ModelScriptError(f"metadata scale {meta.scale} must be positive")
     return [m / meta.scale for m in meta.mean], [s / meta.scale for s in meta.std]
 
 
@@ -304,7 +302,7 @@ def build(
 ) -> str:
     """The annotated model script template for this model and config (placeholders for HN names)."""
     if meta.channel_order.upper() != "RGB":
-        raise ValueError(
+        raise ModelScriptError(
             f"metadata channel_order {meta.channel_order!r}: only RGB models are supported "
             "(HailoRT and DeGirum feed RGB frames)"
         )
@@ -312,63 +310,75 @@ def build(
     cls_keys = [head.node("cls", s).key for s in head.strides]
     reg_keys = [head.node("box", s).key for s in head.strides]
     lines = [
-        f"# Model script for {meta.task} ({head.input_height}x{head.input_width}, {meta.num_classes} class(es)), written by",
+        f"# Model script for {meta.task} ({head.input_height}x{head.input_width}, {meta.num_classes} "
+        "class(es)), written by",
         "# `python -m compile` from the model's ONNX graph and metadata and conf/compile.yaml. {{...}} are",
         "# the DFC parser's layer names for the ONNX end nodes listed in bundle.json; run_dfc.py fills them",
         "# in after translating the ONNX, then strips these comments before loading the script.",
         "",
         "# Frames arrive as RGB 0..255 (calib.npy and HailoRT alike); the network was trained on",
-        f"# (pixel * {meta.scale:.6g} - {meta.mean}) / {meta.std} (ONNX metadata), i.e. (pixel - mean) / std below.",
+        f"# (pixel * {meta.scale:.6g} - {meta.mean}) / {meta.std} (ONNX metadata), i.e. (pixel - mean) / "
+        "std below.",
         f"normalization1 = normalization({_fmt(mean_px)}, {_fmt(std_px)})",
     ]
     activation = script_cfg["class_activation"]
     if activation:
         lines += [
             "",
-            f"# The class {activation} runs after the head convs in Ultralytics' graph, outside the cut: on the chip it",
+            f"# The class {activation} runs after the head convs in Ultralytics' graph, outside the cut: on "
+            "the chip it",
             "# keeps class scores in 0..1 for int8 and gives the NMS decoder and DeGirum probabilities.",
         ]
         lines += [f"change_output_activation({{{{{k}}}}}, {activation})" for k in cls_keys]
     a16 = list(script_cfg.get("a16_outputs") or [])
     unknown = set(a16) - {"box", "cls"}
     if unknown:
-        raise ValueError(f"model_script.a16_outputs: {sorted(unknown)} not in [box, cls]")
+        raise ModelScriptError(f"model_script.a16_outputs: {sorted(unknown)} not in [box, cls]")
     if a16:
         keys = [k for branch, ks in (("box", reg_keys), ("cls", cls_keys)) if branch in a16 for k in ks]
         lines += [
             "",
-            f"# 16-bit activations on the {'/'.join(a16)} head outputs (config model_script.a16_outputs): less",
+            f"# 16-bit activations on the {'/'.join(a16)} head outputs (config model_script.a16_outputs): "
+            "less",
             "# quantisation noise where the outputs are decoded, at some throughput cost.",
             "quantization_param([" + ", ".join(f"{{{{{k}}}}}" for k in keys) + "], precision_mode=a16_w16)",
         ]
     if script_cfg.get("a16_stem"):
         if head.stem is None:
-            raise ValueError("model_script.a16_stem: the graph has no single convolution reading the input")
+            raise ModelScriptError(
+                "model_script.a16_stem: the graph has no single convolution reading the input"
+            )
         lines += [
             "",
             f"# 16-bit on the stem convolution ({head.stem.onnx_node}, {head.stem.channels} channels at "
             f"{head.stem.shape[2]}x{head.stem.shape[3]}; config model_script.a16_stem):",
-            "# the int8 proxy lost a quarter of the detector's plates with this layer in 8 bits (runtime/zoo/MODEL_CARD.md).",
+            "# the int8 proxy lost a quarter of the detector's plates with this layer in 8 bits "
+            "(runtime/zoo/MODEL_CARD.md).",
             "quantization_param({{stem}}, precision_mode=a16_w16)",
         ]
     if nms_on_chip:
         lines += [
             "",
-            f"# Box decoding (DFL, {head.reg_max} bins) and per-class NMS inside the HEF, configured by the JSON written from",
-            f"# this model (classes={head.num_classes}, image_dims=[{head.input_height}, {head.input_width}], strides {head.strides});",
+            f"# Box decoding (DFL, {head.reg_max} bins) and per-class NMS inside the HEF, configured by the "
+            "JSON written from",
+            f"# this model (classes={head.num_classes}, image_dims=[{head.input_height}, "
+            f"{head.input_width}], strides {head.strides});",
             f"# engine={script_cfg['nms_engine']} as in the model zoo's yolov8 scripts.",
             f'nms_postprocess("{{{{nms_config}}}}", meta_arch=yolov8, engine={script_cfg["nms_engine"]})',
         ]
     lines += [
         "",
-        f"# Optimisation level {script_cfg['optimization_level']} (0 = plain calibration .. 4 = most fine-tuning; >= 2 needs a GPU,",
-        "# without one the DFC falls back to 0 and says so in its log); compression 0 keeps every weight 8-bit.",
+        f"# Optimisation level {script_cfg['optimization_level']} (0 = plain calibration .. 4 = most "
+        "fine-tuning; >= 2 needs a GPU,",
+        "# without one the DFC falls back to 0 and says so in its log); compression 0 keeps every weight "
+        "8-bit.",
         f"model_optimization_flavor(optimization_level={script_cfg['optimization_level']}, "
         f"compression_level={script_cfg['compression_level']})",
         "",
         f"# Calibrate on all {calib_count} images of calib.npy (letterboxed like training), "
         f"{script_cfg['calib_batch_size']} at a time.",
-        f"model_optimization_config(calibration, batch_size={script_cfg['calib_batch_size']}, calibset_size={calib_count})",
+        f"model_optimization_config(calibration, batch_size={script_cfg['calib_batch_size']}, "
+        f"calibset_size={calib_count})",
     ]
     if script_cfg.get("width_splitter_defuse"):
         lines += [
@@ -379,7 +389,8 @@ def build(
     if script_cfg.get("compiler_optimization_level") is not None:
         lines += [
             "",
-            "# Compiler effort: 'max' searches longer for a faster placement (the DFC suggests it in its log).",
+            "# Compiler effort: 'max' searches longer for a faster placement (the DFC suggests it in its "
+            "log).",
             f"performance_param(compiler_optimization_level={script_cfg['compiler_optimization_level']})",
         ]
     return "\n".join(lines) + "\n"

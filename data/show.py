@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from data.errors import DataError
 from data.images import read_image
 from data.manifest import LabeledImage, Manifest
 from runtime.records import Plate
@@ -22,7 +23,7 @@ def draw_plates(image: np.ndarray, plates: list[Plate], chars: bool = True, thic
         x1, y1, x2, y2 = (int(round(v)) for v in plate.box)
         cv2.rectangle(out, (x1, y1), (x2, y2), PLATE_COLOUR, thickness + 1)
         if chars:
-            for i, ch in enumerate(plate.chars):
+            for ch in plate.chars:
                 colour = CHAR_COLOURS[(ch.line or 0) % 2]
                 a1, b1, a2, b2 = (int(round(v)) for v in ch.box)
                 cv2.rectangle(out, (a1, b1), (a2, b2), colour, thickness)
@@ -92,7 +93,7 @@ def contact_sheet(
             )
         tiles.append(_tile(image, tile, Path(item.image).name))
     if not tiles:
-        raise ValueError(f"{manifest.path}: no images to show" + (f" in split {split!r}" if split else ""))
+        raise DataError(f"{manifest.path}: no images to show" + (f" in split {split!r}" if split else ""))
     rows = -(-len(tiles) // columns)
     sheet = np.full((rows * tile, min(columns, len(tiles)) * tile, 3), 25, np.uint8)
     for k, t in enumerate(tiles):

@@ -9,7 +9,6 @@ is counted as not evaluated.
 from __future__ import annotations
 
 import logging
-import resource
 import time
 from dataclasses import dataclass, field
 
@@ -18,9 +17,11 @@ from tqdm import tqdm
 from data.images import IMAGE_SUFFIXES, read_image
 from data.manifest import Issue, LabeledImage, Manifest
 from evaluate.adapters import CropReader, Pipeline
+from evaluate.errors import EvaluateError, PredictorError
 from evaluate.predictions import ImageRecord
 from evaluate.text import TextRules
 from runtime.records import Plate
+from runtime.results import peak_rss_mb
 
 log = logging.getLogger("evaluate")
 
@@ -43,11 +44,6 @@ class Run:
 
     def count(self, kind: str) -> int:
         return sum(1 for i in self.issues if i.kind == kind)
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def unlabelled_images(manifest: Manifest) -> list[Issue]:
@@ -83,10 +79,10 @@ def _read_boxes(
         return out, {}
     reads = reader.read_plates(image, [item.plates[i].box for i in wanted], item.image)
     if len(reads) != len(wanted):
-        raise ValueError(
+        raise EvaluateError(
             f"{type(reader).__name__}.read_plates returned {len(reads)} plates for {len(wanted)} boxes"
         )
-    for i, plate in zip(wanted, reads):
+    for i, plate in zip(wanted, reads, strict=False):
         out[i] = plate
     return out, reader.timings()
 
@@ -105,7 +101,8 @@ def run_dataset(
     """Run ``pipeline`` (and the baselines) on every image of ``manifest``.
 
     Scene images get the full pipeline (``end_to_end``) and an OCR pass on every labelled plate's
-    box; crop images (``"crop": true``) only the OCR pass. Baselines read the same boxes."""
+    box; crop images (``"crop": true``) only the OCR pass. Baselines read the same boxes, and those
+    that spot text (``spot``) also read each whole scene image when ``end_to_end``."""
     baselines = baselines or {}
     items = manifest.images[:limit] if limit else list(manifest.images)
     issues = list(manifest.issues) + (unlabelled_images(manifest) if check_unlabelled else [])
@@ -150,16 +147,25 @@ def run_dataset(
             rec.error = f"{type(e).__name__}: {e}"
             issues.append(Issue(*where, "predictor_error", f"{item.image}: {rec.error}"))
             if failures == attempts == FAIL_FAST_AFTER:
-                raise RuntimeError(
+                raise PredictorError(
                     f"the predictor failed on each of the first {attempts} images; last: {rec.error}"
                 ) from e
             continue
         if replayed is not None:
             rec.baselines = replayed(item.image)
+            rec.baseline_lines = pipeline.baseline_lines(item.image)
+            rec.baseline_timings_ms = pipeline.baseline_timings(item.image)
         for name, reader in baselines.items():
             try:
-                rec.baselines[name], _ = _read_boxes(reader, image, item, rules)
+                reader.timings()  # drop anything timed outside these calls
+                rec.baselines[name], stage_ms = _read_boxes(reader, image, item, rules)
+                if end_to_end and not item.is_crop and hasattr(reader, "spot"):
+                    rec.baseline_lines[name] = list(reader.spot(image, item.image))
+                    stage_ms = {**stage_ms, **reader.timings()}
+                rec.baseline_timings_ms[name] = stage_ms
             except Exception as e:  # a baseline's failure is that baseline's problem, not the run's
+                rec.baselines.pop(name, None)
+                rec.baseline_lines.pop(name, None)
                 issues.append(
                     Issue(*where, "baseline_error", f"{item.image}: {name}: {type(e).__name__}: {e}")
                 )
@@ -168,8 +174,10 @@ def run_dataset(
     base_info = {name: dict(reader.describe()) for name, reader in baselines.items()}
     base_info.update({name: {"skipped": why} for name, why in (baseline_skips or {}).items()})
     if replayed is not None:
+        recorded = (getattr(pipeline, "header", None) or {}).get("baselines") or {}
         for name in {n for r in records for n in r.baselines}:
-            base_info.setdefault(name, {"name": name, "replayed_from": described.get("replayed_from")})
+            info = {"name": name, **(recorded.get(name) or {})}
+            base_info.setdefault(name, {**info, "replayed_from": described.get("replayed_from")})
     return Run(
         manifest=manifest,
         items=items,

@@ -16,12 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from data.config import output_dir
-from data.files import sha256_file
 from export.checks import (
-    ParityError,
     benchmark,
     compare_onnx,
     degirum_agreement,
@@ -29,6 +26,7 @@ from export.checks import (
     parity,
     sample_images,
 )
+from export.errors import ParityError
 from export.onnx_export import (
     ExportError,
     LoadedWeights,
@@ -40,6 +38,8 @@ from export.onnx_export import (
 )
 from export.zoo import ZooEntry, check_entry, entry_paths, model_name, write_entry
 from runtime.backends.base import preprocess
+from stage.files import sha256_file
+from stage.runs import output_dir
 
 
 @dataclass
@@ -67,7 +67,7 @@ def _images(cfg: DictConfig, task: str, split: str, count: int, meta, scratch: P
 def export_model(cfg: DictConfig) -> ExportResult:
     from train import offline
 
-    if not cfg.weights:
+    if OmegaConf.is_missing(cfg, "weights") or not cfg.weights:
         raise ExportError("no weights: give weights=PATH.pt (from python -m train)")
     offline.prepare(cfg.ultralytics_dir)
     w = load_weights(str(cfg.weights), cfg.get("model"))
@@ -101,7 +101,8 @@ def export_model(cfg: DictConfig) -> ExportResult:
         "training_set_hash": _training_hash(w.path),
         "metadata": meta.to_props(),
         "opset": int(cfg.onnx_export.opset),
-        # Trained at another size than exported is legitimate (CPU profile: detector at 320), but worth seeing.
+        # Trained at another size than exported is legitimate (CPU profile: detector at 320), but worth
+        # seeing.
         "train_imgsz": (w.model.ckpt or {}).get("train_args", {}).get("imgsz"),
     }
     scratch = Path(tempfile.mkdtemp(prefix="lpr_export_"))
@@ -250,7 +251,8 @@ def _degirum_round_trip(cfg, task: str, fp32: ZooEntry, meta, scratch: Path) -> 
     for key in ("fill_114", "fill_0"):
         r = out[key]
         print(
-            f"DeGirum ONNX/CPU, letterbox fill {r['fill']}: {r['matched']}/{r['reference']} of our boxes found, "
+            f"DeGirum ONNX/CPU, letterbox fill {r['fill']}: {r['matched']}/{r['reference']} of our boxes "
+            "found, "
             f"{r['other_matched']}/{r['other']} of DeGirum's matched, min IoU {r['min_iou']:.3f}"
         )
     if not out["fill_114"]["ok"]:
@@ -269,12 +271,14 @@ def summary_text(report: dict, fp32: ZooEntry, int8: ZooEntry | None) -> str:
     b = report.get("benchmark", {})
     if "fp32" in b:
         lines.append(
-            f"fp32: {b['fp32']['size_mb']} MB, {b['fp32']['median_ms']} ms/image (ONNX Runtime, {b['fp32']['threads']} threads)"
+            f"fp32: {b['fp32']['size_mb']} MB, {b['fp32']['median_ms']} ms/image (ONNX Runtime, "
+            f"{b['fp32']['threads']} threads)"
         )
     if int8 is not None and "int8" in b:
         v = report["int8"]["vs_fp32"]
         lines.append(
-            f"int8: {b['int8']['size_mb']} MB, {b['int8']['median_ms']} ms/image; vs fp32 on {v['images']} images: "
+            f"int8: {b['int8']['size_mb']} MB, {b['int8']['median_ms']} ms/image; vs fp32 on {v['images']} "
+            "images: "
             f"{v['matched']}/{v['reference']} boxes kept, {v['other'] - v['other_matched']} new, "
             f"max score error {v['max_abs_scores']:.3f} -> {int8.folder}"
         )

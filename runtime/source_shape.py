@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from runtime.sources import VIDEO_SUFFIXES, list_image_paths
+from runtime.errors import SourceError
+from runtime.frames import VIDEO_SUFFIXES
+from runtime.sources import list_image_paths
 
 
 def source_aspect(spec: str | os.PathLike) -> float | None:
@@ -28,7 +30,7 @@ def source_aspect(spec: str | os.PathLike) -> float | None:
         return width / height if width > 0 and height > 0 else None
     try:
         paths = list_image_paths(s)
-    except ValueError:  # a stream, a camera, nothing there: the caller reports it when it reads
+    except SourceError:  # a stream, a camera, nothing there: the caller reports it when it reads
         return None
     image = cv2.imread(str(paths[0]), cv2.IMREAD_REDUCED_COLOR_8)  # 1/8 size: the aspect is all we need
     if image is None or image.shape[0] == 0:

@@ -22,14 +22,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from data.config import output_dir
+from stage.runs import output_dir
 from train import offline
 from train.architecture import lpr_info, write_model_yaml
+from train.errors import TrainError
 from train.mix import prepare_data, write_training_set
-
-
-class TrainError(RuntimeError):
-    """Training cannot start as configured (bad weights, nothing to resume)."""
 
 
 @dataclass
@@ -122,7 +119,8 @@ def find_resume(cfg: DictConfig) -> Path:
         raise TrainError(f"resume={path}: no {last}")
     if not _unfinished(last):
         raise TrainError(
-            f"resume={path}: that run finished (no optimizer state in {last}); start a new run with init={last}"
+            f"resume={path}: that run finished (no optimizer state in {last}); start a new run with "
+            f"init={last}"
         )
     return last
 
@@ -281,7 +279,7 @@ def _ocr_readout(cfg: DictConfig, weights: Path, run_dir: Path) -> dict[str, Any
     out["line"] = score.line()
     n = int(cfg.readout.sheet)
     if n and crops:
-        captions = [f"{text_of(t)} -> {text_of(r)}" for t, r in zip(truths[:n], reads[:n])]
+        captions = [f"{text_of(t)} -> {text_of(r)}" for t, r in zip(truths[:n], reads[:n], strict=False)]
         out["sheet"] = str(draw_reads(crops[:n], reads[:n], captions, run_dir / "val_reads.png"))
     return out
 
@@ -300,7 +298,8 @@ def summary_text(s: dict[str, Any]) -> str:
         f, b = s["final"], s["best_metrics"]
         lines.append(
             f"final: P {f['precision(B)']:.3f} R {f['recall(B)']:.3f} mAP50 {f['mAP50(B)']:.3f} "
-            f"mAP50-95 {f['mAP50-95(B)']:.3f}; best mAP50-95 {b['mAP50-95(B)']:.3f} at epoch {s['best_epoch']}"
+            f"mAP50-95 {f['mAP50-95(B)']:.3f}; best mAP50-95 {b['mAP50-95(B)']:.3f} at epoch "
+            f"{s['best_epoch']}"
         )
     if s.get("readout"):
         lines.append(s["readout"]["line"])

@@ -17,14 +17,11 @@ from contextlib import contextmanager
 import numpy as np
 
 from runtime.config import PipelineConfig
+from runtime.errors import BackendError
 from runtime.geometry import Letterbox, letterbox
 from runtime.metadata import ModelMetadata
 from runtime.model_zoo import ZooModel
 from runtime.postprocess import Detections, decode_yolov8
-
-
-class BackendError(RuntimeError):
-    """A backend that cannot run (missing package, unusable model); the message says why."""
 
 
 class ModelClock:
@@ -160,7 +157,7 @@ class Backend(ABC):
             future.set_exception(e)
         return future
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: backends without resources keep this no-op
         """Release the models (the backend is unusable afterwards)."""
 
     def describe(self) -> dict:
@@ -184,7 +181,7 @@ def frame_error(frame, error: Exception) -> str:
 def detect_frame(backend: Backend, frame) -> DetectedFrame:
     """Decode one frame and find its plates; a frame that cannot be decoded, or that the backend
     fails on (a shape it cannot letterbox, a device error), gives an error record naming it."""
-    from runtime.sources import ImageError
+    from runtime.errors import ImageError
 
     try:
         image = frame.load()

@@ -15,6 +15,7 @@ Post-processing:
 
 from __future__ import annotations
 
+import functools
 import threading
 from concurrent.futures import Future
 from typing import Any
@@ -221,7 +222,10 @@ class DegirumBackend(Backend):
             return super().read_async(crops)
         return gather(
             [
-                chain(streams.ocr_batch.submit(c), lambda r, w=c.shape[1], h=c.shape[0]: self._chars(r, w, h))
+                chain(
+                    streams.ocr_batch.submit(c),
+                    functools.partial(self._chars, width=c.shape[1], height=c.shape[0]),
+                )
                 for c in crops
             ]
         )
@@ -299,7 +303,7 @@ class StreamDetectLane(DetectLane):
         self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="lpr-decode")
 
     def submit(self, frame) -> Future:
-        from runtime.sources import ImageError
+        from runtime.errors import ImageError
 
         out: Future = Future()
 

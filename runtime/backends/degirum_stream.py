@@ -20,6 +20,7 @@ Nothing here is specific to one runtime agent.
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
@@ -29,7 +30,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.backends.base import BackendError, ModelClock
+from runtime.backends.base import ModelClock
+from runtime.errors import BackendError
 
 POLL_S = 0.002
 """How long the generator waits for an input before letting PySDK return results (non-blocking mode)."""
@@ -252,7 +254,7 @@ class HeldBatch:
             except Exception as e:
                 future.set_exception(e)
                 continue
-            inner.add_done_callback(lambda f, out=future: _copy_outcome(f, out))
+            inner.add_done_callback(functools.partial(_copy_outcome, target=future))
 
 
 def _copy_outcome(source: Future, target: Future) -> None:

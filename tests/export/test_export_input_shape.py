@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import onnxruntime as ort
 import pytest
-from model_fixtures import tiny_export_overrides
+from helpers.model_fixtures import tiny_export_overrides
 
 from data.config import compose
 from export.onnx_export import ExportError, load_weights

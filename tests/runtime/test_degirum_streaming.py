@@ -14,11 +14,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from stream_fixtures import write_video
+from helpers.stream_fixtures import write_video
 
 from runtime.config import PipelineConfig
+from runtime.errors import SourceError
+from runtime.frames import Frame
 from runtime.pipeline import Predictor
-from runtime.sources import Frame, SourceError
 
 pytestmark = pytest.mark.shared_data
 
