@@ -39,9 +39,7 @@ def build(
     """(zoo model name, model JSON with placeholders, labels JSON)."""
     name = model_name(net_name, head, target["degirum_device_type"])
     labels = {str(i): n for i, n in enumerate(meta.names)}
-    batch = int(thresholds.get("batch_size", 1) or 1)
-    if batch < 1:
-        raise ValueError(f"batch_size={batch} must be at least 1")
+    batch = int(thresholds.get("batch_size", 1))  # checked by the bundle (at least 1)
     entry = {
         "ConfigVersion": CONFIG_VERSION,
         "Checksum": "{{hef_sha256}}",

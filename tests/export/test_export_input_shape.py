@@ -7,10 +7,11 @@ import onnxruntime as ort
 import pytest
 from helpers.model_fixtures import tiny_export_overrides
 
-from data.config import compose
-from export.onnx_export import ExportError, load_weights
+from export.errors import ExportError
+from export.onnx_export import load_weights
 from export.run import export_model, with_input_size
 from runtime.model_zoo import find_models, read_model_entry
+from stage.config import compose
 
 
 def test_detector_exported_at_a_wide_input(tiny_weights, tiny_onnx, tmp_path):
