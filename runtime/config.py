@@ -86,6 +86,14 @@ class PipelineConfig(_Settings):
     """An image file whose header announces more pixels than this is an error for that image, not
     decoded (a small PNG can decode to tens of gigabytes); 0 = no limit but OpenCV's own."""
 
+    # OCR batching across frames (streaming backends: degirum)
+    ocr_batch: int = 0
+    """Plate crops sent to the OCR model back to back, from the frames in flight, so a device that
+    switches between the two models runs them before switching; 0 = the batch the OCR model was
+    built for (its zoo JSON's ``EagerBatchSize``; 1 when it says nothing), 1 = each crop at once."""
+    ocr_batch_wait_ms: float = 20.0
+    """Latency bound: a crop waits at most this long for its batch to fill."""
+
     def __post_init__(self) -> None:
         problems = []
         for name in (
@@ -110,10 +118,13 @@ class PipelineConfig(_Settings):
             or self.workers < 0
             or self.region_learn < 0
             or self.max_image_pixels < 0
+            or self.ocr_batch < 0
         ):
             problems.append(
-                "max_alternatives, workers, region_learn and max_image_pixels must not be negative"
+                "max_alternatives, workers, region_learn, max_image_pixels and ocr_batch must not be negative"
             )
+        if not self.ocr_batch_wait_ms >= 0:
+            problems.append(f"ocr_batch_wait_ms={self.ocr_batch_wait_ms} must not be negative")
         if problems:
             raise InputError("pipeline config: " + "; ".join(problems))
 

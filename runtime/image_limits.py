@@ -42,7 +42,7 @@ def _jpeg_size(b: bytes) -> tuple[int, int] | None:
 def header_size(data: bytes | np.ndarray, scan_bytes: int = 1 << 16) -> tuple[int, int] | None:
     """(width, height) an encoded image's header announces, or None when the format is not one of
     PNG, JPEG, BMP, GIF, WebP or the header is cut short (the decoder then decides)."""
-    b = bytes(memoryview(data)[:scan_bytes]) if not isinstance(data, bytes) else data[:scan_bytes]
+    b = data[:scan_bytes] if isinstance(data, bytes) else np.asarray(data, np.uint8)[:scan_bytes].tobytes()
     if b.startswith(b"\x89PNG\r\n\x1a\n") and len(b) >= 24:
         return struct.unpack(">II", b[16:24])
     if b.startswith(b"\xff\xd8"):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -245,19 +246,39 @@ def scan_zoo(zoo: str | Path, verify: bool = True, skipped: list[str] | None = N
     return models
 
 
+def by_input_shape(models: list[ZooModel], aspect: float | None) -> list[ZooModel]:
+    """Of detectors that differ only in input shape, the one whose input aspect (width / height)
+    is nearest ``aspect`` (the source's; 16:9 video -> 640x384), or the square one when the
+    source's shape is not known. Models of one shape are returned as they are."""
+    shapes = {(m.meta.input_width, m.meta.input_height) for m in models}
+    if len(shapes) < 2:
+        return models
+    if aspect is None or not aspect > 0:
+        return [m for m in models if m.meta.input_width == m.meta.input_height] or models
+
+    def distance(m: ZooModel) -> float:
+        return abs(math.log((m.meta.input_width / m.meta.input_height) / aspect))
+
+    best = min(distance(m) for m in models)
+    return [m for m in models if distance(m) == best]
+
+
 def find_models(
     zoo: str | Path | None = None,
     det_name: str | None = None,
     ocr_name: str | None = None,
     precision: str | None = None,
     verify: bool = True,
+    aspect: float | None = None,
 ) -> tuple[ZooModel, ZooModel]:
     """The plate detector and the OCR model of a zoo (default: the one shipped in the package).
 
     Chosen by ``lpr.task``; ``det_name`` / ``ocr_name`` pick by model name and ``precision``
     (fp32, int8) by metadata when a zoo holds several of a kind; without ``precision`` the fp32
-    one is taken when there are several. ``verify``: check every model file's sha256 against its
-    JSON before it is opened (:class:`ModelIntegrityError`); False warns on stderr.
+    one is taken when there are several. A zoo with the detector at several input shapes gives
+    the one whose aspect is nearest ``aspect`` (the source's width / height), the square one when
+    ``aspect`` is None. ``verify``: check every model file's sha256 against its JSON before it is
+    opened (:class:`ModelIntegrityError`); False warns on stderr.
     """
     z = Path(zoo) if zoo is not None else DEFAULT_ZOO
     if not verify:
@@ -279,6 +300,8 @@ def find_models(
         elif len(found) > 1:
             # A zoo ships each model in fp32 and int8: unless asked, run the accurate one.
             found = [m for m in found if m.meta.precision == "fp32"] or found
+        if name is None and len(found) > 1:
+            found = by_input_shape(found, aspect)
         if not found:
             what = (
                 f"{task} model"

@@ -168,11 +168,14 @@ class Predictor:
         ocr_model: str | None = None,
         precision: str | None = None,
         verify_models: bool = True,
+        aspect: float | None = None,
         **backend_options: Any,
     ) -> None:
+        """``aspect``: the source's width / height, so a zoo with the detector at several input
+        shapes gives the one that pads least (see runtime.model_zoo.find_models)."""
         self.config = config or PipelineConfig()
         # verify_models: each model file's sha256 is checked against its zoo JSON before it is opened.
-        det, ocr = find_models(zoo, det_model, ocr_model, precision, verify=verify_models)
+        det, ocr = find_models(zoo, det_model, ocr_model, precision, aspect=aspect, verify=verify_models)
         if isinstance(rules, (str, Path)):
             rules = load_rules(rules)
         elif rules is None and self.config.region:
@@ -214,16 +217,42 @@ class Predictor:
     ) -> list[Plate]:
         """Plates read at ``boxes`` ([N, 4] xyxy image pixels, detector ``scores``): each box is
         cropped with the OCR model's padding, all crops go to the OCR model in one batch."""
+        regions, crops = self._crops(image, boxes)
+        if one_call_per_crop:  # the seed's way, for the benchmark's baseline
+            read = [self.backend.read([c])[0] for c in crops]
+        else:
+            read = self.backend.read(crops) if crops else []
+        return self._assemble(boxes, scores, regions, read)
+
+    def read_boxes_async(
+        self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None = None
+    ) -> Future:
+        """A Future for ``read_boxes``: on a streaming backend the crops are queued and this returns
+        at once (the plates are assembled when the OCR results come back)."""
+        regions, crops = self._crops(image, boxes)
+        read = self.backend.read_async(crops)
+        out: Future = Future()
+
+        def done(f: Future) -> None:
+            try:
+                out.set_result(self._assemble(boxes, scores, regions, f.result()))
+            except Exception as e:
+                out.set_exception(e)
+
+        read.add_done_callback(done)
+        return out
+
+    def _crops(self, image: np.ndarray, boxes: np.ndarray) -> tuple[list, list[np.ndarray]]:
         h, w = image.shape[:2]
         meta = self.ocr_meta
         regions = [
             plate_crop_box(to_box(b), w, h, meta.crop_pad_x or 0.0, meta.crop_pad_y or 0.0) for b in boxes
         ]
-        crops = [image[r[1] : r[3], r[0] : r[2]] for r in regions if r is not None]
-        if one_call_per_crop:  # the seed's way, for the benchmark's baseline
-            read = [self.backend.read([c])[0] for c in crops]
-        else:
-            read = self.backend.read(crops) if crops else []
+        return regions, [image[r[1] : r[3], r[0] : r[2]] for r in regions if r is not None]
+
+    def _assemble(
+        self, boxes: np.ndarray, scores: np.ndarray | None, regions: list, read: list
+    ) -> list[Plate]:
         results = iter(read)
         plates = []
         for i, region in enumerate(regions):
@@ -235,7 +264,7 @@ class Predictor:
                     det_score,
                     region,
                     char_dets,
-                    meta.names,
+                    self.ocr_meta.names,
                     self.config,
                     self.region_memory or self.rules,
                 )
@@ -248,10 +277,14 @@ class Predictor:
         return self.read_plates(image, self.detect(image))
 
     # -- many frames -----------------------------------------------------------------------------
-    def _read_frame(self, frame: Frame, detected: Future, keep_images: bool) -> FrameResult:
+    def _read_frame(self, frame: Frame, detected: Future, keep_images: bool) -> FrameResult | Future:
         image, dets, error = detected.result()
         if error is not None:
             return FrameResult(source=frame.source, frame=frame.index, error=error)
+        if self.backend.reads_async:  # the crops join the OCR stream; the frame completes later
+            return _frame_result(
+                frame, image if keep_images else None, self.read_boxes_async(image, dets.boxes, dets.scores)
+            )
         try:
             plates = self.read_plates(image, dets)
         except FRAME_ERRORS as e:
@@ -328,12 +361,17 @@ class Predictor:
         }
         best = {mode: math.inf for mode in modes}
         cpu = {mode: math.inf for mode in modes}
+        waiting: dict[str, dict[str, float]] = {}
         plates = 0
         for _ in range(max(1, repeat)):
             for mode, start in modes.items():  # interleaved, so a busy spell hits every mode alike
+                wait = self._clocks_reset()
                 t0, c0 = time.perf_counter(), time.process_time()
                 out: list[Any] = list(start())
-                best[mode] = min(best[mode], time.perf_counter() - t0)
+                seconds = time.perf_counter() - t0
+                if seconds < best[mode]:
+                    waiting[mode] = wait(seconds)
+                best[mode] = min(best[mode], seconds)
                 cpu[mode] = min(cpu[mode], time.process_time() - c0)
                 if mode == "pipeline":
                     plates = sum(len(r.plates) for r in out)
@@ -352,6 +390,9 @@ class Predictor:
             "rss_mb": round(peak_rss_mb(), 1),
             # CPU time per frame (all threads): the work each mode does, whatever else runs on the machine.
             "cpu_ms_per_frame": {mode: round(1000 * c / n, 1) for mode, c in cpu.items()},
+            # Share of each mode's (best) run during which a request to each model was outstanding:
+            # the model near 1.0 in the pipeline is the one that bounds its rate.
+            "wait_share": waiting,
             "cpu_count": os.cpu_count(),
             "load_avg_1min": round(os.getloadavg()[0], 2),
             **self.backend.describe(),
@@ -359,6 +400,41 @@ class Predictor:
             "workers": self.scheduler.workers,
             "repeat": max(1, repeat),
         }
+
+    def _clocks_reset(self):
+        """Reset the backend's model clocks; returns ``share(seconds)``: each model's busy time over
+        ``seconds`` of run (see :class:`runtime.backends.base.ModelClock`)."""
+        for clock in self.backend.clocks.values():
+            clock.reset()
+
+        def share(seconds: float) -> dict[str, float]:
+            return {name: round(c.busy_s() / seconds, 3) for name, c in self.backend.clocks.items()}
+
+        return share
+
+
+def _frame_result(frame: Frame, image: np.ndarray | None, reading: Future) -> Future:
+    """The FrameResult once ``reading`` (the frame's plates) completes; an OCR failure on one of its
+    crops becomes that frame's error."""
+    out: Future = Future()
+
+    def done(f: Future) -> None:
+        try:
+            out.set_result(
+                FrameResult(source=frame.source, frame=frame.index, plates=f.result(), image=image)
+            )
+        except Exception as e:
+            out.set_result(
+                FrameResult(
+                    source=frame.source,
+                    frame=frame.index,
+                    error=f"{frame.source} (frame {frame.index}): the OCR model failed on a plate "
+                    f"({type(e).__name__}: {str(e).strip()[:300]})",
+                )
+            )
+
+    reading.add_done_callback(done)
+    return out
 
 
 def _benchmark_frames(source: SourceSpec, frames: int | None) -> list[Frame]:

@@ -147,9 +147,9 @@ def verdict(
         "threads_growth": final["threads"] - first["threads"],
         "max_rss_growth": max_rss_growth,
     }
-    out["ok"] = bool(
-        rss_growth < max_rss_growth and out["open_files_growth"] <= 0 and out["threads_growth"] <= 0
-    )
+    files_growth = final["open_files"] - first["open_files"]
+    threads_growth = final["threads"] - first["threads"]
+    out["ok"] = bool(rss_growth < max_rss_growth and files_growth <= 0 and threads_growth <= 0)
     emit(out)
     return out
 

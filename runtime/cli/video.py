@@ -217,7 +217,7 @@ def run_video(args: argparse.Namespace) -> int:
         if display is not None:
             display.close()
     if stop.signum is not None:
-        interrupted = {"event": "interrupted", "source": source.name, "signal": stop.name}
+        interrupted: dict[str, Any] = {"event": "interrupted", "source": source.name, "signal": stop.name}
         interrupted["last_frame"] = frames.last_index
         out.line(json.dumps(interrupted) if args.json else _event_line(interrupted))
         print(f"interrupted by {stop.name}: stopped after frame {frames.last_index}", file=sys.stderr)
