@@ -113,6 +113,10 @@ def _print_summary(r: dict, files: dict) -> None:
             f"  detection: P {_pct(det['precision'])} R {_pct(det['recall'])} AP50 {det['ap50']:.3f} "
             f"AP50-95 {det['ap50_95']:.3f} FP/image {det['fp_per_image']:.3f}"
         )
+    elif det.get("fp_per_image") is not None:  # a set of hard negatives: every detection is a false one
+        print(
+            f"  detection: no labelled plate; false positives {det['fp']}, FP/image {det['fp_per_image']:.3f}"
+        )
     print(f"  OCR (GT crops): exact {_pct(ocr['exact'])} CER {_pct(ocr['cer'])} n={ocr['n']}")
     if e2e["images"]:
         print(f"  end to end: read {_pct(e2e['exact'])} n={e2e['n']} wrong/image {e2e['wrong_per_image']}")
