@@ -21,7 +21,7 @@ setup: $(STAMP) system-deps
 	$(PY) -m runtime.degirum_setup
 
 # Debian packages for the stream tests' real RTSP server (GStreamer's, run by the system Python:
-# tests/rtsp_server.py). Installed only where apt-get exists and we are root, only what is missing
+# tests/helpers/rtsp_server.py). Installed only where apt-get exists and we are root, only what is missing
 # (a no-op once there); elsewhere, or when the install fails, the RTSP tests skip and say why.
 SYSTEM_DEPS := gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good python3-gi
 

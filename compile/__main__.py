@@ -18,7 +18,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from data.config import UsageError, stage_main  # data.config registers ${lpr.root:} before Hydra composes
+import stage.config  # noqa: F401  (registers ${lpr.root:} before Hydra composes)
+from stage.errors import UsageError
+from stage.main import stage_main
 
 
 def cli_args(argv: list[str]) -> list[str]:
@@ -67,7 +69,7 @@ def report_dfc(bundle_dir: Path) -> None:
 def run(cfg: DictConfig) -> int:
     from compile.bundle import build, net_name_for, read_model
 
-    if not cfg.onnx:
+    if OmegaConf.is_missing(cfg, "onnx") or not cfg.onnx:
         raise UsageError("no model: give model=PATH.onnx (an export from `python -m export`)")
     onnx_path = Path(cfg.onnx)
     wanted = dfc_available() if str(cfg.run_dfc).lower() == "auto" else bool(cfg.run_dfc)
@@ -107,7 +109,7 @@ def run(cfg: DictConfig) -> int:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="compile")
 def main(cfg: DictConfig) -> None:
-    stage_main(run, cfg)  # BundleError, GraphError, CalibrationError are ValueErrors: exit code 2
+    stage_main(run, cfg)
 
 
 if __name__ == "__main__":

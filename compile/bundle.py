@@ -28,16 +28,14 @@ from typing import Any
 import numpy as np
 
 from compile import calibration, degirum_zoo, graph, model_script, nms_config
+from compile.errors import BundleError
 from compile.graph import HeadSpec
-from data.files import sha256_file
+from compile.readme import write_readme
 from runtime.metadata import ModelMetadata, ModelMetadataError, read_onnx_metadata
+from stage.files import sha256_file
 
 RUNNER_SOURCE = Path(__file__).with_name("dfc_runner.py")
 BUNDLE_SCHEMA = 1
-
-
-class BundleError(ValueError):
-    """The model or the bundle does not check out."""
 
 
 @dataclass
@@ -256,9 +254,7 @@ def _write(
     }
     (out / "bundle.json").write_text(json.dumps(spec, indent=2) + "\n")
     bundle = Bundle(dir=out, spec=spec, head=head, meta=meta, calibration=calib)
-    from compile.readme import write_readme
-
-    write_readme(bundle, cfg)
+    write_readme(out, spec, head, cfg["target"])
     return bundle
 
 

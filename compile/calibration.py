@@ -21,15 +21,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from compile.errors import CalibrationError
 from data.exporters import cut_plate
 from data.images import read_image
 from data.manifest import LabeledImage, Manifest, read_manifest
 from runtime.geometry import letterbox
 from runtime.metadata import ModelMetadata
-
-
-class CalibrationError(ValueError):
-    """Not enough usable calibration images."""
 
 
 @dataclass

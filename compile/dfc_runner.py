@@ -35,8 +35,8 @@ CALIB_ENTRIES = re.compile(r"Using dataset with (?P<n>\d+) entries for calibrati
 STAGES = ("parse", "resolve", "optimize", "compile")
 
 
-class BundleError(RuntimeError):
-    """The bundle, the DFC or the parsed network does not fit together."""
+class DfcRunError(RuntimeError):
+    """(Standalone script: not part of the toolchain's error family.) The bundle, the DFC or the parsed network does not fit together."""
 
 
 # ------------------------------------------------------------------ pure helpers (tested without the DFC)
@@ -45,7 +45,7 @@ class BundleError(RuntimeError):
 def load_bundle(bundle_dir: Path) -> dict[str, Any]:
     path = bundle_dir / "bundle.json"
     if not path.is_file():
-        raise BundleError(f"{path}: missing; run this script from a bundle written by `python -m compile`")
+        raise DfcRunError(f"{path}: missing; run this script from a bundle written by `python -m compile`")
     return json.loads(path.read_text())
 
 
@@ -55,7 +55,7 @@ def hn_layers(hn: Any) -> dict[str, dict[str, Any]]:
         hn = json.loads(hn)
     layers = hn.get("layers") if isinstance(hn, dict) else None
     if not isinstance(layers, dict) or not layers:
-        raise BundleError("the parsed network (HN) has no 'layers'")
+        raise DfcRunError("the parsed network (HN) has no 'layers'")
     return layers
 
 
@@ -134,7 +134,7 @@ def resolve_layers(
     if len(set(mapping.values())) != len(mapping):
         problems.append(f"two end nodes map to the same HN layer: {mapping}")
     if problems:
-        raise BundleError("cannot map the ONNX end nodes to the parsed network:\n  " + "\n  ".join(problems))
+        raise DfcRunError("cannot map the ONNX end nodes to the parsed network:\n  " + "\n  ".join(problems))
     return mapping
 
 
@@ -154,13 +154,13 @@ def resolve_stem(hn: Any, stem: dict[str, Any], how: dict[str, str] | None = Non
         )
         method = "fed by the input layer"
     if len(matches) != 1:
-        raise BundleError(
+        raise DfcRunError(
             f"stem ({stem['onnx_node']}): {'no' if not matches else len(matches)} HN layers match by "
             f"{method} {matches or ''}"
         )
     channels = _channels(layers[matches[0]])
     if channels != stem["channels"]:
-        raise BundleError(
+        raise DfcRunError(
             f"stem ({stem['onnx_node']}) -> {matches[0]}: {channels} channels, ONNX has {stem['channels']}"
         )
     if how is not None:
@@ -187,7 +187,7 @@ def placeholder_values(mapping: dict[str, str], net: str, nms_config: Path) -> d
 def fill(template: str, values: dict[str, str]) -> str:
     missing = sorted(set(PLACEHOLDER.findall(template)) - set(values))
     if missing:
-        raise BundleError(f"no value for placeholders {missing}")
+        raise DfcRunError(f"no value for placeholders {missing}")
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
@@ -226,7 +226,7 @@ def dfc_pairing(version: str, pairs: dict[str, str], major: int) -> str:
     """The HailoRT release a HEF from this DFC needs; refuses a DFC line that cannot target Hailo-8/8L."""
     parts = version.split(".")
     if not parts[0].isdigit() or int(parts[0]) != major:
-        raise BundleError(
+        raise DfcRunError(
             f"hailo_sdk_client {version}: Hailo-8/8L need the DFC {major}.x line "
             f"(pairs {pairs}); DFC 5.x targets Hailo-10H/15 only"
         )
@@ -253,7 +253,7 @@ class Tee:
 
 
 def sha256(path: Path) -> str:
-    # data.files.sha256_file, repeated: this script travels alone to the DFC machine.
+    # stage.files.sha256_file, repeated: this script travels alone to the DFC machine.
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -348,7 +348,7 @@ def run(bundle_dir: Path, until: str, har: Path | None, noise: bool, report: dic
         import hailo_sdk_client
         from hailo_sdk_client import ClientRunner
     except ImportError as e:
-        raise BundleError(
+        raise DfcRunError(
             f"hailo_sdk_client (the Hailo Dataflow Compiler) is not importable ({e}): run this in "
             f"the DFC's virtualenv, DFC {bundle['dfc']['major']}.x for Hailo-8/8L"
         ) from None
@@ -443,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
                 report,
             )
             code = 0
-        except BundleError as e:
+        except DfcRunError as e:
             print(f"[run_dfc] error: {e}", file=sys.stderr)
             report["error"] = str(e)
             code = 2

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compile.errors import GraphError
+
 # Ultralytics names a module's ONNX nodes after its position in the model yaml: the Detect head of
 # yolov8n is module 22, but another yaml (p2/p6 heads, extra layers) moves it. The index is read
 # from these names, never assumed.
@@ -28,10 +30,6 @@ BRANCH_ROLE = {"2": "box", "3": "cls"}
 # Ops that only move or regroup values between a head conv and the decode; walking through them
 # forward from a head conv must reach the Sigmoid (class) or the DFL Softmax (box).
 ACTIVATION_OPS = {"Sigmoid", "Clip", "Relu", "Mul", "HardSwish", "LeakyRelu", "Elu", "Selu", "Tanh"}
-
-
-class GraphError(ValueError):
-    """The ONNX graph is not an Ultralytics YOLOv8 detector this stage can cut for the DFC."""
 
 
 @dataclass(frozen=True)

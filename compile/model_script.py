@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from compile.errors import ModelScriptError
 from compile.graph import HeadSpec
 from runtime.metadata import ModelMetadata
 
@@ -69,10 +70,6 @@ COMPILER_LEVELS = {"0", "1", "2", "max"}
 PLACEHOLDER = re.compile(r"\{\{([a-z0-9_]+)\}\}")
 LINE = re.compile(r"^(?:(?P<lhs>[A-Za-z0-9_/{}, ]+?)\s*=\s*)?(?P<name>[a-z][a-z0-9_]*)\s*\((?P<args>.*)\)$")
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_/]*$")
-
-
-class ModelScriptError(ValueError):
-    """A model script line is not a known command with sensible arguments."""
 
 
 @dataclass
@@ -295,7 +292,7 @@ def pixel_normalization(meta: ModelMetadata) -> tuple[list[float], list[float]]:
     """Hailo's normalization works on raw pixels: out = (pixel - mean_px) / std_px. The model's
     metadata says input = (pixel * scale - mean) / std, so mean_px = mean / scale, std_px = std / scale."""
     if meta.scale <= 0:
-        raise ValueError(f"metadata scale {meta.scale} must be positive")
+        raise ModelScriptError(f"metadata scale {meta.scale} must be positive")
     return [m / meta.scale for m in meta.mean], [s / meta.scale for s in meta.std]
 
 
@@ -304,7 +301,7 @@ def build(
 ) -> str:
     """The annotated model script template for this model and config (placeholders for HN names)."""
     if meta.channel_order.upper() != "RGB":
-        raise ValueError(
+        raise ModelScriptError(
             f"metadata channel_order {meta.channel_order!r}: only RGB models are supported "
             "(HailoRT and DeGirum feed RGB frames)"
         )
@@ -332,7 +329,7 @@ def build(
     a16 = list(script_cfg.get("a16_outputs") or [])
     unknown = set(a16) - {"box", "cls"}
     if unknown:
-        raise ValueError(f"model_script.a16_outputs: {sorted(unknown)} not in [box, cls]")
+        raise ModelScriptError(f"model_script.a16_outputs: {sorted(unknown)} not in [box, cls]")
     if a16:
         keys = [k for branch, ks in (("box", reg_keys), ("cls", cls_keys)) if branch in a16 for k in ks]
         lines += [
@@ -343,7 +340,9 @@ def build(
         ]
     if script_cfg.get("a16_stem"):
         if head.stem is None:
-            raise ValueError("model_script.a16_stem: the graph has no single convolution reading the input")
+            raise ModelScriptError(
+                "model_script.a16_stem: the graph has no single convolution reading the input"
+            )
         lines += [
             "",
             f"# 16-bit on the stem convolution ({head.stem.onnx_node}, {head.stem.channels} channels at "

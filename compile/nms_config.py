@@ -13,11 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from compile.errors import NmsConfigError
 from compile.graph import HeadSpec
-
-
-class NmsConfigError(ValueError):
-    """The NMS config does not match the model."""
 
 
 def build(head: HeadSpec, thresholds: Mapping[str, Any]) -> dict[str, Any]:

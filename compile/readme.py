@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
-if TYPE_CHECKING:
-    from compile.bundle import Bundle
+from compile.graph import HeadSpec
 
 
 def cli_commands(spec: Mapping[str, Any]) -> list[str]:
@@ -33,8 +33,11 @@ def cli_commands(spec: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def write_readme(bundle: Bundle, cfg: Mapping[str, Any]) -> None:
-    spec, head, meta = bundle.spec, bundle.head, bundle.meta
+def write_readme(
+    bundle_dir: Path, spec: Mapping[str, Any], head: HeadSpec, target: Mapping[str, Any]
+) -> Path:
+    """Write the bundle's README.md from its ``spec`` (bundle.json), detection ``head`` and ``target``
+    (conf/target: the DeGirum device names); returns its path."""
     net, arch = spec["net_name"], spec["hw_arch"]
     calib = spec["calibration"]
     zoo = spec["degirum"]
@@ -122,7 +125,9 @@ After compiling, `degirum/` is a local zoo:
     model = dg.load_model("{zoo["model_name"]}", "@local", "<this folder>/degirum", token="")
     model.input_letterbox_fill_color = ({spec["letterbox_fill"]}, {spec["letterbox_fill"]}, {spec["letterbox_fill"]})  # as in training
 
-Runtime agent HAILORT, device {cfg["target"]["degirum_device_type"]} ({cfg["target"]["degirum_supported_devices"]}),
+Runtime agent HAILORT, device {target["degirum_device_type"]} ({target["degirum_supported_devices"]}),
 post-processing `{zoo["postprocess"]}`, `InputQuantEn: true` (uint8 frames, normalisation in the network).
 """
-    (bundle.dir / spec["files"]["readme"]).write_text(text)
+    path = bundle_dir / spec["files"]["readme"]
+    path.write_text(text)
+    return path

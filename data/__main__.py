@@ -12,8 +12,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from data import config  # registers the ${lpr.root:} resolver before Hydra composes
-from data.config import UsageError, run_action, stage_main
+import stage.config  # noqa: F401  (registers the ${lpr.root:} resolver before Hydra composes)
+from stage import runs
+from stage.errors import UsageError
+from stage.main import run_action, stage_main
 
 log = logging.getLogger("data")
 
@@ -56,7 +58,7 @@ def action_import(cfg: DictConfig) -> int:
     from data.importers import import_dataset
     from data.manifest import write_manifest
 
-    out = config.output_dir(cfg)
+    out = runs.output_dir(cfg)
     result = import_dataset(cfg.format, _src(cfg), out, cfg.region)
     return _finish(out, result, "manifest", write_manifest(out, result.images))
 
@@ -73,7 +75,7 @@ def action_validate(cfg: DictConfig) -> int:
     )
     _report_issues(issues)
     if issues and cfg.out:
-        _write_issues(config.output_dir(cfg), issues)
+        _write_issues(runs.output_dir(cfg), issues)
     return 1 if issues else 0
 
 
@@ -82,7 +84,7 @@ def action_stats(cfg: DictConfig) -> int:
     from data.stats import write_stats
 
     manifest = read_manifest(_src(cfg))
-    out = config.output_dir(cfg)
+    out = runs.output_dir(cfg)
     _, table = write_stats(manifest, out, list(cfg.stats.width_buckets))
     print(table)
     print(f"\nstats: {out / 'stats.txt'}, {out / 'stats.json'}, plot: {out / 'stats.png'}")
@@ -94,7 +96,7 @@ def action_split(cfg: DictConfig) -> int:
     from data.split import assign_splits
 
     manifest = read_manifest(_src(cfg))
-    out = config.output_dir(cfg)
+    out = runs.output_dir(cfg)
     # a known dataset's own split (conf/dataset/<name>.yaml `split`, e.g. pl_parking's halves) wins
     split = cfg.dataset.split if cfg.get("dataset") and cfg.dataset.get("split") else cfg.split
     counts = assign_splits(
@@ -115,7 +117,7 @@ def action_compact(cfg: DictConfig) -> int:
     from data.manifest import read_manifest
 
     manifest = read_manifest(_src(cfg))
-    out = config.output_dir(cfg)
+    out = runs.output_dir(cfg)
     splits = list(cfg.compact.splits) if cfg.compact.splits else None
     result, path = write_compact(
         manifest, out, max_side=int(cfg.compact.max_side), quality=int(cfg.compact.quality), splits=splits
@@ -128,7 +130,7 @@ def action_yolo(cfg: DictConfig) -> int:
     from data.manifest import read_manifest
 
     manifests = [read_manifest(p) for p in _srcs(cfg)]
-    out = config.output_dir(cfg)
+    out = runs.output_dir(cfg)
     y = cfg.yolo
     if y.kind == "det":
         result = export_det(manifests, out, splits=list(y.splits), image_size=y.image_size)
@@ -160,7 +162,7 @@ def action_show(cfg: DictConfig) -> int:
     from data.show import contact_sheet
 
     manifest = read_manifest(_src(cfg))
-    out = config.output_dir(cfg)
+    out = runs.output_dir(cfg)
     s = cfg.show
     path, problems = contact_sheet(
         manifest,
@@ -190,14 +192,9 @@ ACTIONS = {
 
 
 def run(cfg: DictConfig) -> int:
-    extra = {}
-    try:  # stages that land later register their actions here without touching this file
-        from data.synth.cli import ACTIONS as synth_actions
+    from data.synth.cli import ACTIONS as synth_actions  # the synthetic engine's actions (synth, demo)
 
-        extra.update(synth_actions)
-    except ImportError:
-        pass
-    return run_action({**ACTIONS, **extra}, cfg)
+    return run_action({**ACTIONS, **synth_actions}, cfg)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="data")

@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from data.errors import DataError
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
@@ -19,10 +21,10 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     # imdecode from bytes: imread cannot tell 'missing' from 'corrupt' and mishandles some paths.
     data = np.fromfile(str(p), dtype=np.uint8)
     if data.size == 0:
-        raise ValueError(f"{p}: the image file is empty")
+        raise DataError(f"{p}: the image file is empty")
     image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f"{p}: not a decodable image (corrupt or unsupported format)")
+        raise DataError(f"{p}: not a decodable image (corrupt or unsupported format)")
     return image
 
 
@@ -38,7 +40,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray, quality: int = 95) -
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if p.suffix.lower() in (".jpg", ".jpeg") else []
     ok, buf = cv2.imencode(p.suffix, image, params)
     if not ok:
-        raise ValueError(f"{p}: OpenCV could not encode the image")
+        raise DataError(f"{p}: OpenCV could not encode the image")
     buf.tofile(str(p))
     return p
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
+from data.errors import DataError
 from data.images import IMAGE_SUFFIXES, list_images, read_image_size
 from data.manifest import Issue, LabeledImage, read_manifest, text_problem
 from data.validate import record_issues
@@ -210,7 +211,7 @@ def import_yolo(src: Path, out: Path, region: str | None = None) -> ImportResult
     names = spec.get("names")
     names = [names[k] for k in sorted(names)] if isinstance(names, dict) else list(names or [])
     if not names:
-        raise ValueError(f"{yaml_path}: 'names' is missing or empty")
+        raise DataError(f"{yaml_path}: 'names' is missing or empty")
     is_chars = all(isinstance(n, str) and len(n) == 1 and n in ALPHABET for n in names)
     pairs = _yolo_pairs(yaml_path.parent, spec)
     if not pairs:
@@ -280,7 +281,7 @@ def import_coco(src: Path, out: Path, region: str | None = None) -> ImportResult
     try:
         coco = json.loads(json_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise ValueError(f"{json_path}:{e.lineno}: not valid JSON ({e.msg})") from None
+        raise DataError(f"{json_path}:{e.lineno}: not valid JSON ({e.msg})") from None
     by_image: dict[int, list[dict]] = {}
     for ann in coco.get("annotations", []):
         by_image.setdefault(ann.get("image_id"), []).append(ann)
@@ -364,7 +365,7 @@ def parse_ccpd_name(name: str) -> dict:
     """Fields of a CCPD file name ``area-tilt-x1&y1_x2&y2-corners-indices-brightness-blur.jpg``."""
     fields = Path(name).stem.split("-")
     if len(fields) != 7:
-        raise ValueError(f"expected 7 '-'-separated fields, got {len(fields)}")
+        raise DataError(f"expected 7 '-'-separated fields, got {len(fields)}")
     (x1, y1), (x2, y2) = ([float(v) for v in pt.split("&")] for pt in fields[2].split("_"))
     corners = [[int(v) for v in pt.split("&")] for pt in fields[3].split("_")]
     idx = [int(v) for v in fields[4].split("_")]
@@ -458,7 +459,7 @@ def import_dataset(
     fmt: str, src: str | os.PathLike, out: str | os.PathLike, region: str | None = None
 ) -> ImportResult:
     if fmt not in IMPORTERS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(IMPORTERS)}")
+        raise DataError(f"unknown format {fmt!r}; choose one of {', '.join(IMPORTERS)}")
     src_path, out_path = Path(src), Path(out)
     if not src_path.exists():
         raise FileNotFoundError(f"{src_path}: no such file or folder")

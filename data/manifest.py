@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from data.errors import DataError
 from runtime.records import ALPHABET, Plate
 
 MANIFEST_NAME = "labels.jsonl"
@@ -66,22 +67,22 @@ class LabeledImage:
     @classmethod
     def from_dict(cls, d: dict[str, Any], line: int | None = None) -> LabeledImage:
         if not isinstance(d, dict):
-            raise ValueError(f"a line must hold a JSON object, got {type(d).__name__}")
+            raise DataError(f"a line must hold a JSON object, got {type(d).__name__}")
         image = d.get("image")
         if not isinstance(image, str) or not image:
-            raise ValueError("missing 'image' (path relative to the manifest)")
+            raise DataError("missing 'image' (path relative to the manifest)")
         width, height = d.get("width"), d.get("height")
         if not isinstance(width, int) or not isinstance(height, int) or width <= 0 or height <= 0:
-            raise ValueError(f"width and height must be positive integers, got {width!r} x {height!r}")
+            raise DataError(f"width and height must be positive integers, got {width!r} x {height!r}")
         plates = d.get("plates", [])
         if not isinstance(plates, list):
-            raise ValueError("'plates' must be a list")
+            raise DataError("'plates' must be a list")
         parsed = []
         for i, p in enumerate(plates):
             try:
                 parsed.append(Plate.from_dict(p))
             except ValueError as e:
-                raise ValueError(f"plate {i}: {e}") from None
+                raise DataError(f"plate {i}: {e}") from None
         return cls(
             image=image,
             width=width,

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from data.errors import DataError
 from data.images import read_image
 from data.manifest import LabeledImage, Manifest
 from runtime.records import Plate
@@ -92,7 +93,7 @@ def contact_sheet(
             )
         tiles.append(_tile(image, tile, Path(item.image).name))
     if not tiles:
-        raise ValueError(f"{manifest.path}: no images to show" + (f" in split {split!r}" if split else ""))
+        raise DataError(f"{manifest.path}: no images to show" + (f" in split {split!r}" if split else ""))
     rows = -(-len(tiles) // columns)
     sheet = np.full((rows * tile, min(columns, len(tiles)) * tile, 3), 25, np.uint8)
     for k, t in enumerate(tiles):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 
+from data.errors import DataError
 from data.manifest import LabeledImage
 
 
@@ -32,7 +33,7 @@ def assign_splits(
     """
     total = sum(ratios.values())
     if total <= 0 or any(r < 0 for r in ratios.values()):
-        raise ValueError(f"split ratios must be non-negative with a positive sum, got {dict(ratios)}")
+        raise DataError(f"split ratios must be non-negative with a positive sum, got {dict(ratios)}")
     # Union-find over texts: an image with plates A and B joins A's and B's groups.
     parent: dict[str, str] = {}
 
@@ -62,7 +63,9 @@ def assign_splits(
     n, seen = len(todo), 0
     for g in order:
         frac = (seen + len(members[g]) / 2) / max(n, 1)  # the group's midpoint decides its split
-        split = next(name for name, b in zip(names, bounds) if frac <= b + 1e-9) if names else None
+        split = (
+            next(name for name, b in zip(names, bounds, strict=False) if frac <= b + 1e-9) if names else None
+        )
         for it in members[g]:
             it.split = split
         seen += len(members[g])

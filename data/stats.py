@@ -19,7 +19,8 @@ def dataset_stats(manifest: Manifest, width_buckets: list[int]) -> dict:
     chars = Counter(c for p in plates for c in (p.text or ""))
     boxed = Counter(c.char for p in plates for c in p.chars)
     labels = [
-        f"{lo}-{hi}" if hi < 100000 else f">={lo}" for lo, hi in zip(width_buckets[:-1], width_buckets[1:])
+        f"{lo}-{hi}" if hi < 100000 else f">={lo}"
+        for lo, hi in zip(width_buckets[:-1], width_buckets[1:], strict=True)
     ]
     buckets = pd.cut(pd.Series(widths, dtype=float), bins=width_buckets, labels=labels, right=False)
     return {

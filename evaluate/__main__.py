@@ -12,12 +12,15 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from data import config  # registers the ${lpr.root:} resolver before Hydra composes
-from data.config import UsageError, run_action, stage_main
+import stage.config  # noqa: F401  (registers the ${lpr.root:} resolver before Hydra composes)
+from evaluate.errors import EvaluateError
+from stage import runs
+from stage.errors import UsageError
+from stage.main import run_action, stage_main
 
 
 def _out(cfg: DictConfig) -> Path:
-    out = Path(cfg.report_dir) if cfg.get("report_dir") else config.run_dir()
+    out = Path(cfg.report_dir) if cfg.get("report_dir") else runs.run_dir()
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -41,7 +44,7 @@ def evaluate(cfg: DictConfig) -> dict:
         kept = [im for im in manifest.images if im.split in wanted]
         if not kept:
             found = sorted({str(im.split) for im in manifest.images})
-            raise ValueError(
+            raise EvaluateError(
                 f"{manifest.path}: no image in splits {sorted(wanted)} (the manifest has {found})"
             )
         manifest.images = kept
@@ -167,7 +170,7 @@ def route_dataset_path(argv: list[str]) -> list[str]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     # RuntimeError: a predictor that cannot run (no models, a backend that fails on every image).
-    stage_main(run, cfg, usage_errors=(RuntimeError,))
+    stage_main(run, cfg)
 
 
 if __name__ == "__main__":

@@ -17,12 +17,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from evaluate.errors import BaselineUnavailable, EvaluateError, PredictorError
 from runtime.geometry import plate_crop_box
 from runtime.records import ALPHABET, Box, Plate
-
-
-class BaselineUnavailable(Exception):
-    """The baseline's engine is not installed here (the message says how to install it)."""
 
 
 class TesseractReader:
@@ -55,7 +52,7 @@ class TesseractReader:
             gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
         ok, png = cv2.imencode(".png", gray)
         if not ok:
-            raise ValueError("could not encode the crop")
+            raise EvaluateError("could not encode the crop")
         return png.tobytes()
 
     def read_plates(self, image: np.ndarray, boxes: Sequence[Box], key: str) -> list[Plate]:
@@ -84,7 +81,7 @@ class TesseractReader:
             )
             self._ms.append((time.perf_counter() - t0) * 1000.0)
             if res.returncode != 0:
-                raise RuntimeError(
+                raise PredictorError(
                     f"tesseract failed on {key}: {res.stderr.decode(errors='replace').strip()}"
                 )
             text = "".join(c for c in res.stdout.decode(errors="replace").upper() if c in ALPHABET)
@@ -132,7 +129,7 @@ def load_baselines(
     ready, skipped = {}, {}
     for name in names:
         if name not in BASELINES:
-            raise ValueError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
+            raise EvaluateError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")
         try:
             ready[name] = BASELINES[name](**dict(options.get(name) or {}))
         except BaselineUnavailable as e:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from evaluate.errors import EvaluateError
 from evaluate.markdown import fmt, table
 
 ROWS: list[tuple[str, str, str, bool]] = [
@@ -54,10 +55,10 @@ def load_report(path: str | Path) -> dict[str, Any]:
     try:
         report = json.loads(p.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise ValueError(f"{p}: not valid JSON: {e}") from None
+        raise EvaluateError(f"{p}: not valid JSON: {e}") from None
     for key in ("detection", "ocr", "end_to_end", "speed"):
         if not isinstance(report.get(key), dict):
-            raise ValueError(f"{p}: not an evaluation report (no '{key}' block)")
+            raise EvaluateError(f"{p}: not an evaluation report (no '{key}' block)")
     report["_path"] = str(p)
     return report
 
@@ -145,7 +146,7 @@ def compare_chart(cols: Sequence[tuple[str, dict]], path: Path) -> Path:
         bars = ax.bar(
             x + i * width - 0.4 + width / 2, [np.nan if v is None else v for v in vals], width, label=name
         )
-        for b, v in zip(bars, vals):
+        for b, v in zip(bars, vals, strict=False):
             if v is not None:
                 ax.text(b.get_x() + b.get_width() / 2, v, f"{v:.2f}", ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, [label for _, _, label in CHART])
@@ -175,7 +176,7 @@ def compare_reports(
     paths: Sequence[str | Path], out: str | Path, names: Sequence[str] | None = None
 ) -> dict[str, Path]:
     if len(paths) < 2:
-        raise ValueError("compare needs two or more reports: reports=[a/report.json,b/report.json]")
+        raise EvaluateError("compare needs two or more reports: reports=[a/report.json,b/report.json]")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     cols = columns([load_report(p) for p in paths], names)

@@ -65,7 +65,7 @@ def keep_operating(plates: Sequence[Plate], operating_conf: float | None) -> lis
     """The predictions a user would see at the operating threshold (None: all that were returned)."""
     if operating_conf is None:
         return list(plates)
-    return [p for p, s in zip(plates, det_scores(plates)) if s >= operating_conf]
+    return [p for p, s in zip(plates, det_scores(plates), strict=False) if s >= operating_conf]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -335,7 +335,7 @@ def speed_summary(
 
 def width_bucket(width: float, edges: Sequence[float]) -> str:
     """The label of the [lo, hi) bucket a plate width falls in (last edge open-ended as '>=lo')."""
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         if lo <= width < hi:
             return bucket_label(lo, hi, edges)
     return f"<{edges[0]}" if width < edges[0] else f">={edges[-1]}"
@@ -347,4 +347,4 @@ def bucket_label(lo: float, hi: float, edges: Sequence[float]) -> str:
 
 
 def bucket_labels(edges: Sequence[float]) -> list[str]:
-    return [bucket_label(lo, hi, edges) for lo, hi in zip(edges[:-1], edges[1:])]
+    return [bucket_label(lo, hi, edges) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]

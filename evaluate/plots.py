@@ -82,7 +82,7 @@ def confusion_matrix(pairs: Counter, path: Path, equivalences: Sequence[str] = (
     ax.set_yticks(range(len(classes)), classes, fontsize=8)
     ax.set_xlabel(f"read ({GAP}: character missed)")
     ax.set_ylabel(f"label ({GAP}: extra character read)")
-    for i, j in zip(*np.nonzero(mat)):
+    for i, j in zip(*np.nonzero(mat), strict=True):
         ax.text(
             j,
             i,
@@ -119,7 +119,7 @@ def speed_chart(speed: dict, path: Path) -> Path:
     ax.errorbar(
         p50, y, xerr=[np.zeros(len(stages)), p90 - p50], fmt="none", ecolor="black", capsize=3, label="to p90"
     )
-    for yi, a, b in zip(y, p50, p90):
+    for yi, a, b in zip(y, p50, p90, strict=False):
         ax.text(b + p90.max() * 0.01, yi, f" {a:.1f} / {b:.1f} ms", va="center", fontsize=8)
     ax.set_yticks(y, stages)
     ax.invert_yaxis()
@@ -175,7 +175,7 @@ def gallery(tiles: Sequence[dict], path: Path, title: str, columns: int = 4) -> 
     fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.1 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, tile in zip(axes.flat, tiles):
+    for ax, tile in zip(axes.flat, tiles, strict=False):
         ax.imshow(cv2.cvtColor(tile["image"], cv2.COLOR_BGR2RGB))
         for (x1, y1, x2, y2), colour in tile.get("boxes", []):  # drawn as vectors: thin at any zoom
             ax.add_patch(

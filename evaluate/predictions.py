@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from data.manifest import Issue, json_lines
+from evaluate.errors import EvaluateError
 from runtime.records import Plate
 
 
@@ -63,12 +64,12 @@ class ImageRecord:
             if ps is None:
                 return None
             if not isinstance(ps, list):
-                raise ValueError(f"'{what}' must be a list or null")
+                raise EvaluateError(f"'{what}' must be a list or null")
             return [None if p is None else Plate.from_dict(p) for p in ps]
 
         image = d.get("image")
         if not isinstance(image, str) or not image:
-            raise ValueError("missing 'image'")
+            raise EvaluateError("missing 'image'")
         return cls(
             image=image,
             line=d.get("line"),
@@ -108,9 +109,9 @@ def read_predictions(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str,
     for lineno, obj, error in json_lines(p):
         try:
             if error is not None:
-                raise ValueError(error)
+                raise EvaluateError(error)
             if not isinstance(obj, dict):
-                raise ValueError(f"a line must hold a JSON object, got {type(obj).__name__}")
+                raise EvaluateError(f"a line must hold a JSON object, got {type(obj).__name__}")
             if "header" in obj:
                 header = obj["header"] or {}
                 continue

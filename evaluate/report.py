@@ -121,7 +121,7 @@ def build_report(
     wrong_total = 0
     wrong_by_region: Counter = Counter()
     e2e_images_by_region: Counter = Counter()
-    for idx, (item, rec) in enumerate(zip(run.items, run.records)):
+    for idx, (item, rec) in enumerate(zip(run.items, run.records, strict=False)):
         region = item.region or "unknown"
         labels = [rules.label(p) for p in item.plates]
         image_rows = [
@@ -141,12 +141,12 @@ def build_report(
                 row.evaluated = False
             continue
         if rec.crop_reads is not None:
-            for row, read in zip(image_rows, rec.crop_reads):
+            for row, read in zip(image_rows, rec.crop_reads, strict=False):
                 if row.label is not None and read is not None:
                     row.crop_read = read
                     row.ocr = score_reading(rules, row.label, read.text)
         for name, reads in rec.baselines.items():
-            for row, read in zip(image_rows, reads or []):
+            for row, read in zip(image_rows, reads or [], strict=False):
                 if row.label is not None and read is not None:
                     row.baselines[name] = score_reading(rules, row.label, read.text)
         if rec.plates is None:
@@ -155,7 +155,10 @@ def build_report(
         det_by_region[region].append((item.plates, rec.plates))
         e2e = M.end_to_end_image(item.plates, labels, rec.plates, rules, operating_conf, iou_threshold)
         for row, outcome, flag in zip(
-            image_rows, e2e.outcomes, _detected_flags(item.plates, rec.plates, operating_conf, iou_threshold)
+            image_rows,
+            e2e.outcomes,
+            _detected_flags(item.plates, rec.plates, operating_conf, iou_threshold),
+            strict=False,
         ):
             row.detected = flag
             if outcome is not None:

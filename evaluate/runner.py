@@ -9,7 +9,6 @@ is counted as not evaluated.
 from __future__ import annotations
 
 import logging
-import resource
 import time
 from dataclasses import dataclass, field
 
@@ -18,9 +17,11 @@ from tqdm import tqdm
 from data.images import IMAGE_SUFFIXES, read_image
 from data.manifest import Issue, LabeledImage, Manifest
 from evaluate.adapters import CropReader, Pipeline
+from evaluate.errors import EvaluateError, PredictorError
 from evaluate.predictions import ImageRecord
 from evaluate.text import TextRules
 from runtime.records import Plate
+from runtime.results import peak_rss_mb
 
 log = logging.getLogger("evaluate")
 
@@ -43,11 +44,6 @@ class Run:
 
     def count(self, kind: str) -> int:
         return sum(1 for i in self.issues if i.kind == kind)
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def unlabelled_images(manifest: Manifest) -> list[Issue]:
@@ -83,10 +79,10 @@ def _read_boxes(
         return out, {}
     reads = reader.read_plates(image, [item.plates[i].box for i in wanted], item.image)
     if len(reads) != len(wanted):
-        raise ValueError(
+        raise EvaluateError(
             f"{type(reader).__name__}.read_plates returned {len(reads)} plates for {len(wanted)} boxes"
         )
-    for i, plate in zip(wanted, reads):
+    for i, plate in zip(wanted, reads, strict=False):
         out[i] = plate
     return out, reader.timings()
 
@@ -150,7 +146,7 @@ def run_dataset(
             rec.error = f"{type(e).__name__}: {e}"
             issues.append(Issue(*where, "predictor_error", f"{item.image}: {rec.error}"))
             if failures == attempts == FAIL_FAST_AFTER:
-                raise RuntimeError(
+                raise PredictorError(
                     f"the predictor failed on each of the first {attempts} images; last: {rec.error}"
                 ) from e
             continue

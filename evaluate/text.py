@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from rapidfuzz.distance import Levenshtein
 
+from evaluate.errors import EvaluateError
 from runtime.records import ALPHABET, Plate
 
 MASK = "*"
@@ -60,17 +61,17 @@ class TextRules:
 
     def __post_init__(self) -> None:
         if self.masked not in ("wildcard", "visible"):
-            raise ValueError(f"masked must be 'wildcard' or 'visible', got {self.masked!r}")
+            raise EvaluateError(f"masked must be 'wildcard' or 'visible', got {self.masked!r}")
         canon: dict[str, str] = {}
         for group in self.equivalences:
             group = str(group).upper()
             if len(group) < 2:
-                raise ValueError(f"an equivalence group needs at least two characters, got {group!r}")
+                raise EvaluateError(f"an equivalence group needs at least two characters, got {group!r}")
             for c in group:
                 if c not in self.alphabet:
-                    raise ValueError(f"equivalence {group!r}: {c!r} is not in the alphabet")
+                    raise EvaluateError(f"equivalence {group!r}: {c!r} is not in the alphabet")
                 if c in canon and canon[c] != group[0]:
-                    raise ValueError(f"equivalence {group!r}: {c!r} is already in another group")
+                    raise EvaluateError(f"equivalence {group!r}: {c!r} is already in another group")
                 canon[c] = group[0]
         object.__setattr__(self, "_canon", canon)
 
@@ -108,7 +109,9 @@ class TextRules:
 
 def is_exact(label: Label, reading: str) -> bool:
     """``reading`` (already normalised) has the label's length and its characters where visible."""
-    return len(reading) == len(label.text) and all(t == MASK or t == r for t, r in zip(label.text, reading))
+    return len(reading) == len(label.text) and all(
+        t == MASK or t == r for t, r in zip(label.text, reading, strict=False)
+    )
 
 
 def _fillings(label: Label, reading: str) -> list[str]:
@@ -118,14 +121,14 @@ def _fillings(label: Label, reading: str) -> list[str]:
         return [label.text]
     slots = [i for i, c in enumerate(label.text) if c == MASK]
     if len(slots) > MAX_MASKED:
-        raise ValueError(
+        raise EvaluateError(
             f"label {label.text!r} has {len(slots)} masked characters (at most {MAX_MASKED} are scored)"
         )
     choices = sorted(set(reading)) + [MASK]
     out = []
     for fill in itertools.product(choices, repeat=len(slots)):
         chars = list(label.text)
-        for i, c in zip(slots, fill):
+        for i, c in zip(slots, fill, strict=False):
             chars[i] = c
         out.append("".join(chars))
     return out
@@ -161,7 +164,7 @@ def align(label: Label, reading: str) -> list[tuple[str, str]]:
         src = list(range(op.src_start, op.src_end))
         dst = list(range(op.dest_start, op.dest_end))
         if op.tag in ("equal", "replace"):
-            pairs += [(label.text[i], reading[j]) for i, j in zip(src, dst)]
+            pairs += [(label.text[i], reading[j]) for i, j in zip(src, dst, strict=False)]
             # opcodes pair replace blocks one to one; any unequal tail is a deletion or insertion
             pairs += [(label.text[i], "") for i in src[len(dst) :]]
             pairs += [("", reading[j]) for j in dst[len(src) :]]

@@ -10,11 +10,9 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from data.config import (
-    UsageError,
-    run_action,
-    stage_main,
-)  # data.config registers ${lpr.root:} before Hydra composes
+import stage.config  # noqa: F401  (registers ${lpr.root:} before Hydra composes)
+from stage.errors import UsageError
+from stage.main import run_action, stage_main
 
 
 def action_export(cfg: DictConfig) -> None:
@@ -41,7 +39,7 @@ def run(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="export")
 def main(cfg: DictConfig) -> None:
-    from export.checks import ParityError
+    from export.errors import ParityError
 
     stage_main(run, cfg, failures=(ParityError,))
 

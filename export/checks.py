@@ -14,15 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from export.errors import ExportError
 from runtime.backends.base import preprocess
 from runtime.geometry import Letterbox, iou_matrix, plate_crop_box
 from runtime.metadata import ModelMetadata
 from runtime.postprocess import Detections, decode_yolov8
-
-
-class ParityError(RuntimeError):
-    """The ONNX model does not reproduce its PyTorch weights within tolerance."""
-
 
 # ------------------------------------------------------------------------------------------ images
 
@@ -76,7 +72,7 @@ def sample_images(
                 out.append((item.image, image[y1:y2, x1:x2]))
                 break
     if not out:
-        raise ValueError(
+        raise ExportError(
             f"{manifest_path}: no usable {task} images" + (f" in split {split!r}" if split else "")
         )
     return out
@@ -86,12 +82,12 @@ def _synthetic(task: str, count: int, seed: int, scratch: Path | None) -> Path:
     try:
         from data.synth import generate
     except ImportError:
-        raise ValueError(
+        raise ExportError(
             "no images configured (images.<task>=null) and the synthetic engine (data.synth) is not "
             "installed: give images.<task>=MANIFEST_OR_DATASET"
         ) from None
     if scratch is None:
-        raise ValueError("synthetic images need a scratch folder")
+        raise ExportError("synthetic images need a scratch folder")
     kind = "scenes" if task == "plate_det" else "crops"
     return generate(kind, count, seed, scratch / f"synth_{kind}", progress=False)
 

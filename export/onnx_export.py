@@ -16,12 +16,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from data.config import CONF_DIR
+from export.errors import ExportError
 from runtime.metadata import ModelMetadata
-
-
-class ExportError(ValueError):
-    """The input cannot be exported (or checked) as asked; the message names the file."""
+from stage.config import CONF_DIR
 
 
 @dataclass

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from export.errors import ExportError
+
 QDQ_MIN_OPSET = 13
 HEAD_CONV = re.compile(r"^/model\.(\d+)/cv[23]\.(\d+)/cv[23]\.\2\.2/Conv$")
 
@@ -25,7 +27,7 @@ def head_convs(model) -> list[str]:
     names = [n.name for n in model.graph.node if n.op_type == "Conv" and HEAD_CONV.match(n.name)]
     layers = {HEAD_CONV.match(n).group(1) for n in names}
     if len(names) != 6 or len(layers) != 1:
-        raise ValueError(f"expected the 6 head convolutions of one Detect layer, found {names}")
+        raise ExportError(f"expected the 6 head convolutions of one Detect layer, found {names}")
     return names
 
 
@@ -62,7 +64,7 @@ def input_convs(model) -> list[str]:
     inputs = {i.name for i in model.graph.input}
     names = [n.name for n in model.graph.node if n.op_type == "Conv" and inputs & set(n.input)]
     if not names:
-        raise ValueError("no convolution reads the model input")
+        raise ExportError("no convolution reads the model input")
     return names
 
 
@@ -90,9 +92,9 @@ def quantize_int8(
         "percentile": CalibrationMethod.Percentile,
     }
     if method not in methods:
-        raise ValueError(f"int8.method={method!r} is not one of {sorted(methods)}")
+        raise ExportError(f"int8.method={method!r} is not one of {sorted(methods)}")
     if not calibration:
-        raise ValueError("int8 calibration needs at least one image")
+        raise ExportError("int8 calibration needs at least one image")
     model = onnx.load(str(fp32))
     heads = head_convs(model)
     float_tail = (

@@ -16,12 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from data.config import output_dir
-from data.files import sha256_file
 from export.checks import (
-    ParityError,
     benchmark,
     compare_onnx,
     degirum_agreement,
@@ -29,6 +26,7 @@ from export.checks import (
     parity,
     sample_images,
 )
+from export.errors import ParityError
 from export.onnx_export import (
     ExportError,
     LoadedWeights,
@@ -40,6 +38,8 @@ from export.onnx_export import (
 )
 from export.zoo import ZooEntry, check_entry, entry_paths, model_name, write_entry
 from runtime.backends.base import preprocess
+from stage.files import sha256_file
+from stage.runs import output_dir
 
 
 @dataclass
@@ -67,7 +67,7 @@ def _images(cfg: DictConfig, task: str, split: str, count: int, meta, scratch: P
 def export_model(cfg: DictConfig) -> ExportResult:
     from train import offline
 
-    if not cfg.weights:
+    if OmegaConf.is_missing(cfg, "weights") or not cfg.weights:
         raise ExportError("no weights: give weights=PATH.pt (from python -m train)")
     offline.prepare(cfg.ultralytics_dir)
     w = load_weights(str(cfg.weights), cfg.get("model"))

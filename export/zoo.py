@@ -19,9 +19,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from data.files import sha256_file
+from export.errors import ExportError
 from runtime.metadata import ModelMetadata
 from runtime.model_zoo import METADATA_KEY
+from stage.files import sha256_file
 
 RUNTIME = "onnx"
 DEVICE = "cpu"
@@ -61,7 +62,7 @@ def degirum_config(
     config_version: int = 10,
 ) -> dict:
     if meta.mean != [0.0, 0.0, 0.0] or meta.std != [1.0, 1.0, 1.0]:
-        raise ValueError(
+        raise ExportError(
             f"{entry.model}: DeGirum's JSON here only scales inputs; mean/std normalisation is not supported"
         )
     return {
@@ -127,14 +128,14 @@ def check_entry(config_path: Path) -> tuple[dict, ModelMetadata]:
     try:
         cfg = json.loads(config_path.read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{config_path}: not a readable zoo JSON ({e})") from None
+        raise ExportError(f"{config_path}: not a readable zoo JSON ({e})") from None
     problems = []
     try:
         model = config_path.parent / cfg["MODEL_PARAMETERS"][0]["ModelPath"]
         pre, post = cfg["PRE_PROCESS"][0], cfg["POST_PROCESS"][0]
         labels_file = config_path.parent / post["LabelsPath"]
     except (KeyError, IndexError, TypeError) as e:
-        raise ValueError(f"{config_path}: missing {e} (MODEL_PARAMETERS/PRE_PROCESS/POST_PROCESS)") from None
+        raise ExportError(f"{config_path}: missing {e} (MODEL_PARAMETERS/PRE_PROCESS/POST_PROCESS)") from None
     meta = read_onnx_metadata(model)
     if not cfg.get("Checksum") or cfg["Checksum"] != sha256_file(model):
         problems.append(f"Checksum does not match {model.name} (re-export, or the model was replaced)")
@@ -155,7 +156,7 @@ def check_entry(config_path: Path) -> tuple[dict, ModelMetadata]:
     except (OSError, json.JSONDecodeError, KeyError) as e:
         problems.append(f"labels {labels_file}: {e}")
     if problems:
-        raise ValueError(f"{config_path}: " + "; ".join(problems))
+        raise ExportError(f"{config_path}: " + "; ".join(problems))
     return cfg, meta
 
 

@@ -22,10 +22,14 @@ __all__ = ["ALPHABET", "Char", "FrameResult", "PipelineConfig", "Plate", "Predic
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Predictor", "FrameResult"):
+    if name == "Predictor":
         from runtime import pipeline
 
-        return getattr(pipeline, name)
+        return pipeline.Predictor
+    if name == "FrameResult":
+        from runtime import results
+
+        return results.FrameResult
     if name in ("PipelineConfig", "TrackConfig"):
         from runtime import config
 

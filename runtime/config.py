@@ -13,6 +13,8 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from runtime.errors import InputError
+
 
 class _Settings:
     """``to_dict`` / ``from_dict`` shared by the runtime's settings dataclasses."""
@@ -28,7 +30,7 @@ class _Settings:
         unknown = sorted(set(values) - known)
         if unknown:
             what = re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()  # PipelineConfig -> pipeline config
-            raise ValueError(f"{what}: unknown keys {unknown} (known: {sorted(known)})")
+            raise InputError(f"{what}: unknown keys {unknown} (known: {sorted(known)})")
         return cls(**values)
 
 
@@ -93,7 +95,7 @@ class PipelineConfig(_Settings):
         if self.max_alternatives < 0 or self.workers < 0:
             problems.append("max_alternatives and workers must not be negative")
         if problems:
-            raise ValueError("pipeline config: " + "; ".join(problems))
+            raise InputError("pipeline config: " + "; ".join(problems))
 
     @property
     def detect_workers(self) -> int:
@@ -203,7 +205,7 @@ class TrackConfig(_Settings):
         if self.event_at not in ("confirm", "end"):
             problems.append(f"event_at={self.event_at!r} is not 'confirm' or 'end'")
         if problems:
-            raise ValueError("track config: " + "; ".join(problems))
+            raise InputError("track config: " + "; ".join(problems))
 
 
 STREAM_DROP_MODES = ("auto", "always", "never")
@@ -251,4 +253,4 @@ class StreamConfig(_Settings):
         if not isinstance(self.realtime, bool):
             problems.append(f"realtime={self.realtime!r} must be true or false")
         if problems:
-            raise ValueError("stream config: " + "; ".join(problems))
+            raise InputError("stream config: " + "; ".join(problems))

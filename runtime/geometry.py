@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtime.errors import InputError
 from runtime.records import Box
 
 
@@ -53,7 +54,7 @@ def letterbox(image: np.ndarray, height: int, width: int, fill: int = 114) -> tu
 
     h, w = image.shape[:2]
     if h == 0 or w == 0:
-        raise ValueError(f"cannot letterbox an empty image of shape {image.shape}")
+        raise InputError(f"cannot letterbox an empty image of shape {image.shape}")
     scale = min(height / h, width / w)
     new_w, new_h = int(round(w * scale)), int(round(h * scale))
     if (new_w, new_h) != (w, h):

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.errors import ModelMetadataError
+
 SCHEMA_VERSION = 1
 PREFIX = "lpr."
 
@@ -22,10 +24,6 @@ OUTPUT_LAYOUTS = {
     # model-input pixels, class scores already through a sigmoid; NMS is left to the runtime.
     "yolov8_xywh_scores": "[1, 4 + nc, N]: cx, cy, w, h (input pixels), then nc sigmoid scores",
 }
-
-
-class ModelMetadataError(ValueError):
-    """A model file lacks, or has malformed, metadata the runtime needs."""
 
 
 @dataclass

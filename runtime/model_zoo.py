@@ -18,14 +18,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.errors import ZooError
 from runtime.metadata import ModelMetadata, ModelMetadataError
 
 DEFAULT_ZOO = Path(__file__).resolve().parent / "zoo"
 METADATA_KEY = "LPR"
-
-
-class ZooError(RuntimeError):
-    """A zoo or model that cannot be used; the message names the path and what is wrong."""
 
 
 @dataclass

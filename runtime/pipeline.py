@@ -3,65 +3,41 @@
 detect -> crop (padding from the OCR model's metadata, clipped) -> OCR on all crops of a frame in
 one batch -> characters -> reading order -> region rules -> :class:`~runtime.records.Plate`.
 
-``Predictor.run`` pipelines frames: detector workers take frame t+1 (and more) while one reader
-thread crops, reads and orders the characters of frame t; results come out in source order. ONNX
-Runtime and OpenCV release the GIL, so on a 2-core device both cores stay busy.
+``Predictor.run`` pipelines frames on the :class:`~runtime.scheduler.FrameScheduler`: detector
+workers take frame t+1 (and more) while one reader thread crops, reads and orders the characters of
+frame t; results come out in source order. ``Predictor.track`` runs the video loop
+(:mod:`runtime.video`) on the same scheduler.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import resource
 import time
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from runtime.backends import Backend, create_backend
-from runtime.config import PipelineConfig
+from runtime.config import PipelineConfig, TrackConfig
+from runtime.errors import InputError
+from runtime.frames import Frame
 from runtime.geometry import plate_crop_box
 from runtime.model_zoo import find_models
 from runtime.postprocess import Detections
 from runtime.reading import read_chars
-from runtime.records import Char, Plate
+from runtime.records import Char, Plate, to_box
+from runtime.results import FrameResult, peak_rss_mb
 from runtime.rules import RegionRules, apply_text, candidates, load_rules
-from runtime.sources import Frame, ImageError, SourceSpec, iter_frames, list_image_paths
+from runtime.scheduler import FrameScheduler
+from runtime.sources import SourceSpec, iter_frames, list_image_paths
+from runtime.video import TrackRun, track_plates
 
 REASON_EMPTY_CROP = "empty crop: the plate box has no area inside the image"
 REASON_NO_CHARS = "no characters found"
-
-
-@dataclass
-class FrameResult:
-    """What one frame gave: its plates, or the error that stopped it."""
-
-    source: str
-    frame: int
-    plates: list[Plate] = field(default_factory=list)
-    error: str | None = None
-    image: np.ndarray | None = None
-    """The frame's pixels, kept only when asked (for drawing)."""
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``--json`` line: {"source", "frame", "plates": [...]} (+ "error" when it failed)."""
-        out: dict[str, Any] = {
-            "source": self.source,
-            "frame": self.frame,
-            "plates": [p.to_dict() for p in self.plates],
-        }
-        if self.error is not None:
-            out["error"] = self.error
-        return out
 
 
 def chars_from_detections(
@@ -107,7 +83,7 @@ def assemble_plate(
 
     A crop with no area, or a crop where no character was found, gives an empty text and a reason.
     """
-    box = tuple(float(v) for v in box)
+    box = to_box(box)
     if region is None or char_dets is None:
         return Plate(box=box, text="", det_score=det_score, reason=REASON_EMPTY_CROP)
     chars = chars_from_detections(char_dets, names, (region[0], region[1]), config)
@@ -160,8 +136,7 @@ class Predictor:
         self.rules: RegionRules | None = rules
         self.backend: Backend = create_backend(backend, det, ocr, self.config, **backend_options)
         self.det_meta, self.ocr_meta = det.meta, ocr.meta
-        self.last_video_stats: Any = None
-        """:class:`runtime.video.VideoStats` of the latest ``track`` run."""
+        self.scheduler = FrameScheduler(self.backend, self.config)
 
     def __enter__(self) -> Predictor:
         return self
@@ -194,7 +169,7 @@ class Predictor:
         h, w = image.shape[:2]
         meta = self.ocr_meta
         regions = [
-            plate_crop_box(tuple(float(v) for v in b), w, h, meta.crop_pad_x, meta.crop_pad_y) for b in boxes
+            plate_crop_box(to_box(b), w, h, meta.crop_pad_x or 0.0, meta.crop_pad_y or 0.0) for b in boxes
         ]
         crops = [image[r[1] : r[3], r[0] : r[2]] for r in regions if r is not None]
         if one_call_per_crop:  # the seed's way, for the benchmark's baseline
@@ -217,13 +192,6 @@ class Predictor:
         return self.read_plates(image, self.detect(image))
 
     # -- many frames -----------------------------------------------------------------------------
-    def _detect_frame(self, frame: Frame) -> tuple[np.ndarray | None, Detections | None, str | None]:
-        try:
-            image = frame.load()
-        except ImageError as e:
-            return None, None, str(e)
-        return image, self.backend.detect(image), None
-
     def _read_frame(self, frame: Frame, detected: Future, keep_images: bool) -> FrameResult:
         image, dets, error = detected.result()
         if error is not None:
@@ -233,40 +201,6 @@ class Predictor:
             source=frame.source, frame=frame.index, plates=plates, image=image if keep_images else None
         )
 
-    def _workers(self) -> int:
-        return max(1, min(self.config.detect_workers, self.backend.max_concurrent_detect))
-
-    def _pipelined(self, frames: Iterator[Frame], second_stage, *args: Any) -> Iterator[Any]:
-        """Detect frames on the worker pool; ``second_stage(frame, detected_future, *args)`` runs on
-        one reader thread in frame order; results are yielded in order, a bounded number in flight."""
-        workers = self._workers()
-        in_flight = workers + self.config.queue_depth
-        det_pool = ThreadPoolExecutor(workers, thread_name_prefix="lpr-detect")
-        read_pool = ThreadPoolExecutor(1, thread_name_prefix="lpr-read")
-        pending: deque[Future] = deque()
-        try:
-            source = iter(frames)
-            while True:
-                try:
-                    frame = next(source)
-                except StopIteration:
-                    break
-                except Exception:  # the source failed (a stream lost for good): finish what is in flight
-                    while pending:
-                        yield pending.popleft().result()
-                    raise
-                detected = det_pool.submit(self._detect_frame, frame)
-                pending.append(read_pool.submit(second_stage, frame, detected, *args))
-                if len(pending) >= in_flight:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for f in pending:
-                f.cancel()
-            det_pool.shutdown(wait=True, cancel_futures=True)
-            read_pool.shutdown(wait=True, cancel_futures=True)
-
     def run(self, source: SourceSpec, keep_images: bool = False) -> Iterator[FrameResult]:
         """Results for every frame of ``source`` (image, folder, glob, arrays, Frames), in order.
 
@@ -274,21 +208,21 @@ class Predictor:
         reads the previous ones; at most ``workers + queue_depth`` frames are in flight. A frame
         that cannot be read gives a result with ``error`` and the run goes on.
         """
-        return self._pipelined(iter_frames(source), self._read_frame, keep_images)
+        return self.scheduler.run(iter_frames(source), self._read_frame, keep_images)
 
-    def track(self, source: SourceSpec, config: Any = None, keep_images: bool = False) -> Iterator[Any]:
+    def track(
+        self, source: SourceSpec, config: TrackConfig | None = None, keep_images: bool = False
+    ) -> TrackRun:
         """Video: tracked frames (plates with ``track_id`` and their track's voted text) and events
-        (one per plate, stream outages), in order; OCR only where a track needs it. ``config``: a
-        :class:`runtime.config.TrackConfig`. See :mod:`runtime.video`."""
-        from runtime.video import track_plates
-
+        (one per plate, stream outages), in order; OCR only where a track needs it. The returned
+        iterator carries the run's counts in ``.stats``. See :mod:`runtime.video`."""
         return track_plates(self, source, config, keep_images)
 
     def run_naive(self, source: SourceSpec) -> Iterator[FrameResult]:
         """The seed's way, for comparison: one frame at a time, detector then one OCR call per crop."""
         for frame in iter_frames(source):
-            image, dets, error = self._detect_frame(frame)
-            if error is not None:
+            image, dets, error = self.scheduler.detect(frame)
+            if error is not None or image is None or dets is None:
                 yield FrameResult(source=frame.source, frame=frame.index, error=error)
                 continue
             yield FrameResult(
@@ -303,8 +237,10 @@ class Predictor:
         """Only the plate detector (decode, letterbox, inference, NMS): one frame at a time, or
         ``parallel`` on the same workers as ``run`` - the pipeline's ceiling if reading cost nothing."""
         if parallel:
-            return self._pipelined(iter_frames(source), lambda frame, detected: (frame, detected.result()[1]))
-        return ((frame, self._detect_frame(frame)[1]) for frame in iter_frames(source))
+            return self.scheduler.run(
+                iter_frames(source), lambda frame, detected: (frame, detected.result()[1])
+            )
+        return ((frame, self.scheduler.detect(frame)[1]) for frame in iter_frames(source))
 
     # -- speed -----------------------------------------------------------------------------------
     def benchmark(
@@ -322,7 +258,7 @@ class Predictor:
         """
         items = _benchmark_frames(source, frames)
         if not items:
-            raise ValueError("benchmark: the source has no frames")
+            raise InputError("benchmark: the source has no frames")
         for item in items[:warmup]:
             self.predict(item.load())
         modes = {
@@ -337,7 +273,7 @@ class Predictor:
         for _ in range(max(1, repeat)):
             for mode, start in modes.items():  # interleaved, so a busy spell hits every mode alike
                 t0, c0 = time.perf_counter(), time.process_time()
-                out = list(start())
+                out: list[Any] = list(start())
                 best[mode] = min(best[mode], time.perf_counter() - t0)
                 cpu[mode] = min(cpu[mode], time.process_time() - c0)
                 if mode == "pipeline":
@@ -361,21 +297,9 @@ class Predictor:
             "load_avg_1min": round(os.getloadavg()[0], 2),
             **self.backend.describe(),
             "threads": self.config.threads,
-            "workers": self._workers(),
+            "workers": self.scheduler.workers,
             "repeat": max(1, repeat),
         }
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MiB. /proc's VmHWM where there is one: ru_maxrss
-    survives exec on Linux, so a process started from a big parent would report the parent's peak."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _benchmark_frames(source: SourceSpec, frames: int | None) -> list[Frame]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtime.errors import InputError
 from runtime.geometry import Letterbox
 
 
@@ -99,10 +100,10 @@ def decode_yolov8(
     out = np.asarray(output)
     if out.ndim == 3:
         if out.shape[0] != 1:
-            raise ValueError(f"decode_yolov8 takes one image's output, got batch {out.shape[0]}")
+            raise InputError(f"decode_yolov8 takes one image's output, got batch {out.shape[0]}")
         out = out[0]
     if out.ndim != 2 or out.shape[0] != 4 + num_classes:
-        raise ValueError(f"expected a [4 + {num_classes}, N] output, got shape {np.asarray(output).shape}")
+        raise InputError(f"expected a [4 + {num_classes}, N] output, got shape {np.asarray(output).shape}")
     class_scores = out[4:]  # [nc, N]
     best = class_scores.argmax(axis=0) if num_classes > 1 else np.zeros(out.shape[1], np.int64)
     best_score = class_scores.max(axis=0) if num_classes > 1 else class_scores[0]

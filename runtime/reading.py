@@ -121,6 +121,7 @@ def read_chars(
         return Reading(text="", chars=[], lines=0, score=None)
     ordered = in_reading_order(suppress_duplicates(chars, dup_overlap), line_overlap, max_lines)
     scores = [c.score for c in ordered]
-    score = None if any(s is None for s in scores) else math.prod(scores)
-    lines = 1 + max(c.line for c in ordered)
+    known = [s for s in scores if s is not None]
+    score = math.prod(known) if len(known) == len(scores) else None
+    lines = 1 + max(c.line or 0 for c in ordered)  # every character has its line once ordered
     return Reading(text="".join(c.char for c in ordered), chars=ordered, lines=lines, score=score)

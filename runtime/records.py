@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime.errors import InputError
+
 Box = tuple[float, float, float, float]
 """[x1, y1, x2, y2] in pixels of the image the record belongs to."""
 
@@ -19,18 +21,24 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 """Characters a plate text may hold (the OCR model's classes, in class order)."""
 
 
+def to_box(values: Any) -> Box:
+    """Four numbers (a numpy row, a tuple) as a box of floats, unchecked: for boxes a model made."""
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return (x1, y1, x2, y2)
+
+
 def as_box(value: Any) -> Box:
     """Check and convert a 4-number sequence to a box; raises ValueError with what is wrong."""
     if not isinstance(value, (list, tuple)) or len(value) != 4:
-        raise ValueError(f"box must be [x1, y1, x2, y2], got {value!r}")
+        raise InputError(f"box must be [x1, y1, x2, y2], got {value!r}")
     try:
         x1, y1, x2, y2 = (float(v) for v in value)
     except (TypeError, ValueError):
-        raise ValueError(f"box must hold 4 numbers, got {value!r}") from None
+        raise InputError(f"box must hold 4 numbers, got {value!r}") from None
     if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
-        raise ValueError(f"box holds a non-finite number: {value!r}")
+        raise InputError(f"box holds a non-finite number: {value!r}")
     if x2 < x1 or y2 < y1:
-        raise ValueError(f"box has x2 < x1 or y2 < y1: {value!r}")
+        raise InputError(f"box has x2 < x1 or y2 < y1: {value!r}")
     return (x1, y1, x2, y2)
 
 
@@ -64,7 +72,7 @@ class Char:
     def from_dict(cls, d: dict[str, Any]) -> Char:
         char = d.get("char")
         if not isinstance(char, str) or len(char) != 1:
-            raise ValueError(f"char must be a single character, got {char!r}")
+            raise InputError(f"char must be a single character, got {char!r}")
         score = d.get("score")
         return cls(
             char=char,
@@ -126,16 +134,16 @@ class Plate:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Plate:
         if not isinstance(d, dict):
-            raise ValueError(f"a plate must be an object, got {type(d).__name__}")
+            raise InputError(f"a plate must be an object, got {type(d).__name__}")
         text = d.get("text")
         if text is not None and not isinstance(text, str):
-            raise ValueError(f"text must be a string or null, got {text!r}")
+            raise InputError(f"text must be a string or null, got {text!r}")
         chars = d.get("chars") or []
         if not isinstance(chars, list):
-            raise ValueError(f"chars must be a list, got {type(chars).__name__}")
+            raise InputError(f"chars must be a list, got {type(chars).__name__}")
         lines = d.get("lines")
         if lines is not None and lines not in (1, 2):
-            raise ValueError(f"lines must be 1 or 2, got {lines!r}")
+            raise InputError(f"lines must be 1 or 2, got {lines!r}")
         score, det_score = d.get("score"), d.get("det_score")
         return cls(
             box=as_box(d.get("box")),

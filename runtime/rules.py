@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from runtime.errors import InputError, RulesError
 from runtime.records import ALPHABET, Char
 
 REGIONS_DIR = Path(__file__).resolve().parent / "regions"
@@ -36,10 +37,6 @@ DEFAULT_LOOKALIKES: tuple[tuple[str, str], ...] = (
     ("Z", "2"),
     ("G", "6"),
 )
-
-
-class RulesError(ValueError):
-    """A region rules file is missing or malformed (the message names it)."""
 
 
 def compile_pattern(pattern: str) -> re.Pattern[str]:
@@ -179,7 +176,7 @@ def _best_for_pattern(options: list[dict[str, float]], pattern: re.Pattern[str])
     if len(atoms) != len(options):
         return None
     text, score = "", 1.0
-    for atom, opts in zip(atoms, options):
+    for atom, opts in zip(atoms, options, strict=False):
         allowed = [(ch, s) for ch, s in opts.items() if re.fullmatch(atom, ch)]
         if not allowed:
             return None
@@ -215,15 +212,15 @@ def apply_text(chars: list[Char], text: str, rules: RegionRules | None = None) -
     """Characters rewritten to spell ``text`` (one of their candidates): a replaced character takes
     the score its option had, and its old class becomes an alternative."""
     if len(text) != len(chars):
-        raise ValueError(f"text {text!r} has {len(text)} characters for {len(chars)} boxes")
+        raise InputError(f"text {text!r} has {len(text)} characters for {len(chars)} boxes")
     out = []
-    for c, t in zip(chars, text):
+    for c, t in zip(chars, text, strict=False):
         if t == c.char:
             out.append(c)
             continue
         options = _options(c, rules)
         if t not in options:
-            raise ValueError(f"{t!r} is not an option for the character {c.char!r} at {c.box}")
+            raise InputError(f"{t!r} is not an option for the character {c.char!r} at {c.box}")
         alts = {
             ch: s for ch, s in options.items() if ch != t and (ch == c.char or ch in dict(c.alternatives))
         }

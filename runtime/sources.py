@@ -1,4 +1,5 @@
-"""Where frames come from: an image, a folder, a glob, a list, arrays in memory, or a video/stream.
+"""Where frames come from: an image, a folder, a glob, a list, arrays in memory, or a video/stream
+(frames and their decoding: runtime/frames.py).
 
 A source yields :class:`Frame` objects that know where they came from and decode lazily, so the
 pipeline's workers decode in parallel (OpenCV releases the GIL) and a bad file becomes an error
@@ -11,89 +12,19 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
-# OpenCV reads FFmpeg's log level once, at its first use of FFmpeg, so it is set here, before any
-# video is touched: quiet, because FFmpeg's messages may carry a stream's URL and so its password
-# (runtime/streams.py). Someone debugging a camera sets OPENCV_FFMPEG_LOGLEVEL=24 (warnings) and
-# accepts that.
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+from runtime.errors import SourceError
+from runtime.frames import (
+    IMAGE_SUFFIXES,
+    Frame,
+    is_stream_spec,
+    redact_url,
+)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".h264"}
-
-
-class ImageError(ValueError):
-    """An image that cannot be read; the message names the file."""
-
-
-class SourceError(ValueError):
-    """A source that names nothing readable (no such file, empty folder, glob without matches)."""
-
-
-def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
-    """BGR uint8 image from encoded bytes; ImageError naming ``name`` when it cannot be decoded."""
-    import cv2
-
-    buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
-    if buf.size == 0:
-        raise ImageError(f"{name}: the image file is empty")
-    image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    if image is None:
-        raise ImageError(f"{name}: not a decodable image (corrupt or unsupported format)")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ImageError(f"{name}: the image has no pixels")
-    return image
-
-
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """BGR uint8 image from a file; ImageError naming the file when it cannot be read."""
-    p = Path(path)
-    if not p.is_file():
-        raise ImageError(f"{p}: no such image file")
-    try:
-        data = np.fromfile(str(p), dtype=np.uint8)  # imdecode: imread cannot tell missing from corrupt
-    except OSError as e:
-        raise ImageError(f"{p}: cannot be read ({e.strerror or e})") from None
-    return decode_image(data, str(p))
-
-
-@dataclass
-class Frame:
-    """One image to read plates from: where it came from and how to get its pixels."""
-
-    source: str
-    """The image's path (or a name for in-memory frames): what error records and --json name."""
-    index: int
-    """Position in the run (0-based); for video, the frame number."""
-    image: np.ndarray | None = None
-    path: Path | None = None
-    data: bytes | None = None
-    """Encoded image bytes (a benchmark keeps files in memory this way)."""
-    timestamp: float | None = None
-    """Seconds: a video file's presentation time, or a live source's capture time (time.time())."""
-
-    def load(self) -> np.ndarray:
-        """The BGR pixels; ImageError naming the source when they cannot be had."""
-        if self.image is not None:
-            image = self.image
-            if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
-                raise ImageError(f"{self.source}: expected an HxWx3 BGR image, got shape {image.shape}")
-            if image.dtype != np.uint8:
-                raise ImageError(f"{self.source}: expected uint8 pixels, got {image.dtype}")
-            return image
-        if self.data is not None:
-            return decode_image(self.data, self.source)
-        if self.path is not None:
-            return read_image(self.path)
-        raise ImageError(f"{self.source}: the frame has no pixels, bytes or path")
-
-
-SourceSpec = Union[str, os.PathLike, np.ndarray, Iterable]
+SourceSpec = str | os.PathLike | np.ndarray | Iterable
 
 
 def _is_glob(s: str) -> bool:
@@ -106,8 +37,6 @@ def list_image_paths(spec: str | os.PathLike) -> list[Path]:
     A single file is taken as is (a bad one becomes an error record); folders and globs keep only
     image suffixes. SourceError when nothing matches.
     """
-    from runtime.streams import is_stream_spec, redact_url
-
     s = str(spec)
     p = Path(s)
     if is_stream_spec(s):
@@ -141,7 +70,7 @@ def iter_frames(source: SourceSpec) -> Iterator[Frame]:
     :class:`runtime.streams.StreamSource`: it fails here when it cannot be opened; close it when done.
     """
     if isinstance(source, (str, os.PathLike)):
-        from runtime.streams import is_stream_spec, open_stream
+        from runtime.streams import open_stream  # OpenCV's video I/O only when a video is asked for
 
         if is_stream_spec(str(source)):
             return open_stream(str(source))

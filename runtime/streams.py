@@ -2,7 +2,7 @@
 
 ``open_stream(spec)`` opens a video file, a camera (``0``, ``/dev/video0``), an RTSP/HTTP/RTMP URL
 or the Raspberry Pi camera (``picamera``, through picamera2) and returns a :class:`StreamSource`:
-an iterator of :class:`runtime.sources.Frame` with the pixels set.
+an iterator of :class:`runtime.frames.Frame` with the pixels set.
 
 - Files give every frame in order (the reader waits for the consumer), unless ``realtime`` paces
   them like a camera or ``drop="always"``.
@@ -37,50 +37,20 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from runtime.config import StreamConfig
-from runtime.sources import VIDEO_SUFFIXES, Frame, SourceError
+from runtime.errors import SourceError, StreamLostError
+from runtime.frames import URL_SCHEMES, Frame, redact_url
 
-# FFmpeg's log level (quiet unless OPENCV_FFMPEG_LOGLEVEL is set) is set by runtime.sources, imported
+# FFmpeg's log level (quiet unless OPENCV_FFMPEG_LOGLEVEL is set) is set by runtime.frames, imported
 # above, because OpenCV reads it once, at its first use of FFmpeg: it must come before any capture.
 
 log = logging.getLogger(__name__)
 
-URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://")
 _SANE_FPS = (0.5, 240.0)
 """Frame rates outside this are container noise (RTSP often reports 90000): measured instead."""
 _QUEUE_WHEN_NOT_DROPPING = 4
 """Frames buffered between the reader thread and the consumer with drop="never" (bounded)."""
 _EXACT_COUNT_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi"}
 """Containers whose header frame count is exact; others (mkv, webm, raw h264) estimate it."""
-
-
-class StreamLostError(SourceError):
-    """A live source that went down and did not come back within the reconnect attempts."""
-
-
-# -- specs and names -----------------------------------------------------------------------------
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s?#]*@")
-_SECRET_PARAMS = re.compile(
-    r"(?i)([?&;](?:user|username|usr|password|passwd|pass|pwd|token|key|auth|secret)=)[^&;#\s]*"
-)
-
-
-def redact_url(text: str) -> str:
-    """``text`` with the credentials of every URL in it replaced: ``rtsp://***@host/path``.
-
-    User info (``user:password@``) and query parameters that carry secrets (``password=``,
-    ``pwd=``, ``token=`` ...) are masked; the host and path stay, so the source is still recognisable.
-    """
-    return _SECRET_PARAMS.sub(r"\1***", _USERINFO.sub(r"\1***@", str(text)))
-
-
-def is_stream_spec(spec: str) -> bool:
-    """A video file (by suffix), a camera index ("0"), /dev/videoN, an RTSP/HTTP/RTMP URL or "picamera[:N]"."""
-    s = str(spec).strip()
-    if s.lower().startswith(URL_SCHEMES):
-        return True
-    if re.fullmatch(r"\d+|/dev/video\d+|picamera(:\d+)?", s):
-        return True
-    return Path(s).suffix.lower() in VIDEO_SUFFIXES
 
 
 def _kind(spec: str) -> str:
@@ -197,7 +167,7 @@ class _PiCamera(_Capture):
 
     def __init__(self, spec: str) -> None:
         try:
-            from picamera2 import Picamera2  # type: ignore[import-not-found]
+            from picamera2 import Picamera2
         except ImportError:
             raise SourceError(
                 f"{spec}: the Raspberry Pi camera needs picamera2, which is not installed "
@@ -213,7 +183,7 @@ class _PiCamera(_Capture):
         except Exception as e:  # libcamera raises plain RuntimeErrors / IndexErrors for absent cameras
             raise SourceError(f"{spec}: cannot start the Raspberry Pi camera {number}: {e}") from None
         self._cam = cam
-        self.size = tuple(cam.camera_configuration()["main"]["size"])  # type: ignore[assignment]
+        self.size = tuple(cam.camera_configuration()["main"]["size"])
         try:
             limits = cam.camera_configuration()["controls"]["FrameDurationLimits"]
             self.fps = 1e6 / float(limits[0])

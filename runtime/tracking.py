@@ -18,7 +18,8 @@ rules then pick the best rule-valid text from the voted distribution, as they do
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,7 @@ import numpy as np
 
 from runtime.config import TrackConfig
 from runtime.geometry import iou_matrix
-from runtime.records import Box, Char, Plate
+from runtime.records import Box, Char, Plate, to_box
 from runtime.rules import RegionRules, candidates
 
 OFF_BY_ONE_WEIGHT = 0.5
@@ -74,19 +75,22 @@ def _align(chars: list[Char], consensus: str) -> list[Char | None] | None:
     n, m = len(chars), len(consensus)
     options: list[list[Char | None]]
     if n == m + 1:
-        options = [chars[:j] + chars[j + 1 :] for j in range(n)]
+        options = [[*chars[:j], *chars[j + 1 :]] for j in range(n)]
     elif n == m - 1:
-        options = [chars[:j] + [None] + chars[j:] for j in range(m)]
+        options = [[*chars[:j], None, *chars[j:]] for j in range(m)]
     else:
         return None
-    return max(options, key=lambda o: sum(c is not None and c.char == want for c, want in zip(o, consensus)))
+    return max(
+        options,
+        key=lambda o: sum(c is not None and c.char == want for c, want in zip(o, consensus, strict=False)),
+    )
 
 
 def _tally(readings: list[TrackReading], length: int) -> list[dict[str, float]]:
     tally: list[dict[str, float]] = [defaultdict(float) for _ in range(length)]
 
-    def add(chars: list[Char | None], weight: float) -> None:
-        for slot, c in zip(tally, chars):
+    def add(chars: Sequence[Char | None], weight: float) -> None:
+        for slot, c in zip(tally, chars, strict=False):
             if c is None:
                 continue
             slot[c.char] += weight * (c.score if c.score is not None else 1.0)
@@ -96,7 +100,7 @@ def _tally(readings: list[TrackReading], length: int) -> list[dict[str, float]]:
     exact = [r for r in readings if len(r.chars) == length]
     for r in exact:
         add(r.chars, r.weight)
-    consensus = "".join(max(slot, key=slot.get) if slot else "?" for slot in tally)
+    consensus = "".join(max(slot, key=lambda ch: slot[ch]) if slot else "?" for slot in tally)
     if exact:
         for r in readings:
             aligned = _align(r.chars, consensus) if len(r.chars) != length else None
@@ -110,7 +114,7 @@ def vote(readings: list[TrackReading], rules: RegionRules | None = None, top_n: 
     readings = [r for r in readings if r.chars]
     if not readings:
         return None
-    by_length: Counter[int] = Counter()
+    by_length: dict[int, float] = defaultdict(float)
     for r in readings:
         by_length[len(r.chars)] += r.weight
     # Most weight wins; on a tie the longer text (a missed character is likelier than an invented one).
@@ -119,7 +123,7 @@ def vote(readings: list[TrackReading], rules: RegionRules | None = None, top_n: 
     exact = [r for r in readings if len(r.chars) == length]
     layout = exact[-1]  # boxes and lines of the newest reading of that length
     chars: list[Char] = []
-    for slot, c in zip(tally, layout.chars):
+    for slot, c in zip(tally, layout.chars, strict=False):
         total = sum(slot.values()) or 1.0
         ranked = sorted(slot.items(), key=lambda kv: (-kv[1], kv[0]))
         best, mass = ranked[0]
@@ -138,7 +142,7 @@ def vote(readings: list[TrackReading], rules: RegionRules | None = None, top_n: 
         if found and found[0][0] != text and rules.matches(found[0][0]):
             text = found[0][0]
     shares = []
-    for c, ch in zip(chars, text):
+    for c, ch in zip(chars, text, strict=False):
         share = c.score if c.char == ch else dict(c.alternatives).get(ch)
         if share is None:  # a look-alike the rules chose that no reading voted for
             share = (c.score or 0.0) * (rules.lookalike_score if rules is not None else 0.0)
@@ -266,7 +270,7 @@ class Tracker:
             if i not in taken and overlap[i] < cfg.duplicate_iou:
                 track = Track(
                     id=self._next_id,
-                    box=tuple(float(v) for v in boxes[i]),
+                    box=to_box(boxes[i]),
                     det_score=float(scores[i]),
                     first_frame=frame,
                     last_frame=frame,
@@ -307,7 +311,9 @@ class Tracker:
         pairs: list[tuple[Track, int]] = []
         used_t: set[int] = set()
         used_d: set[int] = set()
-        for ti, di in sorted(zip(*np.nonzero(iou >= self.config.match_iou)), key=lambda p: -iou[p]):
+        for ti, di in sorted(
+            zip(*np.nonzero(iou >= self.config.match_iou), strict=True), key=lambda p: -iou[p]
+        ):
             if ti not in used_t and di not in used_d:
                 used_t.add(ti)
                 used_d.add(di)
@@ -334,7 +340,7 @@ class Tracker:
         velocity = np.stack([t.velocity for t in tracks])
         ahead = np.einsum("tdk,tk->td", dc[None] - last[:, None], velocity) >= 0
         allowed = (dist <= gate[:, None]) & (ahead | (missed[:, None] < 1)) & same_size
-        for ti, di in sorted(zip(*np.nonzero(allowed)), key=lambda p: dist[p]):
+        for ti, di in sorted(zip(*np.nonzero(allowed), strict=True), key=lambda p: dist[p]):
             if ti not in used_t and di not in used_d:
                 used_t.add(ti)
                 used_d.add(di)
@@ -353,7 +359,7 @@ class Tracker:
             track.velocity = (a * step + (1 - a) * track.velocity).astype(np.float32)
             b = self.config.aspect_smoothing
             track.aspect = b * width / height + (1 - b) * track.aspect
-        track.box = tuple(float(v) for v in box)
+        track.box = to_box(box)
         track.det_score = score
         track.last_frame = frame
         track.hits += 1

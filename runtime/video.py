@@ -13,88 +13,24 @@ track's text; a track's text and score come from the vote, so they stay steady a
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from runtime.config import TrackConfig
-from runtime.pipeline import FrameResult, Predictor
-from runtime.records import Plate
+from runtime.records import Plate, to_box
+from runtime.results import Event, TrackedFrame, VideoStats, peak_rss_mb
 from runtime.sources import Frame, SourceError, SourceSpec, iter_frames
 from runtime.tracking import Track, Tracker, needs_reading, reading_from_plate, vote
 
+if TYPE_CHECKING:  # for annotations only: the predictor imports this module, never the reverse
+    from runtime.pipeline import Predictor
+
 REASON_NOT_READ = "not read yet"
-
-
-@dataclass
-class Event:
-    """Something that happened in the video: a plate (``{"event": "plate", ...}``) or a stream
-    event from the source (``stream_lost``, ``stream_restored``, ...)."""
-
-    data: dict[str, Any]
-
-    @property
-    def kind(self) -> str:
-        return str(self.data.get("event"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.data)
-
-
-@dataclass
-class TrackedFrame(FrameResult):
-    """One video frame's result: its plates carry ``track_id`` and their track's voted text."""
-
-    reads: int = 0
-    """Plate crops the OCR model read for this frame."""
-    events: list[Event] = field(default_factory=list)
-    """Events this frame produced (yielded after it; not part of its JSON line)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out["reads"] = self.reads
-        return out
-
-
-@dataclass
-class VideoStats:
-    """Counts of one video run (printed at the end, kept by the benchmark)."""
-
-    frames: int = 0
-    errors: int = 0
-    plates: int = 0
-    """Plate detections that belong to a track, summed over frames."""
-    reads: int = 0
-    """Crops the OCR model read."""
-    read_batches: int = 0
-    """OCR calls (one batch per frame that read anything)."""
-    events: int = 0
-    confirmed: int = 0
-    unread_tracks: int = 0
-    """Tracks long enough to be plates whose crops never gave a text (no event sent)."""
-    seconds: float = 0.0
-    source: dict[str, Any] = field(default_factory=dict)
-    """The source's own counts (frames dropped or missed, outages) when it keeps any."""
-
-    def to_dict(self) -> dict[str, Any]:
-        n = max(1, self.frames)
-        return {
-            "frames": self.frames,
-            "errors": self.errors,
-            "events": self.events,
-            "confirmed": self.confirmed,
-            "unread_tracks": self.unread_tracks,
-            "plates_per_frame": round(self.plates / n, 3),
-            "reads": self.reads,
-            "reads_per_frame": round(self.reads / n, 3),
-            "read_batches_per_frame": round(self.read_batches / n, 3),
-            "fps": round(self.frames / self.seconds, 2) if self.seconds > 0 else None,
-            **({"source": self.source} if self.source else {}),
-        }
 
 
 class PlateTracker:
@@ -115,9 +51,7 @@ class PlateTracker:
         height, width = image.shape[:2]
         matched, ended = self.tracker.update(frame.index, boxes, scores, (width, height))
         due = [
-            (t, i)
-            for t, i in matched
-            if needs_reading(t, frame.index, tuple(float(v) for v in boxes[i]), width, height, cfg)
+            (t, i) for t, i in matched if needs_reading(t, frame.index, to_box(boxes[i]), width, height, cfg)
         ]
         # Tracks with the fewest readings first: a new plate matters more than a re-read.
         due.sort(key=lambda m: (len(m[0].readings), -float(scores[m[1]])))
@@ -125,7 +59,9 @@ class PlateTracker:
         read: dict[int, Plate] = {}
         if due:
             index = np.array([i for _, i in due])
-            for (track, i), plate in zip(due, self.predictor.read_boxes(image, boxes[index], scores[index])):
+            for (track, i), plate in zip(
+                due, self.predictor.read_boxes(image, boxes[index], scores[index]), strict=True
+            ):
                 read[i] = plate
                 track.last_read_frame = frame.index
                 track.attempts += 1
@@ -183,7 +119,7 @@ class PlateTracker:
     def _plate(track: Track, i: int, boxes: np.ndarray, scores: np.ndarray, read: Plate | None) -> Plate:
         v = track.vote
         plate = Plate(
-            box=tuple(float(x) for x in boxes[i]),
+            box=to_box(boxes[i]),
             det_score=float(scores[i]),
             track_id=track.id,
             text=v.text if v else "",
@@ -196,19 +132,44 @@ class PlateTracker:
         return plate
 
 
+class TrackRun(Iterator["TrackedFrame | Event"]):
+    """The iterator ``Predictor.track`` returns: tracked frames and events in order, and the run's
+    counts in :attr:`stats` (complete once the iterator is exhausted or closed)."""
+
+    def __init__(self, items: Iterator[TrackedFrame | Event], stats: VideoStats) -> None:
+        self._items = items
+        self.stats = stats
+
+    def __iter__(self) -> TrackRun:
+        return self
+
+    def __next__(self) -> TrackedFrame | Event:
+        return next(self._items)
+
+    def close(self) -> None:
+        """Stop early: the scheduler's threads end and the source (if opened here) is closed."""
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()
+
+
 def track_plates(
     predictor: Predictor, source: SourceSpec, config: TrackConfig | None = None, keep_images: bool = False
-) -> Iterator[TrackedFrame | Event]:
+) -> TrackRun:
     """Tracked frames of ``source`` in order, each followed by the events it produced (plates
-    confirmed or ended, stream outages); the last events come when the source ends.
-
-    The pipeline's stats are in ``predictor.last_video_stats`` once the iterator is exhausted.
+    confirmed or ended, stream outages); the last events come when the source ends. The run's
+    counts are in the returned iterator's ``stats``.
     """
+    state = PlateTracker(predictor, config)
+    return TrackRun(_tracked(predictor, source, state, keep_images), state.stats)
+
+
+def _tracked(
+    predictor: Predictor, source: SourceSpec, state: PlateTracker, keep_images: bool
+) -> Iterator[TrackedFrame | Event]:
     # A stream opened by the caller (runtime.streams) is used as is: its events and counts matter.
     opened_here = not hasattr(source, "drain_events")
-    frames = iter_frames(source) if opened_here else source
-    state = PlateTracker(predictor, config)
-    predictor.last_video_stats = state.stats
+    frames: Iterator[Frame] = iter_frames(source) if opened_here else source  # type: ignore[assignment]
     last_source = str(getattr(frames, "name", source if isinstance(source, str) else "<frames>"))
 
     def second_stage(frame: Frame, detected: Future) -> TrackedFrame:
@@ -222,7 +183,7 @@ def track_plates(
     start = time.perf_counter()
     try:
         try:
-            for result in predictor._pipelined(frames, second_stage):
+            for result in predictor.scheduler.run(frames, second_stage):
                 last_source = result.source
                 yield result
                 yield from _source_events(frames)
@@ -260,14 +221,16 @@ def benchmark_video(
     alone one frame at a time (``detector_only_fps``) and on the pipeline's workers
     (``detector_only_parallel_fps``), their ratios, OCR reads per frame, events and peak memory.
     """
-    import math
-
-    from runtime.pipeline import peak_rss_mb
-
     if not frames:
         raise ValueError("benchmark: the video has no frames")
+    runs: list[TrackRun] = []
+
+    def tracked() -> list[TrackedFrame]:
+        runs.append(predictor.track(frames, config))
+        return [r for r in runs[-1] if isinstance(r, TrackedFrame)]
+
     modes = {
-        "pipeline": lambda: [r for r in predictor.track(frames, config) if isinstance(r, TrackedFrame)],
+        "pipeline": tracked,
         "detector_only": lambda: list(predictor.run_detector_only(frames)),
         "detector_only_parallel": lambda: list(predictor.run_detector_only(frames, parallel=True)),
     }
@@ -279,7 +242,7 @@ def benchmark_video(
             start()
             best[mode] = min(best[mode], time.perf_counter() - t0)
             if mode == "pipeline":
-                stats = predictor.last_video_stats.to_dict()
+                stats = runs[-1].stats.to_dict()
     n = len(frames)
     fps = {mode: n / s for mode, s in best.items()}
     return {
@@ -298,6 +261,6 @@ def benchmark_video(
         "rss_mb": round(peak_rss_mb(), 1),
         **predictor.backend.describe(),
         "threads": predictor.config.threads,
-        "workers": predictor._workers(),
+        "workers": predictor.scheduler.workers,
         "repeat": max(1, repeat),
     }

@@ -9,7 +9,7 @@ import pytest
 
 # Session fixtures with models exported by the export stage (tiny_weights, tiny_onnx, dev_zoo) for every stage;
 # stream_fixtures: a real RTSP server (rtsp_server) and numbered video frames for video tests.
-pytest_plugins = ["model_fixtures", "stream_fixtures"]
+pytest_plugins = ["helpers.model_fixtures", "helpers.stream_fixtures"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = Path(os.environ.get("LPR_SHARED_DATASETS", PROJECT_ROOT.parent / "shared" / "datasets"))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from data.config import run_action, stage_main  # data.config registers ${lpr.root:} before Hydra composes
+import stage.config  # noqa: F401  (registers ${lpr.root:} before Hydra composes)
+from stage.main import run_action, stage_main
 
 
 def action_train(cfg: DictConfig) -> None:
@@ -34,9 +35,8 @@ def run(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> None:
-    from train.run import TrainError
 
-    stage_main(run, cfg, usage_errors=(TrainError,))
+    stage_main(run, cfg)
 
 
 if __name__ == "__main__":

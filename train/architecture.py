@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from stage.errors import UsageError
+
 ACTIVATIONS = {"relu6": "nn.ReLU6()", "silu": "nn.SiLU()"}
 ARCHITECTURES = {"yolov8n": "yolov8n.yaml"}
 
@@ -45,10 +47,10 @@ def model_yaml(model_cfg: DictConfig) -> dict[str, Any]:
 
     arch = str(model_cfg.architecture)
     if arch not in ARCHITECTURES:
-        raise ValueError(f"model.architecture={arch!r} is not one of {sorted(ARCHITECTURES)}")
+        raise UsageError(f"model.architecture={arch!r} is not one of {sorted(ARCHITECTURES)}")
     act = str(model_cfg.activation).lower()
     if act not in ACTIVATIONS:
-        raise ValueError(f"model.activation={model_cfg.activation!r} is not one of {sorted(ACTIVATIONS)}")
+        raise UsageError(f"model.activation={model_cfg.activation!r} is not one of {sorted(ACTIVATIONS)}")
     spec = copy.deepcopy(yaml_model_load(ARCHITECTURES[arch]))  # from the installed package
     for key in ("yaml_file",):
         spec.pop(key, None)

@@ -29,16 +29,13 @@ import numpy as np
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from data.config import CONF_DIR
-from data.files import sha256_file
 from data.manifest import read_manifest
+from stage.config import CONF_DIR
+from stage.files import sha256_file
+from train.errors import DataMixError
 
 EXPORT_VERSION = 1  # bump when the conversion's output changes for the same inputs
 SPLITS = ("train", "val")
-
-
-class DataMixError(ValueError):
-    """The training data cannot be assembled as configured."""
 
 
 @dataclass

@@ -29,12 +29,13 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from data.config import run_dir
 from data.exporters import cut_region
 from data.images import read_image
 from data.manifest import LabeledImage, read_manifest, rebase, write_manifest
 from runtime.geometry import Letterbox
 from runtime.records import ALPHABET, Char, Plate
+from stage.errors import UsageError
+from stage.runs import run_dir
 from train.reading import draw_reads, ordered, predict_chars, read
 
 RULES = ("exact", "count")
@@ -97,7 +98,7 @@ def judge(
     candidates = [c for c in predictions if (c.score or 0.0) >= count_conf]
     odd = None
     if count and len(candidates) == len(text):
-        chars = [replace(c, char=t, alternatives=[]) for t, c in zip(text, ordered(candidates))]
+        chars = [replace(c, char=t, alternatives=[]) for t, c in zip(text, ordered(candidates), strict=False)]
         odd = implausible(chars, max_overlap, height_ratio)
         if odd is None:
             return Judgement(
@@ -179,7 +180,7 @@ def pseudo_label(
 
     unknown = set(rules) - set(RULES)
     if unknown:
-        raise ValueError(f"pseudo_label.rules: unknown rules {sorted(unknown)} (known: {', '.join(RULES)})")
+        raise UsageError(f"pseudo_label.rules: unknown rules {sorted(unknown)} (known: {', '.join(RULES)})")
     model = _check_weights(Path(weights), "plate_ocr")
     names = [str(n) for n in model_cfg.names]
     h, w = int(model_cfg.input_height), int(model_cfg.input_width)
@@ -235,7 +236,7 @@ def pseudo_label(
                 if crops
                 else []
             )
-            for crop, (item, k, plate, lb, offset), pred in zip(crops, keys, reads):
+            for crop, (item, k, plate, lb, offset), pred in zip(crops, keys, reads, strict=False):
                 j = judge(
                     plate.text,
                     pred,
@@ -285,13 +286,13 @@ def run_pseudo_label(cfg: DictConfig) -> PseudoLabelReport:
 
     pl = cfg.pseudo_label
     if not pl.weights:
-        raise ValueError("action=pseudo_label needs pseudo_label.weights=OCR_WEIGHTS.pt")
+        raise UsageError("action=pseudo_label needs pseudo_label.weights=OCR_WEIGHTS.pt")
     if not pl.src:
-        raise ValueError(
+        raise UsageError(
             "action=pseudo_label needs pseudo_label.src=[MANIFEST_OR_DATASET, ...] (plates with text, no chars)"
         )
     if str(cfg.model.task) != "plate_ocr":
-        raise ValueError(
+        raise UsageError(
             f"action=pseudo_label reads characters: use model=plate_ocr (got model={cfg.model.name})"
         )
     offline.prepare(cfg.ultralytics_dir)

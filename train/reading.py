@@ -19,6 +19,7 @@ from runtime.config import PipelineConfig
 from runtime.geometry import iou_matrix
 from runtime.reading import Reading, in_reading_order, read_chars
 from runtime.records import Char
+from train.errors import TrainError
 
 DEPLOYED = PipelineConfig()
 """The runtime's default reading settings (dup_overlap, line_overlap, max_lines)."""
@@ -70,7 +71,7 @@ def predict_chars(
             out.append(
                 [
                     Char(char=str(names[c]), box=tuple(float(v) for v in b), score=float(s))
-                    for b, c, s in zip(xyxy, cls, score)
+                    for b, c, s in zip(xyxy, cls, score, strict=True)
                 ]
             )
     return out
@@ -124,7 +125,7 @@ class Readout:
 def score_reads(truths: Iterable[list[Char]], preds: Iterable[list[Char]], match_iou: float = 0.5) -> Readout:
     plates = exact = all_found = tp = n_true = n_pred = 0
     errors = length = 0
-    for truth, pred in zip(truths, preds):
+    for truth, pred in zip(truths, preds, strict=False):
         plates += 1
         t_text, p_text = text_of(truth), text_of(pred)
         exact += t_text == p_text
@@ -165,7 +166,7 @@ def draw_reads(
 ) -> Path:
     """A contact sheet of OCR inputs with their character boxes and captions (PNG)."""
     tiles = []
-    for image, chars, caption in zip(images, reads, captions):
+    for image, chars, caption in zip(images, reads, captions, strict=False):
         tile = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
         for k, c in enumerate(chars):
             colour = (0, 140, 255) if k % 2 else (255, 0, 200)  # alternate, so neighbours stay apart
@@ -189,7 +190,7 @@ def draw_reads(
         )
         tiles.append(np.vstack([tile, bar]))
     if not tiles:
-        raise ValueError(f"{path}: nothing to draw")
+        raise TrainError(f"{path}: nothing to draw")
     th, tw = max(t.shape[0] for t in tiles), max(t.shape[1] for t in tiles)
     rows = -(-len(tiles) // columns)
     sheet = np.full((rows * th, min(columns, len(tiles)) * tw, 3), 20, np.uint8)

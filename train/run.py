@@ -22,14 +22,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from data.config import output_dir
+from stage.runs import output_dir
 from train import offline
 from train.architecture import lpr_info, write_model_yaml
+from train.errors import TrainError
 from train.mix import prepare_data, write_training_set
-
-
-class TrainError(RuntimeError):
-    """Training cannot start as configured (bad weights, nothing to resume)."""
 
 
 @dataclass
@@ -281,7 +278,7 @@ def _ocr_readout(cfg: DictConfig, weights: Path, run_dir: Path) -> dict[str, Any
     out["line"] = score.line()
     n = int(cfg.readout.sheet)
     if n and crops:
-        captions = [f"{text_of(t)} -> {text_of(r)}" for t, r in zip(truths[:n], reads[:n])]
+        captions = [f"{text_of(t)} -> {text_of(r)}" for t, r in zip(truths[:n], reads[:n], strict=False)]
         out["sheet"] = str(draw_reads(crops[:n], reads[:n], captions, run_dir / "val_reads.png"))
     return out
 

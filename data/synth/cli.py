@@ -9,13 +9,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from data import config
+from data.errors import DataError
+from stage import runs
 
 
 def action_synth(cfg: DictConfig) -> int:
     from data.synth.dataset import background_manifests, generate
 
-    out = config.output_dir(cfg)
+    out = runs.output_dir(cfg)
     if cfg.kind == "video":
         return _video(cfg, Path(out))
     if cfg.kind in ("swap", "negatives"):
@@ -24,7 +25,7 @@ def action_synth(cfg: DictConfig) -> int:
     assert isinstance(options, dict)
     options["model"] = OmegaConf.to_container(cfg.model, resolve=True)
     if cfg.model.task != "plate_ocr":
-        raise ValueError(
+        raise DataError(
             f"action=synth cuts crops as the OCR model does: needs model=plate_ocr (got {cfg.model.name})"
         )
     paths = OmegaConf.to_container(cfg.paths, resolve=True)

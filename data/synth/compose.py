@@ -118,7 +118,7 @@ def composite(
 
     chars, dropped = [], 0
     lo, hi = _char_boxes(rp.hulls, rp.hull_starts, full)
-    for ch, (cx1, cy1), (cx2, cy2) in zip(rp.plate.chars, lo, hi):
+    for ch, (cx1, cy1), (cx2, cy2) in zip(rp.plate.chars, lo, hi, strict=False):
         area = max(1e-6, (cx2 - cx1) * (cy2 - cy1))
         vx1, vy1, vx2, vy2 = max(cx1, 0.0), max(cy1, 0.0), min(cx2, float(Wf)), min(cy2, float(Hf))
         if vx2 <= vx1 or vy2 <= vy1 or (vx2 - vx1) * (vy2 - vy1) / area < min_visible:

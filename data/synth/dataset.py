@@ -22,6 +22,7 @@ import numpy as np
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
+from data.errors import DataError
 from data.exporters import cut_plate, jitter_box
 from data.manifest import LabeledImage, write_manifest
 from data.synth import backgrounds as bgs
@@ -63,7 +64,7 @@ _PATH_ENV = ("LPR_RUNS", "LPR_SHARED_DATASETS")
 def _settings_from_files(*path_env: str | None) -> dict[str, Any]:
     """The config files read and resolved once per process and ``path_env`` (OmegaConf takes ~50 ms;
     ``generate`` is called many times in tests and benchmarks)."""
-    from data import config  # noqa: F401  (registers ${lpr.root:})
+    import stage.config  # noqa: F401  (registers ${lpr.root:})
 
     data = OmegaConf.load(CONF_DIR / "data.yaml")
     root = OmegaConf.create(
@@ -87,13 +88,13 @@ def background_manifests(datasets: list[str], paths: dict[str, Any]) -> list[Pat
     for name in datasets or []:
         spec_path = CONF_DIR / "dataset" / f"{name}.yaml"
         if not spec_path.is_file():
-            raise ValueError(f"synth.backgrounds.datasets: no dataset config {spec_path}")
+            raise DataError(f"synth.backgrounds.datasets: no dataset config {spec_path}")
         spec = OmegaConf.to_container(
             OmegaConf.merge({"paths": paths}, OmegaConf.load(spec_path)), resolve=True
         )
         assert isinstance(spec, dict)
         if spec.get("evaluation_only"):
-            raise ValueError(
+            raise DataError(
                 f"synth.backgrounds.datasets: {name} is for evaluation only; its images must not be "
                 f"used to make training data"
             )
@@ -376,7 +377,7 @@ def _write_jpeg(path: str, image: np.ndarray, quality: int) -> None:
     its mkdir (a failing syscall and an exception per image) and ``ndarray.tofile``'s buffering."""
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
-        raise ValueError(f"{path}: OpenCV could not encode the image")
+        raise DataError(f"{path}: OpenCV could not encode the image")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         data = memoryview(buf)
@@ -408,9 +409,9 @@ def generate(
     ``progress=False`` hides the progress bar. Returns the manifest path (out/labels.jsonl).
     """
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
+        raise DataError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
     if n < 0 or start < 0:
-        raise ValueError(f"n and start must be >= 0, got n={n}, start={start}")
+        raise DataError(f"n and start must be >= 0, got n={n}, start={start}")
     progress = bool(options.pop("progress", True))
     manifests = options.pop("background_manifests", None)
     settings = _deep_merge(default_settings(), options)

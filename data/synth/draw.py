@@ -96,12 +96,12 @@ def jitter_colour(colour: Colour, rng: np.random.Generator, amount: float = 0.06
     gain = 1.0 + float(rng.normal(0, amount))
     return tuple(
         int(min(max(v * gain + n, 0.0), 255.0))  # type: ignore[return-value]
-        for v, n in zip(colour, rng.normal(0, shift / 2, 3).tolist())
+        for v, n in zip(colour, rng.normal(0, shift / 2, 3).tolist(), strict=False)
     )
 
 
 def mix(a: Colour, b: Colour, t: float) -> Colour:
-    return tuple(int(round(x * (1 - t) + y * t)) for x, y in zip(a, b))  # type: ignore[return-value]
+    return tuple(int(round(x * (1 - t) + y * t)) for x, y in zip(a, b, strict=False))  # type: ignore[return-value]
 
 
 def random_colour(rng: np.random.Generator, lo: int = 0, hi: int = 255) -> Colour:

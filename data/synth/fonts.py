@@ -25,6 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from data.errors import DataError
+
 log = logging.getLogger(__name__)
 
 MASTER_SIZE = 160
@@ -57,10 +59,10 @@ class FontSpec:
 def parse_font(spec: str) -> FontSpec:
     m = _SPEC.match(spec.strip())
     if not m:
-        raise ValueError(f"font {spec!r}: expected family[:variant][*condense], e.g. 'dejavu-sans:Bold*0.8'")
+        raise DataError(f"font {spec!r}: expected family[:variant][*condense], e.g. 'dejavu-sans:Bold*0.8'")
     condense = float(m["condense"]) if m["condense"] else 1.0
     if not 0.3 <= condense <= 1.5:
-        raise ValueError(f"font {spec!r}: condense {condense} outside 0.3..1.5")
+        raise DataError(f"font {spec!r}: condense {condense} outside 0.3..1.5")
     return FontSpec(m["family"], m["variant"], condense)
 
 
@@ -136,7 +138,7 @@ class Font:
             try:
                 pil.set_variation_by_axes([self.weight])
             except OSError as e:  # not a variable font after all
-                raise ValueError(f"font {self.spec.name}: {self.path} has no weight axis ({e})") from None
+                raise DataError(f"font {self.spec.name}: {self.path} has no weight axis ({e})") from None
         return pil
 
     def _ink(self, text: str, pil=None) -> tuple[np.ndarray, int, int]:
@@ -151,7 +153,7 @@ class Font:
         arr = np.asarray(Image.Image()._new(core))
         pts = cv2.findNonZero((arr > 8).astype(np.uint8)) if arr.size else None
         if pts is None:
-            raise ValueError(f"font {self.spec.name} ({self.path.name}) has no ink for {text!r}")
+            raise DataError(f"font {self.spec.name} ({self.path.name}) has no ink for {text!r}")
         x, y, w, h = cv2.boundingRect(pts)
         return arr[y : y + h, x : x + w].copy(), oy + y, oy + y + h
 
@@ -228,7 +230,7 @@ def available_fonts(specs: list[str]) -> list[Font]:
     if not fonts:
         fallback = load_font(FALLBACK_FONT)
         if fallback is None:
-            raise RuntimeError("matplotlib's DejaVu fonts are missing: cannot draw plates")
+            raise DataError("matplotlib's DejaVu fonts are missing: cannot draw plates")
         fonts = [fallback]
     return fonts
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from data.errors import DataError
 from data.synth import draw
 from data.synth.effects import wear_plate
 from data.synth.fonts import Font, available_fonts, scaled_glyph
@@ -78,7 +79,7 @@ def _tokens_for(
         return text, pattern.tokens
     bad = sorted({c for c in text if c not in ALPHABET})
     if not text or bad:
-        raise ValueError(f"plate text {text!r} must be 1+ characters of 0-9A-Z (bad: {bad})")
+        raise DataError(f"plate text {text!r} must be 1+ characters of 0-9A-Z (bad: {bad})")
     pattern: Pattern | None = style.pattern_for(text)
     if pattern is not None:
         return text, pattern.tokens
@@ -124,7 +125,7 @@ def render(
         np.array([variant.colours[k] for k in keys], np.float64) * (1.0 + 0.06 * noise[:, :1])
         + 4.0 * noise[:, 1:]
     )
-    for k, c in zip(keys, np.clip(jittered, 0, 255).astype(np.int64).tolist()):
+    for k, c in zip(keys, np.clip(jittered, 0, 255).astype(np.int64).tolist(), strict=False):
         col[k] = tuple(c)
     bg, fg = col["background"], col["text"]
     assert bg is not None and fg is not None
@@ -232,7 +233,7 @@ def _draw_text(
         slack = max(0.0, avail - total * squeeze)
         x = left + lay.margin_mm * s + slack / 2 + uniform(rng, -0.3, 0.3) * slack / 2
         y_top = lay.y_mm[li] * s - cap / 2 + uniform(rng, -0.02, 0.02) * cap
-        for t, (kind, w) in zip(line, widths):
+        for t, (kind, w) in zip(line, widths, strict=False):
             w *= squeeze
             if kind == "char":
                 g = glyphs[k]

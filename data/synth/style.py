@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from data.errors import DataError
 from runtime.records import ALPHABET
 
 STYLE_DIR = Path(__file__).resolve().parents[2] / "conf" / "plate_style"
@@ -56,14 +57,14 @@ class Pattern:
 
     def accepts(self, text: str) -> bool:
         slots = [t for t in self.tokens if t.kind == "char"]
-        return len(slots) == len(text) and all(c in t.choices for c, t in zip(text, slots))
+        return len(slots) == len(text) and all(c in t.choices for c, t in zip(text, slots, strict=False))
 
 
 def parse_pattern(source: str, letters: str, digits: str, where: str) -> list[Token]:
     pos, tokens = 0, []
     for m in _TOKEN.finditer(source):
         if m.start() != pos:
-            raise ValueError(
+            raise DataError(
                 f"{where}: pattern {source!r} has an unknown symbol at {pos}: {source[pos : m.start()]!r}"
             )
         pos = m.end()
@@ -72,7 +73,7 @@ def parse_pattern(source: str, letters: str, digits: str, where: str) -> list[To
             choices = s[1:-1]
             bad = [c for c in choices if c not in ALPHABET]
             if bad:
-                raise ValueError(f"{where}: pattern {source!r}: {bad} in {s} are not in 0-9A-Z")
+                raise DataError(f"{where}: pattern {source!r}: {bad} in {s} are not in 0-9A-Z")
             tokens.append(Token("char", choices))
         else:
             tokens.append(
@@ -89,16 +90,16 @@ def parse_pattern(source: str, letters: str, digits: str, where: str) -> list[To
                 }[s]
             )
     if pos != len(source):
-        raise ValueError(f"{where}: pattern {source!r} has an unknown symbol at {pos}: {source[pos:]!r}")
+        raise DataError(f"{where}: pattern {source!r} has an unknown symbol at {pos}: {source[pos:]!r}")
     if not any(t.kind == "char" for t in tokens):
-        raise ValueError(f"{where}: pattern {source!r} has no character to read (L, D, A or [..])")
+        raise DataError(f"{where}: pattern {source!r} has no character to read (L, D, A or [..])")
     return tokens
 
 
 def parse_colour(value: Any, where: str) -> tuple[int, int, int]:
     """'#rrggbb' -> BGR (OpenCV order)."""
     if not isinstance(value, str) or not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
-        raise ValueError(f"{where}: colour must be '#rrggbb', got {value!r}")
+        raise DataError(f"{where}: colour must be '#rrggbb', got {value!r}")
     r, g, b = int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16)
     return (b, g, r)
 
@@ -245,18 +246,18 @@ def _as_list(v: Any) -> list:
 def style_from_dict(d: dict[str, Any], source: str = "<dict>") -> PlateStyle:
     """Build and check a style; every problem raises ValueError naming the file and key."""
     if not isinstance(d, dict):
-        raise ValueError(f"{source}: a plate style must be a mapping")
+        raise DataError(f"{source}: a plate style must be a mapping")
     unknown = set(d) - _KNOWN_KEYS
     if unknown:
-        raise ValueError(f"{source}: unknown keys {sorted(unknown)} (known: {sorted(_KNOWN_KEYS)})")
+        raise DataError(f"{source}: unknown keys {sorted(unknown)} (known: {sorted(_KNOWN_KEYS)})")
     for key in ("name", "size_mm", "patterns", "text", "fonts", "variants"):
         if key not in d:
-            raise ValueError(f"{source}: missing key {key!r}")
+            raise DataError(f"{source}: missing key {key!r}")
     letters = str(d.get("letters", LETTERS))
     digits = str(d.get("digits", DIGITS))
     for key, s, allowed in (("letters", letters, LETTERS), ("digits", digits, DIGITS)):
         if not s or any(c not in allowed for c in s):
-            raise ValueError(f"{source}: {key} {s!r} must be a non-empty subset of {allowed}")
+            raise DataError(f"{source}: {key} {s!r} must be a non-empty subset of {allowed}")
     patterns = []
     for i, p in enumerate(_as_list(d["patterns"])):
         src, weight = (p["pattern"], float(p.get("weight", 1.0))) if isinstance(p, dict) else (p, 1.0)
@@ -269,7 +270,7 @@ def style_from_dict(d: dict[str, Any], source: str = "<dict>") -> PlateStyle:
     if len(heights) == 1:
         heights = heights * n_lines
     if len(heights) < n_lines or len(ys) < n_lines:
-        raise ValueError(f"{source}: text.height_mm and text.y_mm need one value per line ({n_lines} lines)")
+        raise DataError(f"{source}: text.height_mm and text.y_mm need one value per line ({n_lines} lines)")
     text = TextLayout(
         height_mm=[float(h) for h in heights],
         y_mm=[float(y) for y in ys],
@@ -283,10 +284,10 @@ def style_from_dict(d: dict[str, Any], source: str = "<dict>") -> PlateStyle:
     for i, v in enumerate(_as_list(d["variants"])):
         where = f"{source}: variants[{i}]"
         if not isinstance(v, dict) or "background" not in v or "text" not in v:
-            raise ValueError(f"{where}: needs at least 'background' and 'text' colours")
+            raise DataError(f"{where}: needs at least 'background' and 'text' colours")
         bad = set(v) - set(_COLOUR_KEYS) - {"name", "weight"}
         if bad:
-            raise ValueError(f"{where}: unknown keys {sorted(bad)} (colours: {sorted(_COLOUR_KEYS)})")
+            raise DataError(f"{where}: unknown keys {sorted(bad)} (colours: {sorted(_COLOUR_KEYS)})")
         colours = {
             k: (None if v[k] is None else parse_colour(v[k], f"{where}.{k}")) for k in _COLOUR_KEYS if k in v
         }
@@ -300,7 +301,7 @@ def style_from_dict(d: dict[str, Any], source: str = "<dict>") -> PlateStyle:
         parse_font(f)
     size = tuple(float(v) for v in d["size_mm"])
     if len(size) != 2 or min(size) <= 0:
-        raise ValueError(f"{source}: size_mm must be [width, height] in mm")
+        raise DataError(f"{source}: size_mm must be [width, height] in mm")
     return PlateStyle(
         name=str(d["name"]),
         region=d.get("region"),
@@ -339,16 +340,16 @@ def load_style(name: str, style_dir: Path = STYLE_DIR) -> PlateStyle:
     if key not in _cache:
         path = Path(style_dir) / f"{name}.yaml"
         if not path.is_file():
-            raise ValueError(
+            raise DataError(
                 f"unknown plate style {name!r}: no {path} (known: {', '.join(style_names(style_dir))})"
             )
         try:
             data = yaml.safe_load(path.read_text())
         except yaml.YAMLError as e:
-            raise ValueError(f"{path}: not valid YAML: {e}") from None
+            raise DataError(f"{path}: not valid YAML: {e}") from None
         style = style_from_dict(data, str(path))
         if style.name != name:
-            raise ValueError(f"{path}: name {style.name!r} differs from the file name {name!r}")
+            raise DataError(f"{path}: name {style.name!r} differs from the file name {name!r}")
         _cache[key] = style
     return _cache[key]
 
@@ -356,5 +357,5 @@ def load_style(name: str, style_dir: Path = STYLE_DIR) -> PlateStyle:
 def load_styles(names: list[str] | None = None, style_dir: Path = STYLE_DIR) -> list[PlateStyle]:
     names = list(names) if names else style_names(style_dir)
     if not names:
-        raise ValueError(f"no plate styles in {style_dir}")
+        raise DataError(f"no plate styles in {style_dir}")
     return [load_style(n, style_dir) for n in names]

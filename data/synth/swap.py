@@ -35,6 +35,7 @@ import numpy as np
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
+from data.errors import DataError
 from data.images import read_image
 from data.manifest import LabeledImage, read_manifest, write_manifest
 from data.split import assign_splits
@@ -55,7 +56,7 @@ ROLE_SPLITS = {"train": {"train"}, "heldout": {"val", "test"}}
 Box = tuple[float, float, float, float]
 
 
-class SwapConfigError(ValueError):
+class SwapConfigError(DataError):
     """The swap set cannot be built as configured (a split its role must not read, a missing set)."""
 
 

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from data.errors import DataError
 from data.synth.backgrounds import street
 from data.synth.compose import camera_quad, composite
 from data.synth.plate import render
@@ -140,20 +141,20 @@ def make_video(
         pw = int(width * np.mean(plate_width) + speed * pillar_frames)
         far = [
             rp.image.shape[0] / rp.image.shape[1]
-            for (rp, _, _), vp in zip(rendered, placed_plates)
+            for (rp, _, _), vp in zip(rendered, placed_plates, strict=False)
             if vp.lane == 0
         ]
         bottom = lane_y[0] + drift + 0.5 * width * plate_width[1] * max(far, default=0.5) * 1.3
         pillar = (width // 2 - pw // 2, width // 2 + pw // 2, int(bottom))
     writer = cv2.VideoWriter(str(out / "video.mp4"), cv2.VideoWriter_fourcc(*codec), fps, (width, height))
     if not writer.isOpened():
-        raise RuntimeError(f"{out / 'video.mp4'}: OpenCV cannot write {codec!r} video here")
+        raise DataError(f"{out / 'video.mp4'}: OpenCV cannot write {codec!r} video here")
     truth_lines = []
     try:
         for f in tqdm(range(frames), desc="synthetic video", unit="frame", disable=not progress):
             frame = background.copy()
             records = []
-            for vp, (rp, unit, direction) in zip(placed_plates, rendered):
+            for vp, (rp, unit, direction) in zip(placed_plates, rendered, strict=False):
                 if not vp.first_frame <= f <= vp.last_frame:
                     continue
                 t = (f - vp.first_frame) / max(1, vp.last_frame - vp.first_frame)

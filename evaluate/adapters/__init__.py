@@ -20,6 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from evaluate.errors import EvaluateError
 from runtime.records import Box, Plate
 
 
@@ -59,7 +60,7 @@ def make_pipeline(kind: str, **options: Any) -> Pipeline:
         from evaluate.adapters.replay import ReplayAdapter
 
         if not options.get("replay"):
-            raise ValueError("adapter=replay needs replay=PATH/predictions.jsonl")
+            raise EvaluateError("adapter=replay needs replay=PATH/predictions.jsonl")
         return ReplayAdapter(options["replay"])
     if kind == "oracle":
         from evaluate.adapters.oracle import OracleAdapter
@@ -69,4 +70,4 @@ def make_pipeline(kind: str, **options: Any) -> Pipeline:
         from evaluate.adapters.runtime import RuntimeAdapter
 
         return RuntimeAdapter(**options.get("runtime", {}))
-    raise ValueError(f"unknown adapter {kind!r}; choose runtime, replay or oracle")
+    raise EvaluateError(f"unknown adapter {kind!r}; choose runtime, replay or oracle")

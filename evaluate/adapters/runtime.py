@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from data.files import sha256_file
 from runtime.records import Box, Plate
+from stage.files import sha256_file
 
 
 class RuntimeAdapter:

@@ -12,14 +12,11 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from runtime.config import PipelineConfig
+from runtime.errors import BackendError
 from runtime.geometry import Letterbox, letterbox
 from runtime.metadata import ModelMetadata
 from runtime.model_zoo import ZooModel
 from runtime.postprocess import Detections, decode_yolov8
-
-
-class BackendError(RuntimeError):
-    """A backend that cannot run (missing package, unusable model); the message says why."""
 
 
 def preprocess(image: np.ndarray, meta: ModelMetadata) -> tuple[np.ndarray, Letterbox]:

@@ -141,7 +141,7 @@ class DegirumBackend(Backend):
         if not crops:
             return []
         out = []
-        for crop, result in zip(crops, self.ocr_model.predict_batch(crops)):
+        for crop, result in zip(crops, self.ocr_model.predict_batch(crops), strict=True):
             h, w = crop.shape[:2]
             if self.ocr_raw:
                 lb = _letterbox_params(h, w, self.ocr.meta)

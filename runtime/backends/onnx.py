@@ -90,7 +90,7 @@ class OnnxBackend(Backend):
             raws = [self.ocr_session.run(None, {self._ocr_input: x})[0] for x, _ in inputs]
         return [
             decode_chars(raw, self.ocr.meta, lb, c.shape[1], c.shape[0], self.config)
-            for raw, (_, lb), c in zip(raws, inputs, crops)
+            for raw, (_, lb), c in zip(raws, inputs, crops, strict=True)
         ]
 
     def close(self) -> None:

@@ -1,0 +1,1 @@
+"""Code the tests share: exported tiny models and zoos, stream servers and video files, data scenes."""
