@@ -58,6 +58,7 @@ def evaluate(cfg: DictConfig) -> dict:
         k: cfg[k]
         for k in ("det_model", "ocr_model", "zoo", "backend", "precision", "threads", "det_conf", "region")
     }
+    runtime_options.update(_plain(cfg.get("pipeline")) or {})
     pipeline = make_pipeline(kind, replay=cfg.replay, manifest=manifest, rules=rules, runtime=runtime_options)
     baselines, skipped = load_baselines(list(cfg.baselines or []), _plain(cfg.baseline_options))
     for name, why in skipped.items():

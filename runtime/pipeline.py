@@ -33,6 +33,7 @@ from runtime.records import Char, Plate, to_box
 from runtime.results import FrameResult, peak_rss_mb
 from runtime.rules import RegionRules, apply_text, candidates, load_rules
 from runtime.scheduler import FrameScheduler
+from runtime.second_look import second_look
 from runtime.sources import SourceSpec, iter_frames, list_image_paths
 from runtime.video import TrackRun, track_plates
 
@@ -183,6 +184,18 @@ class Predictor:
             det_score = None if scores is None else float(scores[i])
             plates.append(
                 assemble_plate(boxes[i], det_score, region, char_dets, meta.names, self.config, self.rules)
+            )
+        if self.config.second_look and plates:
+            plates = second_look(
+                image,
+                boxes,
+                plates,
+                self.config,
+                (meta.crop_pad_x or 0.0, meta.crop_pad_y or 0.0),
+                self.backend.read,
+                lambda box, score, region, dets: assemble_plate(
+                    box, score, region, dets, meta.names, self.config, self.rules
+                ),
             )
         return plates
 
