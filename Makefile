@@ -7,14 +7,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.lpr-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps demo test clean-runs
+.PHONY: setup system-deps demo test lint clean-runs
 
 $(STAMP): pyproject.toml runtime/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch/torchvision first, by exact version, so pip takes the pair that lies on this disk.
 	$(PY) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install --quiet -e ".[train,runtime,evaluate,dev]"
+	$(PY) -m pip install --quiet -e ".[train,runtime,evaluate,eval-peers,dev]"
 	touch $(STAMP)
 
 setup: $(STAMP) system-deps
@@ -55,6 +55,12 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Format, lint and type checks as configured in pyproject.toml (CI runs them before the tests).
+lint: $(STAMP)
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 clean-runs:
 	rm -rf runs

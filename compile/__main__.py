@@ -81,7 +81,8 @@ def run(cfg: DictConfig) -> int:
     spec = bundle.spec
     print(
         f"model {onnx_path}: {spec['task']}, {spec['num_classes']} classes, input {spec['input_shape']}, "
-        f"Detect layer model.{spec['detect_layer_index']}, reg_max {spec['reg_max']}, strides {spec['strides']}"
+        f"Detect layer model.{spec['detect_layer_index']}, reg_max {spec['reg_max']}, strides "
+        f"{spec['strides']}"
     )
     for e in spec["end_nodes"]:
         print(f"  end node {e['key']:8s} {e['onnx_node']}  ({e['branch']}, {e['channels']} ch)")

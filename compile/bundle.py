@@ -302,13 +302,15 @@ def check(bundle_dir: str | Path) -> dict[str, Any]:
     names = [c.name for c in commands]
     if spec["nms_on_chip"] != ("nms_postprocess" in names):
         problems.append(
-            f"nms_on_chip={spec['nms_on_chip']} but the model script {'lacks' if spec['nms_on_chip'] else 'has'} nms_postprocess"
+            f"nms_on_chip={spec['nms_on_chip']} but the model script "
+            f"{'lacks' if spec['nms_on_chip'] else 'has'} nms_postprocess"
         )
     for c in commands:
         if c.name == "model_optimization_config" and c.args[:1] == ["calibration"]:
             if int(c.kwargs.get("calibset_size", -1)) != spec["calibration"]["count"]:
                 problems.append(
-                    f"calibset_size {c.kwargs.get('calibset_size')} != calib.npy rows {spec['calibration']['count']}"
+                    f"calibset_size {c.kwargs.get('calibset_size')} != calib.npy rows "
+                    f"{spec['calibration']['count']}"
                 )
 
     if spec["nms_on_chip"]:

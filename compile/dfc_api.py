@@ -31,9 +31,12 @@ DOCUMENTED: dict[str, ApiCall] = {
             0,
             frozenset({"hw_arch", "har"}),
             (
-                f"{GUIDE}, 4.2 Parsing tutorial: ClientRunner(hw_arch=chosen_hw_arch) (tutorial code as reproduced in "
-                "Vuong02011996/ai-engineer 08_Hardware_AI/Raspberry_AI_KIT_HAT/code_convert/01_parser_onnx_2_har.py)",
-                "hailo-ai/hailo_model_zoo hailo_model_zoo/main_driver.py: ClientRunner(hw_arch=args.hw_arch, har=args.har_path)",
+                f"{GUIDE}, 4.2 Parsing tutorial: ClientRunner(hw_arch=chosen_hw_arch) (tutorial code as "
+                "reproduced in "
+                "Vuong02011996/ai-engineer "
+                "08_Hardware_AI/Raspberry_AI_KIT_HAT/code_convert/01_parser_onnx_2_har.py)",
+                "hailo-ai/hailo_model_zoo hailo_model_zoo/main_driver.py: "
+                "ClientRunner(hw_arch=args.hw_arch, har=args.har_path)",
             ),
         ),
         ApiCall(
@@ -41,11 +44,14 @@ DOCUMENTED: dict[str, ApiCall] = {
             2,
             frozenset({"net_name", "start_node_names", "end_node_names", "net_input_shapes"}),
             (
-                f"{GUIDE}, 4.2 Parsing tutorial / 5.1 Translating ONNX models: translate_onnx_model(onnx_path, "
+                f"{GUIDE}, 4.2 Parsing tutorial / 5.1 Translating ONNX models: "
+                "translate_onnx_model(onnx_path, "
                 "onnx_model_name, start_node_names=[...], end_node_names=[...], net_input_shapes={...})",
-                "luxonis/modelconverter modelconverter/packages/hailo/exporter.py: translate_onnx_model(path, net_name=, "
+                "luxonis/modelconverter modelconverter/packages/hailo/exporter.py: "
+                "translate_onnx_model(path, net_name=, "
                 "start_node_names=, net_input_shapes=, end_node_names=)",
-                "ultralytics engine/exporter.py export_hailo: translate_onnx_model(str(f_onnx), name, end_node_names=end_nodes)",
+                "ultralytics engine/exporter.py export_hailo: translate_onnx_model(str(f_onnx), name, "
+                "end_node_names=end_nodes)",
             ),
         ),
         ApiCall(
@@ -53,7 +59,8 @@ DOCUMENTED: dict[str, ApiCall] = {
             0,
             frozenset(),
             (
-                "luxonis/modelconverter hailo/exporter.py _get_hn_layer_info: runner.get_hn_dict()['layers'][...]['original_names']",
+                "luxonis/modelconverter hailo/exporter.py _get_hn_layer_info: "
+                "runner.get_hn_dict()['layers'][...]['original_names']",
             ),
         ),
         ApiCall(
@@ -61,8 +68,10 @@ DOCUMENTED: dict[str, ApiCall] = {
             0,
             frozenset(),
             (
-                "hailo-ai/hailo_model_zoo hailo_model_zoo/core/hn_editor/layer_splitter.py: self._runner.get_hn()['layers']",
-                "luxonis/modelconverter hailo/exporter.py _force_onnx_names: runner.get_hn()['layers'][...]['original_names']",
+                "hailo-ai/hailo_model_zoo hailo_model_zoo/core/hn_editor/layer_splitter.py: "
+                "self._runner.get_hn()['layers']",
+                "luxonis/modelconverter hailo/exporter.py _force_onnx_names: "
+                "runner.get_hn()['layers'][...]['original_names']",
             ),
         ),
         ApiCall(
@@ -76,8 +85,10 @@ DOCUMENTED: dict[str, ApiCall] = {
             1,
             frozenset({"append"}),
             (
-                f"{ZOO_UTILS} optimize_full_precision_model: runner.load_model_script(model_script) (path or text), append=True",
-                f"{GUIDE}, 5.2 Model Scripts: client_runner.load_model_script('model_script.alls') (quoted by RidgeRun's "
+                f"{ZOO_UTILS} optimize_full_precision_model: runner.load_model_script(model_script) (path "
+                "or text), append=True",
+                f"{GUIDE}, 5.2 Model Scripts: client_runner.load_model_script('model_script.alls') (quoted "
+                "by RidgeRun's "
                 "Hailo Model Scripts wiki page)",
             ),
         ),
@@ -87,7 +98,8 @@ DOCUMENTED: dict[str, ApiCall] = {
             frozenset(),
             (
                 f"{ZOO_UTILS} optimize_model: runner.optimize(calib_feed_callback)",
-                f"{GUIDE}, 4.3 Model Optimization tutorial: runner.optimize(calib_dataset) with a (N, H, W, C) float32 array",
+                f"{GUIDE}, 4.3 Model Optimization tutorial: runner.optimize(calib_dataset) with a (N, H, W, "
+                "C) float32 array",
             ),
         ),
         ApiCall(
@@ -95,8 +107,10 @@ DOCUMENTED: dict[str, ApiCall] = {
             1,
             frozenset({"batch_size", "data_count", "analyze_mode"}),
             (
-                f"{GUIDE}, 4.6 Accuracy Analysis Tool tutorial: runner.analyze_noise(dataset, batch_size=16, data_count=64, "
-                "analyze_mode='advanced') (as reproduced in public DFC tutorial copies; also runner.analyze_noise(data_path, "
+                f"{GUIDE}, 4.6 Accuracy Analysis Tool tutorial: runner.analyze_noise(dataset, "
+                "batch_size=16, data_count=64, "
+                "analyze_mode='advanced') (as reproduced in public DFC tutorial copies; also "
+                "runner.analyze_noise(data_path, "
                 "batch_size=2, data_count=64))",
             ),
         ),
@@ -149,7 +163,8 @@ def check_calls(path: str | Path) -> list[str]:
             continue
         if call.positional > api.max_positional:
             problems.append(
-                f"line {call.line}: {call.name}() takes at most {api.max_positional} positional arguments, got {call.positional}"
+                f"line {call.line}: {call.name}() takes at most {api.max_positional} positional arguments, "
+                f"got {call.positional}"
             )
         extra = set(call.keywords) - api.keywords
         if extra:

@@ -36,7 +36,9 @@ STAGES = ("parse", "resolve", "optimize", "compile")
 
 
 class DfcRunError(RuntimeError):
-    """(Standalone script: not part of the toolchain's error family.) The bundle, the DFC or the parsed network does not fit together."""
+    """The bundle, the DFC or the parsed network does not fit together.
+
+    This script travels alone to the DFC machine, so its error is not part of the toolchain's family."""
 
 
 # ------------------------------------------------------------------ pure helpers (tested without the DFC)
@@ -125,7 +127,8 @@ def resolve_layers(
         channels = _channels(layers.get(layer, {}))
         if channels != end["channels"]:
             problems.append(
-                f"{end['key']} ({end['onnx_node']}) -> {layer}: {channels} channels, ONNX has {end['channels']}"
+                f"{end['key']} ({end['onnx_node']}) -> {layer}: {channels} channels, ONNX has "
+                f"{end['channels']}"
             )
             continue
         mapping[end["key"]] = layer
@@ -358,7 +361,8 @@ def run(bundle_dir: Path, until: str, har: Path | None, noise: bool, report: dic
     report["dfc_version"] = version
     report["hailort_required"] = dfc_pairing(version, dfc["hailort_pairs"], dfc["major"])
     print(
-        f"[run_dfc] DFC {version} -> HEF for {bundle['hw_arch']}, needs HailoRT {report['hailort_required']} on the device"
+        f"[run_dfc] DFC {version} -> HEF for {bundle['hw_arch']}, needs HailoRT "
+        f"{report['hailort_required']} on the device"
     )
 
     if har is not None:

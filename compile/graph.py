@@ -194,7 +194,8 @@ def analyse(path: str | Path, num_classes: int | None = None) -> HeadSpec:
         )
     if len(candidates) > 1:
         raise GraphError(
-            f"{where}: head convs found under several modules {sorted(candidates)}; cannot tell the Detect layer"
+            f"{where}: head convs found under several modules {sorted(candidates)}; cannot tell the Detect "
+            "layer"
         )
     detect_index, found = next(iter(candidates.items()))
 
@@ -229,7 +230,8 @@ def analyse(path: str | Path, num_classes: int | None = None) -> HeadSpec:
         direct = {n.op_type for n in consumers.get(out, [])}
         if direct & ({"Conv"} | ACTIVATION_OPS):
             problems.append(
-                f"{node.name}: its output feeds {sorted(direct)} directly; it is not the last conv of its branch"
+                f"{node.name}: its output feeds {sorted(direct)} directly; it is not the last conv of its "
+                "branch"
             )
         if role == "box":
             expected = 4 * reg_max

@@ -207,7 +207,8 @@ def _check(cmd: ScriptCommand, allow_placeholders: bool) -> list[str]:
                 out.append(f"{key} must be in {allowed.start}..{allowed.stop - 1}, got {kw[key]}")
         if set(kw) - {"optimization_level", "compression_level", "batch_size"}:
             out.append(
-                f"model_optimization_flavor: unknown keys {sorted(set(kw) - {'optimization_level', 'compression_level', 'batch_size'})}"
+                "model_optimization_flavor: unknown keys "
+                f"{sorted(set(kw) - {'optimization_level', 'compression_level', 'batch_size'})}"
             )
     elif cmd.name == "model_optimization_config":
         if not a:
@@ -309,20 +310,23 @@ def build(
     cls_keys = [head.node("cls", s).key for s in head.strides]
     reg_keys = [head.node("box", s).key for s in head.strides]
     lines = [
-        f"# Model script for {meta.task} ({head.input_height}x{head.input_width}, {meta.num_classes} class(es)), written by",
+        f"# Model script for {meta.task} ({head.input_height}x{head.input_width}, {meta.num_classes} "
+        "class(es)), written by",
         "# `python -m compile` from the model's ONNX graph and metadata and conf/compile.yaml. {{...}} are",
         "# the DFC parser's layer names for the ONNX end nodes listed in bundle.json; run_dfc.py fills them",
         "# in after translating the ONNX, then strips these comments before loading the script.",
         "",
         "# Frames arrive as RGB 0..255 (calib.npy and HailoRT alike); the network was trained on",
-        f"# (pixel * {meta.scale:.6g} - {meta.mean}) / {meta.std} (ONNX metadata), i.e. (pixel - mean) / std below.",
+        f"# (pixel * {meta.scale:.6g} - {meta.mean}) / {meta.std} (ONNX metadata), i.e. (pixel - mean) / "
+        "std below.",
         f"normalization1 = normalization({_fmt(mean_px)}, {_fmt(std_px)})",
     ]
     activation = script_cfg["class_activation"]
     if activation:
         lines += [
             "",
-            f"# The class {activation} runs after the head convs in Ultralytics' graph, outside the cut: on the chip it",
+            f"# The class {activation} runs after the head convs in Ultralytics' graph, outside the cut: on "
+            "the chip it",
             "# keeps class scores in 0..1 for int8 and gives the NMS decoder and DeGirum probabilities.",
         ]
         lines += [f"change_output_activation({{{{{k}}}}}, {activation})" for k in cls_keys]
@@ -334,7 +338,8 @@ def build(
         keys = [k for branch, ks in (("box", reg_keys), ("cls", cls_keys)) if branch in a16 for k in ks]
         lines += [
             "",
-            f"# 16-bit activations on the {'/'.join(a16)} head outputs (config model_script.a16_outputs): less",
+            f"# 16-bit activations on the {'/'.join(a16)} head outputs (config model_script.a16_outputs): "
+            "less",
             "# quantisation noise where the outputs are decoded, at some throughput cost.",
             "quantization_param([" + ", ".join(f"{{{{{k}}}}}" for k in keys) + "], precision_mode=a16_w16)",
         ]
@@ -347,27 +352,33 @@ def build(
             "",
             f"# 16-bit on the stem convolution ({head.stem.onnx_node}, {head.stem.channels} channels at "
             f"{head.stem.shape[2]}x{head.stem.shape[3]}; config model_script.a16_stem):",
-            "# the int8 proxy lost a quarter of the detector's plates with this layer in 8 bits (runtime/zoo/MODEL_CARD.md).",
+            "# the int8 proxy lost a quarter of the detector's plates with this layer in 8 bits "
+            "(runtime/zoo/MODEL_CARD.md).",
             "quantization_param({{stem}}, precision_mode=a16_w16)",
         ]
     if nms_on_chip:
         lines += [
             "",
-            f"# Box decoding (DFL, {head.reg_max} bins) and per-class NMS inside the HEF, configured by the JSON written from",
-            f"# this model (classes={head.num_classes}, image_dims=[{head.input_height}, {head.input_width}], strides {head.strides});",
+            f"# Box decoding (DFL, {head.reg_max} bins) and per-class NMS inside the HEF, configured by the "
+            "JSON written from",
+            f"# this model (classes={head.num_classes}, image_dims=[{head.input_height}, "
+            f"{head.input_width}], strides {head.strides});",
             f"# engine={script_cfg['nms_engine']} as in the model zoo's yolov8 scripts.",
             f'nms_postprocess("{{{{nms_config}}}}", meta_arch=yolov8, engine={script_cfg["nms_engine"]})',
         ]
     lines += [
         "",
-        f"# Optimisation level {script_cfg['optimization_level']} (0 = plain calibration .. 4 = most fine-tuning; >= 2 needs a GPU,",
-        "# without one the DFC falls back to 0 and says so in its log); compression 0 keeps every weight 8-bit.",
+        f"# Optimisation level {script_cfg['optimization_level']} (0 = plain calibration .. 4 = most "
+        "fine-tuning; >= 2 needs a GPU,",
+        "# without one the DFC falls back to 0 and says so in its log); compression 0 keeps every weight "
+        "8-bit.",
         f"model_optimization_flavor(optimization_level={script_cfg['optimization_level']}, "
         f"compression_level={script_cfg['compression_level']})",
         "",
         f"# Calibrate on all {calib_count} images of calib.npy (letterboxed like training), "
         f"{script_cfg['calib_batch_size']} at a time.",
-        f"model_optimization_config(calibration, batch_size={script_cfg['calib_batch_size']}, calibset_size={calib_count})",
+        f"model_optimization_config(calibration, batch_size={script_cfg['calib_batch_size']}, "
+        f"calibset_size={calib_count})",
     ]
     if script_cfg.get("width_splitter_defuse"):
         lines += [
@@ -378,7 +389,8 @@ def build(
     if script_cfg.get("compiler_optimization_level") is not None:
         lines += [
             "",
-            "# Compiler effort: 'max' searches longer for a faster placement (the DFC suggests it in its log).",
+            "# Compiler effort: 'max' searches longer for a faster placement (the DFC suggests it in its "
+            "log).",
             f"performance_param(compiler_optimization_level={script_cfg['compiler_optimization_level']})",
         ]
     return "\n".join(lines) + "\n"

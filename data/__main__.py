@@ -70,7 +70,8 @@ def action_validate(cfg: DictConfig) -> int:
     manifest = read_manifest(_src(cfg))
     issues = validate(manifest, check_images=cfg.validate.check_images, tol=cfg.validate.box_tolerance_px)
     print(
-        f"{manifest.path}: {len(manifest.images)} images, {sum(len(i.plates) for i in manifest.images)} plates: "
+        f"{manifest.path}: {len(manifest.images)} images, {sum(len(i.plates) for i in manifest.images)} "
+        "plates: "
         f"{summarize(issues)}"
     )
     _report_issues(issues)

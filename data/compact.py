@@ -36,8 +36,10 @@ class CompactResult:
     def summary(self) -> str:
         ratio = self.bytes_out / self.bytes_in if self.bytes_in else 0.0
         return (
-            f"{len(self.images)} images written, {self.bytes_in / 1e6:.1f} MB -> {self.bytes_out / 1e6:.1f} MB "
-            f"({ratio:.0%}); {self.skipped_split} outside the chosen splits; {len(self.issues)} skipped (unreadable, or a name "
+            f"{len(self.images)} images written, {self.bytes_in / 1e6:.1f} MB -> {self.bytes_out / 1e6:.1f} "
+            "MB "
+            f"({ratio:.0%}); {self.skipped_split} outside the chosen splits; {len(self.issues)} skipped "
+            "(unreadable, or a name "
             f"taken)"
         )
 

@@ -38,7 +38,10 @@ class ExportResult:
     def summary(self) -> str:
         per_split = ", ".join(f"{s}: {n}" for s, n in sorted(self.images.items()))
         skipped = ", ".join(f"{n} {why}" for why, n in self.skipped.most_common()) or "none"
-        return f"wrote {sum(self.images.values())} images ({per_split}), {self.labels} boxes to {self.out}; skipped: {skipped}"
+        return (
+            f"wrote {sum(self.images.values())} images ({per_split}), {self.labels} boxes to {self.out}; "
+            f"skipped: {skipped}"
+        )
 
 
 def _unique_name(manifest: Manifest, item: LabeledImage, suffix: str = "") -> str:

@@ -429,7 +429,8 @@ def import_manifest(src: Path, out: Path, region: str | None = None) -> ImportRe
                 manifest.path,
                 item.line,
                 "size_mismatch",
-                f"{item.image}: record says {item.width}x{item.height}, image is {size[0]}x{size[1]}; using the image's",
+                f"{item.image}: record says {item.width}x{item.height}, image is {size[0]}x{size[1]}; using "
+                "the image's",
             )
         plates = [p for p in item.plates if imp.keep_plate(p, *size, manifest.path, item.line) is not None]
         imp.result.images.append(

@@ -23,7 +23,7 @@ def draw_plates(image: np.ndarray, plates: list[Plate], chars: bool = True, thic
         x1, y1, x2, y2 = (int(round(v)) for v in plate.box)
         cv2.rectangle(out, (x1, y1), (x2, y2), PLATE_COLOUR, thickness + 1)
         if chars:
-            for i, ch in enumerate(plate.chars):
+            for ch in plate.chars:
                 colour = CHAR_COLOURS[(ch.line or 0) % 2]
                 a1, b1, a2, b2 = (int(round(v)) for v in ch.box)
                 cv2.rectangle(out, (a1, b1), (a2, b2), colour, thickness)

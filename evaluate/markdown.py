@@ -28,6 +28,62 @@ def _picture(pictures: dict[str, str], key: str, alt: str) -> list[str]:
     return [f"![{alt}]({pictures[key]})", ""] if key in pictures else []
 
 
+def ran_baselines(r: dict) -> list[tuple[str, dict]]:
+    """(name, block) of every baseline that ran (skipped ones have no numbers)."""
+    return [(n, b) for n, b in (r.get("baselines") or {}).items() if b.get("ocr") is not None]
+
+
+def spotters(r: dict) -> list[tuple[str, dict]]:
+    """Baselines that were scored end to end (text spotting on whole images)."""
+    return [(n, b) for n, b in ran_baselines(r) if ((b.get("end_to_end") or {}).get("n") or 0) > 0]
+
+
+def _ms(block: dict | None, key: str) -> str:
+    return fmt((block or {}).get(key))
+
+
+def _spot_rows(name: str, b: dict) -> list[list[str]]:
+    """The e2e table's rows of one spotting baseline: the one-line pick, the pick without the
+    labelled box, and the any-line upper bound."""
+    e, blind, any_line = b["end_to_end"], b.get("end_to_end_blind") or {}, b.get("end_to_end_any_line") or {}
+    ms = _ms(b.get("speed"), "pipeline_ms_p50")
+    return [
+        [
+            f"{name}: one line",
+            fmt(e["exact"], True),
+            fmt(e.get("cer"), True),
+            e["n"],
+            e["misread"],
+            "-",
+            e["missed"],
+            "-",
+            ms,
+        ],
+        [
+            f"{name}: one line, no label box",
+            fmt(blind.get("exact"), True),
+            "-",
+            blind.get("n"),
+            "-",
+            "-",
+            "-",
+            "-",
+            ms,
+        ],
+        [
+            f"{name}: any line (upper bound)",
+            fmt(any_line.get("exact"), True),
+            "-",
+            any_line.get("n"),
+            "-",
+            "-",
+            "-",
+            "-",
+            ms,
+        ],
+    ]
+
+
 def report_markdown(r: dict, pictures: dict[str, str]) -> str:
     ds, det, ocr, e2e, sp = r["dataset"], r["detection"], r["ocr"], r["end_to_end"], r["speed"]
     pred = r.get("predictor", {})
@@ -57,7 +113,8 @@ def report_markdown(r: dict, pictures: dict[str, str]) -> str:
         ["dataset", f"`{ds['path']}`"],
         [
             "images",
-            f"{ds['images']} ({ds['scene_images']} scenes, {ds['crop_images']} plate crops), {ds['evaluated_images']} evaluated",
+            f"{ds['images']} ({ds['scene_images']} scenes, {ds['crop_images']} plate crops), "
+            f"{ds['evaluated_images']} evaluated",
         ],
         [
             "plates",
@@ -117,23 +174,44 @@ def report_markdown(r: dict, pictures: dict[str, str]) -> str:
         "The OCR model reads each labelled plate cut from its labelled box (the detector is not involved).",
         "",
     ]
-    out += [
-        table(
-            ["exact", "CER", "plates", "characters"],
-            [[fmt(ocr["exact"], True), fmt(ocr["cer"], True), ocr["n"], ocr["chars"]]],
-        ),
-        "",
-    ]
-    if ocr.get("by_lines"):
+    peers = ran_baselines(r)
+    if peers:
         out += [
-            "By line count:",
-            "",
-            table(
-                ["lines", "exact", "CER", "plates"],
-                [[k, fmt(v["exact"], True), fmt(v["cer"], True), v["n"]] for k, v in ocr["by_lines"].items()],
-            ),
+            "Baselines read the same crops (each engine's own recogniser on the whole crop).",
             "",
         ]
+    ocr_rows = [
+        [
+            "ours",
+            fmt(ocr["exact"], True),
+            fmt(ocr["cer"], True),
+            ocr["n"],
+            ocr["chars"],
+            _ms(sp, "crop_ocr_ms_p50"),
+        ]
+    ]
+    ocr_rows += [
+        [
+            n,
+            fmt(b["ocr"]["exact"], True),
+            fmt(b["ocr"]["cer"], True),
+            b["ocr"]["n"],
+            b["ocr"]["chars"],
+            _ms(b.get("speed"), "ocr_ms_p50"),
+        ]
+        for n, b in peers
+    ]
+    out += [table(["reader", "exact", "CER", "plates", "characters", "ms / plate p50"], ocr_rows), ""]
+    if ocr.get("by_lines"):
+        line_rows = []
+        for k, v in ocr["by_lines"].items():
+            line_rows.append([k, "ours", fmt(v["exact"], True), fmt(v["cer"], True), v["n"]])
+            for n, b in peers:
+                bv = (b.get("by_lines") or {}).get(k) or {}
+                line_rows.append(
+                    [k, n, fmt(bv.get("exact"), True), fmt(bv.get("cer"), True), bv.get("n", "-")]
+                )
+        out += ["By line count:", "", table(["lines", "reader", "exact", "CER", "plates"], line_rows), ""]
     if ocr.get("confusions"):
         out += [
             "Most frequent character errors (∅: missed or extra character):",
@@ -150,35 +228,107 @@ def report_markdown(r: dict, pictures: dict[str, str]) -> str:
     out += [
         "## End to end",
         "",
-        "A labelled plate is read when a prediction overlaps it (IoU >= 0.5, one to one) and its text equals the label.",
+        "A labelled plate is read when a prediction overlaps it (IoU >= 0.5, one to one) and its text "
+        "equals the label.",
         "",
     ]
+    spotting = spotters(r)
     if not e2e["images"]:
         out += ["Not run (no scene images).", ""]
     else:
+        if spotting:
+            out += [
+                "Text-spotting baselines read the whole image and return every text line they find. "
+                "*one line*: the line overlapping the labelled plate (the most plate-like of them), "
+                "else the image's most plate-like line (4-8 characters, letters and digits); "
+                "*no label box*: the most plate-like line of the image; *any line*: read when any "
+                "line equals the label (an upper bound no reader can reach without the answer).",
+                "",
+            ]
+        e2e_rows = [
+            [
+                "ours",
+                fmt(e2e["exact"], True),
+                "-",
+                e2e["n"],
+                e2e["misread"],
+                e2e["no_text"],
+                e2e["missed"],
+                fmt(e2e["wrong_per_image"]),
+                _ms(sp, "pipeline_ms_p50"),
+            ]
+        ]
+        for n, b in spotting:
+            e2e_rows += _spot_rows(n, b)
         out += [
             table(
-                ["read (exact)", "plates", "misread", "no text", "missed", "wrong reads / image"],
                 [
-                    [
-                        fmt(e2e["exact"], True),
-                        e2e["n"],
-                        e2e["misread"],
-                        e2e["no_text"],
-                        e2e["missed"],
-                        fmt(e2e["wrong_per_image"]),
-                    ]
+                    "reader",
+                    "read (exact)",
+                    "CER",
+                    "plates",
+                    "misread",
+                    "no text",
+                    "missed",
+                    "wrong reads / image",
+                    "ms / image p50",
                 ],
+                e2e_rows,
             ),
             "",
         ]
+        for n, b in spotting:
+            e = b["end_to_end"]
+            out += [
+                f"{n} picked its line by overlap with the labelled plate for {e['picked_by_overlap']} "
+                f"plates, by plate-likeness alone for {e['picked_by_plate_like']}; for {e['missed']} "
+                "plates it found no text line anywhere in the image.",
+                "",
+            ]
         out += _picture(pictures, "failures_end_to_end", "end-to-end failures")
 
+    any_col = ["e2e any line"] if spotting else []
+
+    def peer_rows(key: str, row_key: str, extra_cols: int) -> list[list]:
+        rows_ = []
+        for n, b in peers:
+            part = (b.get(key) or {}).get(row_key) or {}
+            bo, be = part.get("ocr") or {}, part.get("end_to_end") or {}
+            rows_.append(
+                [row_key, n]
+                + ["-"] * extra_cols
+                + [fmt(bo.get("exact"), True), fmt(bo.get("cer"), True), bo.get("n", "-")]
+                + [fmt(be.get("exact"), True), be.get("n", "-")]
+                + (["-"] if key == "by_region" else [])
+                + ([fmt((part.get("end_to_end_any_line") or {}).get("exact"), True)] if spotting else [])
+            )
+        return rows_
+
     out += ["## By region", ""]
+    region_rows = []
+    for row_key, b in r["by_region"].items():
+        region_rows.append(
+            [
+                row_key,
+                "ours",
+                fmt((b["detection"] or {}).get("precision"), True),
+                fmt((b["detection"] or {}).get("recall"), True),
+                fmt((b["detection"] or {}).get("ap50")),
+                fmt(b["ocr"]["exact"], True),
+                fmt(b["ocr"]["cer"], True),
+                b["ocr"]["n"],
+                fmt(b["end_to_end"]["exact"], True),
+                b["end_to_end"]["n"],
+                fmt(b["end_to_end"]["wrong_per_image"]),
+            ]
+            + (["-"] if spotting else [])
+        )
+        region_rows += peer_rows("by_region", row_key, 3)
     out += [
         table(
             [
                 "region",
+                "reader",
                 "det P",
                 "det R",
                 "AP50",
@@ -188,64 +338,59 @@ def report_markdown(r: dict, pictures: dict[str, str]) -> str:
                 "e2e exact",
                 "e2e n",
                 "wrong / image",
-            ],
-            [
-                [
-                    reg,
-                    fmt((b["detection"] or {}).get("precision"), True),
-                    fmt((b["detection"] or {}).get("recall"), True),
-                    fmt((b["detection"] or {}).get("ap50")),
-                    fmt(b["ocr"]["exact"], True),
-                    fmt(b["ocr"]["cer"], True),
-                    b["ocr"]["n"],
-                    fmt(b["end_to_end"]["exact"], True),
-                    b["end_to_end"]["n"],
-                    fmt(b["end_to_end"]["wrong_per_image"]),
-                ]
-                for reg, b in r["by_region"].items()
-            ],
+            ]
+            + any_col,
+            region_rows,
         ),
         "",
     ]
     out += ["## By plate width (pixels)", ""]
+    size_rows = []
+    for row_key, b in r["by_size"].items():
+        size_rows.append(
+            [
+                row_key,
+                "ours",
+                b["plates"],
+                fmt(b["detection"]["recall"], True),
+                fmt(b["ocr"]["exact"], True),
+                fmt(b["ocr"]["cer"], True),
+                b["ocr"]["n"],
+                fmt(b["end_to_end"]["exact"], True),
+                b["end_to_end"]["n"],
+            ]
+            + (["-"] if spotting else [])
+        )
+        size_rows += peer_rows("by_size", row_key, 2)
     out += [
         table(
-            ["width", "plates", "det recall", "OCR exact", "OCR CER", "OCR n", "e2e exact", "e2e n"],
-            [
-                [
-                    k,
-                    b["plates"],
-                    fmt(b["detection"]["recall"], True),
-                    fmt(b["ocr"]["exact"], True),
-                    fmt(b["ocr"]["cer"], True),
-                    b["ocr"]["n"],
-                    fmt(b["end_to_end"]["exact"], True),
-                    b["end_to_end"]["n"],
-                ]
-                for k, b in r["by_size"].items()
-            ],
+            ["width", "reader", "plates", "det recall", "OCR exact", "OCR CER", "OCR n", "e2e exact", "e2e n"]
+            + any_col,
+            size_rows,
         ),
         "",
     ]
+    if peers:
+        out += [
+            "Baseline rows: OCR on the same crops; e2e is the one-line pick of text spotting "
+            "(`-` where a baseline does not spot text or a number does not apply).",
+            "",
+        ]
 
     out += ["## Speed", ""]
     stages = [k[: -len("_ms_p50")] for k in sp if k.endswith("_ms_p50") and sp[k] is not None]
-    if stages:
-        out += [
-            table(
-                ["stage", "p50 ms", "p90 ms", "calls"],
-                [
-                    [
-                        s,
-                        fmt(sp[f"{s}_ms_p50"]),
-                        fmt(sp[f"{s}_ms_p90"]),
-                        sp.get(f"{s}_calls", sp.get("images_timed")),
-                    ]
-                    for s in stages
-                ],
-            ),
-            "",
-        ]
+    stage_rows = [
+        [s, fmt(sp[f"{s}_ms_p50"]), fmt(sp[f"{s}_ms_p90"]), sp.get(f"{s}_calls", sp.get("images_timed"))]
+        for s in stages
+    ]
+    for n, b in peers:
+        bs = b.get("speed") or {}
+        for key, what in (("ocr", "OCR of a GT crop"), ("pipeline", "text spotting, whole image")):
+            if bs.get(f"{key}_ms_p50") is not None:
+                calls = bs.get(f"{key}_calls", bs.get("images_timed"))
+                stage_rows.append([f"{n}: {what}", fmt(bs[f"{key}_ms_p50"]), fmt(bs[f"{key}_ms_p90"]), calls])
+    if stage_rows:
+        out += [table(["stage", "p50 ms", "p90 ms", "calls"], stage_rows), ""]
     out += [
         table(
             ["pipeline FPS", "backend", "precision", "threads", "peak RSS MB"],
@@ -268,21 +413,37 @@ def report_markdown(r: dict, pictures: dict[str, str]) -> str:
     ]
     out += _picture(pictures, "speed", "time by stage")
 
+    for n, b in peers:
+        vs = b.get("versus") or {}
+        vrows = [
+            [what, v["both"], v["only_ours"], v["only_baseline"], v["neither"], v["n"]]
+            for what, v in (
+                ("OCR on GT crops", vs.get("ocr")),
+                ("end to end (one line)", vs.get("end_to_end")),
+            )
+            if v and v["n"]
+        ]
+        if vrows:
+            out += [f"## Versus {n}", "", "Plates each reader gets right where the other does not:", ""]
+            out += [table(["", "both right", "only ours", f"only {n}", "neither", "plates"], vrows), ""]
+            out += _picture(pictures, f"versus_{n}", f"plates {n} reads and we do not")
+
     if r.get("baselines"):
-        out += ["## Baselines on the same ground-truth crops", ""]
-        rows = [["ours", fmt(ocr["exact"], True), fmt(ocr["cer"], True), ocr["n"], ""]]
+        out += ["## Baselines", ""]
+        rows = [["ours", fmt(pred.get("name")), fmt(pred.get("backend")), fmt(pred.get("threads")), ""]]
         for name, b in r["baselines"].items():
+            d = b["describe"]
             if b["ocr"] is None:
-                rows.append([name, "-", "-", "-", f"skipped: {b['describe'].get('skipped')}"])
+                rows.append([name, "-", "-", "-", f"skipped: {d.get('skipped')}"])
             else:
                 rows.append(
                     [
                         name,
-                        fmt(b["ocr"]["exact"], True),
-                        fmt(b["ocr"]["cer"], True),
-                        b["ocr"]["n"],
-                        fmt(b["describe"].get("version")),
+                        fmt(d.get("engine") or d.get("name")),
+                        fmt(d.get("backend")),
+                        fmt(d.get("threads")),
+                        fmt(d.get("version")),
                     ]
                 )
-        out += [table(["reader", "exact", "CER", "plates", "note"], rows), ""]
+        out += [table(["reader", "engine", "backend", "threads", "version / note"], rows), ""]
     return "\n".join(out)

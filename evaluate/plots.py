@@ -165,14 +165,19 @@ def _crop(image: np.ndarray, box, margin: float) -> tuple[np.ndarray, tuple[int,
 
 
 def gallery(tiles: Sequence[dict], path: Path, title: str, columns: int = 4) -> Path:
-    """tiles: {"image": BGR crop, "label": str, "read": str, "note": str, "boxes": [(xyxy, colour)]}."""
+    """tiles: {"image": BGR crop, "label": str, "read": str, "note": str, "boxes": [(xyxy, colour)]};
+    ``title`` (lines of text) and ``colour`` replace the label/read/note caption and its colour."""
     plt = _plt()
     from matplotlib.patches import Rectangle
 
     columns = max(1, min(columns, len(tiles)))
 
     rows = int(np.ceil(len(tiles) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.1 * rows), squeeze=False)
+    # captions of more than the usual 3 lines (label, read, note) need more room above each tile
+    caption = max((t["title"].count("\n") + 1 if t.get("title") else 3) for t in tiles)
+    row_h = 2.1 + 0.16 * max(0, caption - 3)
+    extra_h = 0.3 if caption > 3 else 0.0  # and the suptitle above the first row
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, row_h * rows + extra_h), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, tile in zip(axes.flat, tiles, strict=False):
@@ -181,14 +186,10 @@ def gallery(tiles: Sequence[dict], path: Path, title: str, columns: int = 4) -> 
             ax.add_patch(
                 Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, lw=1.2)
             )
-        ax.set_title(
-            f"label {tile['label']}\nread  {tile['read']}"
-            + (f"\n{tile['note']}" if tile.get("note") else ""),
-            fontsize=8,
-            family="monospace",
-            color="darkred",
-            loc="left",
+        text = tile.get("title") or (
+            f"label {tile['label']}\nread  {tile['read']}" + (f"\n{tile['note']}" if tile.get("note") else "")
         )
+        ax.set_title(text, fontsize=8, family="monospace", color=tile.get("colour", "darkred"), loc="left")
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -271,7 +272,62 @@ def worst_e2e_tiles(run, rows, n: int) -> list[dict]:
     return tiles
 
 
-def report_pictures(run, scored, out: Path, gallery_size: int = 24) -> dict[str, Path]:
+def _shift(box, origin: tuple[int, int]) -> tuple:
+    ox, oy = origin
+    return (box[0] - ox, box[1] - oy, box[2] - ox, box[3] - oy)
+
+
+def versus_tiles(run, rows, name: str, n: int) -> list[dict]:
+    """Plates the baseline ``name`` gets right and we do not: on GT crops (our worst readings
+    first) and end to end (the largest plates first), taken in turn."""
+    ocr = [r for r in rows if r.ocr is not None and not r.ocr.exact and name in r.baselines]
+    ocr = [r for r in ocr if r.baselines[name].exact]
+    ocr.sort(key=lambda r: -r.ocr.distance / max(1, r.ocr.length))
+    e2e = [r for r in rows if r.e2e is not None and r.e2e != M.READ and name in r.baseline_e2e]
+    e2e = [r for r in e2e if r.baseline_e2e[name].outcome == M.READ]
+    e2e.sort(key=lambda r: -run.items[r.image].plates[r.plate].width)
+    get = _image_cache(run)
+    tiles = []
+    for kind, r in _interleave([[("ocr", r) for r in ocr], [("e2e", r) for r in e2e]], n):
+        image = get(r.image)
+        if image is None:
+            continue
+        gt = run.items[r.image].plates[r.plate].box
+        where = run.items[r.image].image
+        if kind == "ocr":
+            crop, _ = _crop(image, gt, 0.1)
+            ours = (r.crop_read.text if r.crop_read else None) or "-"
+            theirs = r.baseline_reads[name].text or "-"
+            tiles.append(
+                {
+                    "image": crop,
+                    "title": f"GT crop  label {r.label.text}\nours     {ours}\n{name:<8} {theirs}"[:200],
+                    "colour": "darkblue",
+                }
+            )
+            continue
+        crop, origin = _crop(image, gt, 0.6)
+        boxes = [(_shift(gt, origin), "lime")]
+        if r.e2e_pred is not None:
+            boxes.append((_shift(r.e2e_pred.box, origin), "red"))
+        line = r.baseline_e2e[name].pick.line
+        boxes.append((_shift(line.box, origin), "deepskyblue"))
+        ours = (r.e2e_pred.text if r.e2e_pred is not None else None) or "-"
+        tiles.append(
+            {
+                "image": crop,
+                "boxes": boxes,
+                "title": f"e2e ({r.e2e})  label {r.label.text}\nours     {ours}\n{name:<8} {line.text}"
+                + f"\n{where[-40:]}",
+                "colour": "darkblue",
+            }
+        )
+    return tiles
+
+
+def report_pictures(
+    run, scored, out: Path, gallery_size: int = 24, versus: Sequence[str] = ()
+) -> dict[str, Path]:
     files: dict[str, Path] = {}
     if scored.detection is not None and scored.detection.ap50 is not None:
         files["pr_curve"] = pr_curve(scored.detection, out / "pr_curve.png")
@@ -295,5 +351,14 @@ def report_pictures(run, scored, out: Path, gallery_size: int = 24) -> dict[str,
                 tiles,
                 out / "failures_end_to_end.png",
                 "End-to-end failures (green: label box, red: matched prediction)",
+            )
+    for name in versus if gallery_size else ():
+        tiles = versus_tiles(run, scored.rows, name, gallery_size)
+        if tiles:
+            files[f"versus_{name}"] = gallery(
+                tiles,
+                out / f"versus_{name}.png",
+                f"Where {name} is right and we are wrong "
+                f"(green: label box, red: our prediction, blue: {name}'s line)",
             )
     return files

@@ -3,11 +3,13 @@
 The first line is a header, then one line per manifest image, in manifest order:
 
     {"header": {"adapter": {name, backend, precision, threads, models}, "dataset": PATH,
-                "created": ISO-TIME, "peak_rss_mb": 312.5}}
+                "created": ISO-TIME, "peak_rss_mb": 312.5, "baselines": {name: describe | {skipped}}}}
     {"image": "images/a.jpg", "line": 3, "region": "br",
      "plates": [PLATE, ...] | null,          # the pipeline on the whole image (null: not run)
      "crop_reads": [PLATE | null, ...] | null, # OCR of each labelled plate's box, in label order
      "baselines": {"tesseract": [PLATE | null, ...]},
+     "baseline_lines": {"paddleocr": [PLATE, ...] | null},  # text lines a baseline spotted in the image
+     "baseline_timings_ms": {"paddleocr": {"ocr": [..], "spot": [..]}},
      "timings_ms": {"pre": [..], "det": [..], "ocr": [..], "post": [..]}, "total_ms": 53.1,
      "crop_timings_ms": {...}, "error": null | "why the image was not evaluated"}
 
@@ -36,6 +38,10 @@ class ImageRecord:
     plates: list[Plate] | None = None
     crop_reads: list[Plate | None] | None = None
     baselines: dict[str, list[Plate | None]] = field(default_factory=dict)
+    """A baseline's reading of each labelled plate's crop (label order, None for unlabelled plates)."""
+    baseline_lines: dict[str, list[Plate] | None] = field(default_factory=dict)
+    """Every text line a spotting baseline found in the whole image (scene images only)."""
+    baseline_timings_ms: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     timings_ms: dict[str, list[float]] = field(default_factory=dict)
     total_ms: float | None = None
     crop_timings_ms: dict[str, list[float]] = field(default_factory=dict)
@@ -52,6 +58,11 @@ class ImageRecord:
             "plates": plates(self.plates),
             "crop_reads": plates(self.crop_reads),
             "baselines": {k: plates(v) for k, v in self.baselines.items()},
+            "baseline_lines": {k: plates(v) for k, v in self.baseline_lines.items()},
+            "baseline_timings_ms": {
+                name: {k: [round(x, 3) for x in v] for k, v in stages.items()}
+                for name, stages in self.baseline_timings_ms.items()
+            },
             "timings_ms": {k: [round(x, 3) for x in v] for k, v in self.timings_ms.items()},
             "total_ms": None if self.total_ms is None else round(self.total_ms, 3),
             "crop_timings_ms": {k: [round(x, 3) for x in v] for k, v in self.crop_timings_ms.items()},
@@ -77,6 +88,13 @@ class ImageRecord:
             plates=plates(d.get("plates"), "plates"),
             crop_reads=plates(d.get("crop_reads"), "crop_reads"),
             baselines={k: plates(v, f"baselines.{k}") for k, v in (d.get("baselines") or {}).items()},
+            baseline_lines={
+                k: plates(v, f"baseline_lines.{k}") for k, v in (d.get("baseline_lines") or {}).items()
+            },
+            baseline_timings_ms={
+                name: {k: [float(x) for x in v] for k, v in (stages or {}).items()}
+                for name, stages in (d.get("baseline_timings_ms") or {}).items()
+            },
             timings_ms={k: [float(x) for x in v] for k, v in (d.get("timings_ms") or {}).items()},
             total_ms=None if d.get("total_ms") is None else float(d["total_ms"]),
             crop_timings_ms={k: [float(x) for x in v] for k, v in (d.get("crop_timings_ms") or {}).items()},

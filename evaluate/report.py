@@ -18,12 +18,32 @@ from typing import Any
 import numpy as np
 
 from evaluate import metrics as M
+from evaluate.errors import EvaluateError
 from evaluate.predictions import write_predictions
 from evaluate.runner import Run
+from evaluate.spotting import FALLBACK, NO_LINES, OVERLAP, LinePick, PickRules, any_line_reads, pick_line
 from evaluate.text import Label, OcrScore, TextRules, score_reading
 from runtime.records import Plate
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: each baseline block is shaped like the report's own blocks (ocr, end_to_end, speed, by_region,
+by_size with ``ocr``/``end_to_end`` inside), plus ``end_to_end_any_line``, ``end_to_end_blind`` and
+``versus``; version 1 held ``by_region`` as {region: ocr block} (still read by ``action=compare``)."""
+
+
+@dataclass
+class SpotRow:
+    """A spotting baseline on one labelled plate of a scene (see ``evaluate.spotting``)."""
+
+    any_line: bool
+    """Some line it found in the image equals the label (upper bound)."""
+    outcome: str
+    """The one picked line: ``read``, ``misread``, or ``missed`` (no text line in the image)."""
+    score: OcrScore
+    """The picked line's text scored against the label (an empty reading when none)."""
+    pick: LinePick
+    blind_read: bool
+    """The line picked without the labelled box (plate-likeness alone) equals the label."""
 
 
 @dataclass
@@ -45,6 +65,9 @@ class PlateRow:
     e2e: str | None = None
     e2e_pred: Plate | None = None
     baselines: dict[str, OcrScore] = field(default_factory=dict)
+    baseline_reads: dict[str, Plate] = field(default_factory=dict)
+    """Each baseline's reading of this plate's crop (scored in ``baselines``)."""
+    baseline_e2e: dict[str, SpotRow] = field(default_factory=dict)
 
 
 @dataclass
@@ -105,6 +128,123 @@ def _ocr_block(rows: Sequence[PlateRow]) -> dict:
     return M.ocr_summary([r.ocr for r in rows if r.ocr is not None])
 
 
+def spot_row(
+    lines: Sequence[Plate],
+    plate: Plate,
+    label: Label,
+    rules: TextRules,
+    spotting: PickRules,
+    blind: LinePick | None = None,
+) -> SpotRow:
+    """Score a spotting baseline's lines against one labelled plate (``blind``: the image's pick
+    without the label, computed once per image by the caller)."""
+    pick = pick_line(lines, plate.box, rules, spotting)
+    blind = blind if blind is not None else pick_line(lines, None, rules, spotting)
+    text = pick.line.text if pick.line is not None else None
+    score = score_reading(rules, label, text)
+    outcome = M.MISSED if pick.how == NO_LINES else (M.READ if score.exact else M.MISREAD)
+    return SpotRow(
+        any_line=any_line_reads(lines, label, rules),
+        outcome=outcome,
+        score=score,
+        pick=pick,
+        blind_read=blind.line is not None and rules.is_read(label, blind.line.text),
+    )
+
+
+def spot_summary(spots: Sequence[SpotRow]) -> dict:
+    """The one-line pick as an end-to-end block (the keys of ours, plus its CER and how lines were
+    picked); wrong reads per image are not defined for an engine that reads every text it sees."""
+    out = M.end_to_end_summary([s.outcome for s in spots], 0, 0)
+    chars = sum(s.score.length for s in spots)
+    out.update(
+        {
+            "cer": None if chars == 0 else round(sum(s.score.distance for s in spots) / chars, 4),
+            "wrong_reads": None,
+            "picked_by_overlap": sum(s.pick.how == OVERLAP for s in spots),
+            "picked_by_plate_like": sum(s.pick.how == FALLBACK for s in spots),
+        }
+    )
+    out.pop("images", None)
+    return out
+
+
+def _share(flags: Sequence[bool]) -> dict:
+    n = len(flags)
+    return {"exact": None if n == 0 else round(sum(flags) / n, 4), "n": n, "read": sum(flags)}
+
+
+def _baseline_breakdown(name: str, rows: Sequence[PlateRow]) -> dict:
+    spots = [r.baseline_e2e[name] for r in rows if name in r.baseline_e2e]
+    return {
+        "ocr": M.ocr_summary([r.baselines[name] for r in rows if name in r.baselines]),
+        "end_to_end": spot_summary(spots),
+        "end_to_end_any_line": _share([s.any_line for s in spots]),
+    }
+
+
+def _versus(pairs: Sequence[tuple[bool, bool]]) -> dict:
+    """(ours right, theirs right) per plate -> how often each is right where the other is not."""
+    c = Counter(pairs)
+    return {
+        "both": c[(True, True)],
+        "only_ours": c[(True, False)],
+        "only_baseline": c[(False, True)],
+        "neither": c[(False, False)],
+        "n": len(pairs),
+    }
+
+
+def baseline_speed(name: str, run: Run, info: dict) -> dict:
+    """ms per GT crop (``ocr_ms_*``) and per whole image spotted (``pipeline_ms_*``, ``pipeline_fps``)."""
+    ocr: list[float] = []
+    spot: list[float] = []
+    for rec in run.records:
+        if rec.error is None:
+            stages = rec.baseline_timings_ms.get(name) or {}
+            ocr += stages.get("ocr", [])
+            spot += stages.get("spot", [])
+    out = M.speed_summary({"ocr": ocr}, spot, info, None)
+    out = {k: v for k, v in out.items() if not k.startswith(("pre_", "det_", "post_"))}
+    out.pop("peak_rss_mb", None)
+    return out
+
+
+def baseline_block(name: str, info: dict, rows: Sequence[PlateRow], run: Run, size_buckets) -> dict:
+    """One baseline's report block, shaped like the report's own (see SCHEMA_VERSION)."""
+    ran = "skipped" not in info
+    block: dict[str, Any] = {"describe": info, **_baseline_breakdown(name, rows)}
+    spots = [r.baseline_e2e[name] for r in rows if name in r.baseline_e2e]
+    block["end_to_end_blind"] = _share([s.blind_read for s in spots])
+    block["speed"] = baseline_speed(name, run, info)
+    regions = sorted({r.region for r in rows})
+    block["by_region"] = {
+        reg: _baseline_breakdown(name, [r for r in rows if r.region == reg]) for reg in regions
+    }
+    buckets = [b for b in M.bucket_labels(size_buckets) if any(r.bucket == b for r in rows)]
+    buckets += sorted({r.bucket for r in rows} - set(buckets))
+    block["by_size"] = {b: _baseline_breakdown(name, [r for r in rows if r.bucket == b]) for b in buckets}
+    block["by_lines"] = {
+        k: M.ocr_summary([r.baselines[name] for r in rows if r.lines == k and name in r.baselines])
+        for k in sorted({r.lines for r in rows})
+    }
+    block["versus"] = {
+        "ocr": _versus(
+            [(r.ocr.exact, r.baselines[name].exact) for r in rows if r.ocr and name in r.baselines]
+        ),
+        "end_to_end": _versus(
+            [
+                (r.e2e == M.READ, r.baseline_e2e[name].outcome == M.READ)
+                for r in rows
+                if r.e2e and name in r.baseline_e2e
+            ]
+        ),
+    }
+    if not ran:  # keys stay, numbers are null: nothing was measured
+        block.update({k: None for k in block if k != "describe"})
+    return block
+
+
 def build_report(
     run: Run,
     rules: TextRules,
@@ -113,8 +253,10 @@ def build_report(
     size_buckets: Sequence[float] = (0, 64, 128, 256, 100000),
     dataset_name: str | None = None,
     confusion_top: int = 20,
+    spotting: PickRules | None = None,
 ) -> Scored:
     """Every metric of the report from one run (pure: reads no files)."""
+    spotting = spotting or PickRules()
     rows: list[PlateRow] = []
     det_images: list[tuple[list[Plate], list[Plate]]] = []
     det_by_region: dict[str, list] = defaultdict(list)
@@ -149,6 +291,14 @@ def build_report(
             for row, read in zip(image_rows, reads or [], strict=False):
                 if row.label is not None and read is not None:
                     row.baselines[name] = score_reading(rules, row.label, read.text)
+                    row.baseline_reads[name] = read
+        for name, lines in rec.baseline_lines.items():
+            if lines is None:
+                continue
+            blind = pick_line(lines, None, rules, spotting)
+            for row, plate in zip(image_rows, item.plates, strict=True):
+                if row.label is not None:
+                    row.baseline_e2e[name] = spot_row(lines, plate, row.label, rules, spotting, blind)
         if rec.plates is None:
             continue
         det_images.append((item.plates, rec.plates))
@@ -215,21 +365,9 @@ def build_report(
             },
         }
 
-    baselines = {}
-    for name, info in run.baselines.items():
-        b_scores = [r.baselines[name] for r in rows if name in r.baselines]
-        baselines[name] = {
-            "describe": info,
-            "ocr": M.ocr_summary(b_scores) if "skipped" not in info else None,
-            "by_region": {
-                reg: M.ocr_summary(
-                    [r.baselines[name] for r in rows if r.region == reg and name in r.baselines]
-                )
-                for reg in sorted({r.region for r in rows})
-            }
-            if "skipped" not in info
-            else None,
-        }
+    baselines = {
+        name: baseline_block(name, info, rows, run, size_buckets) for name, info in run.baselines.items()
+    }
 
     timings: dict[str, list[float]] = defaultdict(list)
     totals: list[float] = []
@@ -306,10 +444,19 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def write_report(run: Run, scored: Scored, report_dir: str | Path, gallery: int = 24) -> dict[str, Path]:
-    """report.json, predictions.jsonl, issues.txt, the PNGs and report.md (which links them)."""
+def write_report(
+    run: Run, scored: Scored, report_dir: str | Path, gallery: int = 24, versus: Sequence[str] = ()
+) -> dict[str, Path]:
+    """report.json, predictions.jsonl, issues.txt, the PNGs and report.md (which links them).
+    ``versus``: baselines whose gallery of plates they read and we do not is drawn (those that ran)."""
     from evaluate import markdown, plots
 
+    unknown = [n for n in versus if n not in run.baselines]
+    if unknown:
+        raise EvaluateError(
+            f"gallery.versus names {', '.join(unknown)}, not among the baselines of this run "
+            f"({', '.join(run.baselines) or 'none'}); add it to baselines=[...]"
+        )
     out = Path(report_dir)
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
@@ -320,13 +467,15 @@ def write_report(run: Run, scored: Scored, report_dir: str | Path, gallery: int 
             "dataset": str(run.manifest.path),
             "created": scored.report["created"],
             "peak_rss_mb": run.peak_rss_mb,
+            "baselines": run.baselines,
         },
         run.records,
     )
     if run.issues:
         files["issues"] = out / "issues.txt"
         files["issues"].write_text("\n".join(str(i) for i in run.issues) + "\n", encoding="utf-8")
-    pictures = plots.report_pictures(run, scored, out, gallery_size=gallery)
+    ran = [n for n in versus if "skipped" not in run.baselines[n]]
+    pictures = plots.report_pictures(run, scored, out, gallery_size=gallery, versus=ran)
     files.update(pictures)
     files["json"] = out / "report.json"
     files["json"].write_text(

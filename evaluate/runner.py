@@ -101,7 +101,8 @@ def run_dataset(
     """Run ``pipeline`` (and the baselines) on every image of ``manifest``.
 
     Scene images get the full pipeline (``end_to_end``) and an OCR pass on every labelled plate's
-    box; crop images (``"crop": true``) only the OCR pass. Baselines read the same boxes."""
+    box; crop images (``"crop": true``) only the OCR pass. Baselines read the same boxes, and those
+    that spot text (``spot``) also read each whole scene image when ``end_to_end``."""
     baselines = baselines or {}
     items = manifest.images[:limit] if limit else list(manifest.images)
     issues = list(manifest.issues) + (unlabelled_images(manifest) if check_unlabelled else [])
@@ -152,10 +153,19 @@ def run_dataset(
             continue
         if replayed is not None:
             rec.baselines = replayed(item.image)
+            rec.baseline_lines = pipeline.baseline_lines(item.image)
+            rec.baseline_timings_ms = pipeline.baseline_timings(item.image)
         for name, reader in baselines.items():
             try:
-                rec.baselines[name], _ = _read_boxes(reader, image, item, rules)
+                reader.timings()  # drop anything timed outside these calls
+                rec.baselines[name], stage_ms = _read_boxes(reader, image, item, rules)
+                if end_to_end and not item.is_crop and hasattr(reader, "spot"):
+                    rec.baseline_lines[name] = list(reader.spot(image, item.image))
+                    stage_ms = {**stage_ms, **reader.timings()}
+                rec.baseline_timings_ms[name] = stage_ms
             except Exception as e:  # a baseline's failure is that baseline's problem, not the run's
+                rec.baselines.pop(name, None)
+                rec.baseline_lines.pop(name, None)
                 issues.append(
                     Issue(*where, "baseline_error", f"{item.image}: {name}: {type(e).__name__}: {e}")
                 )
@@ -164,8 +174,10 @@ def run_dataset(
     base_info = {name: dict(reader.describe()) for name, reader in baselines.items()}
     base_info.update({name: {"skipped": why} for name, why in (baseline_skips or {}).items()})
     if replayed is not None:
+        recorded = (getattr(pipeline, "header", None) or {}).get("baselines") or {}
         for name in {n for r in records for n in r.baselines}:
-            base_info.setdefault(name, {"name": name, "replayed_from": described.get("replayed_from")})
+            info = {"name": name, **(recorded.get(name) or {})}
+            base_info.setdefault(name, {**info, "replayed_from": described.get("replayed_from")})
     return Run(
         manifest=manifest,
         items=items,

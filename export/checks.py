@@ -231,7 +231,8 @@ class ParityReport:
     def line(self) -> str:
         b = self.boxes
         return (
-            f"parity PyTorch vs ONNX Runtime on {self.images} images: max |diff| boxes {self.max_abs_boxes:.2e} px, "
+            f"parity PyTorch vs ONNX Runtime on {self.images} images: max |diff| boxes "
+            f"{self.max_abs_boxes:.2e} px, "
             f"scores {self.max_abs_scores:.2e}; boxes matched {b.matched}/{b.reference} (ONNX side "
             f"{b.other_matched}/{b.other}; {b.ties} equal-score NMS ties), min IoU {b.min_iou:.4f} -> "
             f"{'OK' if self.ok else 'FAILED'}"

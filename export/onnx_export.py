@@ -86,12 +86,14 @@ def load_weights(path: str | Path, model_cfg: DictConfig | None) -> LoadedWeight
     have = [str(model.names[i]) for i in sorted(model.names)]
     if have != names:
         problems.append(
-            f"{len(have)} classes {_short(have)} do not fit {model_cfg.name}'s {len(names)} classes {_short(names)}"
+            f"{len(have)} classes {_short(have)} do not fit {model_cfg.name}'s {len(names)} classes "
+            f"{_short(names)}"
         )
     size = (int(model_cfg.input_height), int(model_cfg.input_width))
     if info.get("input_height") and (info["input_height"], info["input_width"]) != size:
         problems.append(
-            f"trained for a {info['input_height']}x{info['input_width']} input, the config says {size[0]}x{size[1]}"
+            f"trained for a {info['input_height']}x{info['input_width']} input, the config says "
+            f"{size[0]}x{size[1]}"
         )
     if problems:
         raise ExportError(f"{p}: " + "; ".join(problems))

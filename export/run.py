@@ -99,7 +99,8 @@ def export_model(cfg: DictConfig) -> ExportResult:
         "training_set_hash": _training_hash(w.path),
         "metadata": meta.to_props(),
         "opset": int(cfg.onnx_export.opset),
-        # Trained at another size than exported is legitimate (CPU profile: detector at 320), but worth seeing.
+        # Trained at another size than exported is legitimate (CPU profile: detector at 320), but worth
+        # seeing.
         "train_imgsz": (w.model.ckpt or {}).get("train_args", {}).get("imgsz"),
     }
     scratch = Path(tempfile.mkdtemp(prefix="lpr_export_"))
@@ -225,7 +226,8 @@ def _degirum_round_trip(cfg, task: str, fp32: ZooEntry, meta, scratch: Path) -> 
     for key in ("fill_114", "fill_0"):
         r = out[key]
         print(
-            f"DeGirum ONNX/CPU, letterbox fill {r['fill']}: {r['matched']}/{r['reference']} of our boxes found, "
+            f"DeGirum ONNX/CPU, letterbox fill {r['fill']}: {r['matched']}/{r['reference']} of our boxes "
+            "found, "
             f"{r['other_matched']}/{r['other']} of DeGirum's matched, min IoU {r['min_iou']:.3f}"
         )
     if not out["fill_114"]["ok"]:
@@ -244,12 +246,14 @@ def summary_text(report: dict, fp32: ZooEntry, int8: ZooEntry | None) -> str:
     b = report.get("benchmark", {})
     if "fp32" in b:
         lines.append(
-            f"fp32: {b['fp32']['size_mb']} MB, {b['fp32']['median_ms']} ms/image (ONNX Runtime, {b['fp32']['threads']} threads)"
+            f"fp32: {b['fp32']['size_mb']} MB, {b['fp32']['median_ms']} ms/image (ONNX Runtime, "
+            f"{b['fp32']['threads']} threads)"
         )
     if int8 is not None and "int8" in b:
         v = report["int8"]["vs_fp32"]
         lines.append(
-            f"int8: {b['int8']['size_mb']} MB, {b['int8']['median_ms']} ms/image; vs fp32 on {v['images']} images: "
+            f"int8: {b['int8']['size_mb']} MB, {b['int8']['median_ms']} ms/image; vs fp32 on {v['images']} "
+            "images: "
             f"{v['matched']}/{v['reference']} boxes kept, {v['other'] - v['other_matched']} new, "
             f"max score error {v['max_abs_scores']:.3f} -> {int8.folder}"
         )

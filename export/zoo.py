@@ -143,7 +143,8 @@ def check_entry(config_path: Path) -> tuple[dict, ModelMetadata]:
         problems.append("ConfigVersion must be > 0 (DeGirum ignores the entry otherwise)")
     if (pre.get("InputH"), pre.get("InputW")) != (meta.input_height, meta.input_width):
         problems.append(
-            f"InputH/InputW {pre.get('InputH')}x{pre.get('InputW')} != model {meta.input_height}x{meta.input_width}"
+            f"InputH/InputW {pre.get('InputH')}x{pre.get('InputW')} != model "
+            f"{meta.input_height}x{meta.input_width}"
         )
     if post.get("OutputNumClasses") != meta.num_classes:
         problems.append(f"OutputNumClasses {post.get('OutputNumClasses')} != model's {meta.num_classes}")

@@ -106,7 +106,8 @@ def redact_url(text: str) -> str:
 
 
 def is_stream_spec(spec: str) -> bool:
-    """A video file (by suffix), a camera index ("0"), /dev/videoN, an RTSP/HTTP/RTMP URL or "picamera[:N]"."""
+    """A video file (by suffix), a camera index ("0"), /dev/videoN, an RTSP/HTTP/RTMP URL or
+    "picamera[:N]"."""
     s = str(spec).strip()
     if s.lower().startswith(URL_SCHEMES):
         return True

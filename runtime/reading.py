@@ -2,9 +2,9 @@
 
 Plain left-to-right sorting reads a two-line plate as one interleaved line (the most reported bug
 of plate readers), so characters are first grouped into lines by vertical overlap with their
-left neighbour, lines are read top to bottom and each line left to right. Two detections of one character (the same glyph seen
-as two classes, or a box split in two) are merged before, keeping the better one and offering the
-other as an alternative.
+left neighbour, lines are read top to bottom and each line left to right. Two detections of one
+character (the same glyph seen as two classes, or a box split in two) are merged before, keeping
+the better one and offering the other as an alternative.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from runtime.frames import Frame
 from runtime.postprocess import Detections
 
 Detected = tuple[np.ndarray | None, Detections | None, str | None]
-"""A frame after the detector: (pixels, detections, None), or (None, None, error) when it could not be read."""
+"""A frame after the detector: (pixels, detections, None), or (None, None, error) when unreadable."""
 T = TypeVar("T")
 
 

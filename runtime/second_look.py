@@ -74,7 +74,8 @@ def vote(readings: Sequence[Plate]) -> Plate:
     for i in range(length):
         tally: dict[str, float] = defaultdict(float)
         for r in group:
-            tally[r.chars[i].char] += r.chars[i].score if r.chars[i].score is not None else 1.0
+            char_score = r.chars[i].score
+            tally[r.chars[i].char] += 1.0 if char_score is None else float(char_score)
         winner = max(tally, key=lambda c: (tally[c], c == base.chars[i].char))
         share = tally[winner] / len(group)
         score *= share

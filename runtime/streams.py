@@ -229,7 +229,10 @@ def _open_failure(spec: str, kind: str, name: str, took_s: float, timeout_s: flo
         except OSError as e:
             return f"{name}: cannot connect to {host}:{port} ({e.strerror or e})"
         if took_s >= 0.9 * timeout_s:
-            return f"{name}: {host}:{port} accepts connections but the stream did not open within {timeout_s:g} s"
+            return (
+                f"{name}: {host}:{port} accepts connections but the stream did not open "
+                f"within {timeout_s:g} s"
+            )
         return (
             f"{name}: {host}:{port} answers but refused the stream "
             "(wrong path or credentials?) or sends a format that cannot be decoded"
@@ -548,7 +551,8 @@ class StreamSource:
                     "frame": self._next_index - 1,
                     "frames": self._next_index,
                     "expected_frames": expected,
-                    "reason": f"the file ended after {self._next_index} of the {expected} frames its header announces "
+                    "reason": f"the file ended after {self._next_index} of the {expected} frames "
+                    "its header announces "
                     "(truncated or corrupt)",
                 }
             )

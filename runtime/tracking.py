@@ -367,8 +367,8 @@ class Tracker:
 
 def _left_the_frame(track: Track, frame: int, size: tuple[int, int], edge_margin: float) -> bool:
     """Whether an unseen ``track`` has driven out of an image of ``size`` (width, height): it was last
-    seen at an edge (within ``edge_margin`` of the frame or two frames' motion) moving towards it, or it is predicted
-    to be mostly outside. Asked only of tracks unseen for a frame or more: a plate half out of the
+    seen at an edge (within ``edge_margin`` of the frame or two frames' motion) moving towards it, or it is
+    predicted to be mostly outside. Asked only of tracks unseen for a frame or more: a plate half out of the
     frame is still detected, clipped."""
     w, h = size
     x1, y1, x2, y2 = track.box

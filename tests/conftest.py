@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-# Session fixtures with models exported by the export stage (tiny_weights, tiny_onnx, dev_zoo) for every stage;
+# Session fixtures with models exported by the export stage (tiny_weights, tiny_onnx, dev_zoo) for every
+# stage;
 # stream_fixtures: a real RTSP server (rtsp_server) and numbered video frames for video tests.
 pytest_plugins = ["helpers.model_fixtures", "helpers.stream_fixtures"]
 

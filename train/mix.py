@@ -290,7 +290,8 @@ def prepare_data(cfg: DictConfig, progress: bool = True) -> PreparedData:
         ps = prepare_source(source, task, cfg.model, cfg.mix, cache_dir)
         if progress:
             print(
-                f"data {source.label}: {'reused' if ps.reused else 'converted'} {ps.folder} - {ps.export_summary}"
+                f"data {source.label}: {'reused' if ps.reused else 'converted'} {ps.folder} - "
+                f"{ps.export_summary}"
             )
         train, val = ps.train, ps.val
         if not val and train:

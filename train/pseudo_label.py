@@ -137,7 +137,8 @@ class PseudoLabelReport:
         acc = ", ".join(f"{n} by {rule}" for rule, n in sorted(self.accepted.items())) or "none"
         skipped = ", ".join(f"{n} {why}" for why, n in self.skipped.most_common()) or "none"
         return (
-            f"pseudo-labels: {sum(self.accepted.values())} of {self.plates} text-only plates accepted ({acc}), "
+            f"pseudo-labels: {sum(self.accepted.values())} of {self.plates} text-only plates accepted "
+            f"({acc}), "
             f"{self.rejected} rejected; skipped: {skipped}"
         )
 
@@ -289,7 +290,8 @@ def run_pseudo_label(cfg: DictConfig) -> PseudoLabelReport:
         raise UsageError("action=pseudo_label needs pseudo_label.weights=OCR_WEIGHTS.pt")
     if not pl.src:
         raise UsageError(
-            "action=pseudo_label needs pseudo_label.src=[MANIFEST_OR_DATASET, ...] (plates with text, no chars)"
+            "action=pseudo_label needs pseudo_label.src=[MANIFEST_OR_DATASET, ...] (plates with text, no "
+            "chars)"
         )
     if str(cfg.model.task) != "plate_ocr":
         raise UsageError(

@@ -116,8 +116,10 @@ class Readout:
     def line(self) -> str:
         d = self.as_dict()
         return (
-            f"read-out on {self.plates} val crops: exact text {d['exact_text_rate']:.1%}, all labelled chars found "
-            f"{d['all_found_rate']:.1%}, char recall {self.char_recall:.1%} / precision {self.char_precision:.1%}, "
+            f"read-out on {self.plates} val crops: exact text {d['exact_text_rate']:.1%}, all labelled "
+            "chars found "
+            f"{d['all_found_rate']:.1%}, char recall {self.char_recall:.1%} / precision "
+            f"{self.char_precision:.1%}, "
             f"char accuracy {self.char_accuracy:.1%}"
         )
 

@@ -119,7 +119,8 @@ def find_resume(cfg: DictConfig) -> Path:
         raise TrainError(f"resume={path}: no {last}")
     if not _unfinished(last):
         raise TrainError(
-            f"resume={path}: that run finished (no optimizer state in {last}); start a new run with init={last}"
+            f"resume={path}: that run finished (no optimizer state in {last}); start a new run with "
+            f"init={last}"
         )
     return last
 
@@ -297,7 +298,8 @@ def summary_text(s: dict[str, Any]) -> str:
         f, b = s["final"], s["best_metrics"]
         lines.append(
             f"final: P {f['precision(B)']:.3f} R {f['recall(B)']:.3f} mAP50 {f['mAP50(B)']:.3f} "
-            f"mAP50-95 {f['mAP50-95(B)']:.3f}; best mAP50-95 {b['mAP50-95(B)']:.3f} at epoch {s['best_epoch']}"
+            f"mAP50-95 {f['mAP50-95(B)']:.3f}; best mAP50-95 {b['mAP50-95(B)']:.3f} at epoch "
+            f"{s['best_epoch']}"
         )
     if s.get("readout"):
         lines.append(s["readout"]["line"])

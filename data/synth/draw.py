@@ -53,7 +53,8 @@ def paste_max(canvas: np.ndarray, mask: np.ndarray, x: int, y: int) -> None:
 
 
 def fit_mask(glyph, height: float, max_width: float) -> np.ndarray:
-    """A string's mask (``Font.string``) scaled to ``height`` px (narrower when it would exceed ``max_width``)."""
+    """A string's mask (``Font.string``) scaled to ``height`` px (narrower when it would exceed
+    ``max_width``)."""
     from data.synth.fonts import scaled_glyph
 
     mask = glyph.mask

@@ -233,7 +233,7 @@ def _draw_text(
         slack = max(0.0, avail - total * squeeze)
         x = left + lay.margin_mm * s + slack / 2 + uniform(rng, -0.3, 0.3) * slack / 2
         y_top = lay.y_mm[li] * s - cap / 2 + uniform(rng, -0.02, 0.02) * cap
-        for _t, (kind, w) in zip(line, widths, strict=False):
+        for kind, w in widths[: len(line)]:
             w *= squeeze
             if kind == "char":
                 g = glyphs[k]

@@ -91,8 +91,9 @@ def make_video(
 
     ``plate_width``: plate width / frame width when entering and when leaving (they approach).
     ``pillar_frames`` > 0: a pillar in front of the far lane (lane 0) hides each of its plates
-    completely for about that many frames; the other lanes pass in front of it. ``smear_every`` > 0: every that many frames, one
-    character of each plate is smeared (its cell blurred and painted over in plate colour).
+    completely for about that many frames; the other lanes pass in front of it. ``smear_every`` > 0:
+    every that many frames, one character of each plate is smeared (its cell blurred and painted over
+    in plate colour).
     ``fonts``: draw every plate in one of these fonts (data.synth.fonts specs) instead of its style's.
     """
     out = Path(out)

@@ -64,6 +64,15 @@ class ReplayAdapter:
         rec = self.records.get(key)
         return {} if rec is None else copy.deepcopy(rec.baselines)
 
+    def baseline_lines(self, key: str) -> dict[str, list[Plate] | None]:
+        """The text lines each spotting baseline found in the recorded run."""
+        rec = self.records.get(key)
+        return {} if rec is None else copy.deepcopy(rec.baseline_lines)
+
+    def baseline_timings(self, key: str) -> dict[str, dict[str, list[float]]]:
+        rec = self.records.get(key)
+        return {} if rec is None else copy.deepcopy(rec.baseline_timings_ms)
+
     def timings(self) -> dict[str, list[float]]:
         out, self._pending = self._pending, {}
         return out

@@ -84,7 +84,7 @@ class Backend(ABC):
     def read(self, crops: list[np.ndarray]) -> list[Detections]:
         """Characters in each plate crop (one batch per frame): boxes in that crop's pixels."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: backends without resources keep this no-op
         """Release the models (the backend is unusable afterwards)."""
 
     def describe(self) -> dict:

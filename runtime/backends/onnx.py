@@ -48,7 +48,8 @@ class OnnxBackend(Backend):
         self._det_input = self._check(self.det_session, det)
         self._ocr_input = self._check(self.ocr_session, ocr)
         batch = self.ocr_session.get_inputs()[0].shape[0]
-        # Ultralytics exports a static batch of 1; a dynamic batch dimension lets a frame's crops go in one call.
+        # Ultralytics exports a static batch of 1; a dynamic batch dimension lets a frame's crops go in one
+        # call.
         self.ocr_batched = not isinstance(batch, int)
         # A session may be run from several threads at once; each call uses `threads` cores.
         self.max_concurrent_detect = config.detect_workers

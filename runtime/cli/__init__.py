@@ -1,4 +1,4 @@
-"""``python -m runtime SOURCE [--backend onnx|degirum] [--zoo DIR] [--json] [--save DIR|FILE.mp4] [--display]``
+"""``python -m runtime SOURCE [--backend onnx|degirum] [--zoo DIR] [--json] [--save DIR|FILE.mp4]``
 
 SOURCE is an image, a folder (searched recursively) or a glob; or a video: a file, a camera index,
 an RTSP/HTTP URL or ``picamera``. Images: without ``--json`` one line per image

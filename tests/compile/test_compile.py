@@ -267,7 +267,7 @@ def test_model_script_lines_are_known_commands(onnx_models, which):
     # 16-bit where asked: the class outputs (a16_outputs=[cls]) and the stem (a16_stem, on by default)
     a16 = [c.args[0] for c in commands if c.name == "quantization_param"]
     assert a16 == [
-        "[" + ", ".join("{{%s}}" % head.node("cls", s).key for s in head.strides) + "]",
+        "[" + ", ".join(f"{{{{{head.node('cls', s).key}}}}}" for s in head.strides) + "]",
         "{{stem}}",
     ]
     off = model_script.build(
@@ -514,9 +514,11 @@ def test_runner_reads_the_dfc_log():
     # no-GPU fall-back warning.
     log = (
         "[info] Using dataset with 1024 entries for calibration\n"
-        "[warning] Reducing optimization level to 0 (the accuracy won't be optimized and compression won't be used) "
+        "[warning] Reducing optimization level to 0 (the accuracy won't be optimized and compression won't "
+        "be used) "
         "because there's no available GPU\n"
-        "[info] Output layers signal-to-noise ratio (SNR): measures the quantization noise (higher is better)\n"
+        "[info] Output layers signal-to-noise ratio (SNR): measures the quantization noise (higher is "
+        "better)\n"
         "[info] \tplate_det/output_layer1 SNR:\t29.73 dB\n"
         "[info] \tplate_det/output_layer2 SNR:\t9.179 dB\n"
     )

@@ -41,7 +41,7 @@ def test_compact_copy_of_real_scenes_keeps_plates_where_they_are(tmp_path, share
             )
             x1, y1, x2, y2 = (int(round(v)) for v in pb.box)
 
-            def diff(dx: int) -> float:
+            def diff(dx: int, image=image, shrunk=shrunk, x1=x1, y1=y1, x2=x2, y2=y2) -> float:
                 return float(
                     np.abs(
                         image[y1:y2, x1:x2].astype(int) - shrunk[y1:y2, x1 + dx : x2 + dx].astype(int)

@@ -1,7 +1,7 @@
 """A real RTSP server for the stream tests: Debian's GStreamer RTSP server, run by the system Python.
 
-Started by tests/helpers/stream_fixtures.py with ``/usr/bin/python3 tests/helpers/rtsp_server.py ...`` (the system
-Python has the GObject bindings; the project's virtualenv has not, and needs not). It serves a video
+Started by tests/helpers/stream_fixtures.py with ``/usr/bin/python3 tests/helpers/rtsp_server.py ...`` (the
+system Python has the GObject bindings; the project's virtualenv has not, and needs not). It serves a video
 the test made, as H.264 like an IP camera (MJPEG when the OpenH264 encoder is absent), looped for
 ever, paced at its frame rate, optionally behind basic authentication (user:password in the URL).
 

@@ -5,7 +5,7 @@ their real input sizes, exported by the export stage. Untrained detectors find n
 thresholds, so tests using that zoo lower the thresholds or feed hand-made detections; speed is the
 same as a trained model's.
 
-    python tests/helpers/runtime_dev_zoo.py OUT_DIR      # build one by hand (e.g. for python -m runtime.bench)
+    python tests/helpers/runtime_dev_zoo.py OUT_DIR   # by hand (e.g. for python -m runtime.bench)
 """
 
 from __future__ import annotations

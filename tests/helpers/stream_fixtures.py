@@ -112,7 +112,8 @@ def rtsp_server_unavailable() -> str | None:
         return f"cannot run {SYSTEM_PYTHON}: {e}"
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["?"])[-1]
-        return f"GStreamer RTSP server bindings missing ({last}); run `make system-deps` (apt: {DEBIAN_PACKAGES})"
+        hint = f"run `make system-deps` (apt: {DEBIAN_PACKAGES})"
+        return f"GStreamer RTSP server bindings missing ({last}); {hint}"
     if done.stdout.strip():
         return f"GStreamer elements missing: {done.stdout.strip()}; run `make system-deps`"
     return None
@@ -212,7 +213,8 @@ class RtspServer:
         os.killpg(self.process.pid, signal.SIGCONT)
 
     def __repr__(self) -> str:  # never the password
-        return f"RtspServer(port={self.port}, user={self.user!r}, running={self.process is not None and self.process.poll() is None})"
+        running = self.process is not None and self.process.poll() is None
+        return f"RtspServer(port={self.port}, user={self.user!r}, running={running})"
 
 
 def write_frames_file(path: Path, frames: Iterable[np.ndarray], quality: int = 90) -> tuple[int, int, int]:

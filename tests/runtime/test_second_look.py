@@ -51,7 +51,9 @@ def test_variant_boxes_move_every_side_by_the_jitter():
 
 @pytest.mark.shared_data
 def test_small_plates_of_real_scenes_get_a_second_look(shared_datasets):
-    lines = [json.loads(line) for line in (shared_datasets / "uc3m_lp" / "labels.jsonl").read_text().splitlines()]
+    lines = [
+        json.loads(line) for line in (shared_datasets / "uc3m_lp" / "labels.jsonl").read_text().splitlines()
+    ]
     scenes = [r for r in lines if r.get("split") == "val"][:4]
     plain = Predictor(config=PipelineConfig(threads=1))
     looked = Predictor(config=PipelineConfig(threads=1, second_look=True, second_look_crops=2))

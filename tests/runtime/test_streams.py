@@ -360,7 +360,7 @@ def test_rtsp_stream_that_stalls_times_out_instead_of_hanging(rtsp_server):
     thaw: list[threading.Timer] = []
     got = 0
     with open_stream(server.url, config) as src:
-        for frame in src:
+        for _frame in src:
             got += 1
             events += src.drain_events()
             if got == 15:

@@ -407,7 +407,7 @@ def test_pseudo_label_step_on_real_text_only_crops(tiny_weights, shared_datasets
     assert sum(report.accepted.values()) + report.rejected + sum(report.skipped.values()) == 40
     written = read_manifest(report.manifest)
     assert not written.issues and len(written.images) <= 40
-    for item, plate in written.plates:
+    for _item, plate in written.plates:
         assert plate.extra["pseudo_label"] in ("exact", "count") and len(plate.chars) == len(plate.text)
     assert json.loads((tmp_path / "pl" / "report.json").read_text())["plates"] == 40
     bad = compose(
@@ -426,8 +426,8 @@ def test_pseudo_label_step_on_real_text_only_crops(tiny_weights, shared_datasets
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_pseudo_label_accepts_plates_with_a_trained_model(shared_datasets, tmp_path):
-    """With real OCR weights (LPR_TEST_OCR_WEIGHTS, else the shipped ones), some real text-only crops must be accepted,
-    and every accepted plate's characters must spell its known text."""
+    """With real OCR weights (LPR_TEST_OCR_WEIGHTS, else the shipped ones), some real text-only crops
+    must be accepted, and every accepted plate's characters must spell its known text."""
     shipped = sorted((PROJECT_ROOT / "runtime" / "zoo").glob("*plate_ocr*_float_*/*.pt"))
     weights = os.environ.get("LPR_TEST_OCR_WEIGHTS") or (str(shipped[0]) if shipped else None)
     if not weights:
