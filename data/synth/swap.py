@@ -20,8 +20,10 @@ the number of workers.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import gc
+import json
 import logging
 import math
 import multiprocessing as mp
@@ -140,6 +142,52 @@ def load_source(
     return [im for im in items if im.split in wanted]
 
 
+def _iou(a: Box, b: Box) -> float:
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - iw * ih
+    return iw * ih / union if union > 0 else 0.0
+
+
+def unlabelled_boxes(
+    predictions: Path, items: list[tuple[LabeledImage, str]], min_score: float
+) -> list[list[Box]]:
+    """Per scene, the plates a detector found that no label covers (score >= ``min_score``, IoU with
+    every label < 0.3), from an evaluation's predictions.jsonl of that dataset (``python -m evaluate
+    dataset=carplates_mixed``): visible plates the labels miss get a new plate and a label too,
+    instead of staying in the scene as unlabelled plates."""
+    if not predictions.is_file():
+        raise SwapConfigError(f"swap: unlabelled_boxes: no predictions file {predictions}")
+    found: dict[str, list[Box]] = {}
+    with predictions.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise SwapConfigError(f"{predictions}:{n}: not JSON ({e.msg})") from None
+            if "header" in rec or not rec.get("plates"):
+                continue
+            found[str(rec["image"])] = [
+                tuple(float(v) for v in p["box"])  # type: ignore[misc]
+                for p in rec["plates"]
+                if p.get("det_score") is not None and float(p["det_score"]) >= min_score
+            ]
+    out = []
+    for im, _ in items:
+        labels = [tuple(float(v) for v in p.box) for p in im.plates]
+        out.append([b for b in found.get(im.image, []) if all(_iou(b, lb) < 0.3 for lb in labels)])  # type: ignore[arg-type]
+    return out
+
+
+def with_unlabelled(item: LabeledImage, boxes: list[Box]) -> LabeledImage:
+    if not boxes:
+        return item
+    extra = [Plate(box=b, text=None, extra={"pseudo": True}) for b in boxes]
+    return dataclasses.replace(item, plates=[*item.plates, *extra])
+
+
 @dataclass
 class CropPlate:
     path: str
@@ -176,6 +224,17 @@ def build_context(
     for e in swap["scenes"]:
         items = [(im, f"{e['dataset']}:{im.image}") for im in load_source(e, paths, swap["split"])]
         items = [(im, ref) for im, ref in items if not im.is_crop and im.plates]
+        if e.get("unlabelled_boxes"):
+            items = [
+                (with_unlabelled(im, boxes), ref)
+                for (im, ref), boxes in zip(
+                    items,
+                    unlabelled_boxes(
+                        Path(str(e["unlabelled_boxes"])), items, float(swap["unlabelled_min_score"])
+                    ),
+                    strict=True,
+                )
+            ]
         if not items:
             raise SwapConfigError(f"swap: {e['dataset']} {list(e['splits'])}: no scene with a labelled plate")
         scenes.append(items)
