@@ -654,7 +654,12 @@ def make_swap(ctx: SwapContext, rng: np.random.Generator) -> tuple[np.ndarray, L
     look = scene_look(image)
     plates: list[Plate] = []
     # far (small) plates first: a nearer plate's cover is drawn last, over anything it overlaps
-    for old in sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1])):
+    # which boxes only a detector found (unlabelled_boxes); boxes keep their order through flip and zoom
+    pseudo = [bool(p.extra.get("pseudo")) for p in record.plates]
+    for k in sorted(
+        range(len(boxes)), key=lambda j: (boxes[j][2] - boxes[j][0]) * (boxes[j][3] - boxes[j][1])
+    ):
+        old = boxes[k]
         if min(old[2], W) - max(old[0], 0) < 1 or min(old[3], H) - max(old[1], 0) < 1:
             continue  # cut away by the zoom
         found = _new_plate_for(ctx, rng, old)
@@ -663,6 +668,8 @@ def make_swap(ctx: SwapContext, rng: np.random.Generator) -> tuple[np.ndarray, L
         new, quad = found
         plate = paste(image, new, quad, old, look, rng, sw["match"], float(sw["min_visible"]))
         if plate is not None:
+            if pseudo[k]:  # the labels missed this plate; a detector found it (unlabelled_boxes)
+                plate.extra["over_unlabelled"] = True
             plates.append(plate)
     jpeg_lo, jpeg_hi = (int(v) for v in sw["match"]["jpeg"])
     q = int(rng.integers(jpeg_lo, jpeg_hi + 1))

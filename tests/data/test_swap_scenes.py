@@ -117,3 +117,37 @@ def test_negatives_hold_no_plate_and_are_deterministic(shared_datasets, tmp_path
     assert _digest(a.parent) == _digest(b.parent)
     lines = [json.loads(line) for line in a.read_text().splitlines()]
     assert len(lines) == 4 and all(rec["plates"] == [] and rec["negatives"] for rec in lines)
+
+
+def test_plates_the_labels_miss_get_a_new_plate_from_a_detectors_predictions(shared_datasets, tmp_path):
+    manifest = read_manifest(shared_datasets / "carplates_mixed" / "labels.jsonl")
+    predictions = tmp_path / "predictions.jsonl"
+    lines = [json.dumps({"header": {"adapter": {"name": "written by this test"}}})]
+    for item in manifest.images:  # one confident plate in the top-left corner of every scene, one weak one
+        lines.append(
+            json.dumps(
+                {
+                    "image": item.image,
+                    "plates": [
+                        {"box": [2, 2, 42, 14], "det_score": 0.9},
+                        {"box": [60, 2, 100, 14], "det_score": 0.2},
+                    ],
+                }
+            )
+        )
+    predictions.write_text("\n".join(lines) + "\n")
+    settings = swap_settings(
+        scenes=[{"dataset": "carplates_mixed", "splits": ["train"], "unlabelled_boxes": str(predictions)}],
+        zoom={"p": 0.0},
+        synthetic=1.0,
+    )
+    path = generate_swap("swap", 3, 0, tmp_path / "u", swap=settings, progress=False)
+    for item in read_manifest(path).images:
+        scene = next(
+            im for im in manifest.images if f"carplates_mixed:{im.image}" == item.extra["swap"]["scene"]
+        )
+        covered = [p for p in item.plates if p.extra.get("over_unlabelled")]
+        assert len(covered) == 1  # the confident one only, with a plate and a label of its own
+        assert len(item.plates) <= len(scene.plates) + 1
+        x1, _, x2, _ = covered[0].box
+        assert x1 < 30 or x2 > item.width - 30  # top-left, or top-right in a mirrored scene
