@@ -80,9 +80,22 @@ def read_model(path: str | Path) -> tuple[ModelMetadata, HeadSpec]:
     return meta, head
 
 
+def base_name(meta: ModelMetadata) -> str | None:
+    """The model's own name without the zoo suffix: ``yolov8n_relu6_plate_det`` from the exported
+    ``yolov8n_relu6_plate_det--640x640_float_onnx_cpu_1`` (None when the metadata names none)."""
+    return meta.model_name.split("--", 1)[0] if meta.model_name else None
+
+
+def model_version(meta: ModelMetadata) -> int:
+    """The trailing ``_<version>`` of the exported model's zoo name (1 when it has none)."""
+    m = re.search(r"_(\d+)$", meta.model_name or "")
+    return int(m.group(1)) if m and "--" in (meta.model_name or "") else 1
+
+
 def net_name_for(meta: ModelMetadata, override: str | None = None) -> str:
-    """A DFC network name: letters, digits and underscores, starting with a letter."""
-    raw = override or meta.model_name or meta.task
+    """A DFC network name: letters, digits and underscores, starting with a letter; from the
+    model's metadata (its base name), never from the input file's name."""
+    raw = override or base_name(meta) or meta.task
     name = re.sub(r"[^A-Za-z0-9_]+", "_", raw).strip("_")
     if not name or not name[0].isalpha():
         name = f"net_{name}"
@@ -138,6 +151,18 @@ def build(onnx_path: str | Path, out: str | Path, cfg: Mapping[str, Any]) -> Bun
     return bundle
 
 
+def _tuned_post(onnx_path: Path) -> dict[str, Any] | None:
+    """The POST_PROCESS of the exported entry's JSON beside the ONNX (tuned by the export stage
+    with DeGirum's post-processor), or None when the ONNX has no zoo JSON beside it."""
+    sibling = Path(onnx_path).with_suffix(".json")
+    try:
+        spec = json.loads(sibling.read_text())
+        post = spec["POST_PROCESS"][0]
+    except (OSError, json.JSONDecodeError, KeyError, IndexError, TypeError):
+        return None
+    return post if isinstance(post, dict) else None
+
+
 def _write(
     onnx_path: Path,
     out: Path,
@@ -187,7 +212,16 @@ def _write(
         (out / "nms_config.json.template").write_text(json.dumps(nms, indent=2) + "\n")
         files["nms_config_template"] = "nms_config.json.template"
 
-    zoo_name, zoo_entry, labels = degirum_zoo.build(meta, head, net, target, nms_on_chip, task_cfg)
+    zoo_name, zoo_entry, labels = degirum_zoo.build(
+        meta,
+        head,
+        net,
+        target,
+        nms_on_chip,
+        task_cfg,
+        version=model_version(meta),
+        tuned=_tuned_post(onnx_path),
+    )
     (out / "degirum").mkdir(exist_ok=True)
     (out / "degirum" / f"{zoo_name}.json.template").write_text(json.dumps(zoo_entry, indent=2) + "\n")
     (out / "degirum" / f"labels_{zoo_name}.json").write_text(json.dumps(labels, indent=2) + "\n")
@@ -201,7 +235,7 @@ def _write(
         "names": meta.names,
         "hw_arch": target["hw_arch"],
         "target": target["name"],
-        "source_onnx": str(Path(onnx_path).resolve()),
+        "source_onnx": Path(onnx_path).name,  # by name: nothing of the build machine in the bundle
         "onnx_sha256": sha256_file(out / onnx_name),
         "onnx_opset": head.opset,
         "activation": head.activation,  # as read from the graph's ops (Clip = ReLU6, Sigmoid*x = SiLU)
@@ -239,7 +273,7 @@ def _write(
             "shape": list(calib.shape),
             "dtype": "float32",
             "value_range": list(calib.value_range),
-            "manifest": str(calib.manifest),
+            "manifest": calibration.shown_path(calib.manifest),
             "splits": calib_cfg.get("splits") and list(calib_cfg["splits"]),
             "skipped": dict(calib.skipped),
         },
@@ -249,6 +283,10 @@ def _write(
             "model_name": zoo_name,
             "template": f"degirum/{zoo_name}.json.template",
             "postprocess": zoo_entry["POST_PROCESS"][0]["OutputPostprocessType"],
+            # Where the thresholds and suppression switches came from.
+            "post_process_from": Path(onnx_path).with_suffix(".json").name
+            if _tuned_post(onnx_path)
+            else "conf/compile.yaml",
         },
         "files": files,
     }

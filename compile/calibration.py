@@ -49,6 +49,13 @@ class CalibrationSet:
         )
 
 
+def shown_path(path: str | os.PathLike) -> str:
+    """A manifest as the bundle names it: its dataset folder and file (``uc3m_lp/labels.jsonl``),
+    never the absolute path of the machine that built the bundle."""
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+
+
 def _candidates(
     manifest: Manifest, task: str, splits: list[str] | None, skipped: Counter
 ) -> list[tuple[LabeledImage, int | None]]:
@@ -135,7 +142,7 @@ def build(
             skipped["empty plate crop"] += 1
             continue
         data[len(sources)] = frame[..., ::-1]  # BGR -> RGB: HailoRT and DeGirum feed RGB frames
-        where = f"{manifest.path}:{item.line}"
+        where = f"{shown_path(manifest.path)}:{item.line}"
         sources.append(f"{where}\t{item.image}" + ("" if plate_index is None else f"\tplate {plate_index}"))
         progress.update(1)
     progress.close()

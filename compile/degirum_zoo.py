@@ -23,9 +23,30 @@ from runtime.model_zoo import METADATA_KEY
 CONFIG_VERSION = 10
 
 
+# The POST_PROCESS keys the export stage chooses by measurement with DeGirum's post-processor.
+TUNED_KEYS = ("OutputConfThreshold", "OutputNMSThreshold", "UseRegularNMS", "MaxClassesPerDetection")
+
+
 def model_name(net_name: str, head: HeadSpec, device_type: str, version: int = 1) -> str:
-    """DeGirum's naming: ``<name>--<W>x<H>_quant_hailort_<device>_<version>``."""
+    """DeGirum's naming: ``<name>--<W>x<H>_quant_hailort_<device>_<version>``, e.g.
+    ``yolov8n_relu6_plate_det--640x640_quant_hailort_hailo8l_1``."""
     return f"{net_name}--{head.input_width}x{head.input_height}_quant_hailort_{device_type.lower()}_{version}"
+
+
+def post_settings(thresholds: Mapping[str, Any], tuned: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Thresholds and suppression switches of the HEF's JSON: those the export stage measured on
+    the ONNX entry with DeGirum's post-processor (its JSON beside the ONNX) where it did, else the
+    task's section of conf/compile.yaml."""
+    out: dict[str, Any] = {
+        "OutputConfThreshold": float(thresholds["scores_th"]),
+        "OutputNMSThreshold": float(thresholds["iou_th"]),
+        "UseRegularNMS": bool(thresholds.get("use_regular_nms", True)),
+        "MaxClassesPerDetection": int(thresholds.get("max_classes_per_detection", 1)),
+    }
+    for key in TUNED_KEYS:
+        if tuned and key in tuned:
+            out[key] = tuned[key]
+    return out
 
 
 def build(
@@ -35,9 +56,12 @@ def build(
     target: Mapping[str, Any],
     nms_on_chip: bool,
     thresholds: Mapping[str, Any],
+    version: int = 1,
+    tuned: Mapping[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any], dict[str, str]]:
-    """(zoo model name, model JSON with placeholders, labels JSON)."""
-    name = model_name(net_name, head, target["degirum_device_type"])
+    """(zoo model name, model JSON with placeholders, labels JSON); ``tuned``: the exported ONNX
+    entry's POST_PROCESS (see :func:`post_settings`)."""
+    name = model_name(net_name, head, target["degirum_device_type"], version)
     labels = {str(i): n for i, n in enumerate(meta.names)}
     entry = {
         "ConfigVersion": CONFIG_VERSION,
@@ -71,8 +95,7 @@ def build(
                 "OutputPostprocessType": "DetectionYoloHailo" if nms_on_chip else "DetectionYoloV8",
                 "OutputNumClasses": head.num_classes,
                 "LabelsPath": f"labels_{name}.json",
-                "OutputConfThreshold": float(thresholds["scores_th"]),
-                "OutputNMSThreshold": float(thresholds["iou_th"]),
+                **post_settings(thresholds, tuned),
                 "MaxDetections": int(thresholds["max_detections"]),
             }
         ],

@@ -1,4 +1,4 @@
-"""python -m data action=<import|validate|stats|split|compact|yolo|show|synth|demo> [key=value ...]
+"""python -m data action=<import|validate|stats|split|compact|yolo|show|synth> [key=value ...]
 
 See conf/data.yaml for every option. Exit codes: 0 ok, 1 the data has problems (validate), 2 the
 command could not run (missing input, bad option).
@@ -193,7 +193,7 @@ ACTIONS = {
 
 
 def run(cfg: DictConfig) -> int:
-    from data.synth.cli import ACTIONS as synth_actions  # the synthetic engine's actions (synth, demo)
+    from data.synth.cli import ACTIONS as synth_actions  # the synthetic engine's action (synth)
 
     return run_action({**ACTIONS, **synth_actions}, cfg)
 

@@ -76,7 +76,8 @@ class _Importer:
         problem = text_problem(plate.text)
         if problem:
             self.issue(label_file, line, "illegal_text", f"{problem}; text set to null, kept in raw_text")
-            plate.extra.setdefault("raw_text", plate.text)
+            if plate.raw_text is None:
+                plate.raw_text = plate.text
             plate.text = None
         probe = LabeledImage(image=str(label_file), width=width, height=height, plates=[plate], line=line)
         problems = record_issues(probe, str(label_file), tol=tol)
@@ -397,9 +398,7 @@ def import_ccpd(src: Path, out: Path, region: str | None = "cn") -> ImportResult
         size = imp.size(image, image, None)
         if size is None:
             continue
-        plate = Plate(
-            box=f["box"], text=f["text"], extra={"raw_text": f["raw_text"], "corners": f["corners"]}
-        )
+        plate = Plate(box=f["box"], text=f["text"], raw_text=f["raw_text"], extra={"corners": f["corners"]})
         kept = imp.keep_plate(plate, *size, image, None)
         imp.add(
             image,

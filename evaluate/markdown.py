@@ -212,6 +212,15 @@ def report_markdown(r: dict, pictures: dict[str, str]) -> str:
                     [k, n, fmt(bv.get("exact"), True), fmt(bv.get("cer"), True), bv.get("n", "-")]
                 )
         out += ["By line count:", "", table(["lines", "reader", "exact", "CER", "plates"], line_rows), ""]
+    if ocr.get("region_rules"):
+        rr = ocr["region_rules"]
+        out += [
+            f"Region rules changed {rr['changed']} of {rr['plates']} readings: {rr['wrong_to_right']} wrong "
+            f"ones made right, {rr['right_to_wrong']} exact ones made wrong. Matched: "
+            + ", ".join(f"{k} {v}" for k, v in rr["matched"].items())
+            + ".",
+            "",
+        ]
     if ocr.get("confusions"):
         out += [
             "Most frequent character errors (∅: missed or extra character):",

@@ -1,7 +1,7 @@
 """Score a run and write what people and machines read: report.json, report.md, PNGs, predictions.jsonl.
 
 report.json schema (keys always present; a metric is null when it cannot be computed, e.g.
-detection on a crop dataset): see the README section "Evaluate" and :func:`build_report`.
+detection on a crop dataset): see docs/evaluate.md and :func:`build_report`.
 """
 
 from __future__ import annotations
@@ -126,6 +126,25 @@ def _e2e_block(rows: Sequence[PlateRow], wrong: int, images: int) -> dict:
 
 def _ocr_block(rows: Sequence[PlateRow]) -> dict:
     return M.ocr_summary([r.ocr for r in rows if r.ocr is not None])
+
+
+def _rule_changes(rows: Sequence[PlateRow], rules: TextRules) -> dict | None:
+    """What region rules did to the crop readings (plates that carry the model's ``raw_text``):
+    exact readings they turned wrong and wrong ones they turned right, and the regions matched.
+    None when the predictor ran without rules."""
+    checked = [r for r in rows if r.ocr is not None and r.crop_read.raw_text is not None]
+    if not checked:
+        return None
+    out: dict[str, Any] = {"plates": len(checked), "changed": 0, "right_to_wrong": 0, "wrong_to_right": 0}
+    matched: Counter = Counter()
+    for r in checked:
+        before = score_reading(rules, r.label, r.crop_read.raw_text).exact
+        out["changed"] += r.crop_read.raw_text != r.crop_read.text
+        out["right_to_wrong"] += before and not r.ocr.exact
+        out["wrong_to_right"] += r.ocr.exact and not before
+        matched[r.crop_read.region_match or "none"] += 1
+    out["matched"] = dict(matched.most_common(10))
+    return out
 
 
 def spot_row(
@@ -327,6 +346,7 @@ def build_report(
     ocr["by_lines"] = {
         k: _ocr_block([r for r in rows if r.lines == k]) for k in sorted({r.lines for r in rows})
     }
+    ocr["region_rules"] = _rule_changes(rows, rules)
     ocr["confusions"] = [
         {"truth": t or None, "read": r or None, "count": n} for t, r, n in errors[:confusion_top]
     ]

@@ -1,5 +1,6 @@
 """python -m export weights=PATH.pt [model=plate_det|plate_ocr] [out=ZOO_DIR] [key=value ...]
 python -m export action=check onnx=PATH.onnx|ZOO_DIR
+python -m export action=refresh onnx=ZOO_DIR     (rewrite an exported zoo's JSON and reports)
 
 See conf/export.yaml for every option. Exit codes: 0 ok, 1 the exported model failed its parity
 check, 2 the command could not run (missing or wrong input).
@@ -30,7 +31,16 @@ def action_check(cfg: DictConfig) -> None:
         print(line)
 
 
-ACTIONS = {"export": action_export, "check": action_check}
+def action_refresh(cfg: DictConfig) -> None:
+    from export.refresh import refresh_zoo
+
+    if not cfg.onnx:
+        raise UsageError("action=refresh needs onnx=ZOO_DIR (the zoo whose entries are rewritten)")
+    for line in refresh_zoo(cfg):
+        print(line)
+
+
+ACTIONS = {"export": action_export, "check": action_check, "refresh": action_refresh}
 
 
 def run(cfg: DictConfig) -> None:

@@ -355,13 +355,15 @@ def degirum_agreement(
         float(post["OutputNMSThreshold"]),
         int(post["MaxDetections"]),
     )
+    # DeGirum's DetectionYoloV8 suppresses per class with UseRegularNMS (its default), over all
+    # classes without it (one class per anchor at MaxClassesPerDetection 1, as our decoding).
+    agnostic = not bool(post.get("UseRegularNMS", True))
     dg_model = load_degirum(config, fill=fill)
     session = ort_session(onnx_path)
     agree = BoxAgreement()
     for _, image in images:
         x, lb = preprocess(image, meta)
-        # DeGirum's DetectionYoloV8 post-processor runs NMS per class.
-        ours = decode(run_ort(session, x), meta, conf, nms_iou, lb, image, max_det=max_det, agnostic=False)
+        ours = decode(run_ort(session, x), meta, conf, nms_iou, lb, image, max_det=max_det, agnostic=agnostic)
         theirs = detections_from_results(dg_model(image), image.shape[1], image.shape[0])
         match_boxes(ours, theirs, box_iou, conf, margin, agree, nms_iou=nms_iou)
     return {"fill": fill, "images": len(images), "conf": conf, **asdict(agree), "ok": agree.ok}
@@ -373,6 +375,7 @@ def degirum_available(zoo_dir: Path) -> bool:
     try:
         import degirum as dg
 
-        return "ONNX/CPU" in dg.connect("@local", str(zoo_dir), "").supported_device_types()
+        # An absolute path: PySDK takes a relative one for the name of a cloud zoo.
+        return "ONNX/CPU" in dg.connect("@local", str(Path(zoo_dir).resolve()), "").supported_device_types()
     except Exception:  # not installed, or the agent cannot start
         return False

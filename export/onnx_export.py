@@ -124,12 +124,19 @@ def build_metadata(w: LoadedWeights, model_name: str, precision: str = "fp32") -
 
 
 def write_metadata(onnx_path: Path, meta: ModelMetadata) -> None:
-    """Add (or replace) our keys in the model's metadata_props; Ultralytics' own keys stay."""
+    """Add (or replace) our keys in the model's metadata_props; Ultralytics' own keys stay (without
+    absolute paths)."""
     import onnx
+
+    from export.zoo import strip_machine_paths
 
     model = onnx.load(str(onnx_path))
     props = meta.to_props()
     kept = [p for p in model.metadata_props if p.key not in props]
+    # Ultralytics' description names the training data.yaml by its absolute path: shipped models
+    # carry nothing of the build machine.
+    for p in kept:
+        p.value = strip_machine_paths(p.value)
     del model.metadata_props[:]
     model.metadata_props.extend(kept)
     for key, value in props.items():

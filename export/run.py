@@ -36,7 +36,7 @@ from export.onnx_export import (
     load_weights,
     write_metadata,
 )
-from export.zoo import ZooEntry, check_entry, entry_paths, model_name, write_entry
+from export.zoo import ZooEntry, check_entry, entry_paths, model_name, portable, write_entry
 from runtime.backends.base import preprocess
 from stage.files import sha256_file
 from stage.runs import output_dir
@@ -82,6 +82,7 @@ def export_model(cfg: DictConfig) -> ExportResult:
     fp32.folder.mkdir(parents=True, exist_ok=True)
     print(f"export {w.path} ({task}) -> {fp32.folder}")
     export_onnx(w, fp32.model, meta, int(cfg.onnx_export.opset), bool(cfg.onnx_export.simplify))
+    post = default_post(cfg, task)
     write_entry(
         fp32,
         meta,
@@ -89,12 +90,14 @@ def export_model(cfg: DictConfig) -> ExportResult:
         float(cfg.zoo.nms_threshold),
         max_det,
         int(cfg.zoo.config_version),
+        post,
     )
     check_entry(fp32.config)
     report: dict[str, Any] = {
         "model_name": meta.model_name,
         "task": task,
-        "weights": str(w.path.resolve()),
+        # Shipped beside the model: never where the weights lay on the build machine.
+        "weights": portable(w.path, fp32.folder),
         "weights_sha256": sha256_file(w.path),
         "training_set_hash": _training_hash(w.path),
         "metadata": meta.to_props(),
@@ -133,10 +136,10 @@ def export_model(cfg: DictConfig) -> ExportResult:
 
         int8 = None
         if cfg.int8.enabled:
-            int8 = _export_int8(cfg, w, fp32, meta, base, version, max_det, scratch, report)
+            int8 = _export_int8(cfg, w, fp32, meta, base, version, max_det, post, scratch, report)
 
         if _degirum_wanted(cfg.degirum.check, zoo):
-            report["degirum"] = _degirum_round_trip(cfg, task, fp32, meta, scratch)
+            report["degirum"] = degirum_report(cfg, task, fp32, int8, meta, scratch)
     finally:
         import shutil
 
@@ -157,8 +160,25 @@ def _training_hash(weights: Path) -> str | None:
         return None
 
 
+def default_post(cfg: DictConfig, task: str) -> dict[str, Any]:
+    """The JSON's DeGirum suppression switches before (or without) degirum.tune."""
+    return {
+        "UseRegularNMS": bool(cfg.zoo.use_regular_nms[task]),
+        "MaxClassesPerDetection": int(cfg.zoo.max_classes_per_detection[task]),
+    }
+
+
 def _export_int8(
-    cfg, w, fp32: ZooEntry, meta, base: str, version: int, max_det: int, scratch: Path, report: dict
+    cfg,
+    w,
+    fp32: ZooEntry,
+    meta,
+    base: str,
+    version: int,
+    max_det: int,
+    post: dict[str, Any],
+    scratch: Path,
+    report: dict,
 ) -> ZooEntry:
     from dataclasses import replace
 
@@ -192,6 +212,7 @@ def _export_int8(
         float(cfg.zoo.nms_threshold),
         max_det,
         int(cfg.zoo.config_version),
+        post,
     )
     check_entry(int8.config)
     p = cfg.parity
@@ -210,6 +231,50 @@ def _degirum_wanted(setting, zoo: Path) -> bool:
     if str(setting).lower() == "auto":
         return degirum_available(zoo)
     return bool(setting) and str(setting).lower() != "false"
+
+
+def _tune_wanted(cfg: DictConfig) -> bool:
+    setting = str(cfg.degirum.tune.enabled).lower()
+    return setting in ("auto", "true")
+
+
+def degirum_report(
+    cfg: DictConfig, task: str, fp32: ZooEntry, int8: ZooEntry | None, meta, scratch: Path
+) -> dict[str, Any]:
+    """The export report's ``degirum`` part: the post-processing sweep (its choice written into the
+    fp32 and int8 JSON), the round trip of boxes against our decoding, and for the OCR model the
+    texts the guide's code reads through DeGirum against our runtime's on real crops."""
+    from export import degirum_tune
+
+    out: dict[str, Any] = {}
+    if _tune_wanted(cfg):
+        tuned = degirum_tune.tune_entry(cfg, task, fp32.config, fp32.model, meta)
+        for entry in (fp32, int8):
+            if entry is not None:
+                degirum_tune.write_chosen(entry.config, tuned["chosen"])
+                check_entry(entry.config)
+        out["tune"] = tuned
+        print(degirum_tune.describe(tuned))
+    out.update(_degirum_round_trip(cfg, task, fp32, meta, scratch))
+    if task == "plate_ocr" and _tune_wanted(cfg):
+        t = cfg.degirum.tune
+        # Training crops again (the held-out ones stay for the evaluate stage): agreement, not accuracy.
+        samples = degirum_tune.load_samples(
+            list(t.sources[task]),
+            task,
+            str(t.split),
+            int(t.count[task]),
+            cfg.paths,
+            dict(t.split_ratios),
+            int(t.seed) + 1,
+        )
+        agree = degirum_tune.runtime_agreement(fp32.config, fp32.model, meta, samples, int(cfg.degirum.fill))
+        out["runtime_text_agreement"] = agree
+        print(
+            f"DeGirum guide path vs runtime on {agree['crops']} real crops: same text {agree['same_text']}, "
+            f"exact {agree['degirum_exact']} (DeGirum) / {agree['runtime_exact']} (runtime)"
+        )
+    return out
 
 
 def _degirum_round_trip(cfg, task: str, fp32: ZooEntry, meta, scratch: Path) -> dict:

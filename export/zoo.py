@@ -8,16 +8,25 @@ The JSON follows what DeGirum PySDK 1.5 accepts for its ONNX/CPU agent (see
 ConfigVersion > 0, letterbox pre-processing with 1/255 scaling, DetectionYoloV8 post-processing of
 Ultralytics' [1, 4 + nc, N] output. Every value is derived from the model's own metadata.
 
-DeGirum's letterbox fill is not a JSON key: PySDK pads with black unless the loaded model is told
-``model.input_letterbox_fill_color = (114, 114, 114)`` (:func:`load_degirum`); the export stage
-measures what black padding costs.
+DeGirum's letterbox fill is not a JSON key: PySDK 1.5 knows no such model parameter (its core's
+parameter list has none; checked) and pads with black unless the loaded model is told
+``model.input_letterbox_fill_color = (114, 114, 114)`` (:func:`load_degirum`,
+``runtime.degirum_guide``); the export stage measures what black padding costs. The suppression
+switches (``UseRegularNMS``, ``MaxClassesPerDetection``) and thresholds are chosen by measurement
+with DeGirum's post-processor (export/degirum_tune.py).
+
+Nothing of the build machine goes into an entry: the JSON names its files relative to its folder,
+and :func:`portable` turns any path written into a report into one relative to the entry.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from export.errors import ExportError
 from runtime.metadata import ModelMetadata
@@ -60,7 +69,10 @@ def degirum_config(
     nms: float,
     max_detections: int,
     config_version: int = 10,
+    post: Mapping[str, Any] | None = None,
 ) -> dict:
+    """The entry's model JSON; ``post``: more POST_PROCESS keys (DeGirum's suppression switches
+    ``UseRegularNMS``, ``MaxClassesPerDetection``, or tuned thresholds that replace conf/nms)."""
     if meta.mean != [0.0, 0.0, 0.0] or meta.std != [1.0, 1.0, 1.0]:
         raise ExportError(
             f"{entry.model}: DeGirum's JSON here only scales inputs; mean/std normalisation is not supported"
@@ -94,6 +106,7 @@ def degirum_config(
                 "OutputConfThreshold": float(conf),
                 "OutputNMSThreshold": float(nms),
                 "MaxDetections": int(max_detections),
+                **dict(post or {}),
             }
         ],
         # The model's own metadata, so every zoo entry (ONNX here, HEF from the compile stage) says
@@ -109,13 +122,14 @@ def write_entry(
     nms: float,
     max_detections: int,
     config_version: int = 10,
+    post: Mapping[str, Any] | None = None,
 ) -> ZooEntry:
     """Write the JSON and labels beside ``entry.model`` (which must already be in place)."""
     if not entry.model.is_file():
         raise FileNotFoundError(f"{entry.model}: no model file to describe")
     labels = {str(i): name for i, name in enumerate(meta.names)}
     entry.labels.write_text(json.dumps(labels, indent=1) + "\n")
-    cfg = degirum_config(entry, meta, conf, nms, max_detections, config_version)
+    cfg = degirum_config(entry, meta, conf, nms, max_detections, config_version, post)
     entry.config.write_text(json.dumps(cfg, indent=2) + "\n")
     return entry
 
@@ -166,6 +180,33 @@ def load_degirum(entry_or_config: ZooEntry | Path, fill: int = 114):
     import degirum as dg
 
     config = entry_or_config.config if isinstance(entry_or_config, ZooEntry) else Path(entry_or_config)
-    model = dg.load_model(config.stem, "@local", str(config.parent.parent), token="")
+    # An absolute path: PySDK takes a relative one for the name of a cloud zoo.
+    model = dg.load_model(config.stem, "@local", str(config.resolve().parent.parent), token="")
     model.input_letterbox_fill_color = (int(fill),) * 3
     return model
+
+
+# An absolute POSIX path (not a URL's //host or an ONNX node name's leading /model.N) or a
+# Windows drive path: what must not leak from the build machine into shipped files.
+_ABSOLUTE = re.compile(r"(?<![\w.:/~-])(/[^\s'\"()\[\]{},;]+|[A-Za-z]:\\[^\s'\"]+)")
+
+
+def portable(path: str | Path, folder: str | Path) -> str:
+    """``path`` as written into a shipped file beside ``folder``: relative to it when inside,
+    else just the file's name (where it lay on the build machine is nobody's business)."""
+    p, f = Path(path), Path(folder)
+    try:
+        return p.resolve().relative_to(f.resolve()).as_posix()
+    except ValueError:
+        return p.name
+
+
+def strip_machine_paths(text: str) -> str:
+    """``text`` with every absolute path replaced by its last component (e.g. Ultralytics'
+    "trained on /tmp/.../data.yaml" description inside the ONNX)."""
+
+    def name(m: re.Match) -> str:
+        value = m.group(0)
+        return re.split(r"[\\/]", value.rstrip("/\\"))[-1] or value
+
+    return _ABSOLUTE.sub(name, text)

@@ -49,6 +49,9 @@ class PipelineConfig(_Settings):
     ocr_iou: float = 0.5
     """Class-agnostic NMS IoU between characters: one box per place, other classes become alternatives."""
     max_chars: int = 24
+    weak_char_score: float = 0.1
+    """Characters scoring between this and ``ocr_conf`` are kept aside: region rules may insert one
+    where the reading is a character short of every format (0 = never)."""
     alt_min_score: float = 0.05
     """A class is offered as an alternative for a character when it scores at least this."""
     max_alternatives: int = 3
@@ -65,6 +68,11 @@ class PipelineConfig(_Settings):
 
     # Region rules (optional): a name under runtime/regions/ or a YAML file.
     region: str | None = None
+    region_learn: int = 20
+    """With an umbrella region (us, eu, auto): after this many plates fitted a format, the member
+    fitting the most of them (at least ``region_learn_share``) is tried first (0 = never; see
+    runtime.rules.RegionMemory)."""
+    region_learn_share: float = 0.8
 
     # Second look (runtime/second_look.py): small or doubtful plates re-read from other cuts, voted
     second_look: bool = False
@@ -81,7 +89,7 @@ class PipelineConfig(_Settings):
     # Threads
     threads: int = 1
     """ONNX Runtime intra-op threads per session. On a small CPU several frames in flight use the
-    cores better than one frame split across threads (see the benchmark in the README)."""
+    cores better than one frame split across threads (see docs/benchmarks.md)."""
     workers: int = 0
     """Frames detected at once (ONNX backend); 0 = one per CPU core."""
     queue_depth: int = 4
@@ -93,8 +101,10 @@ class PipelineConfig(_Settings):
             "det_conf",
             "det_iou",
             "ocr_conf",
+            "weak_char_score",
             "ocr_iou",
             "alt_min_score",
+            "region_learn_share",
             "dup_overlap",
             "line_overlap",
             "second_look_score",
@@ -108,10 +118,15 @@ class PipelineConfig(_Settings):
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
         if self.second_look_crops < 0 or self.second_look_width < 0:
             problems.append("second_look_crops and second_look_width must not be negative")
-        if self.max_alternatives < 0 or self.workers < 0:
-            problems.append("max_alternatives and workers must not be negative")
+        if self.max_alternatives < 0 or self.workers < 0 or self.region_learn < 0:
+            problems.append("max_alternatives, workers and region_learn must not be negative")
         if problems:
             raise InputError("pipeline config: " + "; ".join(problems))
+
+    @property
+    def ocr_decode_conf(self) -> float:
+        """The threshold the OCR model's output is decoded at (weak characters included)."""
+        return min(self.ocr_conf, self.weak_char_score) if self.weak_char_score > 0 else self.ocr_conf
 
     @property
     def detect_workers(self) -> int:

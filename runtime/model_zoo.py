@@ -23,6 +23,7 @@ from runtime.metadata import ModelMetadata, ModelMetadataError
 
 DEFAULT_ZOO = Path(__file__).resolve().parent / "zoo"
 METADATA_KEY = "LPR"
+MODEL_SUFFIXES = (".onnx", ".hef")
 
 
 @dataclass
@@ -68,6 +69,12 @@ def read_model_entry(json_path: str | Path) -> ZooModel:
     except (KeyError, IndexError, TypeError):
         raise ZooError(f"{p}: no MODEL_PARAMETERS[0].ModelPath - not a DeGirum model JSON") from None
     model_path = p.parent / model_rel
+    if model_path.suffix.lower() not in MODEL_SUFFIXES:
+        # Never a pickle (.pt, .pth, .pkl ...): loading one runs whatever code it holds.
+        raise ZooError(
+            f"{p}: its model file {model_rel} is not ONNX or HEF; the runtime runs only "
+            f"{' and '.join(MODEL_SUFFIXES)} models (export PyTorch weights with `python -m export`)"
+        )
     if not model_path.is_file():
         raise ZooError(f"{p}: its model file {model_path} does not exist")
     try:

@@ -28,10 +28,10 @@ from runtime.frames import Frame
 from runtime.geometry import plate_crop_box
 from runtime.model_zoo import find_models
 from runtime.postprocess import Detections
-from runtime.reading import read_chars
-from runtime.records import Char, Plate, to_box
+from runtime.reading import Reading, read_chars, weak_insertions
+from runtime.records import NO_REGION_MATCH, Char, Plate, to_box
 from runtime.results import FrameResult, peak_rss_mb
-from runtime.rules import RegionRules, apply_text, candidates, load_rules
+from runtime.rules import RegionMemory, RegionRules, candidates, choose, load_rules
 from runtime.scheduler import FrameScheduler
 from runtime.second_look import second_look
 from runtime.sources import SourceSpec, iter_frames, list_image_paths
@@ -71,6 +71,62 @@ def chars_from_detections(
     return chars
 
 
+def read_detections(
+    char_dets: Detections, names: list[str], offset: tuple[float, float], config: PipelineConfig
+) -> tuple[Reading, list[tuple[int, Char]]] | None:
+    """The reading of a crop's character detections, and the weak characters that could be
+    inserted into it (see :func:`runtime.reading.weak_insertions`); None when no character was found.
+
+    The OCR model is decoded below its threshold (``config.weak_char_score``): characters under
+    ``ocr_conf`` are only offered to the region rules, to be inserted where one makes a reading fit."""
+    found = chars_from_detections(char_dets, names, offset, config)
+    chars = [c for c in found if c.score is None or c.score >= config.ocr_conf]
+    if not chars:
+        return None
+    reading = read_chars(chars, config.dup_overlap, config.line_overlap, config.max_lines)
+    weak = [c for c in found if c.score is not None and c.score < config.ocr_conf]
+    return reading, weak_insertions(reading.chars, weak)
+
+
+def plate_from_reading(
+    box: tuple[float, float, float, float],
+    det_score: float | None,
+    reading: Reading,
+    weak: list[tuple[int, Char]],
+    config: PipelineConfig,
+    rules: RegionRules | RegionMemory | None = None,
+) -> Plate:
+    """The plate record of a reading, with region rules applied when given (``raw_text`` keeps
+    the model's reading, ``region_match`` names the format's region). A :class:`RegionMemory`
+    applies its umbrella, its learnt member first."""
+    if rules is None:
+        return Plate(
+            box=box,
+            text=reading.text,
+            score=reading.score,
+            det_score=det_score,
+            chars=reading.chars,
+            lines=reading.lines,
+            candidates=candidates(reading.chars, None, config.top_n),
+        )
+    if isinstance(rules, RegionMemory):
+        choice = rules.choose(reading.chars, config.top_n, weak)
+    else:
+        choice = choose(reading.chars, rules, config.top_n, weak=weak)
+    assert choice is not None  # a reading has characters
+    return Plate(
+        box=box,
+        text=choice.text,
+        score=choice.score if choice.text != reading.text else reading.score,
+        det_score=det_score,
+        chars=choice.chars,
+        lines=reading.lines,
+        candidates=choice.candidates,
+        raw_text=reading.text,
+        region_match=choice.region or NO_REGION_MATCH,
+    )
+
+
 def assemble_plate(
     box: tuple[float, float, float, float],
     det_score: float | None,
@@ -78,7 +134,7 @@ def assemble_plate(
     char_dets: Detections | None,
     names: list[str],
     config: PipelineConfig,
-    rules: RegionRules | None = None,
+    rules: RegionRules | RegionMemory | None = None,
 ) -> Plate:
     """One plate record from its detection, its crop region and the OCR model's detections.
 
@@ -87,24 +143,10 @@ def assemble_plate(
     box = to_box(box)
     if region is None or char_dets is None:
         return Plate(box=box, text="", det_score=det_score, reason=REASON_EMPTY_CROP)
-    chars = chars_from_detections(char_dets, names, (region[0], region[1]), config)
-    if not chars:
+    read = read_detections(char_dets, names, (region[0], region[1]), config)
+    if read is None:
         return Plate(box=box, text="", det_score=det_score, reason=REASON_NO_CHARS)
-    reading = read_chars(chars, config.dup_overlap, config.line_overlap, config.max_lines)
-    cands = candidates(reading.chars, rules, config.top_n)
-    text, score, ordered = reading.text, reading.score, reading.chars
-    if rules is not None and cands and cands[0][0] != text:
-        text, score = cands[0]
-        ordered = apply_text(ordered, text, rules)
-    return Plate(
-        box=box,
-        text=text,
-        score=score,
-        det_score=det_score,
-        chars=ordered,
-        lines=reading.lines,
-        candidates=cands,
-    )
+    return plate_from_reading(box, det_score, *read, config, rules)
 
 
 class Predictor:
@@ -135,6 +177,10 @@ class Predictor:
         elif rules is None and self.config.region:
             rules = load_rules(self.config.region)
         self.rules: RegionRules | None = rules
+        self.region_memory: RegionMemory | None = None
+        """With an umbrella region: what it has matched so far (``config.region_learn``)."""
+        if rules is not None and rules.members and self.config.region_learn > 0:
+            self.region_memory = RegionMemory(rules, self.config.region_learn, self.config.region_learn_share)
         self.backend: Backend = create_backend(backend, det, ocr, self.config, **backend_options)
         self.det_meta, self.ocr_meta = det.meta, ocr.meta
         self.scheduler = FrameScheduler(self.backend, self.config)
@@ -183,7 +229,15 @@ class Predictor:
             char_dets = next(results) if region is not None else None
             det_score = None if scores is None else float(scores[i])
             plates.append(
-                assemble_plate(boxes[i], det_score, region, char_dets, meta.names, self.config, self.rules)
+                assemble_plate(
+                    boxes[i],
+                    det_score,
+                    region,
+                    char_dets,
+                    meta.names,
+                    self.config,
+                    self.region_memory or self.rules,
+                )
             )
         if self.config.second_look and plates:
             plates = second_look(

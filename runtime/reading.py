@@ -125,3 +125,35 @@ def read_chars(
     score = math.prod(known) if len(known) == len(scores) else None
     lines = 1 + max(c.line or 0 for c in ordered)  # every character has its line once ordered
     return Reading(text="".join(c.char for c in ordered), chars=ordered, lines=lines, score=score)
+
+
+def weak_insertions(
+    ordered: list[Char], weak: list[Char], min_height: float = 0.6, max_overlap: float = 0.3
+) -> list[tuple[int, Char]]:
+    """Where weak characters (detections below the OCR threshold) would go in ``ordered`` (the
+    read characters, in reading order with ``line``): (index to insert before, character) pairs.
+
+    A weak character counts only when it sits on a line (its centre within half that line's height
+    of the line's centre), is about as tall as the line's characters (``min_height`` of their
+    median height: a screw or a sticker's edge is not a character) and does not cover a read
+    character (``max_overlap`` of the smaller box)."""
+    if not ordered or not weak:
+        return []
+    lines: dict[int, list[int]] = {}
+    for i, c in enumerate(ordered):
+        lines.setdefault(c.line or 0, []).append(i)
+    out = []
+    for w in weak:
+        if any(overlap_of_smaller(w.box, c.box) > max_overlap for c in ordered):
+            continue
+        wy, wh = (w.box[1] + w.box[3]) / 2, w.box[3] - w.box[1]
+        for line, idx in lines.items():
+            heights = sorted(ordered[i].box[3] - ordered[i].box[1] for i in idx)
+            height = heights[len(heights) // 2]
+            cy = sum((ordered[i].box[1] + ordered[i].box[3]) / 2 for i in idx) / len(idx)
+            if abs(wy - cy) <= height / 2 and wh >= min_height * height:
+                wx = (w.box[0] + w.box[2]) / 2
+                at = next((i for i in idx if (ordered[i].box[0] + ordered[i].box[2]) / 2 > wx), idx[-1] + 1)
+                out.append((at, replace(w, line=line)))
+                break
+    return out

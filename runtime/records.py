@@ -21,6 +21,10 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 """Characters a plate text may hold (the OCR model's classes, in class order)."""
 
 
+NO_REGION_MATCH = "none"
+"""``Plate.region_match`` when region rules ran and no format fits the reading."""
+
+
 def to_box(values: Any) -> Box:
     """Four numbers (a numpy row, a tuple) as a box of floats, unchecked: for boxes a model made."""
     x1, y1, x2, y2 = (float(v) for v in values)
@@ -107,10 +111,28 @@ class Plate:
     reason: str | None = None
     """Why ``text`` is empty (e.g. 'no characters found'); None when a text was read."""
     track_id: int | None = None
+    raw_text: str | None = None
+    """The text before it was corrected: with region rules, the model's own reading (in a dataset
+    manifest: the upstream label before normalisation)."""
+    region_match: str | None = None
+    """With region rules: the region whose format ``text`` fits (``us-ca``, ``sk``), or
+    :data:`NO_REGION_MATCH` when no format fits and ``text`` is the model's reading; None without rules."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Keys of the source record this code does not interpret (kept on write)."""
 
-    _KNOWN = ("box", "text", "score", "det_score", "chars", "lines", "candidates", "reason", "track_id")
+    _KNOWN = (
+        "box",
+        "text",
+        "score",
+        "det_score",
+        "chars",
+        "lines",
+        "candidates",
+        "reason",
+        "track_id",
+        "raw_text",
+        "region_match",
+    )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"box": _round_box(self.box), "text": self.text}
@@ -128,6 +150,10 @@ class Plate:
             out["reason"] = self.reason
         if self.track_id is not None:
             out["track_id"] = self.track_id
+        if self.raw_text is not None:
+            out["raw_text"] = self.raw_text
+        if self.region_match is not None:
+            out["region_match"] = self.region_match
         out.update(self.extra)
         return out
 
@@ -144,6 +170,9 @@ class Plate:
         lines = d.get("lines")
         if lines is not None and lines not in (1, 2):
             raise InputError(f"lines must be 1 or 2, got {lines!r}")
+        for key in ("raw_text", "region_match"):
+            if d.get(key) is not None and not isinstance(d[key], str):
+                raise InputError(f"{key} must be a string or null, got {d[key]!r}")
         score, det_score = d.get("score"), d.get("det_score")
         return cls(
             box=as_box(d.get("box")),
@@ -155,6 +184,8 @@ class Plate:
             candidates=[(str(t), float(s)) for t, s in d.get("candidates", [])],
             reason=d.get("reason"),
             track_id=d.get("track_id"),
+            raw_text=d.get("raw_text"),
+            region_match=d.get("region_match"),
             extra={k: v for k, v in d.items() if k not in cls._KNOWN},
         )
 

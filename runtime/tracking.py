@@ -27,8 +27,8 @@ import numpy as np
 
 from runtime.config import TrackConfig
 from runtime.geometry import iou_matrix
-from runtime.records import Box, Char, Plate, to_box
-from runtime.rules import RegionRules, candidates
+from runtime.records import NO_REGION_MATCH, Box, Char, Plate, to_box
+from runtime.rules import RegionRules, choose
 
 OFF_BY_ONE_WEIGHT = 0.5
 """Vote weight of a reading one character longer or shorter than the voted length, once aligned."""
@@ -65,8 +65,11 @@ class Vote:
     support: int
     """Readings of the voted length."""
     chars: list[Char]
-    """One character per position: the winner, its share as score, the runners-up as alternatives."""
+    """One character per voted position: the winner, its share as score, the runners-up as
+    alternatives (with region rules, ``text`` may have dropped one of them to fit a format)."""
     lines: int | None = None
+    region: str | None = None
+    """With region rules: the region whose format ``text`` fits, or ``NO_REGION_MATCH``."""
 
 
 def _align(chars: list[Char], consensus: str) -> list[Char | None] | None:
@@ -137,17 +140,31 @@ def vote(readings: list[TrackReading], rules: RegionRules | None = None, top_n: 
             )
         )
     text = "".join(c.char for c in chars)
+    kept: tuple[int | None, ...] = tuple(range(len(chars)))
+    region = None
     if rules is not None:
-        found = candidates(chars, rules, top_n)
-        if found and found[0][0] != text and rules.matches(found[0][0]):
-            text = found[0][0]
+        choice = choose(chars, rules, top_n)
+        region = choice.region or NO_REGION_MATCH if choice is not None else None
+        if choice is not None and choice.region and choice.text != text:
+            text, kept = choice.text, choice.kept
     shares = []
-    for c, ch in zip(chars, text, strict=False):
-        share = c.score if c.char == ch else dict(c.alternatives).get(ch)
+    for k, ch in zip(kept, text, strict=True):
+        voted = chars[k] if k is not None else None
+        share = None
+        if voted is not None:
+            share = voted.score if voted.char == ch else dict(voted.alternatives).get(ch)
         if share is None:  # a look-alike the rules chose that no reading voted for
-            share = (c.score or 0.0) * (rules.lookalike_score if rules is not None else 0.0)
+            own = voted.score or 0.0 if voted is not None else 0.0
+            share = own * (rules.lookalike_score if rules is not None else 0.0)
         shares.append(share)
-    return Vote(text=text, score=float(min(shares)), support=len(exact), chars=chars, lines=layout.lines)
+    return Vote(
+        text=text,
+        score=float(min(shares)),
+        support=len(exact),
+        chars=chars,
+        lines=layout.lines,
+        region=region,
+    )
 
 
 @dataclass
@@ -211,6 +228,7 @@ class Track:
             "best_box": [round(v, 2) for v in (best.box if best else self.box)],
             "best_frame": best.frame if best else self.last_frame,
             "lines": self.vote.lines if self.vote else None,
+            **({"region_match": self.vote.region} if self.vote and self.vote.region else {}),
             "readings": [
                 {"frame": r.frame, "text": r.text, "score": round(r.score, 4)} for r in self.readings
             ],

@@ -125,6 +125,7 @@ class PlateTracker:
             text=v.text if v else "",
             score=v.score if v else None,
             lines=v.lines if v else None,
+            region_match=v.region if v else None,
             chars=list(read.chars) if read is not None else [],
             reason=None if v else (read.reason if read is not None and read.reason else REASON_NOT_READ),
         )

@@ -49,7 +49,7 @@ def decode_chars(
 ) -> Detections:
     """Character boxes in crop pixels from the OCR model's raw output (class-agnostic NMS)."""
     dets = decode_yolov8(
-        raw, meta.num_classes, config.ocr_conf, config.ocr_iou, config.max_chars, agnostic=True
+        raw, meta.num_classes, config.ocr_decode_conf, config.ocr_iou, config.max_chars, agnostic=True
     )
     return dets.to_image(lb, width, height)
 

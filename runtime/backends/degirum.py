@@ -84,7 +84,7 @@ class DegirumBackend(Backend):
             det, zoo_url, token, config.det_conf, config.det_iou, config.max_plates
         )
         self.ocr_model, self.ocr_raw = self._load(
-            ocr, zoo_url, token, config.ocr_conf, config.ocr_iou, config.max_chars
+            ocr, zoo_url, token, config.ocr_decode_conf, config.ocr_iou, config.max_chars
         )
 
     def _load(
@@ -94,7 +94,8 @@ class DegirumBackend(Backend):
 
         # Locally the entry's own JSON is the zoo (so equal names elsewhere cannot clash); an AI
         # server or the cloud take models from their zoo (zoo_url) by the same name.
-        url = zoo_url if zoo_url is not None else (str(model.json_path) if self.host == "@local" else "")
+        local = str(model.json_path.resolve())  # absolute: PySDK reads a relative path as a cloud zoo
+        url = zoo_url if zoo_url is not None else (local if self.host == "@local" else "")
         try:
             m = dg.load_model(model.name, self.host, url, token or "")
         except Exception as e:  # PySDK raises DegirumException and others

@@ -37,8 +37,12 @@ def _main(argv: list[str] | None) -> int:
     )
     parser.add_argument(
         "source",
+        nargs="?",
         help="an image, a folder of images, a glob (quote it), a video file, a camera "
         "index, an rtsp:// or http:// URL, or picamera",
+    )
+    parser.add_argument(
+        "--list-regions", action="store_true", help="print the region rules --region takes, one line each"
     )
     parser.add_argument(
         "--json",
@@ -55,6 +59,13 @@ def _main(argv: list[str] | None) -> int:
     add_model_arguments(parser)
     add_video_arguments(parser)
     args = parser.parse_args(argv)
+    if args.list_regions:
+        from runtime.rules import region_lines
+
+        print("\n".join(region_lines()))
+        return 0
+    if args.source is None:
+        parser.error("the following arguments are required: source")
     from runtime.frames import is_stream_spec
 
     if is_stream_spec(args.source):

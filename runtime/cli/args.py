@@ -38,7 +38,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ocr-model", default=None, help="OCR model by model name, when the zoo has several")
     parser.add_argument("--precision", default=None, help="pick models of this precision (fp32, int8)")
     parser.add_argument(
-        "--region", default=None, help="region rules: a name in runtime/regions/ or a YAML file"
+        "--region",
+        default=None,
+        help="region rules: a name in runtime/regions/ (see --list-regions; us, eu and auto pick the "
+        "member that fits) or a YAML file",
     )
     parser.add_argument(
         "--host", default="@local", help="degirum: @local, @cloud or an AI server host[:port]"

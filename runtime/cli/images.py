@@ -18,7 +18,11 @@ def _text_line(result) -> str:
     parts = []
     for p in result.plates:
         if p.text:
-            parts.append(f"{p.text} ({p.score:.2f})" + (f" [{p.lines} lines]" if (p.lines or 1) > 1 else ""))
+            parts.append(
+                f"{p.text} ({p.score:.2f})"
+                + (f" [{p.lines} lines]" if (p.lines or 1) > 1 else "")
+                + (f" [{p.region_match}]" if p.region_match else "")
+            )
         else:
             parts.append(f"- ({p.reason})")
     return f"{result.source}: " + ", ".join(parts)

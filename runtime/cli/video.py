@@ -92,6 +92,7 @@ def _event_line(event: dict[str, Any]) -> str:
     if event.get("event") == "plate":
         state = "" if event.get("confirmed") else ", unconfirmed"
         lines = f", {event['lines']} lines" if (event.get("lines") or 1) > 1 else ""
+        lines += f", {event['region_match']}" if event.get("region_match") else ""
         return (
             f"{source}: frames {event['first_frame']}-{event['last_frame']} track {event['track_id']}: "
             f"{event['text']} ({event['score']:.2f}{state}{lines}, {len(event.get('readings', []))} readings)"

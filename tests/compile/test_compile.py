@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import py_compile
+import re
 import shutil
 import subprocess
 import sys
@@ -320,7 +321,7 @@ def test_model_script_validator_rejects_bad_lines(bad, why):
 @pytest.mark.shared_data
 @pytest.mark.parametrize("which", ["det", "ocr"])
 @pytest.mark.parametrize("target", ["hailo8", "hailo8l"])
-def test_bundle_is_complete_and_consistent(bundles, onnx_models, which, target):
+def test_bundle_is_complete_and_consistent(bundles, onnx_models, which, target, shared_datasets):
     d = bundles[(which, target)]
     spec = bundle_mod.check(d)  # re-reads every file against the model
     meta = read_onnx_metadata(onnx_models[which])
@@ -339,7 +340,8 @@ def test_bundle_is_complete_and_consistent(bundles, onnx_models, which, target):
     from runtime.geometry import letterbox
 
     rows = [line.split("\t") for line in (d / "calib_sources.txt").read_text().splitlines()[1:]]
-    manifest = read_manifest(rows[0][1].rsplit(":", 1)[0])
+    # Named by dataset folder and file, never by this machine's path.
+    manifest = read_manifest(shared_datasets / rows[0][1].rsplit(":", 1)[0])
     by_line = {item.line: item for item in manifest.images}
     for row in rows[:4]:
         item = by_line[int(row[1].rsplit(":", 1)[1])]
@@ -392,8 +394,29 @@ def test_bundle_is_complete_and_consistent(bundles, onnx_models, which, target):
         "model_name": spec["degirum"]["model_name"],
         "precision": "int8",
     }
+    # Named as DeGirum names its public models, from the model's metadata (not the input file):
+    # yolov8n_relu6_plate_det--640x640_quant_hailort_hailo8l_1.
+    base, suffix = meta.model_name.split("--")
+    version = suffix.rsplit("_", 1)[1]
+    expected = f"{base}--{meta.input_width}x{meta.input_height}_quant_hailort_{target}_{version}"
+    assert spec["degirum"]["model_name"] == expected and spec["net_name"] == base
+    assert zoo["MODEL_PARAMETERS"][0]["ModelPath"] == f"{expected}.hef"
+    # DeGirum's suppression: the OCR entry suppresses over all classes (an O and a 0 on one glyph).
+    post = zoo["POST_PROCESS"][0]
+    assert post["UseRegularNMS"] is (which == "det") and post["MaxClassesPerDetection"] == 1
     readme = (d / "README.md").read_text()
     assert f"hailo parser onnx {spec['files']['onnx']} --hw-arch {target}" in readme
+    # Nothing of the build machine in the bundle's text files (ONNX node names start with / too).
+    roots = {p.name for p in Path("/").iterdir()}
+    for f in [
+        *d.glob("*.json"),
+        *d.glob("*.txt"),
+        *d.glob("*.md"),
+        *d.glob("*.template"),
+        *d.glob("degirum/*"),
+    ]:
+        for m in re.finditer(r"(?<![\w.:/~-])/([A-Za-z0-9_.-]+)/", f.read_text()):
+            assert m.group(1) not in roots, f"{f.name}: absolute path {m.group(0)!r}"
     for dfc, rt in target_cfg.dfc_hailort_pairs.items():
         assert f"| {dfc} | {rt} |" in readme
 

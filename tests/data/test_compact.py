@@ -31,7 +31,7 @@ def test_compact_copy_of_real_scenes_keeps_plates_where_they_are(tmp_path, share
         assert (image.shape[1], image.shape[0]) == (b.width, b.height) and max(b.width, b.height) == 400
         s = b.width / a.width
         for pa, pb in zip(a.plates, b.plates, strict=True):
-            assert pb.text == pa.text and pb.extra["raw_text"] == pa.extra["raw_text"]
+            assert pb.text == pa.text and pb.raw_text == pa.raw_text
             assert np.allclose(pb.box, np.array(pa.box) * s, atol=0.01)
             assert np.allclose(pb.extra["corners"], np.array(pa.extra["corners"]) * s, atol=0.01)
             # Under the scaled box lie the original plate's pixels, shrunk (JPEG noise aside: about 6 of

@@ -115,7 +115,7 @@ def test_ccpd_import_matches_published_labels(tmp_path, shared_datasets):
         truth = published[Path(item.image).name]
         plate, expected = item.plates[0], truth.plates[0]
         assert plate.box == expected.box
-        assert plate.extra["raw_text"] == expected.text
+        assert plate.raw_text == expected.text
         assert plate.text == expected.text[1:]  # the province glyph is outside the OCR alphabet
         assert item.region == "cn"
 

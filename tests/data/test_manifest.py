@@ -15,7 +15,8 @@ def test_manifest_round_trip_keeps_unknown_fields(tmp_path):
         box=(1, 2, 30, 12),
         text="AB12",
         lines=1,
-        extra={"raw_text": "AB-12"},
+        raw_text="AB-12",
+        extra={"plate_colour": "grey"},
         chars=[
             Char("A", (2, 3, 8, 11)),
             Char("B", (9, 3, 15, 11)),
@@ -36,7 +37,8 @@ def test_manifest_round_trip_keeps_unknown_fields(tmp_path):
     back = read_manifest(path)
     assert back.issues == []
     assert back.images[0].to_dict() == item.to_dict()
-    assert back.images[0].plates[0].extra == {"raw_text": "AB-12"}
+    assert back.images[0].plates[0].extra == {"plate_colour": "grey"}
+    assert back.images[0].plates[0].raw_text == "AB-12"
 
 
 def test_malformed_lines_are_reported_with_line_numbers(tmp_path):

@@ -554,3 +554,13 @@ def test_region_rules_correct_readings_as_deployed(shared_datasets, tmp_path):
     assert all(rules.matches(r) for p, r in zip(plain, ruled, strict=True) if p != r)
     assert sum(map(rules.matches, ruled)) >= sum(map(rules.matches, plain))
     assert reports["br"][0]["ocr"]["exact"] >= reports[None][0]["ocr"]["exact"]
+    # Each ruled reading keeps the model's raw_text and names the format's region; the report
+    # counts the rules' changes in both directions.
+    reads = [p for rec in reports["br"][1] for p in rec.get("crop_reads", []) if p.get("text")]
+    assert [p["raw_text"] for p in reads] == plain
+    assert {p["region_match"] for p in reads} <= {"br", "none"}
+    changes, ocr = reports["br"][0]["ocr"]["region_rules"], reports["br"][0]["ocr"]
+    assert reports[None][0]["ocr"]["region_rules"] is None
+    assert changes["changed"] == sum(p != r for p, r in zip(plain, ruled, strict=True))
+    gained = changes["wrong_to_right"] - changes["right_to_wrong"]
+    assert round(ocr["exact"] * ocr["n"]) - round(reports[None][0]["ocr"]["exact"] * ocr["n"]) == gained

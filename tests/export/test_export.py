@@ -258,9 +258,9 @@ def test_degirum_loads_the_tiny_zoo_and_agrees_at_low_threshold(tiny_onnx):
 
 @pytest.fixture(scope="session")
 def trained_onnx_det() -> Path:
-    """The best trained plate detector available (.pt): LPR_TEST_DET_WEIGHTS, else the one shipped
-    in runtime/zoo, else skip."""
-    shipped = sorted((PROJECT_ROOT / "runtime" / "zoo").glob("*plate_det*_float_*/*.pt"))
+    """The best trained plate detector available (.pt): LPR_TEST_DET_WEIGHTS, else the shipped
+    model's checkpoint (weights/, conf paths.weights), else skip."""
+    shipped = sorted(Path(compose("export").paths.weights).glob("*plate_det*.pt"))
     weights = os.environ.get("LPR_TEST_DET_WEIGHTS") or (str(shipped[0]) if shipped else None)
     if not weights:
         pytest.skip(

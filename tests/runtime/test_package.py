@@ -65,6 +65,16 @@ def test_wheel_holds_every_module_and_data_file_and_only_light_dependencies(whee
 
 
 @pytest.mark.slow
+def test_wheel_ships_no_pickles(wheel):
+    """The device wheel carries models as ONNX with their JSON (and the zoo's documents, region
+    YAML): no .pt checkpoint or any other pickle."""
+    names = zipfile.ZipFile(wheel).namelist()
+    data = [n for n in names if not n.endswith(".py") and ".dist-info/" not in n]
+    assert {Path(n).suffix for n in data} <= {".onnx", ".json", ".yaml", ".md"}, sorted(data)
+    assert len([n for n in data if n.startswith("runtime/zoo/") and n.endswith(".onnx")]) == 4
+
+
+@pytest.mark.slow
 def test_installed_package_runs_outside_the_repository(wheel, dev_zoo, tmp_path):
     target = tmp_path / "site"
     out = subprocess.run(

@@ -426,9 +426,10 @@ def test_pseudo_label_step_on_real_text_only_crops(tiny_weights, shared_datasets
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_pseudo_label_accepts_plates_with_a_trained_model(shared_datasets, tmp_path):
-    """With real OCR weights (LPR_TEST_OCR_WEIGHTS, else the shipped ones), some real text-only crops
-    must be accepted, and every accepted plate's characters must spell its known text."""
-    shipped = sorted((PROJECT_ROOT / "runtime" / "zoo").glob("*plate_ocr*_float_*/*.pt"))
+    """With real OCR weights (LPR_TEST_OCR_WEIGHTS, else the shipped model's checkpoint in
+    paths.weights), some real text-only crops must be accepted, and every accepted plate's
+    characters must spell its known text."""
+    shipped = sorted(Path(compose("train").paths.weights).glob("*plate_ocr*.pt"))
     weights = os.environ.get("LPR_TEST_OCR_WEIGHTS") or (str(shipped[0]) if shipped else None)
     if not weights:
         pytest.skip("set LPR_TEST_OCR_WEIGHTS to trained OCR weights (.pt) to check acceptance on real crops")
