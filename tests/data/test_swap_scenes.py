@@ -151,3 +151,23 @@ def test_plates_the_labels_miss_get_a_new_plate_from_a_detectors_predictions(sha
         assert len(item.plates) <= len(scene.plates) + 1
         x1, _, x2, _ = covered[0].box
         assert x1 < 30 or x2 > item.width - 30  # top-left, or top-right in a mirrored scene
+
+
+def test_pl_parking_splits_into_text_halves_by_its_own_split_block(shared_datasets, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "pl"
+    run = subprocess.run(
+        [sys.executable, "-m", "data", "action=split", "dataset=pl_parking", f"out={out}"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    items = read_manifest(out / "labels.jsonl").images
+    splits = {im.split for im in items}
+    assert splits == {"train", "test"}  # the dataset's halves, no val
+    train = {p.text for im in items if im.split == "train" for p in im.plates}
+    test = {p.text for im in items if im.split == "test" for p in im.plates}
+    assert not train & test and 0.4 < len([i for i in items if i.split == "test"]) / len(items) < 0.6
