@@ -126,11 +126,13 @@ def action_split(cfg: DictConfig) -> int:
     manifest = read_manifest(_src(cfg), **access_options(cfg))
     out = runs.output_dir(cfg)
     skipped = manifest.issues + drop_duplicates(manifest)
+    # a known dataset's own split (conf/dataset/<name>.yaml `split`, e.g. pl_parking's halves) wins
+    split = cfg.dataset.split if cfg.get("dataset") and cfg.dataset.get("split") else cfg.split
     counts = assign_splits(
         manifest.images,
-        dict(cfg.split.ratios),
-        key=cfg.split.key,
-        seed=cfg.seed,
+        dict(split.ratios),
+        key=split.get("key", cfg.split.key),
+        seed=split.get("seed", cfg.seed),
         keep_existing=cfg.split.keep_existing,
     )
     path = write_manifest(out, rebase(manifest, out))

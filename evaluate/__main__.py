@@ -91,6 +91,7 @@ def evaluate(cfg: DictConfig) -> dict:
             "verify_models",
         )
     }
+    runtime_options.update(_plain(cfg.get("pipeline")) or {})
     pipeline = make_pipeline(kind, replay=cfg.replay, manifest=manifest, rules=rules, runtime=runtime_options)
     run = run_dataset(
         manifest,
@@ -171,6 +172,10 @@ def _print_summary(r: dict, files: dict) -> None:
         print(
             f"  detection: P {_pct(det['precision'])} R {_pct(det['recall'])} AP50 {det['ap50']:.3f} "
             f"AP50-95 {det['ap50_95']:.3f} FP/image {det['fp_per_image']:.3f}"
+        )
+    elif det.get("fp_per_image") is not None:  # a set of hard negatives: every detection is a false one
+        print(
+            f"  detection: no labelled plate; false positives {det['fp']}, FP/image {det['fp_per_image']:.3f}"
         )
     print(f"  OCR (GT crops): exact {_pct(ocr['exact'])} CER {_pct(ocr['cer'])} n={ocr['n']}")
     if e2e["images"]:

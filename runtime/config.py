@@ -74,6 +74,18 @@ class PipelineConfig(_Settings):
     runtime.rules.RegionMemory)."""
     region_learn_share: float = 0.8
 
+    # Second look (runtime/second_look.py): small or doubtful plates re-read from other cuts, voted
+    second_look: bool = False
+    """Off by default: measured on the benchmark before it may be on (docs/swap_scenes.md)."""
+    second_look_width: float = 64.0
+    """Plates narrower than this (image px) get a second look ..."""
+    second_look_score: float = 0.5
+    """... and so do plates whose reading scores below this (or reads nothing)."""
+    second_look_crops: int = 2
+    """Extra cuts per hard plate: an upscaled copy first, then grown, shrunk, shifted cuts."""
+    second_look_jitter: float = 0.06
+    """How far the extra cuts move each side, as a share of the plate's size."""
+
     # Threads
     threads: int = 1
     """ONNX Runtime intra-op threads per session. On a small CPU several frames in flight use the
@@ -106,6 +118,8 @@ class PipelineConfig(_Settings):
             "region_learn_share",
             "dup_overlap",
             "line_overlap",
+            "second_look_score",
+            "second_look_jitter",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -113,6 +127,8 @@ class PipelineConfig(_Settings):
         for name in ("max_plates", "max_chars", "max_lines", "threads", "queue_depth", "top_n"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
+        if self.second_look_crops < 0 or self.second_look_width < 0:
+            problems.append("second_look_crops and second_look_width must not be negative")
         if (
             self.max_alternatives < 0
             or self.workers < 0

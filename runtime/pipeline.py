@@ -33,6 +33,7 @@ from runtime.records import NO_REGION_MATCH, Char, Plate, to_box
 from runtime.results import FrameResult, peak_rss_mb
 from runtime.rules import RegionMemory, RegionRules, candidates, choose, load_rules
 from runtime.scheduler import FRAME_ERRORS, FrameScheduler, frame_error
+from runtime.second_look import second_look
 from runtime.sources import SourceSpec, iter_frames, list_image_paths
 from runtime.video import TrackRun, track_plates
 
@@ -222,13 +223,18 @@ class Predictor:
             read = [self.backend.read([c])[0] for c in crops]
         else:
             read = self.backend.read(crops) if crops else []
-        return self._assemble(boxes, scores, regions, read)
+        plates = self._assemble(boxes, scores, regions, read)
+        if self.config.second_look and plates:
+            plates = self._second_look(image, boxes, plates)
+        return plates
 
     def read_boxes_async(
         self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None = None
     ) -> Future:
         """A Future for ``read_boxes``: on a streaming backend the crops are queued and this returns
-        at once (the plates are assembled when the OCR results come back)."""
+        at once (the plates are assembled when the OCR results come back). The second look is a
+        synchronous re-read, so it applies on the synchronous path only: run from the OCR stream's
+        completion it would wait on that stream."""
         regions, crops = self._crops(image, boxes)
         read = self.backend.read_async(crops)
         out: Future = Future()
@@ -270,6 +276,21 @@ class Predictor:
                 )
             )
         return plates
+
+    def _second_look(self, image: np.ndarray, boxes: np.ndarray, plates: list[Plate]) -> list[Plate]:
+        """Small or doubtful plates read again from re-cut crops (``config.second_look``)."""
+        meta = self.ocr_meta
+        return second_look(
+            image,
+            boxes,
+            plates,
+            self.config,
+            (meta.crop_pad_x or 0.0, meta.crop_pad_y or 0.0),
+            self.backend.read,
+            lambda box, score, region, dets: assemble_plate(
+                box, score, region, dets, meta.names, self.config, self.rules
+            ),
+        )
 
     def predict(self, image: np.ndarray) -> list[Plate]:
         """Plates in one BGR image (no threads)."""
