@@ -126,6 +126,9 @@ def build(onnx_path: str | Path, out: str | Path, cfg: Mapping[str, Any]) -> Bun
     task_cfg = cfg["tasks"].get(meta.task)
     if task_cfg is None:
         raise BundleError(f"conf/compile.yaml has no tasks.{meta.task} section")
+    batch = task_cfg.get("batch_size", 1)
+    if not isinstance(batch, int) or batch < 1:
+        raise BundleError(f"tasks.{meta.task}.batch_size={batch}: must be a whole number, at least 1")
     net = net_name_for(meta, cfg.get("net_name"))
     out = Path(out)
     _check_out(out)

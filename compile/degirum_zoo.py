@@ -63,6 +63,7 @@ def build(
     entry's POST_PROCESS (see :func:`post_settings`)."""
     name = model_name(net_name, head, target["degirum_device_type"], version)
     labels = {str(i): n for i, n in enumerate(meta.names)}
+    batch = int(thresholds.get("batch_size", 1))  # checked by the bundle (at least 1)
     entry = {
         "ConfigVersion": CONFIG_VERSION,
         "Checksum": "{{hef_sha256}}",
@@ -101,6 +102,10 @@ def build(
         ],
         METADATA_KEY: hef_metadata(meta, name).to_json_object(),
     }
+    if batch > 1:
+        # Inputs the device runs back to back before switching to another model (PySDK's eager
+        # batch; the runtime also holds OCR crops of several frames to fill it).
+        entry["DEVICE"][0]["EagerBatchSize"] = batch
     return name, entry, labels
 
 

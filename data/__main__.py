@@ -40,9 +40,33 @@ def _report_issues(issues, limit: int = 20) -> None:
         print(f"  ... and {len(issues) - limit} more (all in issues.txt)")
 
 
+def summarize_kinds(issues) -> str:
+    from collections import Counter
+
+    return ", ".join(f"{n} {kind}" for kind, n in Counter(i.kind for i in issues).most_common())
+
+
 def _write_issues(out: Path, issues) -> None:
     if issues:
         (out / "issues.txt").write_text("\n".join(str(i) for i in issues) + "\n")
+
+
+def _note_outside_images(cfg: DictConfig, manifest_path: Path) -> None:
+    """A written manifest whose images stay outside its folder and the data roots cannot be read
+    back without them (paths are contained): say which folder to add."""
+    from data.manifest import access_options, read_manifest
+
+    access = access_options(cfg)
+    if access.get("allow_outside"):
+        return
+    back = read_manifest(manifest_path, **access)
+    outside = [i for i in back.issues if i.kind == "path_outside_root"]
+    if outside:
+        first = outside[0].message.split(" resolves to ")[-1].split(", outside")[0]
+        print(
+            f"note: {len(outside)} images stay outside {manifest_path.parent} and the data roots "
+            f"(e.g. {first}); to read this manifest, add their folder: paths.data_roots=[...,FOLDER]"
+        )
 
 
 def _finish(out: Path, result, label: str, path: Path) -> int:
@@ -60,14 +84,16 @@ def action_import(cfg: DictConfig) -> int:
 
     out = runs.output_dir(cfg)
     result = import_dataset(cfg.format, _src(cfg), out, cfg.region)
-    return _finish(out, result, "manifest", write_manifest(out, result.images))
+    code = _finish(out, result, "manifest", path := write_manifest(out, result.images))
+    _note_outside_images(cfg, path)
+    return code
 
 
 def action_validate(cfg: DictConfig) -> int:
-    from data.manifest import read_manifest
+    from data.manifest import access_options, read_manifest
     from data.validate import summarize, validate
 
-    manifest = read_manifest(_src(cfg))
+    manifest = read_manifest(_src(cfg), **access_options(cfg))
     issues = validate(manifest, check_images=cfg.validate.check_images, tol=cfg.validate.box_tolerance_px)
     print(
         f"{manifest.path}: {len(manifest.images)} images, {sum(len(i.plates) for i in manifest.images)} "
@@ -81,10 +107,10 @@ def action_validate(cfg: DictConfig) -> int:
 
 
 def action_stats(cfg: DictConfig) -> int:
-    from data.manifest import read_manifest
+    from data.manifest import access_options, read_manifest
     from data.stats import write_stats
 
-    manifest = read_manifest(_src(cfg))
+    manifest = read_manifest(_src(cfg), **access_options(cfg))
     out = runs.output_dir(cfg)
     _, table = write_stats(manifest, out, list(cfg.stats.width_buckets))
     print(table)
@@ -93,29 +119,38 @@ def action_stats(cfg: DictConfig) -> int:
 
 
 def action_split(cfg: DictConfig) -> int:
-    from data.manifest import read_manifest, rebase, write_manifest
+    from data.manifest import access_options, read_manifest, rebase, write_manifest
     from data.split import assign_splits
+    from data.validate import drop_duplicates
 
-    manifest = read_manifest(_src(cfg))
+    manifest = read_manifest(_src(cfg), **access_options(cfg))
     out = runs.output_dir(cfg)
+    skipped = manifest.issues + drop_duplicates(manifest)
+    # a known dataset's own split (conf/dataset/<name>.yaml `split`, e.g. pl_parking's halves) wins
+    split = cfg.dataset.split if cfg.get("dataset") and cfg.dataset.get("split") else cfg.split
     counts = assign_splits(
         manifest.images,
-        dict(cfg.split.ratios),
-        key=cfg.split.key,
-        seed=cfg.seed,
+        dict(split.ratios),
+        key=split.get("key", cfg.split.key),
+        seed=split.get("seed", cfg.seed),
         keep_existing=cfg.split.keep_existing,
     )
     path = write_manifest(out, rebase(manifest, out))
     print("images per split: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=str)))
+    if skipped:  # every line that did not make it into the split manifest, with why
+        _write_issues(out, skipped)
+        print(f"skipped {len(skipped)} lines ({summarize_kinds(skipped)}); all in {out / 'issues.txt'}")
+        _report_issues(skipped)
     print(f"manifest: {path}")
+    _note_outside_images(cfg, path)
     return 0
 
 
 def action_compact(cfg: DictConfig) -> int:
     from data.compact import write_compact
-    from data.manifest import read_manifest
+    from data.manifest import access_options, read_manifest
 
-    manifest = read_manifest(_src(cfg))
+    manifest = read_manifest(_src(cfg), **access_options(cfg))
     out = runs.output_dir(cfg)
     splits = list(cfg.compact.splits) if cfg.compact.splits else None
     result, path = write_compact(
@@ -126,10 +161,14 @@ def action_compact(cfg: DictConfig) -> int:
 
 def action_yolo(cfg: DictConfig) -> int:
     from data.exporters import export_det, export_ocr
-    from data.manifest import read_manifest
+    from data.manifest import access_options, read_manifest
+    from data.validate import drop_duplicates
 
-    manifests = [read_manifest(p) for p in _srcs(cfg)]
+    manifests = [read_manifest(p, **access_options(cfg)) for p in _srcs(cfg)]
     out = runs.output_dir(cfg)
+    # Lines not exported: malformed, outside the data roots, or naming an image twice (its files
+    # would be written twice under one name).
+    skipped = [issue for m in manifests for issue in m.issues + drop_duplicates(m)]
     y = cfg.yolo
     if y.kind == "det":
         result = export_det(manifests, out, splits=list(y.splits), image_size=y.image_size)
@@ -153,14 +192,17 @@ def action_yolo(cfg: DictConfig) -> int:
         )
     else:
         raise UsageError(f"yolo.kind must be det or ocr, got {y.kind!r}")
+    for issue in skipped:
+        result.skipped[f"manifest line ({issue.kind})"] += 1
+    result.issues[:0] = skipped
     return _finish(out, result, "data.yaml", result.data_yaml)
 
 
 def action_show(cfg: DictConfig) -> int:
-    from data.manifest import read_manifest
+    from data.manifest import access_options, read_manifest
     from data.show import contact_sheet
 
-    manifest = read_manifest(_src(cfg))
+    manifest = read_manifest(_src(cfg), **access_options(cfg))
     out = runs.output_dir(cfg)
     s = cfg.show
     path, problems = contact_sheet(

@@ -36,11 +36,10 @@ class CompactResult:
     def summary(self) -> str:
         ratio = self.bytes_out / self.bytes_in if self.bytes_in else 0.0
         return (
-            f"{len(self.images)} images written, {self.bytes_in / 1e6:.1f} MB -> {self.bytes_out / 1e6:.1f} "
-            "MB "
-            f"({ratio:.0%}); {self.skipped_split} outside the chosen splits; {len(self.issues)} skipped "
-            "(unreadable, or a name "
-            f"taken)"
+            f"{len(self.images)} images written, {self.bytes_in / 1e6:.1f} MB -> "
+            f"{self.bytes_out / 1e6:.1f} MB ({ratio:.0%}); {self.skipped_split} outside the chosen splits; "
+            f"{len(self.issues)} skipped "
+            "(malformed, outside the data roots, unreadable, or a name taken)"
         )
 
 
@@ -62,7 +61,9 @@ def _scaled_plate(plate: Plate, s: float) -> Plate:
 def _output_name(image: str) -> Path:
     """``images/<path below the source's images folder>.jpg`` (split manifests name their images
     through ``../``; the copy keeps only the part that tells them apart)."""
-    parts = [p for p in Path(image).parts if p not in ("..", ".")]
+    path = Path(image)
+    # An absolute image path keeps only its relative part: the copy always lands under out/images.
+    parts = [p for p in path.parts if p not in ("..", ".", path.anchor)]
     if "images" in parts:
         parts = parts[len(parts) - parts[::-1].index("images") :]
     return Path("images", *parts).with_suffix(".jpg")
@@ -79,7 +80,8 @@ def compact(
     """Write ``out/images/*.jpg`` at most ``max_side`` on the long side (never enlarged) and return the
     records to write as ``out/labels.jsonl``. ``splits``: keep only images of these splits."""
     out = Path(out)
-    result = CompactResult(images=[])
+    # Lines the manifest reader already left out count as skipped, so the summary adds up.
+    result = CompactResult(images=[], issues=list(manifest.issues))
     wanted = set(splits) if splits else None
     written: set[Path] = set()
     for item in tqdm(
@@ -89,6 +91,13 @@ def compact(
             result.skipped_split += 1
             continue
         rel = _output_name(item.image)
+        if not (out / rel).resolve().is_relative_to(out.resolve()):
+            # Never reached through _output_name's parts; the guard keeps writes inside out= whatever
+            # links lie under it.
+            result.issues.append(
+                Issue(str(manifest.path), item.line, "path_outside_root", f"{item.image}: {rel} leaves {out}")
+            )
+            continue
         if rel in written:
             result.issues.append(
                 Issue(

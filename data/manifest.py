@@ -7,6 +7,11 @@
 ``image`` is relative to the manifest's folder. Reading never stops at a bad line: every problem
 becomes an :class:`Issue` naming the file and line, and the caller decides (``validate`` exits
 non-zero, importers skip and count).
+
+Image paths are contained: a line's image must resolve (links followed) inside the manifest's
+folder or one of the ``roots`` the caller trusts (the stages pass ``paths.data_roots``). An absolute
+path or a ``../`` that leads elsewhere is an issue of kind ``path_outside_root`` and the line is
+skipped - the file is never opened - unless the caller allows it (``paths.allow_outside_roots``).
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from data.errors import DataError
+from runtime.errors import InputError
 from runtime.records import ALPHABET, Plate
 
 MANIFEST_NAME = "labels.jsonl"
+PATH_OUTSIDE_ROOT = "path_outside_root"
 
 
 @dataclass
@@ -108,6 +115,8 @@ class Manifest:
     images: list[LabeledImage]
     issues: list[Issue] = field(default_factory=list)
     """Problems met while reading (malformed lines are not in ``images``)."""
+    roots: list[Path] = field(default_factory=list)
+    """Folders besides the manifest's own that its image paths were allowed to lead into."""
 
     @property
     def root(self) -> Path:
@@ -138,27 +147,86 @@ def resolve_manifest_path(path: str | os.PathLike) -> Path:
     return p
 
 
-def read_manifest(path: str | os.PathLike) -> Manifest:
-    """Read a manifest; malformed lines are reported in ``issues`` with their line number."""
+def contained_path(
+    root: Path, image: str, roots: Iterable[str | os.PathLike] = ()
+) -> tuple[Path | None, str | None]:
+    """(resolved path, None) when ``root / image`` - links followed - lies inside ``root`` or one of
+    ``roots``; (None, why) when it does not (absolute elsewhere, ``../`` out, a link out, a loop)."""
+    try:
+        resolved = (root / image).resolve()
+    except (OSError, RuntimeError) as e:  # a symlink loop (RuntimeError before Python 3.13)
+        return None, f"{image}: cannot be resolved ({e})"
+    allowed = [root, *(Path(r) for r in roots)]
+    for folder in allowed:
+        try:
+            if resolved.is_relative_to(Path(folder).resolve()):
+                return resolved, None
+        except (OSError, RuntimeError):
+            continue
+    return None, (
+        f"{image} resolves to {resolved}, outside the manifest's folder {root}"
+        + (f" and the data roots ({', '.join(str(r) for r in roots)})" if roots else "")
+        + " - not opened (add its folder to paths.data_roots, or paths.allow_outside_roots=true)"
+    )
+
+
+def read_manifest(
+    path: str | os.PathLike,
+    roots: Iterable[str | os.PathLike] = (),
+    allow_outside: bool = False,
+) -> Manifest:
+    """Read a manifest; malformed lines are reported in ``issues`` with their line number, and so
+    are lines whose image lies outside the manifest's folder and ``roots`` (skipped unless
+    ``allow_outside``)."""
     p = resolve_manifest_path(path)
+    root_list = [Path(r) for r in roots]
     images: list[LabeledImage] = []
     issues: list[Issue] = []
     for lineno, obj, error in json_lines(p):
         if error is not None:
-            issues.append(Issue(str(p), lineno, "malformed_json", error))
+            kind = "not_utf8" if error.startswith("not UTF-8") else "malformed_json"
+            issues.append(Issue(str(p), lineno, kind, error))
             continue
         try:
-            images.append(LabeledImage.from_dict(obj, line=lineno))
+            item = LabeledImage.from_dict(obj, line=lineno)
         except ValueError as e:
             issues.append(Issue(str(p), lineno, "malformed_record", str(e)))
-    return Manifest(path=p, images=images, issues=issues)
+            continue
+        if not allow_outside:
+            _, why = contained_path(p.parent, item.image, root_list)
+            if why is not None:
+                issues.append(Issue(str(p), lineno, PATH_OUTSIDE_ROOT, why))
+                continue
+        images.append(item)
+    return Manifest(path=p, images=images, issues=issues, roots=root_list)
+
+
+def access_options(cfg: Any) -> dict[str, Any]:
+    """``read_manifest``'s roots and allow_outside from a stage config's ``paths`` (data_roots,
+    allow_outside_roots); a missing key means the defaults (manifest folder only, contained)."""
+    paths = cfg.get("paths") if hasattr(cfg, "get") else None
+    if not paths:
+        return {}
+    roots = paths.get("data_roots") or []
+    allow = paths.get("allow_outside_roots", False)
+    if isinstance(roots, (str, os.PathLike)):
+        roots = [roots]
+    if not isinstance(allow, bool):
+        raise InputError(f"paths.allow_outside_roots must be true or false, got {allow!r}")
+    return {"roots": [Path(str(r)) for r in roots if r], "allow_outside": allow}
 
 
 def json_lines(path: Path) -> Iterator[tuple[int, Any, str | None]]:
     """(line number, parsed value, None) for each non-blank line of a JSON-lines file, or
-    (line number, None, why) for a line that is not JSON: a bad line never hides the others."""
-    with Path(path).open(encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
+    (line number, None, why) for a line that is not JSON or not UTF-8: a bad line never hides the
+    others."""
+    with Path(path).open("rb") as f:
+        for lineno, raw_bytes in enumerate(f, start=1):
+            try:
+                raw = raw_bytes.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield lineno, None, f"not UTF-8 (byte 0x{raw_bytes[e.start]:02x} at column {e.start + 1})"
+                continue
             if not raw.strip():
                 continue
             try:

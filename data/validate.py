@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -45,6 +46,40 @@ def record_issues(item: LabeledImage, file: str, alphabet: str = ALPHABET, tol: 
             if joined != plate.text:
                 add("chars_mismatch", f"plate {i}: characters read {joined!r} but the text is {plate.text!r}")
     return issues
+
+
+def drop_duplicates(manifest: Manifest) -> list[Issue]:
+    """Remove the lines that name an image an earlier line already names (the same file after
+    resolving the path) from ``manifest.images``; one ``duplicate_image`` issue per removed line.
+    Writers that name files after their image (yolo, compact) and scorers (evaluate) would otherwise
+    overwrite or count it twice."""
+    file = str(manifest.path)
+    seen: dict[Path, int | None] = {}
+    kept: list[LabeledImage] = []
+    issues = []
+    for item in manifest.images:
+        key = manifest.image_path(item).resolve()
+        if key in seen:
+            issues.append(
+                Issue(
+                    file,
+                    item.line,
+                    "duplicate_image",
+                    f"{item.image} is also on line {seen[key]}; this line is skipped",
+                )
+            )
+            continue
+        seen[key] = item.line
+        kept.append(item)
+    manifest.images = kept
+    return issues
+
+
+def label_issues(manifest: Manifest, alphabet: str = ALPHABET, tol: float = 1.0) -> list[Issue]:
+    """Every line's record problems (boxes outside the image, texts outside the alphabet, ...)
+    without opening images: what a consumer of the labels reports before using them."""
+    file = str(manifest.path)
+    return [issue for item in manifest.images for issue in record_issues(item, file, alphabet, tol)]
 
 
 def validate(

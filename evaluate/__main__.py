@@ -32,7 +32,7 @@ def _plain(value):
 
 def evaluate(cfg: DictConfig) -> dict:
     """Run the evaluation the config describes; returns {what: path} of the files written."""
-    from data.manifest import read_manifest
+    from data.manifest import access_options, read_manifest
     from evaluate.adapters import make_pipeline
     from evaluate.baselines import BaselineUnavailable, load_baselines
     from evaluate.report import build_report, write_report
@@ -56,7 +56,7 @@ def evaluate(cfg: DictConfig) -> dict:
         raise UsageError(str(e)) from None
     for name, why in skipped.items():
         print(f"baseline {name} skipped: {why}", file=sys.stderr)
-    manifest = read_manifest(cfg.src or _sample_set(cfg))
+    manifest = read_manifest(cfg.src or _sample_set(cfg), **access_options(cfg))
     if cfg.splits:  # held-out evaluation: only these splits of the manifest (data action=split writes them)
         wanted = {str(s) for s in cfg.splits}
         kept = [im for im in manifest.images if im.split in wanted]
@@ -66,6 +66,11 @@ def evaluate(cfg: DictConfig) -> dict:
                 f"{manifest.path}: no image in splits {sorted(wanted)} (the manifest has {found})"
             )
         manifest.images = kept
+    from data.validate import drop_duplicates, label_issues
+
+    # A line naming an image twice would be scored twice (skipped and counted); labels outside the
+    # image or outside the alphabet (lowercase texts) are scored as they are, and reported.
+    manifest.issues += drop_duplicates(manifest) + label_issues(manifest)
     rules = TextRules(
         equivalences=equivalences_from(_plain(cfg.text.equivalences)),
         partial_key=cfg.text.partial_key,
@@ -74,8 +79,19 @@ def evaluate(cfg: DictConfig) -> dict:
     kind = "replay" if cfg.replay and cfg.adapter == "runtime" else cfg.adapter
     runtime_options = {
         k: cfg[k]
-        for k in ("det_model", "ocr_model", "zoo", "backend", "precision", "threads", "det_conf", "region")
+        for k in (
+            "det_model",
+            "ocr_model",
+            "zoo",
+            "backend",
+            "precision",
+            "threads",
+            "det_conf",
+            "region",
+            "verify_models",
+        )
     }
+    runtime_options.update(_plain(cfg.get("pipeline")) or {})
     pipeline = make_pipeline(kind, replay=cfg.replay, manifest=manifest, rules=rules, runtime=runtime_options)
     run = run_dataset(
         manifest,
@@ -156,6 +172,10 @@ def _print_summary(r: dict, files: dict) -> None:
         print(
             f"  detection: P {_pct(det['precision'])} R {_pct(det['recall'])} AP50 {det['ap50']:.3f} "
             f"AP50-95 {det['ap50_95']:.3f} FP/image {det['fp_per_image']:.3f}"
+        )
+    elif det.get("fp_per_image") is not None:  # a set of hard negatives: every detection is a false one
+        print(
+            f"  detection: no labelled plate; false positives {det['fp']}, FP/image {det['fp_per_image']:.3f}"
         )
     print(f"  OCR (GT crops): exact {_pct(ocr['exact'])} CER {_pct(ocr['cer'])} n={ocr['n']}")
     if e2e["images"]:

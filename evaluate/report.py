@@ -432,7 +432,13 @@ def build_report(
             "crop_images": sum(1 for i in run.items if i.is_crop),
             "regions": dict(Counter(i.region or "unknown" for i in run.items).most_common()),
             "problems": {
-                "malformed_lines": problems["malformed_json"] + problems["malformed_record"],
+                "malformed_lines": problems["malformed_json"]
+                + problems["malformed_record"]
+                + problems["not_utf8"],
+                "paths_outside_root": problems["path_outside_root"],
+                "duplicate_lines": problems["duplicate_image"],
+                "boxes_outside_image": problems["box_outside_image"] + problems["char_outside_image"],
+                "illegal_texts": problems["illegal_text"] + problems["illegal_char"],
                 "unreadable_images": problems["unreadable_image"],
                 "unlabelled_images": problems["unlabelled_image"],
                 "size_mismatches": problems["size_mismatch"],

@@ -40,12 +40,14 @@ def sample_images(
     from data.manifest import read_manifest
     from train.mix import parse_sources
 
+    access: dict = {}
     if source is None:
         manifest_path = _synthetic(task, count, seed, scratch)
         split = None
     else:
-        manifest_path = parse_sources([source], paths)[0].manifest
-    manifest = read_manifest(manifest_path)
+        parsed = parse_sources([source], paths)[0]
+        manifest_path, access = parsed.manifest, parsed.access
+    manifest = read_manifest(manifest_path, **access)
     items = [i for i in manifest.images if split is None or i.split == split] or list(manifest.images)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(items))

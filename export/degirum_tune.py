@@ -120,7 +120,8 @@ def load_samples(
 
     out: dict[str, list[Sample]] = {}
     for source in sources:
-        manifest = read_manifest(parse_sources([str(source)], paths)[0].manifest)
+        parsed = parse_sources([str(source)], paths)[0]
+        manifest = read_manifest(parsed.manifest, **parsed.access)
         items = training_items(manifest, split, ratios, seed)
         rng = np.random.default_rng(seed)
         picked: list[Sample] = []

@@ -69,8 +69,16 @@ def export_model(cfg: DictConfig) -> ExportResult:
 
     if OmegaConf.is_missing(cfg, "weights") or not cfg.weights:
         raise ExportError("no weights: give weights=PATH.pt (from python -m train)")
+    weights = Path(str(cfg.weights))
+    if weights.suffix.lower() != ".onnx":  # (an ONNX file gets its own error from load_weights)
+        from train.checkpoints import registry_path, require_trusted
+
+        # Unpickled only when a run here wrote it or the user vouches for it: a .pt can carry code.
+        require_trusted(weights, registry_path(cfg), cfg.get("trust_checkpoint", False), "weights")
     offline.prepare(cfg.ultralytics_dir)
     w = load_weights(str(cfg.weights), cfg.get("model"))
+    if cfg.get("imgsz") is not None:
+        w = with_input_size(w, cfg.imgsz)
     task = str(w.model_cfg.task)
     zoo = output_dir(cfg)
     base = base_name(cfg, w)
@@ -149,6 +157,29 @@ def export_model(cfg: DictConfig) -> ExportResult:
         _write_report(int8, {**report, "model_name": int8.name, "fp32_model": fp32.name})
     print(summary_text(report, fp32, int8))
     return ExportResult(zoo=zoo, fp32=fp32, int8=int8, report=report)
+
+
+def with_input_size(w: LoadedWeights, imgsz: Any) -> LoadedWeights:
+    """The weights to be exported at ``imgsz`` ([height, width], or one number for a square)."""
+    from dataclasses import replace
+
+    from omegaconf import OmegaConf
+
+    size = list(imgsz) if OmegaConf.is_list(imgsz) or isinstance(imgsz, (list, tuple)) else [imgsz, imgsz]
+    try:
+        height, width = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise ExportError(
+            f"imgsz={imgsz}: expected [height, width] in pixels, e.g. imgsz=[384,640]"
+        ) from None
+    stride = max(w.strides)
+    if height < stride or width < stride or height % stride or width % stride:
+        raise ExportError(
+            f"imgsz={imgsz}: height and width must be positive multiples of the model's "
+            f"largest stride ({stride})"
+        )
+    model_cfg = OmegaConf.merge(w.model_cfg, {"input_height": height, "input_width": width})
+    return replace(w, model_cfg=model_cfg)
 
 
 def _training_hash(weights: Path) -> str | None:

@@ -16,8 +16,8 @@
 
 Relative paths are relative to the cameras file. Every camera shares the process's one loaded
 model pair (one backend session per model: a Predictor view per camera carries only its own region
-rules and region memory), runs on a thread of its own and reconnects on its own; a camera lost for good is reported
-and the others go on. :class:`Camera` keeps what the status endpoint and the summary show.
+rules and region memory), runs on a thread of its own and reconnects on its own; a camera lost for
+good is reported and the others go on. :class:`Camera` keeps what the status endpoint and the summary show.
 """
 
 from __future__ import annotations
@@ -207,15 +207,17 @@ class Camera:
         self.stream = open_stream(self.source, self.stream_config)
         return self
 
-    def items(self, keep_images: bool = False) -> Iterator[TrackedFrame | Event]:
+    def items(self, keep_images: bool = False, frames: Any = None) -> Iterator[TrackedFrame | Event]:
         """The camera's frames and events in order; every event also goes to the camera's sinks.
-        Raises StreamLostError when the stream is gone for good (after its reconnects)."""
+        ``frames``: the opened stream wrapped by the caller (e.g. to stop on a signal). Raises
+        StreamLostError when the stream is gone for good (after its reconnects)."""
         from runtime.errors import StreamLostError
 
         if self.stream is None:
             self.open()
         self.state = "running"
-        self.run = self.predictor.track(self.stream, self.track_config, keep_images, self.builder)
+        source = frames if frames is not None else self.stream
+        self.run = self.predictor.track(source, self.track_config, keep_images, self.builder)
         try:
             for item in self.run:
                 if isinstance(item, Event):

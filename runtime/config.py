@@ -74,6 +74,18 @@ class PipelineConfig(_Settings):
     runtime.rules.RegionMemory)."""
     region_learn_share: float = 0.8
 
+    # Second look (runtime/second_look.py): small or doubtful plates re-read from other cuts, voted
+    second_look: bool = False
+    """Off by default: measured on the benchmark before it may be on (docs/swap_scenes.md)."""
+    second_look_width: float = 64.0
+    """Plates narrower than this (image px) get a second look ..."""
+    second_look_score: float = 0.5
+    """... and so do plates whose reading scores below this (or reads nothing)."""
+    second_look_crops: int = 2
+    """Extra cuts per hard plate: an upscaled copy first, then grown, shrunk, shifted cuts."""
+    second_look_jitter: float = 0.06
+    """How far the extra cuts move each side, as a share of the plate's size."""
+
     # Threads
     threads: int = 1
     """ONNX Runtime intra-op threads per session. On a small CPU several frames in flight use the
@@ -82,6 +94,17 @@ class PipelineConfig(_Settings):
     """Frames detected at once (ONNX backend); 0 = one per CPU core."""
     queue_depth: int = 4
     """Frames in flight beyond the workers (bounded: memory stays flat on long sources)."""
+    max_image_pixels: int = 100_000_000
+    """An image file whose header announces more pixels than this is an error for that image, not
+    decoded (a small PNG can decode to tens of gigabytes); 0 = no limit but OpenCV's own."""
+
+    # OCR batching across frames (streaming backends: degirum)
+    ocr_batch: int = 0
+    """Plate crops sent to the OCR model back to back, from the frames in flight, so a device that
+    switches between the two models runs them before switching; 0 = the batch the OCR model was
+    built for (its zoo JSON's ``EagerBatchSize``; 1 when it says nothing), 1 = each crop at once."""
+    ocr_batch_wait_ms: float = 20.0
+    """Latency bound: a crop waits at most this long for its batch to fill."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -95,6 +118,8 @@ class PipelineConfig(_Settings):
             "region_learn_share",
             "dup_overlap",
             "line_overlap",
+            "second_look_score",
+            "second_look_jitter",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -102,8 +127,20 @@ class PipelineConfig(_Settings):
         for name in ("max_plates", "max_chars", "max_lines", "threads", "queue_depth", "top_n"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
-        if self.max_alternatives < 0 or self.workers < 0 or self.region_learn < 0:
-            problems.append("max_alternatives, workers and region_learn must not be negative")
+        if self.second_look_crops < 0 or self.second_look_width < 0:
+            problems.append("second_look_crops and second_look_width must not be negative")
+        if (
+            self.max_alternatives < 0
+            or self.workers < 0
+            or self.region_learn < 0
+            or self.max_image_pixels < 0
+            or self.ocr_batch < 0
+        ):
+            problems.append(
+                "max_alternatives, workers, region_learn, max_image_pixels and ocr_batch must not be negative"
+            )
+        if not self.ocr_batch_wait_ms >= 0:
+            problems.append(f"ocr_batch_wait_ms={self.ocr_batch_wait_ms} must not be negative")
         if problems:
             raise InputError("pipeline config: " + "; ".join(problems))
 
@@ -272,12 +309,17 @@ class StreamConfig(_Settings):
     always: newest wins for every source; never: every frame, the reader waits for the consumer."""
     realtime: bool = False
     """Pace a video file at its frame rate like a camera, so dropping applies (benchmarks, simulation)."""
+    max_bad_frames: int = 250
+    """Video files: frames that cannot be decoded are skipped (each reported by number, the rest
+    read) up to this many in a row; after that the file counts as ended early (stream_truncated)."""
     rtsp_transport: str = "tcp"
     """RTP over the RTSP connection (tcp: survives NAT and lossy Wi-Fi), udp, or auto (FFmpeg's choice).
     Ignored when OPENCV_FFMPEG_CAPTURE_OPTIONS is set in the environment."""
 
     def __post_init__(self) -> None:
         problems = []
+        if self.max_bad_frames < 0:
+            problems.append(f"max_bad_frames={self.max_bad_frames} must not be negative")
         if self.reconnect_attempts < 0:
             problems.append(f"reconnect_attempts={self.reconnect_attempts} must not be negative")
         for name in ("backoff_initial_s", "backoff_max_s", "open_timeout_s", "read_timeout_s"):

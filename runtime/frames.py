@@ -31,14 +31,23 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".h264"}
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://")
 
 
-def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
-    """BGR uint8 image from encoded bytes; ImageError naming ``name`` when it cannot be decoded."""
+def decode_image(data: bytes | np.ndarray, name: str, max_pixels: int | None = None) -> np.ndarray:
+    """BGR uint8 image from encoded bytes; ImageError naming ``name`` when it cannot be decoded or
+    its header announces more than ``max_pixels`` (runtime.image_limits)."""
     import cv2
+
+    from runtime.image_limits import too_large
 
     buf = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
     if buf.size == 0:
         raise ImageError(f"{name}: the image file is empty")
-    image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    why = too_large(buf, max_pixels)
+    if why is not None:
+        raise ImageError(f"{name}: {why}")
+    try:
+        image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    except (cv2.error, MemoryError) as e:  # OpenCV's own pixel limit, or no memory for the pixels
+        raise ImageError(f"{name}: cannot be decoded ({str(e).strip().splitlines()[-1][:200]})") from None
     if image is None:
         raise ImageError(f"{name}: not a decodable image (corrupt or unsupported format)")
     if image.shape[0] == 0 or image.shape[1] == 0:
@@ -46,16 +55,32 @@ def decode_image(data: bytes | np.ndarray, name: str) -> np.ndarray:
     return image
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """BGR uint8 image from a file; ImageError naming the file when it cannot be read."""
+def _broken_link(p: Path) -> str:
+    """Why the symbolic link ``p`` leads to no file: a loop, or a target that does not exist."""
+    try:
+        p.resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 reports a loop this way
+        return "a symbolic link loop"
+    except OSError as e:
+        if e.errno == 40:  # ELOOP
+            return "a symbolic link loop"
+        return f"a dangling symbolic link (to {os.readlink(p)}, which does not exist)"
+    return "a symbolic link to something that is not a file"
+
+
+def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
+    """BGR uint8 image from a file; ImageError naming the file when it cannot be read (a broken
+    link says whether it loops or dangles)."""
     p = Path(path)
     if not p.is_file():
+        if p.is_symlink():
+            raise ImageError(f"{p}: {_broken_link(p)}")
         raise ImageError(f"{p}: no such image file")
     try:
         data = np.fromfile(str(p), dtype=np.uint8)  # imdecode: imread cannot tell missing from corrupt
     except OSError as e:
         raise ImageError(f"{p}: cannot be read ({e.strerror or e})") from None
-    return decode_image(data, str(p))
+    return decode_image(data, str(p), max_pixels)
 
 
 @dataclass
@@ -73,8 +98,9 @@ class Frame:
     timestamp: float | None = None
     """Seconds: a video file's presentation time, or a live source's capture time (time.time())."""
 
-    def load(self) -> np.ndarray:
-        """The BGR pixels; ImageError naming the source when they cannot be had."""
+    def load(self, max_pixels: int | None = None) -> np.ndarray:
+        """The BGR pixels; ImageError naming the source when they cannot be had (or, encoded, would
+        be more than ``max_pixels``)."""
         if self.image is not None:
             image = self.image
             if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] == 0 or image.shape[1] == 0:
@@ -83,9 +109,9 @@ class Frame:
                 raise ImageError(f"{self.source}: expected uint8 pixels, got {image.dtype}")
             return image
         if self.data is not None:
-            return decode_image(self.data, self.source)
+            return decode_image(self.data, self.source, max_pixels)
         if self.path is not None:
-            return read_image(self.path)
+            return read_image(self.path, max_pixels)
         raise ImageError(f"{self.source}: the frame has no pixels, bytes or path")
 
 

@@ -56,7 +56,8 @@ def letterbox(image: np.ndarray, height: int, width: int, fill: int = 114) -> tu
     if h == 0 or w == 0:
         raise InputError(f"cannot letterbox an empty image of shape {image.shape}")
     scale = min(height / h, width / w)
-    new_w, new_h = int(round(w * scale)), int(round(h * scale))
+    # At least one pixel each way: a 1x8000 strip scales to 640x0 otherwise, which OpenCV refuses.
+    new_w, new_h = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
     if (new_w, new_h) != (w, h):
         image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     dw, dh = (width - new_w) / 2, (height - new_h) / 2

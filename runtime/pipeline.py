@@ -33,7 +33,8 @@ from runtime.reading import Reading, read_chars, weak_insertions
 from runtime.records import NO_REGION_MATCH, Char, Plate, to_box
 from runtime.results import FrameResult, peak_rss_mb
 from runtime.rules import RegionMemory, RegionRules, candidates, choose, load_rules
-from runtime.scheduler import FrameScheduler
+from runtime.scheduler import FRAME_ERRORS, FrameScheduler, frame_error
+from runtime.second_look import second_look
 from runtime.sources import SourceSpec, iter_frames, list_image_paths
 from runtime.video import TrackRun, track_plates
 
@@ -168,10 +169,15 @@ class Predictor:
         det_model: str | None = None,
         ocr_model: str | None = None,
         precision: str | None = None,
+        verify_models: bool = True,
+        aspect: float | None = None,
         **backend_options: Any,
     ) -> None:
+        """``aspect``: the source's width / height, so a zoo with the detector at several input
+        shapes gives the one that pads least (see runtime.model_zoo.find_models)."""
         self.config = config or PipelineConfig()
-        det, ocr = find_models(zoo, det_model, ocr_model, precision)
+        # verify_models: each model file's sha256 is checked against its zoo JSON before it is opened.
+        det, ocr = find_models(zoo, det_model, ocr_model, precision, aspect=aspect, verify=verify_models)
         if isinstance(rules, (str, Path)):
             rules = load_rules(rules)
         elif rules is None and self.config.region:
@@ -213,16 +219,47 @@ class Predictor:
     ) -> list[Plate]:
         """Plates read at ``boxes`` ([N, 4] xyxy image pixels, detector ``scores``): each box is
         cropped with the OCR model's padding, all crops go to the OCR model in one batch."""
+        regions, crops = self._crops(image, boxes)
+        if one_call_per_crop:  # the seed's way, for the benchmark's baseline
+            read = [self.backend.read([c])[0] for c in crops]
+        else:
+            read = self.backend.read(crops) if crops else []
+        plates = self._assemble(boxes, scores, regions, read)
+        if self.config.second_look and plates:
+            plates = self._second_look(image, boxes, plates)
+        return plates
+
+    def read_boxes_async(
+        self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None = None
+    ) -> Future:
+        """A Future for ``read_boxes``: on a streaming backend the crops are queued and this returns
+        at once (the plates are assembled when the OCR results come back). The second look is a
+        synchronous re-read, so it applies on the synchronous path only: run from the OCR stream's
+        completion it would wait on that stream."""
+        regions, crops = self._crops(image, boxes)
+        read = self.backend.read_async(crops)
+        out: Future = Future()
+
+        def done(f: Future) -> None:
+            try:
+                out.set_result(self._assemble(boxes, scores, regions, f.result()))
+            except Exception as e:
+                out.set_exception(e)
+
+        read.add_done_callback(done)
+        return out
+
+    def _crops(self, image: np.ndarray, boxes: np.ndarray) -> tuple[list, list[np.ndarray]]:
         h, w = image.shape[:2]
         meta = self.ocr_meta
         regions = [
             plate_crop_box(to_box(b), w, h, meta.crop_pad_x or 0.0, meta.crop_pad_y or 0.0) for b in boxes
         ]
-        crops = [image[r[1] : r[3], r[0] : r[2]] for r in regions if r is not None]
-        if one_call_per_crop:  # the seed's way, for the benchmark's baseline
-            read = [self.backend.read([c])[0] for c in crops]
-        else:
-            read = self.backend.read(crops) if crops else []
+        return regions, [image[r[1] : r[3], r[0] : r[2]] for r in regions if r is not None]
+
+    def _assemble(
+        self, boxes: np.ndarray, scores: np.ndarray | None, regions: list, read: list
+    ) -> list[Plate]:
         results = iter(read)
         plates = []
         for i, region in enumerate(regions):
@@ -234,12 +271,27 @@ class Predictor:
                     det_score,
                     region,
                     char_dets,
-                    meta.names,
+                    self.ocr_meta.names,
                     self.config,
                     self.region_memory or self.rules,
                 )
             )
         return plates
+
+    def _second_look(self, image: np.ndarray, boxes: np.ndarray, plates: list[Plate]) -> list[Plate]:
+        """Small or doubtful plates read again from re-cut crops (``config.second_look``)."""
+        meta = self.ocr_meta
+        return second_look(
+            image,
+            boxes,
+            plates,
+            self.config,
+            (meta.crop_pad_x or 0.0, meta.crop_pad_y or 0.0),
+            self.backend.read,
+            lambda box, score, region, dets: assemble_plate(
+                box, score, region, dets, meta.names, self.config, self.rules
+            ),
+        )
 
     def predict(self, image: np.ndarray) -> list[Plate]:
         """Plates in one BGR image (no threads)."""
@@ -247,11 +299,18 @@ class Predictor:
         return self.read_plates(image, self.detect(image))
 
     # -- many frames -----------------------------------------------------------------------------
-    def _read_frame(self, frame: Frame, detected: Future, keep_images: bool) -> FrameResult:
+    def _read_frame(self, frame: Frame, detected: Future, keep_images: bool) -> FrameResult | Future:
         image, dets, error = detected.result()
         if error is not None:
             return FrameResult(source=frame.source, frame=frame.index, error=error)
-        plates = self.read_plates(image, dets)
+        if self.backend.reads_async:  # the crops join the OCR stream; the frame completes later
+            return _frame_result(
+                frame, image if keep_images else None, self.read_boxes_async(image, dets.boxes, dets.scores)
+            )
+        try:
+            plates = self.read_plates(image, dets)
+        except FRAME_ERRORS as e:
+            return FrameResult(source=frame.source, frame=frame.index, error=frame_error(frame.source, e))
         return FrameResult(
             source=frame.source, frame=frame.index, plates=plates, image=image if keep_images else None
         )
@@ -329,12 +388,17 @@ class Predictor:
         }
         best = {mode: math.inf for mode in modes}
         cpu = {mode: math.inf for mode in modes}
+        waiting: dict[str, dict[str, float]] = {}
         plates = 0
         for _ in range(max(1, repeat)):
             for mode, start in modes.items():  # interleaved, so a busy spell hits every mode alike
+                wait = self._clocks_reset()
                 t0, c0 = time.perf_counter(), time.process_time()
                 out: list[Any] = list(start())
-                best[mode] = min(best[mode], time.perf_counter() - t0)
+                seconds = time.perf_counter() - t0
+                if seconds < best[mode]:
+                    waiting[mode] = wait(seconds)
+                best[mode] = min(best[mode], seconds)
                 cpu[mode] = min(cpu[mode], time.process_time() - c0)
                 if mode == "pipeline":
                     plates = sum(len(r.plates) for r in out)
@@ -353,6 +417,9 @@ class Predictor:
             "rss_mb": round(peak_rss_mb(), 1),
             # CPU time per frame (all threads): the work each mode does, whatever else runs on the machine.
             "cpu_ms_per_frame": {mode: round(1000 * c / n, 1) for mode, c in cpu.items()},
+            # Share of each mode's (best) run during which a request to each model was outstanding:
+            # the model near 1.0 in the pipeline is the one that bounds its rate.
+            "wait_share": waiting,
             "cpu_count": os.cpu_count(),
             "load_avg_1min": round(os.getloadavg()[0], 2),
             **self.backend.describe(),
@@ -360,6 +427,41 @@ class Predictor:
             "workers": self.scheduler.workers,
             "repeat": max(1, repeat),
         }
+
+    def _clocks_reset(self):
+        """Reset the backend's model clocks; returns ``share(seconds)``: each model's busy time over
+        ``seconds`` of run (see :class:`runtime.backends.base.ModelClock`)."""
+        for clock in self.backend.clocks.values():
+            clock.reset()
+
+        def share(seconds: float) -> dict[str, float]:
+            return {name: round(c.busy_s() / seconds, 3) for name, c in self.backend.clocks.items()}
+
+        return share
+
+
+def _frame_result(frame: Frame, image: np.ndarray | None, reading: Future) -> Future:
+    """The FrameResult once ``reading`` (the frame's plates) completes; an OCR failure on one of its
+    crops becomes that frame's error."""
+    out: Future = Future()
+
+    def done(f: Future) -> None:
+        try:
+            out.set_result(
+                FrameResult(source=frame.source, frame=frame.index, plates=f.result(), image=image)
+            )
+        except Exception as e:
+            out.set_result(
+                FrameResult(
+                    source=frame.source,
+                    frame=frame.index,
+                    error=f"{frame.source} (frame {frame.index}): the OCR model failed on a plate "
+                    f"({type(e).__name__}: {str(e).strip()[:300]})",
+                )
+            )
+
+    reading.add_done_callback(done)
+    return out
 
 
 def _benchmark_frames(source: SourceSpec, frames: int | None) -> list[Frame]:

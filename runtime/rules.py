@@ -300,12 +300,15 @@ class RegionRules:
             pairs = [(str(a), str(b)) for a, b in lookalikes]
         except (TypeError, ValueError):
             raise RulesError(f"{source}: lookalikes must be a list of pairs, got {lookalikes!r}") from None
+        score = d.get("lookalike_score", 0.5)
+        if isinstance(score, bool) or not isinstance(score, (int, float)):
+            raise RulesError(f"{source}: lookalike_score must be a number in (0, 1], got {score!r}")
         try:
             return cls(
                 name=name,
                 patterns=patterns,
                 lookalikes=pairs,
-                lookalike_score=float(d.get("lookalike_score", 0.5)),
+                lookalike_score=float(score),
                 formats=formats,
                 description=str(d.get("description") or ""),
                 members=list(members),
@@ -355,7 +358,11 @@ def _read_yaml(p: Path) -> Any:
     if cached is not None and cached[0] == mtime:
         return cached[1]
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.safe_load(p.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise RulesError(
+            f"{p}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})"
+        ) from None
     except yaml.YAMLError as e:
         raise RulesError(f"{p}: not valid YAML ({e})") from None
     _RAW_CACHE[p] = (mtime, data)

@@ -4,6 +4,12 @@ Detector workers take frame t+1 (and more) while one reader thread runs the seco
 read, order; or track and read on demand) of frame t; results come out in source order, with a
 bounded number of frames in flight. ONNX Runtime and OpenCV release the GIL, so on a 2-core
 device both cores stay busy.
+
+Where frames go to be detected is the backend's (``Backend.detect_lane``): a pool of threads
+calling ``detect`` (onnx), or decode threads feeding the detector's ``predict_batch`` stream with
+requests in flight on the device (degirum). A second stage may return a Future instead of its
+result (a streaming backend's OCR: the frame's crops are queued and the reader thread goes on to
+the next frame); the scheduler waits for it when the frame's turn comes.
 """
 
 from __future__ import annotations
@@ -16,14 +22,31 @@ from typing import Any, TypeVar
 import numpy as np
 
 from runtime.backends import Backend
+from runtime.backends.base import detect_frame
 from runtime.config import PipelineConfig
-from runtime.errors import ImageError
 from runtime.frames import Frame
 from runtime.postprocess import Detections
 
 Detected = tuple[np.ndarray | None, Detections | None, str | None]
 """A frame after the detector: (pixels, detections, None), or (None, None, error) when unreadable."""
 T = TypeVar("T")
+
+
+def _frame_errors() -> tuple[type[BaseException], ...]:
+    import cv2
+
+    return (cv2.error, MemoryError)
+
+
+FRAME_ERRORS = _frame_errors()
+"""What one frame may raise beyond ImageError without it being a bug of ours: OpenCV refusing an
+odd shape, or no memory for a huge image. It becomes that frame's error record."""
+
+
+def frame_error(source: str, error: BaseException) -> str:
+    """One line for a frame that could not be processed: the source and OpenCV's or Python's reason."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return f"{source}: cannot be processed ({type(error).__name__}: {lines[-1][:200]})"
 
 
 class FrameScheduler:
@@ -44,17 +67,14 @@ class FrameScheduler:
         return max(1, min(self.config.detect_workers, self.backend.max_concurrent_detect))
 
     def detect(self, frame: Frame) -> Detected:
-        """Decode ``frame`` and run the plate detector; a frame that cannot be read gives its error."""
-        try:
-            image = frame.load()
-        except ImageError as e:
-            return None, None, str(e)
-        return image, self.backend.detect(image), None
+        """Decode ``frame`` and run the plate detector; a frame that cannot be read, or that the
+        backend fails on, gives its error (naming the frame)."""
+        return detect_frame(self.backend, frame)
 
     def run(
         self,
         frames: Iterable[Frame],
-        second_stage: Callable[..., T],
+        second_stage: Callable[..., T | Future[T]],
         *args: Any,
     ) -> Iterator[T]:
         """Detect frames on the worker pool; ``second_stage(frame, detected_future, *args)`` runs on
@@ -63,7 +83,7 @@ class FrameScheduler:
         what is in flight, then raises."""
         workers = self.workers
         in_flight = workers + self.config.queue_depth
-        det_pool = ThreadPoolExecutor(workers, thread_name_prefix="lpr-detect")
+        det_lane = self.backend.detect_lane(workers, in_flight)
         read_pool = ThreadPoolExecutor(1, thread_name_prefix="lpr-read")
         pending: deque[Future] = deque()
         try:
@@ -75,16 +95,22 @@ class FrameScheduler:
                     break
                 except Exception:  # the source failed (a stream lost for good): finish what is in flight
                     while pending:
-                        yield pending.popleft().result()
+                        yield _outcome(pending.popleft())
                     raise
-                detected = det_pool.submit(self.detect, frame)
+                detected = det_lane.submit(frame)
                 pending.append(read_pool.submit(second_stage, frame, detected, *args))
                 if len(pending) >= in_flight:
-                    yield pending.popleft().result()
+                    yield _outcome(pending.popleft())
             while pending:
-                yield pending.popleft().result()
+                yield _outcome(pending.popleft())
         finally:
             for f in pending:
                 f.cancel()
-            det_pool.shutdown(wait=True, cancel_futures=True)
+            det_lane.close()
             read_pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _outcome(second_stage: Future) -> Any:
+    """A second stage's result; one that completes later (a streaming read) returned a Future."""
+    result = second_stage.result()
+    return result.result() if isinstance(result, Future) else result

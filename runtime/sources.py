@@ -46,7 +46,12 @@ def list_image_paths(spec: str | os.PathLike) -> list[Path]:
     if p.is_file():
         return [p]
     if p.is_dir():
-        paths = sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+        # Broken links are listed too: each becomes an error record saying why, not a silent gap.
+        paths = sorted(
+            q
+            for q in p.rglob("*")
+            if q.suffix.lower() in IMAGE_SUFFIXES and (q.is_file() or (q.is_symlink() and not q.exists()))
+        )
         if not paths:
             raise SourceError(f"{p}: the folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         return paths

@@ -29,6 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,10 @@ class _Capture:
         """The last frame's time in the source (files), else None."""
         return None
 
+    def seek(self, index: int) -> bool:
+        """Go to frame ``index`` (files); False when the source cannot seek."""
+        return False
+
     def release(self) -> None:
         raise NotImplementedError
 
@@ -112,7 +117,11 @@ class _CvCapture(_Capture):
                 cv2.CAP_PROP_READ_TIMEOUT_MSEC,
                 int(config.read_timeout_s * 1000),
             ]
-            cap = self._open_ffmpeg(cv2, spec, params, config if kind == "url" else None)
+            from runtime.paths import readable_by_opencv
+
+            # A file name that is not UTF-8 would crash OpenCV: it opens a link with an ASCII name.
+            with readable_by_opencv(spec) if kind == "file" else nullcontext(spec) as target:
+                cap = self._open_ffmpeg(cv2, target, params, config if kind == "url" else None)
         if not cap.isOpened():
             cap.release()
             raise SourceError(
@@ -145,6 +154,11 @@ class _CvCapture(_Capture):
                 return cv2.VideoCapture(spec, cv2.CAP_FFMPEG, params)
             finally:
                 del os.environ[key]
+
+    def seek(self, index: int) -> bool:
+        import cv2
+
+        return bool(self._cap.set(cv2.CAP_PROP_POS_FRAMES, index))
 
     def read(self) -> np.ndarray | None:
         ok, image = self._cap.read()
@@ -273,6 +287,8 @@ class StreamStats:
     frames_missed: int = 0
     """Frames the source sent while it was unreachable (estimated from its frame rate)."""
     reconnects: int = 0
+    frames_unreadable: int = 0
+    """A file's frames that could not be decoded (each a frame_unreadable event), skipped."""
     outages: list[Outage] = field(default_factory=list)
     """In order; the last one not ``restored`` when the source gave up."""
 
@@ -481,6 +497,8 @@ class StreamSource:
         if self._cap is None:
             return None
         image = self._cap.read()
+        if image is None:
+            image = self._skip_unreadable()
         if image is not None:
             return self._make_frame(image)
         self._check_file_end()
@@ -510,6 +528,8 @@ class StreamSource:
                 image = self._cap.read() if self._cap is not None else None
                 waited = time.monotonic() - asked
                 if image is None and not self.live:
+                    image = self._skip_unreadable()
+                if image is None and not self.live:
                     self._check_file_end()
                     break
                 if image is not None and not self._buffer.put(self._make_frame(image)):
@@ -536,6 +556,35 @@ class StreamSource:
                 self._cap.release()
                 self._cap = None
             self._buffer.finish(error)
+
+    def _skip_unreadable(self) -> np.ndarray | None:
+        """A file's read failed before the end its header announces: seek past the frame and read
+        on. When a later frame decodes, each skipped one is reported (frame_unreadable, by
+        number) and the reading goes on from there; when none does within ``max_bad_frames`` the
+        file simply ended early (truncated: _check_file_end reports it) and None is returned."""
+        expected = self.frame_count
+        if self._cap is None or expected is None:
+            return None
+        first_bad = self._next_index
+        for index in range(first_bad + 1, min(expected, first_bad + 1 + self.config.max_bad_frames)):
+            if not self._cap.seek(index):
+                break
+            image = self._cap.read()
+            if image is None:
+                continue
+            for bad in range(first_bad, index):
+                self.stats.frames_unreadable += 1
+                self._emit(
+                    {
+                        "event": "frame_unreadable",
+                        "source": self.name,
+                        "frame": bad,
+                        "reason": "the frame cannot be decoded (corrupt data); skipped",
+                    }
+                )
+            self._next_index = index
+            return image
+        return None
 
     def _check_file_end(self) -> None:
         """A stream_truncated event when a file ended before the frame count its header announces."""

@@ -42,6 +42,12 @@ def stage_main(
     command could not run as asked). Anything else is a bug and shows its traceback. Hydra discards
     a task's return value, hence ``sys.exit``.
     """
+    from stage.config_types import check_config_types
+
+    problems = check_config_types(cfg)  # before any work: a wrong-typed value fails late otherwise
+    if problems:
+        print("error: " + "; ".join(problems), file=sys.stderr)
+        sys.exit(2)
     try:
         result = run(cfg)
         code = result if isinstance(result, int) else 0

@@ -28,3 +28,7 @@ def shared_datasets() -> Path:
 def _runs_in_tmp(tmp_path_factory, monkeypatch):
     """Stage runs started by tests write under a temporary folder, never into the source tree."""
     monkeypatch.setenv("LPR_RUNS", str(tmp_path_factory.getbasetemp() / "runs"))
+    # One registry of this session's own checkpoints, whatever paths.runs a test gives its stages.
+    monkeypatch.setenv(
+        "LPR_TRUSTED_CHECKPOINTS", str(tmp_path_factory.getbasetemp() / "trusted_checkpoints.sha256")
+    )

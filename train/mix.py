@@ -29,7 +29,7 @@ import numpy as np
 import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from data.manifest import read_manifest
+from data.manifest import access_options, read_manifest
 from stage.config import CONF_DIR
 from stage.files import sha256_file
 from train.errors import DataMixError
@@ -43,6 +43,8 @@ class Source:
     manifest: Path
     weight: float
     label: str  # short name for folders and reports
+    access: dict[str, Any] = field(default_factory=dict)
+    """read_manifest's roots / allow_outside (from paths.data_roots, paths.allow_outside_roots)."""
 
     def __str__(self) -> str:
         return f"{self.label} ({self.manifest}, weight {self.weight:g})"
@@ -128,7 +130,20 @@ def parse_sources(data: Any, paths: DictConfig) -> list[Source]:
         if not path.is_file():
             raise DataMixError(f"data[{i}]: no manifest at {path}")
         label = str(entry.get("name") or (path.parent.name if path.name == "labels.jsonl" else path.stem))
-        sources.append(Source(manifest=path.resolve(), weight=weight, label=label))
+        sources.append(
+            Source(
+                manifest=path.resolve(),
+                weight=weight,
+                label=label,
+                access=access_options(
+                    {
+                        "paths": OmegaConf.to_container(paths, resolve=True)
+                        if OmegaConf.is_config(paths)
+                        else paths
+                    }
+                ),
+            )
+        )
     if sum(s.weight for s in sources) <= 0:
         raise DataMixError("all data weights are zero")
     return sources
@@ -155,7 +170,7 @@ def _export_settings(task: str, model_cfg: DictConfig, mix_cfg: DictConfig) -> d
 
 def source_key(source: Source, settings: dict[str, Any]) -> str:
     """Hash of the conversion's inputs: manifest bytes, every named image's size and mtime, settings."""
-    manifest = read_manifest(source.manifest)
+    manifest = read_manifest(source.manifest, **source.access)
     h = hashlib.sha256()
     h.update(json.dumps(settings, sort_keys=True).encode())
     h.update(sha256_file(source.manifest).encode())
@@ -172,7 +187,7 @@ def source_key(source: Source, settings: dict[str, Any]) -> str:
 def _export_source(source: Source, task: str, settings: dict[str, Any], out: Path) -> str:
     from data.exporters import export_det, export_ocr
 
-    manifest = read_manifest(source.manifest)
+    manifest = read_manifest(source.manifest, **source.access)
     if manifest.issues:
         raise DataMixError(
             f"{source.manifest}: {len(manifest.issues)} malformed lines, first: {manifest.issues[0]} "

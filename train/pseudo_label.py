@@ -175,6 +175,7 @@ def pseudo_label(
     batch: int = 32,
     max_overlap: float = 0.6,
     height_ratio: float = 1.4,
+    access: dict | None = None,
 ) -> PseudoLabelReport:
     """Read every text-only plate of ``manifests`` with the OCR ``weights``; write the accepted ones."""
     from train.run import _check_weights
@@ -195,7 +196,7 @@ def pseudo_label(
     written: list[LabeledImage] = []
     examples: dict[str, list[tuple[np.ndarray, list[Char], str]]] = {r: [] for r in RULES}
     for path in manifests:
-        manifest = read_manifest(path)
+        manifest = read_manifest(path, **(access or {}))
         for issue in manifest.issues:
             report.skipped["malformed manifest line"] += 1
             print(f"  {issue}")
@@ -297,9 +298,15 @@ def run_pseudo_label(cfg: DictConfig) -> PseudoLabelReport:
         raise UsageError(
             f"action=pseudo_label reads characters: use model=plate_ocr (got model={cfg.model.name})"
         )
+    from train.checkpoints import registry_path, require_trusted
+
+    require_trusted(
+        Path(str(pl.weights)), registry_path(cfg), cfg.get("trust_checkpoint", False), "pseudo_label.weights"
+    )
     offline.prepare(cfg.ultralytics_dir)
     src = OmegaConf.to_container(pl.src, resolve=True) if OmegaConf.is_list(pl.src) else [str(pl.src)]
-    manifests = [s.manifest for s in parse_sources(src, cfg.paths)]
+    sources = parse_sources(src, cfg.paths)
+    manifests = [s.manifest for s in sources]
     out = Path(pl.out) if pl.out else run_dir()
     report = pseudo_label(
         Path(str(pl.weights)),
@@ -311,6 +318,7 @@ def run_pseudo_label(cfg: DictConfig) -> PseudoLabelReport:
         count_conf=float(pl.count_conf),
         iou=float(pl.iou),
         max_plates=pl.max_plates,
+        access=sources[0].access if sources else None,
         sheet=int(pl.sheet),
         max_overlap=float(pl.max_overlap),
         height_ratio=float(pl.height_ratio),

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from stage.runs import output_dir
 from train import offline
 from train.architecture import lpr_info, write_model_yaml
+from train.checkpoints import UntrustedCheckpointError, record_checkpoint, registry_path, require_trusted
 from train.errors import TrainError
 from train.mix import prepare_data, write_training_set
 
@@ -94,11 +95,22 @@ def _init_from(model, init: Path, task: str) -> int:
     return len(fitting)
 
 
-def _unfinished(last: Path) -> bool:
+def _unfinished(last: Path, cfg: DictConfig | None = None) -> bool:
     import torch
 
+    if cfg is not None:  # unpickled only when a run here wrote it (or the user vouches for it)
+        require_trusted(last, registry_path(cfg), cfg.get("trust_checkpoint", False), "resume")
     ckpt = torch.load(last, map_location="cpu", weights_only=False)
     return ckpt.get("optimizer") is not None and int(ckpt.get("epoch", -1)) >= 0
+
+
+def _trusted_quietly(last: Path, cfg: DictConfig) -> bool:
+    try:
+        require_trusted(last, registry_path(cfg), cfg.get("trust_checkpoint", False), "resume")
+    except UntrustedCheckpointError as e:
+        print(f"skipped: {e}")
+        return False
+    return True
 
 
 def find_resume(cfg: DictConfig) -> Path:
@@ -107,7 +119,7 @@ def find_resume(cfg: DictConfig) -> Path:
         root = Path(cfg.paths.runs) / "train" / str(cfg.model.name)
         candidates = sorted(root.glob("*/weights/last.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
         for last in candidates:
-            if _unfinished(last):
+            if _trusted_quietly(last, cfg) and _unfinished(last, cfg):
                 return last
         raise TrainError(
             f"resume=true: no unfinished {cfg.model.name} run under {root} "
@@ -117,7 +129,7 @@ def find_resume(cfg: DictConfig) -> Path:
     last = path / "weights" / "last.pt" if path.is_dir() else path
     if not last.is_file():
         raise TrainError(f"resume={path}: no {last}")
-    if not _unfinished(last):
+    if not _unfinished(last, cfg):
         raise TrainError(
             f"resume={path}: that run finished (no optimizer state in {last}); start a new run with "
             f"init={last}"
@@ -132,6 +144,9 @@ def train(cfg: DictConfig, callbacks: dict[str, Callable] | None = None) -> Trai
     offline.prepare(cfg.ultralytics_dir)
     from ultralytics import YOLO
 
+    registry = registry_path(cfg)
+    if cfg.init:  # checked before any work: a .pt is unpickled only when it is ours or vouched for
+        require_trusted(Path(str(cfg.init)), registry, cfg.get("trust_checkpoint", False), "init")
     if cfg.resume:
         last = find_resume(cfg)
         run_dir = last.parent.parent
@@ -139,6 +154,7 @@ def train(cfg: DictConfig, callbacks: dict[str, Callable] | None = None) -> Trai
         prepared = prepare_data(saved)  # the cached data (rebuilt identically if it was cleaned away)
         print(f"resuming {run_dir} from {last}")
         model = YOLO(str(last), task="detect")
+        _record_saves(model, registry)
         _add_callbacks(model, callbacks)
         start = time.time()
         model.train(resume=str(last), device=str(cfg.device), workers=int(cfg.workers))
@@ -150,6 +166,7 @@ def train(cfg: DictConfig, callbacks: dict[str, Callable] | None = None) -> Trai
     print(prepared.summary())
     write_training_set(prepared, run_dir / "training_set.json")
     model = YOLO(str(write_model_yaml(cfg.model, run_dir)), task="detect")
+    _record_saves(model, registry)
     transferred = None
     if cfg.init:
         transferred = _init_from(model, Path(str(cfg.init)), str(cfg.model.task))
@@ -181,6 +198,17 @@ def new_run_dir(cfg: DictConfig) -> Path:
     return run_dir
 
 
+def _record_saves(model, registry: Path) -> None:
+    """Every best.pt / last.pt the trainer saves goes into the registry of our own checkpoints."""
+
+    def record(trainer) -> None:
+        for path in (getattr(trainer, "last", None), getattr(trainer, "best", None)):
+            if path is not None and Path(path).is_file():
+                record_checkpoint(path, registry)
+
+    model.add_callback("on_model_save", record)
+
+
 def _add_callbacks(model, callbacks: dict[str, Callable] | None) -> None:
     for event, fn in (callbacks or {}).items():
         model.add_callback(event, fn)
@@ -205,6 +233,9 @@ def _finish(
     best, last = run_dir / "weights" / "best.pt", run_dir / "weights" / "last.pt"
     if not best.is_file():
         raise TrainError(f"training ended without {best} (see Ultralytics' output above)")
+    for weights in (best, last):  # Ultralytics strips the optimizer from both at the end: new hashes
+        if weights.is_file():
+            record_checkpoint(weights, registry_path(cfg))
     rows = read_results(run_dir / "results.csv")
     training_set = (
         json.loads((run_dir / "training_set.json").read_text())

@@ -1,4 +1,7 @@
-"""``python -m data action=synth kind=crops|scenes|video n=N [start=K] seed=S out=DIR [styles=[eu,es]]``."""
+"""``python -m data action=synth kind=crops|scenes|video|swap|negatives n=N [start=K] seed=S out=DIR``
+
+``styles=[eu,es]`` picks synthetic plate styles; kind=swap|negatives read conf/swap/ (``swap=heldout_us``).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ def action_synth(cfg: DictConfig) -> int:
     out = runs.output_dir(cfg)
     if cfg.kind == "video":
         return _video(cfg, Path(out))
+    if cfg.kind in ("swap", "negatives"):
+        return _swap(cfg, Path(out))
     options = OmegaConf.to_container(cfg.synth, resolve=True)
     assert isinstance(options, dict)
     options["model"] = OmegaConf.to_container(cfg.model, resolve=True)
@@ -40,6 +45,32 @@ def action_synth(cfg: DictConfig) -> int:
         **options,
     )
     print(f"backgrounds: {', '.join(str(m) for m in manifests) or 'procedural only'}")
+    print(f"manifest: {path}")
+    return 0
+
+
+def _swap(cfg: DictConfig, out: Path) -> int:
+    from data.synth.swap import generate_swap
+
+    options = OmegaConf.to_container(cfg.synth, resolve=True)
+    swap = OmegaConf.to_container(cfg.swap, resolve=True)
+    assert isinstance(options, dict) and isinstance(swap, dict)
+    options["model"] = OmegaConf.to_container(cfg.model, resolve=True)
+    options["paths"] = OmegaConf.to_container(cfg.paths, resolve=True)
+    styles = None
+    if cfg.styles:
+        styles = [str(s) for s in cfg.styles] if OmegaConf.is_list(cfg.styles) else [str(cfg.styles)]
+    path = generate_swap(
+        str(cfg.kind),
+        int(cfg.n),
+        int(cfg.seed),
+        out,
+        swap=swap,
+        styles=styles,
+        start=int(cfg.start),
+        **options,
+    )
+    print(f"swap role {swap['role']}: scenes {', '.join(str(e['dataset']) for e in swap['scenes'])}")
     print(f"manifest: {path}")
     return 0
 

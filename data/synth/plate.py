@@ -436,6 +436,8 @@ def _emblem(img, ink, kind: str | None, x: float, y: float, w: float, cap: float
             cv2.LINE_AA,
         )
         cv2.circle(img, (cx, int(round(y + cap * 0.75))), max(1, r // 2), (60, 60, 60), 1, cv2.LINE_AA)
+    elif kind == "arms":  # a coat of arms between the groups (SK, HR, AT, CH): colour, never ink
+        _arms(img, x, y, w, cap, rng)
     elif kind == "state":  # a state's outline or a logo between the groups
         n = int(rng.integers(5, 9))
         ang = np.sort(rng.uniform(0, 2 * np.pi, n))
@@ -444,6 +446,89 @@ def _emblem(img, ink, kind: str | None, x: float, y: float, w: float, cap: float
         cv2.fillPoly(ink, [np.round(pts).astype(np.int32)], 255, cv2.LINE_AA)
     else:
         cv2.circle(ink, (cx, int(round(y + cap / 2))), max(1, int(round(w * 0.2))), 255, -1, cv2.LINE_AA)
+
+
+_ARMS_RED, _ARMS_WHITE, _ARMS_BLUE = (40, 30, 200), (240, 240, 240), (150, 60, 20)
+
+
+def _arms(img, x: float, y: float, w: float, cap: float, rng) -> None:
+    """A heraldic shield (flat top, pointed foot) with one of a few national designs: a red field
+    with a white cross or double cross, red-white checks, or red-white-red bars. Drawn in colour on
+    the plate, so it is never part of the character ink."""
+    sw, sh = w * 0.9, cap * 0.82
+    x0, y0 = x + (w - sw) / 2, y + (cap - sh) / 2
+    if sw < 3 or sh < 4:
+        return
+    outline = np.array(
+        [[x0, y0], [x0 + sw, y0], [x0 + sw, y0 + sh * 0.62], [x0 + sw / 2, y0 + sh], [x0, y0 + sh * 0.62]]
+    )
+    H, W = img.shape[:2]
+    mask = np.zeros((H, W), np.uint8)
+    cv2.fillPoly(mask, [np.round(outline).astype(np.int32)], 255, cv2.LINE_AA)
+    design = int(rng.integers(4))
+    field = np.zeros_like(img)
+    field[:] = _ARMS_RED
+    i = lambda v: int(round(v))  # noqa: E731
+    t = max(1, i(sw * 0.14))
+    if design == 0:  # white cross (CH)
+        cv2.rectangle(
+            field,
+            (i(x0 + sw / 2 - t / 2), i(y0 + sh * 0.15)),
+            (i(x0 + sw / 2 + t / 2), i(y0 + sh * 0.75)),
+            _ARMS_WHITE,
+            -1,
+        )
+        cv2.rectangle(
+            field,
+            (i(x0 + sw * 0.2), i(y0 + sh * 0.38)),
+            (i(x0 + sw * 0.8), i(y0 + sh * 0.38 + t)),
+            _ARMS_WHITE,
+            -1,
+        )
+    elif design == 1:  # white double cross over blue hills (SK)
+        cv2.rectangle(
+            field,
+            (i(x0 + sw / 2 - t / 2), i(y0 + sh * 0.1)),
+            (i(x0 + sw / 2 + t / 2), i(y0 + sh * 0.7)),
+            _ARMS_WHITE,
+            -1,
+        )
+        for fy, fw in ((0.25, 0.25), (0.45, 0.35)):
+            cv2.rectangle(
+                field,
+                (i(x0 + sw * (0.5 - fw)), i(y0 + sh * fy)),
+                (i(x0 + sw * (0.5 + fw)), i(y0 + sh * fy + t * 0.8)),
+                _ARMS_WHITE,
+                -1,
+            )
+        cv2.ellipse(
+            field,
+            (i(x0 + sw / 2), i(y0 + sh * 0.85)),
+            (i(sw * 0.45), i(sh * 0.2)),
+            0,
+            180,
+            360,
+            _ARMS_BLUE,
+            -1,
+        )
+    elif design == 2:  # red and white checks (HR)
+        n = 5
+        for r in range(n):
+            for c in range(n):
+                if (r + c) % 2:
+                    cv2.rectangle(
+                        field,
+                        (i(x0 + c * sw / n), i(y0 + r * sh / n)),
+                        (i(x0 + (c + 1) * sw / n), i(y0 + (r + 1) * sh / n)),
+                        _ARMS_WHITE,
+                        -1,
+                    )
+    else:  # red-white-red bars (AT)
+        cv2.rectangle(field, (i(x0), i(y0 + sh / 3)), (i(x0 + sw), i(y0 + sh * 0.62)), _ARMS_WHITE, -1)
+    img[:] = draw.alpha_blend(img, mask, field)
+    cv2.polylines(
+        img, [np.round(outline).astype(np.int32)], True, (60, 60, 60), max(1, i(sw * 0.04)), cv2.LINE_AA
+    )
 
 
 def _pseudo_glyph(ink, x: float, y: float, w: float, cap: float, rng) -> None:

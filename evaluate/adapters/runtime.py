@@ -27,6 +27,7 @@ class RuntimeAdapter:
         precision: str | None = None,
         threads: int | None = None,
         det_conf: float | None = None,
+        verify_models: bool = True,
         **options: Any,
     ):
         from runtime.config import PipelineConfig
@@ -45,6 +46,7 @@ class RuntimeAdapter:
             det_model=det_model,
             ocr_model=ocr_model,
             precision=precision,
+            verify_models=verify_models,
         )
         self.backend_name = backend
         self._timings: dict[str, list[float]] = {"det": [], "ocr": []}

@@ -7,7 +7,12 @@ pipeline's and identical for all backends.
 
 from __future__ import annotations
 
+import threading
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -17,6 +22,54 @@ from runtime.geometry import Letterbox, letterbox
 from runtime.metadata import ModelMetadata
 from runtime.model_zoo import ZooModel
 from runtime.postprocess import Detections, decode_yolov8
+
+
+class ModelClock:
+    """Wall time during which at least one request to a model is outstanding (sent, not answered).
+
+    Over a run, ``busy_s / run time`` is the share of time spent waiting on that model: near 1 for
+    the model that bounds the rate, lower for one that has slack (the benchmark prints both).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._outstanding = 0
+        self._since = 0.0
+        self._busy = 0.0
+        self.peak = 0
+        """The most requests outstanding at once since the last reset (1: one at a time)."""
+
+    def start(self) -> None:
+        with self._lock:
+            if self._outstanding == 0:
+                self._since = time.perf_counter()
+            self._outstanding += 1
+            self.peak = max(self.peak, self._outstanding)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._outstanding -= 1
+            if self._outstanding == 0:
+                self._busy += time.perf_counter() - self._since
+
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        self.start()
+        try:
+            yield
+        finally:
+            self.stop()
+
+    def busy_s(self) -> float:
+        with self._lock:
+            open_interval = time.perf_counter() - self._since if self._outstanding else 0.0
+            return self._busy + open_interval
+
+    def reset(self) -> None:
+        with self._lock:
+            self._busy = 0.0
+            self._since = time.perf_counter()
+            self.peak = self._outstanding
 
 
 def preprocess(image: np.ndarray, meta: ModelMetadata) -> tuple[np.ndarray, Letterbox]:
@@ -70,11 +123,16 @@ class Backend(ABC):
     name: str = "?"
     max_concurrent_detect: int = 1
     """How many ``detect`` calls may run at once (threads); the pipeline respects it."""
+    reads_async: bool = False
+    """True when ``read_async`` queues crops without waiting (a streaming backend): the pipeline
+    then sends the crops of the next frames before the current frame's come back."""
 
     def __init__(self, det: ZooModel, ocr: ZooModel, config: PipelineConfig) -> None:
         self.det = det
         self.ocr = ocr
         self.config = config
+        self.clocks = {"detector": ModelClock(), "ocr": ModelClock()}
+        """Time spent waiting on each model (see :class:`ModelClock`)."""
 
     @abstractmethod
     def detect(self, image: np.ndarray) -> Detections:
@@ -83,6 +141,21 @@ class Backend(ABC):
     @abstractmethod
     def read(self, crops: list[np.ndarray]) -> list[Detections]:
         """Characters in each plate crop (one batch per frame): boxes in that crop's pixels."""
+
+    def detect_lane(self, workers: int, in_flight: int) -> DetectLane:
+        """Where the pipeline sends frames to be decoded and detected, ``in_flight`` at most at a
+        time: by default a pool of ``workers`` threads calling ``detect``; a streaming backend keeps
+        its requests in flight on the device instead."""
+        return PoolDetectLane(self, workers)
+
+    def read_async(self, crops: list[np.ndarray]) -> Future:
+        """A Future for ``read(crops)``; here computed at once (see ``reads_async``)."""
+        future: Future = Future()
+        try:
+            future.set_result(self.read(crops))
+        except Exception as e:
+            future.set_exception(e)
+        return future
 
     def close(self) -> None:  # noqa: B027 - optional hook: backends without resources keep this no-op
         """Release the models (the backend is unusable afterwards)."""
@@ -93,3 +166,53 @@ class Backend(ABC):
             "det_model": str(self.det.model_path),
             "ocr_model": str(self.ocr.model_path),
         }
+
+
+DetectedFrame = tuple[np.ndarray | None, Detections | None, str | None]
+"""(image, plates, None) for a frame that was read, (None, None, error message) for one that failed."""
+
+
+def frame_error(frame, error: Exception) -> str:
+    """The message of a frame the backend failed on: names the frame, says what failed."""
+    what = f"{type(error).__name__}: {str(error).strip()[:300]}"
+    return f"{frame.source} (frame {frame.index}): the plate detector failed on this frame ({what})"
+
+
+def detect_frame(backend: Backend, frame) -> DetectedFrame:
+    """Decode one frame and find its plates; a frame that cannot be decoded, or that the backend
+    fails on (a shape it cannot letterbox, a device error), gives an error record naming it."""
+    from runtime.errors import ImageError
+
+    try:
+        image = frame.load(backend.config.max_image_pixels)
+    except ImageError as e:
+        return None, None, str(e)
+    try:
+        return image, backend.detect(image), None
+    except Exception as e:  # any failure on one frame is that frame's error; the run goes on
+        return None, None, frame_error(frame, e)
+
+
+class DetectLane(ABC):
+    """Frames in, Futures of :data:`DetectedFrame` out (one per frame); ``close`` waits for the work."""
+
+    @abstractmethod
+    def submit(self, frame) -> Future: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class PoolDetectLane(DetectLane):
+    """Threads each decoding a frame and calling ``detect`` (ONNX Runtime and OpenCV release the GIL,
+    so on a 2-core device two frames are detected at once)."""
+
+    def __init__(self, backend: Backend, workers: int) -> None:
+        self._backend = backend
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="lpr-detect")
+
+    def submit(self, frame) -> Future:
+        return self._pool.submit(detect_frame, self._backend, frame)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

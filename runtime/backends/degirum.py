@@ -15,11 +15,23 @@ Post-processing:
 
 from __future__ import annotations
 
+import functools
+import threading
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
 
-from runtime.backends.base import Backend, BackendError, check_output_layout, decode_chars, decode_plates
+from runtime.backends.base import (
+    Backend,
+    BackendError,
+    DetectLane,
+    check_output_layout,
+    decode_chars,
+    decode_plates,
+    frame_error,
+)
+from runtime.backends.degirum_stream import HeldBatch, ModelStream, chain, gather
 from runtime.config import PipelineConfig
 from runtime.geometry import Letterbox
 from runtime.metadata import ModelMetadata
@@ -54,8 +66,12 @@ def detections_from_results(result: Any, width: int, height: int) -> Detections:
 
 
 class DegirumBackend(Backend):
+    """Sync calls (``detect``, ``read``) for one frame at a time; streams for many (see
+    :meth:`detect_lane`): while a pipeline runs, every request to either model goes through that
+    model's ``predict_batch`` stream, so one PySDK model object is never used by two threads."""
+
     name = "degirum"
-    max_concurrent_detect = 1  # one PySDK model object is not shared between threads
+    reads_async = True
 
     def __init__(
         self,
@@ -86,6 +102,18 @@ class DegirumBackend(Backend):
         self.ocr_model, self.ocr_raw = self._load(
             ocr, zoo_url, token, config.ocr_decode_conf, config.ocr_iou, config.max_chars
         )
+        # Frames decoded at once on the host while the device works (the lane's loader threads).
+        self.max_concurrent_detect = config.detect_workers
+        self.ocr_batch = config.ocr_batch or _compiled_batch(ocr)
+        if self.ocr_batch > 1:
+            # The device scheduler runs this many OCR inputs before switching back to the detector;
+            # on Hailo the network is configured for that batch too.
+            self.ocr_model.eager_batch_size = self.ocr_batch
+            if ocr.runtime == "HAILORT":
+                self.ocr_model.extra_device_params = {"HAILO_BATCH_SIZE": self.ocr_batch}
+        self._streams: _Streams | None = None
+        self._stream_users = 0
+        self._stream_lock = threading.Lock()
 
     def _load(
         self, model: ZooModel, zoo_url: str | None, token: str | None, conf: float, iou: float, max_det: int
@@ -130,33 +158,89 @@ class DegirumBackend(Backend):
             raise BackendError(f"{self.det.json_path}: raw outputs are only available from ONNX models")
         return self._raw_tensor(self.det_model.predict(image), self.det)
 
-    def detect(self, image: np.ndarray) -> Detections:
-        h, w = image.shape[:2]
-        result = self.det_model.predict(image)
+    def _plates(self, result: Any, width: int, height: int) -> Detections:
         if not self.det_raw:
-            return detections_from_results(result, w, h)
-        lb = _letterbox_params(h, w, self.det.meta)
-        return decode_plates(self._raw_tensor(result, self.det), self.det.meta, lb, w, h, self.config)
+            return detections_from_results(result, width, height)
+        lb = _letterbox_params(height, width, self.det.meta)
+        return decode_plates(
+            self._raw_tensor(result, self.det), self.det.meta, lb, width, height, self.config
+        )
+
+    def _chars(self, result: Any, width: int, height: int) -> Detections:
+        if not self.ocr_raw:
+            return detections_from_results(result, width, height)
+        lb = _letterbox_params(height, width, self.ocr.meta)
+        return decode_chars(self._raw_tensor(result, self.ocr), self.ocr.meta, lb, width, height, self.config)
+
+    def detect(self, image: np.ndarray) -> Detections:
+        if self._streams is not None:
+            return self.detect_async(image).result()
+        h, w = image.shape[:2]
+        with self.clocks["detector"].timing():
+            result = self.det_model.predict(image)
+        return self._plates(result, w, h)
 
     def read(self, crops: list[np.ndarray]) -> list[Detections]:
         if not crops:
             return []
-        out = []
-        for crop, result in zip(crops, self.ocr_model.predict_batch(crops), strict=True):
-            h, w = crop.shape[:2]
-            if self.ocr_raw:
-                lb = _letterbox_params(h, w, self.ocr.meta)
-                out.append(
-                    decode_chars(self._raw_tensor(result, self.ocr), self.ocr.meta, lb, w, h, self.config)
+        if self._streams is not None:
+            return self.read_async(crops).result()
+        with self.clocks["ocr"].timing():
+            results = list(self.ocr_model.predict_batch(crops))
+        return [self._chars(r, c.shape[1], c.shape[0]) for c, r in zip(crops, results, strict=True)]
+
+    # -- streaming: predict_batch with requests in flight (runtime/backends/degirum_stream.py) -----
+    def detect_lane(self, workers: int, in_flight: int) -> DetectLane:
+        """Frames decoded on ``workers`` host threads, then streamed to the detector with up to
+        ``in_flight`` on the device; the OCR model's stream opens alongside, for the crops."""
+        return StreamDetectLane(self, workers, in_flight)
+
+    def open_streams(self, in_flight: int) -> None:
+        """Start both models' streams (nested runs share them; each ``open`` needs a ``close``)."""
+        with self._stream_lock:
+            self._stream_users += 1
+            if self._streams is None:
+                self._streams = _Streams(self, in_flight)
+
+    def close_streams(self) -> None:
+        with self._stream_lock:
+            self._stream_users -= 1
+            if self._stream_users > 0 or self._streams is None:
+                return
+            streams, self._streams = self._streams, None
+        streams.close()
+
+    def detect_async(self, image: np.ndarray) -> Future:
+        """A Future for ``detect(image)`` through the detector's stream (open_streams first)."""
+        h, w = image.shape[:2]
+        return chain(self._require_streams().det.submit(image), lambda r: self._plates(r, w, h))
+
+    def read_async(self, crops: list[np.ndarray]) -> Future:
+        """A Future for ``read(crops)``: the crops join the OCR stream (held for a batch when the
+        OCR model has one) without waiting for earlier frames' crops to come back."""
+        streams = self._streams
+        if streams is None:
+            return super().read_async(crops)
+        return gather(
+            [
+                chain(
+                    streams.ocr_batch.submit(c),
+                    functools.partial(self._chars, width=c.shape[1], height=c.shape[0]),
                 )
-            else:
-                out.append(detections_from_results(result, w, h))
-        return out
+                for c in crops
+            ]
+        )
+
+    def _require_streams(self) -> _Streams:
+        if self._streams is None:
+            raise BackendError("degirum: the streams are not open (use detect_lane or open_streams)")
+        return self._streams
 
     def describe(self) -> dict:
         return {
             **super().describe(),
             "host": self.host,
+            "ocr_batch": self.ocr_batch,
             "postprocess": {
                 "det": "runtime" if self.det_raw else "degirum",
                 "ocr": "runtime" if self.ocr_raw else "degirum",
@@ -164,4 +248,95 @@ class DegirumBackend(Backend):
         }
 
     def close(self) -> None:
+        if self._streams is not None:
+            self._streams.close()
+            self._streams = None
         self.det_model = self.ocr_model = None
+
+
+def _compiled_batch(model: ZooModel) -> int:
+    """The batch the zoo JSON says the model was built for (``DEVICE[0].EagerBatchSize``), else 1."""
+    import json
+
+    try:
+        device = (json.loads(model.json_path.read_text()).get("DEVICE") or [{}])[0]
+        return max(1, int(device.get("EagerBatchSize", 1)))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 1
+
+
+class _Streams:
+    """The two models' streams of one run, and the OCR batch in front of the OCR stream."""
+
+    def __init__(self, backend: DegirumBackend, in_flight: int) -> None:
+        config = backend.config
+
+        def describe(model: ZooModel):
+            # PySDK wraps the cause in "Failed to perform model '<name>' inference: ..." (twice, at times).
+            return lambda e: f"DeGirum, {model.name}: {str(e).split(' inference: ')[-1].strip()[:300]}"
+
+        self.det = ModelStream(
+            backend.det_model, "detector", in_flight, backend.clocks["detector"], describe(backend.det)
+        )
+        # Crops of every frame in flight may be queued at once.
+        ocr_depth = in_flight * max(1, min(config.max_plates, 4))
+        self.ocr = ModelStream(
+            backend.ocr_model, "ocr", ocr_depth, backend.clocks["ocr"], describe(backend.ocr)
+        )
+        self.ocr_batch = HeldBatch(self.ocr.submit, backend.ocr_batch, config.ocr_batch_wait_ms / 1000)
+
+    def close(self) -> None:
+        self.ocr_batch.close()
+        self.det.close()
+        self.ocr.close()
+
+
+class StreamDetectLane(DetectLane):
+    """Frames decoded on host threads, then streamed to the detector; results as Futures of
+    (image, plates, error). A frame that fails (undecodable, or one the device fails on) gives its
+    error record; the frames around it are not affected."""
+
+    def __init__(self, backend: DegirumBackend, workers: int, in_flight: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._backend = backend
+        backend.open_streams(in_flight)
+        self._pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix="lpr-decode")
+
+    def submit(self, frame) -> Future:
+        from runtime.errors import ImageError
+
+        out: Future = Future()
+
+        def decoded(loading: Future) -> None:
+            if loading.cancelled():
+                out.cancel()
+                return
+            try:
+                image = loading.result()
+            except ImageError as e:
+                out.set_result((None, None, str(e)))
+                return
+            except Exception as e:
+                out.set_result((None, None, frame_error(frame, e)))
+                return
+            try:
+                detecting = self._backend.detect_async(image)
+            except Exception as e:
+                out.set_result((None, None, frame_error(frame, e)))
+                return
+            detecting.add_done_callback(lambda d: out.set_result(_detected(frame, image, d)))
+
+        self._pool.submit(frame.load, self._backend.config.max_image_pixels).add_done_callback(decoded)
+        return out
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._backend.close_streams()
+
+
+def _detected(frame, image: np.ndarray, detecting: Future) -> tuple:
+    try:
+        return image, detecting.result(), None
+    except Exception as e:
+        return None, None, frame_error(frame, e)

@@ -48,8 +48,8 @@ class OnnxBackend(Backend):
         self._det_input = self._check(self.det_session, det)
         self._ocr_input = self._check(self.ocr_session, ocr)
         batch = self.ocr_session.get_inputs()[0].shape[0]
-        # Ultralytics exports a static batch of 1; a dynamic batch dimension lets a frame's crops go in one
-        # call.
+        # Ultralytics exports a static batch of 1; a dynamic batch dimension lets a frame's crops go
+        # in one call.
         self.ocr_batched = not isinstance(batch, int)
         # A session may be run from several threads at once; each call uses `threads` cores.
         self.max_concurrent_detect = config.detect_workers
@@ -77,18 +77,20 @@ class OnnxBackend(Backend):
 
     def detect(self, image: np.ndarray) -> Detections:
         x, lb = preprocess(image, self.det.meta)
-        raw = self.det_session.run(None, {self._det_input: x})[0]
+        with self.clocks["detector"].timing():
+            raw = self.det_session.run(None, {self._det_input: x})[0]
         return decode_plates(raw, self.det.meta, lb, image.shape[1], image.shape[0], self.config)
 
     def read(self, crops: list[np.ndarray]) -> list[Detections]:
         if not crops:
             return []
         inputs = [preprocess(c, self.ocr.meta) for c in crops]
-        if self.ocr_batched and len(inputs) > 1:
-            out = self.ocr_session.run(None, {self._ocr_input: np.concatenate([x for x, _ in inputs])})[0]
-            raws = [out[i : i + 1] for i in range(len(inputs))]
-        else:
-            raws = [self.ocr_session.run(None, {self._ocr_input: x})[0] for x, _ in inputs]
+        with self.clocks["ocr"].timing():
+            if self.ocr_batched and len(inputs) > 1:
+                out = self.ocr_session.run(None, {self._ocr_input: np.concatenate([x for x, _ in inputs])})[0]
+                raws = [out[i : i + 1] for i in range(len(inputs))]
+            else:
+                raws = [self.ocr_session.run(None, {self._ocr_input: x})[0] for x, _ in inputs]
         return [
             decode_chars(raw, self.ocr.meta, lb, c.shape[1], c.shape[0], self.config)
             for raw, (_, lb), c in zip(raws, inputs, crops, strict=True)

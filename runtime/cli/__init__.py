@@ -8,8 +8,10 @@ an RTSP/HTTP URL or ``picamera``. Images: without ``--json`` one line per image
 output is one line per plate event, ``--json`` gives a line per frame (plates with ``track_id``)
 and the events (``{"event": "plate", ...}``, stream outages) between them.
 
-Exit status: 0 fine; 1 some images or frames could not be read (each reported, the run went on);
-2 bad model, source or option (nothing ran); 3 a stream was lost for good after its reconnects.
+Exit status: 0 fine; 1 some images or frames could not be read, saved or printed (each reported,
+the run went on); 2 bad model, source or option (nothing ran); 3 a stream was lost for good after
+its reconnects; 128 + N stopped by signal N (143 SIGTERM, 130 Ctrl-C) after finishing the frames
+in flight, reporting the open tracks and closing the annotated video.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from runtime.cli.args import add_event_arguments, add_model_arguments, add_video
 
 
 def main(argv: list[str] | None = None) -> int:
+    # File names that are not UTF-8 reach Python with surrogate escapes; print them as \xNN.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return _main(argv)
     except BrokenPipeError:  # `python -m runtime ... | head`: the reader left; that is not an error

@@ -26,10 +26,16 @@ SETUP_ERRORS: tuple[type[BaseException], ...] = (
 operating system's path errors. Anything else is a bug and shows its traceback."""
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``python -m runtime`` and ``python -m runtime.bench``."""
+def add_model_arguments(parser: argparse.ArgumentParser, several_backends: bool = False) -> None:
+    """Options shared by ``python -m runtime`` and ``python -m runtime.bench`` (which may name
+    ``--backend`` several times: ``args.backend`` is then a list, None when not given)."""
     parser.add_argument(
-        "--backend", choices=BACKENDS, default="onnx", help="inference backend (default: onnx)"
+        "--backend",
+        choices=BACKENDS,
+        default=None if several_backends else "onnx",
+        action="append" if several_backends else "store",
+        help="inference backend (default: onnx)"
+        + ("; repeat it to compare backends" if several_backends else ""),
     )
     parser.add_argument("--zoo", type=Path, default=None, help=f"model zoo folder (default: {DEFAULT_ZOO})")
     parser.add_argument(
@@ -37,6 +43,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--ocr-model", default=None, help="OCR model by model name, when the zoo has several")
     parser.add_argument("--precision", default=None, help="pick models of this precision (fp32, int8)")
+    parser.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        help="load models whose sha256 does not match their zoo JSON (development only; warns)",
+    )
     parser.add_argument(
         "--region",
         default=None,
@@ -109,6 +120,12 @@ def predictor_from_args(args: argparse.Namespace) -> Predictor:
     options: dict[str, Any] = {}
     if args.backend == "degirum":
         options = {"host": args.host, "zoo_url": args.zoo_url, "token": args.token}
+    # A zoo with the detector at several input shapes: the one shaped like the source's frames.
+    aspect = None
+    if args.det_model is None and getattr(args, "source", None) is not None:
+        from runtime.source_shape import source_aspect
+
+        aspect = source_aspect(args.source)
     return Predictor(
         args.zoo,
         args.backend,
@@ -116,6 +133,8 @@ def predictor_from_args(args: argparse.Namespace) -> Predictor:
         det_model=args.det_model,
         ocr_model=args.ocr_model,
         precision=args.precision,
+        verify_models=not args.allow_unverified,
+        aspect=aspect,
         **options,
     )
 

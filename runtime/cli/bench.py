@@ -12,12 +12,23 @@ against the detector alone on the same frames, decoded into memory first (``--fr
 ``--cameras N`` runs N cameras at once on those frames (as ``--cameras cameras.yaml`` does: threads,
 one model pair) against one camera alone: ``total_fps``, ``total_vs_one_camera``, ``rss_vs_one_camera``.
 Make a test video with ``python -m data action=synth kind=video n=300 out=DIR``.
+
+``--soak MINUTES``: a soak run instead (runtime/soak.py): the tracked pipeline for MINUTES on the
+video (looped) or stream, one JSON line of RSS, open files, threads and FPS per ``--soak-interval``,
+then a verdict line; exit 1 when memory, descriptors or threads grew.
+Every mode also reports ``wait_share``: per model (detector, ocr), the share of the run during which
+a request to it was outstanding - the model near 1.0 in the pipeline is the one bounding its rate.
+
+``--backend`` given several times (``--backend onnx --backend degirum``) measures each backend in a
+process of its own, one after the other (so each one's ``rss_mb`` is its own), and prints one JSON
+object ``{"source", "backends": {name: result}}``, with a table of the main figures on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -71,12 +82,33 @@ def main(argv: list[str] | None = None) -> int:
         help="video: run this many cameras at once on the video's frames, one model pair for all, "
         "against one camera alone (total FPS, memory)",
     )
-    add_model_arguments(parser)
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="soak run: the tracked pipeline on SOURCE (a video, looped; or a stream) for MINUTES, "
+        "printing RSS, open files, threads and FPS each interval (runtime/soak.py)",
+    )
+    parser.add_argument(
+        "--soak-interval", type=float, default=60.0, metavar="SECONDS", help="soak: seconds per sample"
+    )
+    add_model_arguments(parser, several_backends=True)
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    backends = list(dict.fromkeys(args.backend or ["onnx"]))
+    if len(backends) > 1:
+        return _compare(argv, backends, args.source)
+    args.backend = backends[0]
     if args.cameras < 1:
         parser.error("--cameras must be at least 1")
     try:
         predictor = predictor_from_args(args)
+        if args.soak is not None:
+            from runtime.soak import main_soak
+
+            with predictor:
+                return main_soak(predictor, args)
         with predictor:
             if Path(args.source).suffix.lower() in VIDEO_SUFFIXES:
                 result = _video(predictor, args)
@@ -89,3 +121,67 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(json.dumps(result))
     return 0
+
+
+def _without_backend(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--backend":
+            skip = True
+        elif not item.startswith("--backend="):
+            out.append(item)
+    return out
+
+
+MODES = ("pipeline", "naive", "detector_only", "detector_only_parallel")
+
+
+def _compare(argv: list[str], backends: list[str], source: str) -> int:
+    """Each backend measured by a child process of its own; one JSON object, a table on stderr."""
+    rest = _without_backend(argv)
+    results: dict[str, dict] = {}
+    for backend in backends:
+        child = subprocess.run(
+            [sys.executable, "-m", "runtime.bench", *rest, "--backend", backend],
+            capture_output=True,
+            text=True,
+        )
+        if child.returncode != 0:
+            print(
+                f"error: {backend}: {child.stderr.strip().splitlines()[-1:] or child.returncode}",
+                file=sys.stderr,
+            )
+            return child.returncode
+        results[backend] = json.loads(child.stdout.strip().splitlines()[-1])
+    print(_table(results), file=sys.stderr)
+    print(json.dumps({"source": str(source), "backends": results}))
+    return 0
+
+
+def _table(results: dict[str, dict]) -> str:
+    modes = [m for m in MODES if any(f"{m}_fps" in r for r in results.values())]
+    head = [
+        "backend",
+        *(f"{m} fps" for m in modes),
+        "pipeline/naive",
+        "pipeline/detector",
+        "waiting: det / ocr",
+        "rss MB",
+    ]
+    rows = [head]
+    for name, r in results.items():
+        share = r.get("wait_share", {}).get("pipeline", {})
+        rows.append(
+            [
+                name,
+                *(str(r.get(f"{m}_fps", "-")) for m in modes),
+                str(r.get("pipeline_vs_naive", "-")),
+                str(r.get("pipeline_vs_detector_only", "-")),
+                f"{share.get('detector', 0):.2f} / {share.get('ocr', 0):.2f}",
+                str(r.get("rss_mb", "-")),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 from runtime.cli.args import SETUP_ERRORS, event_options_given, predictor_from_args
+from runtime.output import LineWriter
+from runtime.paths import writable_folder, write_image
 
 
 def _text_line(result) -> str:
@@ -53,32 +55,37 @@ def run_images(args: argparse.Namespace) -> int:
         from runtime.sources import iter_frames
 
         frames = iter_frames(args.source)
+        if args.save is not None:
+            writable_folder(args.save)
     except SETUP_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.save is not None:
-        args.save.mkdir(parents=True, exist_ok=True)
-    counts = {"images": 0, "plates": 0, "errors": 0}
+    counts = {"images": 0, "plates": 0, "errors": 0, "unsaved": 0}
     used: set[str] = set()
+    out = LineWriter()
     with predictor:
         for result in predictor.run(frames, keep_images=args.save is not None):
             counts["images"] += 1
             counts["plates"] += len(result.plates)
             counts["errors"] += result.error is not None
-            if args.json:
-                print(json.dumps(result.to_dict()), flush=True)
-            else:
-                print(_text_line(result), flush=True)
+            out.line(json.dumps(result.to_dict()) if args.json else _text_line(result))
+            if out.closed:
+                break
             if args.save is not None and result.image is not None:
-                import cv2
-
                 from runtime.draw import draw_plates
 
-                cv2.imwrite(
-                    str(args.save / _save_name(result, used)), draw_plates(result.image, result.plates)
-                )
+                try:
+                    write_image(
+                        args.save / _save_name(result, used), draw_plates(result.image, result.plates)
+                    )
+                except OSError as e:  # a full disk costs this image's copy; reading goes on
+                    counts["unsaved"] += 1
+                    print(f"error: {e}", file=sys.stderr)
     print(
-        f"{counts['images']} images, {counts['plates']} plates, {counts['errors']} unreadable",
+        f"{counts['images']} images, {counts['plates']} plates, {counts['errors']} unreadable"
+        + (f", {counts['unsaved']} not saved" if counts["unsaved"] else ""),
         file=sys.stderr,
     )
-    return 1 if counts["errors"] else 0
+    if out.summary():
+        print(out.summary(), file=sys.stderr)
+    return 1 if counts["errors"] or counts["unsaved"] or out.failed else 0

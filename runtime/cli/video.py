@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -28,6 +29,8 @@ import numpy as np
 from runtime.cli.args import SETUP_ERRORS, events_config_from_args, parse_settings, predictor_from_args
 from runtime.errors import InputError
 from runtime.frames import VIDEO_SUFFIXES
+from runtime.interrupt import StopFlag, StopOnSignal
+from runtime.output import LineWriter
 
 QUIT_KEYS = (ord("q"), 27)  # q, Esc
 DEFAULT_SAVE_FPS = 25.0
@@ -69,29 +72,73 @@ class VideoSaver:
     """Annotated frames to a video file (opened at the first frame, when its size is known)."""
 
     def __init__(self, path: Path, source_name: str, fps: float | None) -> None:
+        from runtime.paths import staged_output, writable_folder
+
         if path.suffix.lower() not in VIDEO_SUFFIXES:  # a folder: name the file after the source
             stem = Path(source_name.split("?")[0].rstrip("/")).stem or "video"
-            path = path / f"{stem}_lpr.mp4"
-        path.parent.mkdir(parents=True, exist_ok=True)
+            path = writable_folder(path) / f"{stem}_lpr.mp4"
+        else:
+            writable_folder(path.parent)
         self.path = path
+        # OpenCV cannot take a name that is not UTF-8: it writes an ASCII name, renamed at close.
+        self.staged = staged_output(path)
         self.fps = fps if fps and fps > 0 else DEFAULT_SAVE_FPS
         self.writer: Any = None
         self.frames = 0
+        self.error: str | None = None
+        """Why the video could not be (fully) written; the run goes on without it."""
 
     def write(self, image: np.ndarray) -> None:
         import cv2
 
+        if self.error is not None:
+            return
         if self.writer is None:
             fourcc = cv2.VideoWriter.fourcc(*("MJPG" if self.path.suffix.lower() == ".avi" else "mp4v"))
-            self.writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (image.shape[1], image.shape[0]))
+            self.writer = cv2.VideoWriter(
+                str(self.staged), fourcc, self.fps, (image.shape[1], image.shape[0])
+            )
             if not self.writer.isOpened():
-                raise OSError(f"{self.path}: cannot write video here")
+                self.error = "cannot write a video there"
+                return
         self.writer.write(image)
         self.frames += 1
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.release()
+        """Finish the file and check it: OpenCV's writer does not report a full disk, so the frames
+        that can be read back are counted."""
+        from runtime.paths import finish_output
+
+        if self.writer is None:
+            return
+        self.writer.release()
+        self.writer = None
+        finish_output(self.staged, self.path)
+        if self.error is None and self.frames:
+            readable = readable_frames(self.path)
+            if readable < self.frames:
+                self.error = (
+                    f"only {readable} of {self.frames} frames could be read back (disk full or a write error)"
+                )
+
+
+def readable_frames(path: Path) -> int:
+    """How many frames of the video file at ``path`` decode (0 when it is not a readable video)."""
+    import cv2
+
+    from runtime.paths import readable_by_opencv
+
+    if not path.is_file():
+        return 0
+    with readable_by_opencv(path) as name:
+        cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
+        count = 0
+        try:
+            while cap.isOpened() and cap.grab():
+                count += 1
+        finally:
+            cap.release()
+    return count
 
 
 def _event_line(event: dict[str, Any]) -> str:
@@ -204,26 +251,36 @@ def run_video(args: argparse.Namespace) -> int:
         print(f"error: {redact_url(str(e))}", file=sys.stderr)
         return 2
     source = camera.stream
-    saver = VideoSaver(args.save, source.name, source.fps) if args.save is not None else None
+    try:
+        saver = VideoSaver(args.save, source.name, source.fps) if args.save is not None else None
+    except ValueError as e:  # --save names a file that is not a video, or a folder that cannot be written
+        source.close()
+        setup.close()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = LineWriter()
     status = 0
+    # SIGTERM / Ctrl-C: stop reading; the frames in flight finish, open tracks become events.
+    stop = StopFlag().install(signal.SIGTERM, signal.SIGINT)
+    frames = StopOnSignal(source, stop)
     try:
         with predictor:
-            for item in camera.items(keep_images=saver is not None or display is not None):
+            items = camera.items(keep_images=saver is not None or display is not None, frames=frames)
+            for item in items:
                 if isinstance(item, Event):
                     data = item.to_dict()
-                    print(json.dumps(data) if args.json else _event_line(data), flush=True)
+                    out.line(json.dumps(data) if args.json else _event_line(data))
                     continue
                 if item.error is not None:
                     status = 1
-                    print(
+                    out.line(
                         json.dumps(item.to_dict())
                         if args.json
-                        else f"{item.source}: frame {item.frame}: error: {item.error}",
-                        flush=True,
+                        else f"{item.source}: frame {item.frame}: error: {item.error}"
                     )
                     continue
                 if args.json and not args.events_only:
-                    print(json.dumps(item.to_dict()), flush=True)
+                    out.line(json.dumps(item.to_dict()))
                 if item.image is not None:
                     annotated = draw_plates(item.image, item.plates)
                     if saver is not None:
@@ -234,17 +291,30 @@ def run_video(args: argparse.Namespace) -> int:
         print(f"error: {redact_url(str(e))}", file=sys.stderr)
         status = 3
     finally:
+        stop.restore()
         if saver is not None:
             saver.close()
         if display is not None:
             display.close()
         sink_stats = setup.close()
+    if stop.signum is not None:
+        interrupted: dict[str, Any] = {"event": "interrupted", "source": source.name, "signal": stop.name}
+        interrupted["last_frame"] = frames.last_index
+        out.line(json.dumps(interrupted) if args.json else _event_line(interrupted))
+        print(f"interrupted by {stop.name}: stopped after frame {frames.last_index}", file=sys.stderr)
+        status = stop.exit_status
     stats = camera.run.stats.to_dict() if camera.run is not None else {}
     if sink_stats:
         stats["sinks"] = sink_stats
     print("summary: " + json.dumps(stats), file=sys.stderr)
-    if saver is not None and saver.frames:
+    if saver is not None and saver.error is not None:
+        print(f"error: annotated video {saver.path}: {saver.error}", file=sys.stderr)
+        status = status or 1
+    elif saver is not None and saver.frames:
         print(f"annotated video: {saver.path} ({saver.frames} frames)", file=sys.stderr)
+    if out.summary():
+        print(out.summary(), file=sys.stderr)
+        status = status or 1
     return status
 
 

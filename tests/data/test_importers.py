@@ -134,7 +134,9 @@ def test_import_cli_writes_manifest_and_counts_skips(tmp_path):
     proc = run_data("action=import", "format=openalpr", f"src={src}", f"out={out}")
     assert proc.returncode == 0, proc.stderr
     assert "imported 1 images" in proc.stdout and "skipped 1 images" in proc.stdout
-    manifest = read_manifest(out)
+    # The images stay in src: reading the manifest needs src among the data roots (and says so).
+    assert "paths.data_roots" in proc.stdout
+    manifest = read_manifest(out, roots=[src])
     assert [p.text for _, p in manifest.plates] == ["AA11"]
     assert manifest.image_path(manifest.images[0]).resolve() == (src / "a.jpg").resolve()
     assert "b.txt" in (out / "issues.txt").read_text()

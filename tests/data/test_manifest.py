@@ -63,5 +63,7 @@ def test_malformed_lines_are_reported_with_line_numbers(tmp_path):
 def test_rebase_keeps_images_reachable(tmp_path):
     draw_scene(tmp_path / "a" / "img.jpg", 20, 20, [])
     manifest = read_manifest(write_manifest(tmp_path / "a", [LabeledImage("img.jpg", 20, 20)]))
-    moved = read_manifest(write_manifest(tmp_path / "b" / "c", rebase(manifest, tmp_path / "b" / "c")))
+    moved = read_manifest(
+        write_manifest(tmp_path / "b" / "c", rebase(manifest, tmp_path / "b" / "c")), roots=[tmp_path / "a"]
+    )
     assert moved.image_path(moved.images[0]).resolve() == (tmp_path / "a" / "img.jpg").resolve()

@@ -164,6 +164,7 @@ def export_untrained(model: str, zoo: Path, work: Path, activation: str | None =
         "export",
         [
             f"weights={untrained_weights(model, work, activation)}",
+            "trust_checkpoint=true",  # made just now by untrained_weights, not by a training run
             f"out={zoo}",
             f"paths.runs={work / 'runs'}",
             f"ultralytics_dir={work / 'ultralytics'}",
