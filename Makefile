@@ -21,20 +21,20 @@ setup: $(STAMP) system-deps
 	$(PY) -m runtime.degirum_setup
 
 # Debian packages for the stream tests' real RTSP server (GStreamer's, run by the system Python:
-# tests/helpers/rtsp_server.py). Installed only where apt-get exists and we are root, only what is missing
+# tests/helpers/rtsp_server.py) and the event tests' real MQTT broker (mosquitto). Installed only where apt-get exists and we are root, only what is missing
 # (a no-op once there); elsewhere, or when the install fails, the RTSP tests skip and say why.
-SYSTEM_DEPS := gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good python3-gi
+SYSTEM_DEPS := gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good python3-gi mosquitto
 
 system-deps:
 	@command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] || exit 0; \
 	missing=$$(for p in $(SYSTEM_DEPS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	[ -n "$$missing" ] || exit 0; \
-	echo "system-deps: apt-get install $$missing (the RTSP server for the stream tests)"; \
+	echo "system-deps: apt-get install $$missing (the RTSP server and MQTT broker for the tests)"; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get install -y -qq --no-install-recommends $$missing >/dev/null 2>&1 \
 		|| { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; } \
-		|| echo "system-deps: warning: could not install $$missing; the RTSP stream tests will skip"
+		|| echo "system-deps: warning: could not install $$missing; the RTSP and MQTT tests will skip"
 
 DEMO := runs/demo
 

@@ -221,8 +221,27 @@ class TrackConfig(_Settings):
     is read after ``edge_patience`` frames all the same."""
     edge_patience: int = 10
     event_at: str = "confirm"
-    """When a plate's event is sent: "confirm" (as soon as its reading is confirmed; a track that
-    ends unconfirmed reports at its end) or "end" (when the track ends, with its final vote)."""
+    """When a plate's event is sent: "confirm" (as soon as its reading is confirmed, then an update
+    with the same ``event_id`` and ``"update": true`` when a later vote changes the text) or "end"
+    (when the track ends, with its final vote)."""
+    scene_cut: float = 0.3
+    """A frame whose small grey thumbnail differs from the previous frame's by this much on average
+    (a share of full scale) is a scene cut - an edited video, a camera switched or moved, a stream
+    back after an outage - and every track ends there: the next plate in the same place is another
+    car. 0 turns it off."""
+    report_unconfirmed: bool = False
+    """Send events for tracks that end without a confirmed reading too (``"confirmed": false``).
+    Off by default: such tracks are mostly badges, grilles and stickers; the summary counts them."""
+    min_text_length: int = 4
+    """A reading shorter than this never confirms (without region rules; with them, the shortest
+    text their patterns allow)."""
+
+    # Direction of travel (runtime/events/record.py), from the track's first and last boxes
+    direction_min_growth: float = 0.15
+    """The plate's height grew (shrank) by this share: "approaching" ("leaving")."""
+    direction_min_shift: float = 0.5
+    """... otherwise its centre moved this many plate widths sideways: "left" or "right"; less
+    motion than both: no direction (a parked car)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -233,6 +252,7 @@ class TrackConfig(_Settings):
             "velocity_smoothing",
             "duplicate_iou",
             "edge_margin",
+            "scene_cut",
         ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name}={getattr(self, name)} is not in [0, 1]")
@@ -247,6 +267,7 @@ class TrackConfig(_Settings):
             "max_reads_per_frame",
             "max_readings",
             "edge_patience",
+            "min_text_length",
         ):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
@@ -254,6 +275,11 @@ class TrackConfig(_Settings):
             problems.append(f"unconfirmed_backoff={self.unconfirmed_backoff} must be at least 1")
         if self.max_height_ratio < 1:
             problems.append(f"max_height_ratio={self.max_height_ratio} must be at least 1")
+        if not isinstance(self.report_unconfirmed, bool):
+            problems.append(f"report_unconfirmed={self.report_unconfirmed!r} must be true or false")
+        for name in ("direction_min_growth", "direction_min_shift"):
+            if not getattr(self, name) > 0:
+                problems.append(f"{name}={getattr(self, name)} must be positive")
         if self.event_at not in ("confirm", "end"):
             problems.append(f"event_at={self.event_at!r} is not 'confirm' or 'end'")
         if problems:
@@ -311,3 +337,64 @@ class StreamConfig(_Settings):
             problems.append(f"realtime={self.realtime!r} must be true or false")
         if problems:
             raise InputError("stream config: " + "; ".join(problems))
+
+
+CROP_MODES = ("base64", "file", "none")
+
+
+@dataclass
+class EventsConfig(_Settings):
+    """How plate events are built and delivered to their sinks (runtime/events/)."""
+
+    queue_dir: str = "~/.local/state/lpr/queues"
+    """Where MQTT and webhook sinks keep the events not yet delivered (one SQLite file per sink):
+    a broker or receiver that is down loses nothing, and a restart delivers what was left."""
+    queue_max_events: int = 10000
+    """Events kept per sink during an outage; beyond this the oldest go, counted and reported."""
+    backoff_initial_s: float = 0.5
+    """Wait before retrying a failed delivery (or reconnecting); doubled after each failure ..."""
+    backoff_max_s: float = 30.0
+    """... up to this."""
+    http_timeout_s: float = 5.0
+    """A webhook POST that has not answered within this failed (and is retried)."""
+    publish_timeout_s: float = 10.0
+    """An MQTT publish the broker has not acknowledged (QoS 1 PUBACK) within this is sent again."""
+    mqtt_keepalive_s: int = 30
+    """MQTT keep-alive: the broker publishes the last will ("offline") when it hears nothing for 1.5x this."""
+    mqtt_client_id: str = ""
+    """MQTT client id; empty: ``lpr-<host name>-<process id>``."""
+    drain_timeout_s: float = 10.0
+    """At the end of a run, wait this long for the queues to empty; what is left stays on disk."""
+    crop: str = "base64"
+    """The best frame's plate crop in the event: "base64" (JPEG in ``crop_jpeg``), "file" (a JPEG
+    under the crops folder, its path in ``crop_path``; set by ``--crops DIR``) or "none"."""
+    crops_dir: str = ""
+    """Folder for crop="file"."""
+    crop_padding: float = 0.15
+    """Margin around the plate box in the crop, as a share of the box's width and height."""
+    jpeg_quality: int = 90
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("queue_max_events", "mqtt_keepalive_s"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name}={getattr(self, name)} must be at least 1")
+        for name in ("backoff_initial_s", "backoff_max_s", "http_timeout_s", "publish_timeout_s"):
+            if not getattr(self, name) > 0:
+                problems.append(f"{name}={getattr(self, name)} must be positive")
+        if self.backoff_max_s < self.backoff_initial_s:
+            problems.append(
+                f"backoff_max_s={self.backoff_max_s} is below backoff_initial_s={self.backoff_initial_s}"
+            )
+        if self.drain_timeout_s < 0 or self.crop_padding < 0:
+            problems.append("drain_timeout_s and crop_padding must not be negative")
+        if self.crop is None:  # `--delivery crop=none` parses as None
+            self.crop = "none"
+        if self.crop not in CROP_MODES:
+            problems.append(f"crop={self.crop!r} is not one of {list(CROP_MODES)}")
+        if self.crop == "file" and not self.crops_dir:
+            problems.append('crop="file" needs crops_dir (--crops DIR)')
+        if not 1 <= self.jpeg_quality <= 100:
+            problems.append(f"jpeg_quality={self.jpeg_quality} is not in [1, 100]")
+        if problems:
+            raise InputError("events config: " + "; ".join(problems))

@@ -24,6 +24,7 @@ import numpy as np
 from runtime.backends import Backend, create_backend
 from runtime.config import PipelineConfig, TrackConfig
 from runtime.errors import InputError
+from runtime.events.record import EventBuilder
 from runtime.frames import Frame
 from runtime.geometry import plate_crop_box
 from runtime.model_zoo import find_models
@@ -324,12 +325,17 @@ class Predictor:
         return self.scheduler.run(iter_frames(source), self._read_frame, keep_images)
 
     def track(
-        self, source: SourceSpec, config: TrackConfig | None = None, keep_images: bool = False
+        self,
+        source: SourceSpec,
+        config: TrackConfig | None = None,
+        keep_images: bool = False,
+        events: EventBuilder | None = None,
     ) -> TrackRun:
         """Video: tracked frames (plates with ``track_id`` and their track's voted text) and events
-        (one per plate, stream outages), in order; OCR only where a track needs it. The returned
-        iterator carries the run's counts in ``.stats``. See :mod:`runtime.video`."""
-        return track_plates(self, source, config, keep_images)
+        (one per plate, stream outages), in order; OCR only where a track needs it. ``events``
+        completes plate events (camera, zones, watch list, crops: :mod:`runtime.events.record`).
+        The returned iterator carries the run's counts in ``.stats``. See :mod:`runtime.video`."""
+        return track_plates(self, source, config, keep_images, events)
 
     def run_naive(self, source: SourceSpec) -> Iterator[FrameResult]:
         """The seed's way, for comparison: one frame at a time, detector then one OCR call per crop."""

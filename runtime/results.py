@@ -85,9 +85,18 @@ class VideoStats:
     read_batches: int = 0
     """OCR calls (one batch per frame that read anything)."""
     events: int = 0
+    """Plate events sent (updates not counted)."""
     confirmed: int = 0
+    updates: int = 0
+    """Updates sent (``event_at=confirm``: a later vote turned a confirmed text into another)."""
+    unconfirmed: int = 0
+    """Tracks that ended without a confirmed reading: no event unless ``report_unconfirmed``."""
     unread_tracks: int = 0
     """Tracks long enough to be plates whose crops never gave a text (no event sent)."""
+    scene_cuts: int = 0
+    """Frames where the picture changed completely (every track ended there)."""
+    outside_zones: int = 0
+    """Plate detections dropped because their centre lies outside the zones (``--zones``)."""
     seconds: float = 0.0
     source: dict[str, Any] = field(default_factory=dict)
     """The source's own counts (frames dropped or missed, outages) when it keeps any."""
@@ -99,7 +108,11 @@ class VideoStats:
             "errors": self.errors,
             "events": self.events,
             "confirmed": self.confirmed,
+            "updates": self.updates,
+            "unconfirmed": self.unconfirmed,
             "unread_tracks": self.unread_tracks,
+            **({"outside_zones": self.outside_zones} if self.outside_zones else {}),
+            **({"scene_cuts": self.scene_cuts} if self.scene_cuts else {}),
             "plates_per_frame": round(self.plates / n, 3),
             "reads": self.reads,
             "reads_per_frame": round(self.reads / n, 3),

@@ -44,6 +44,8 @@ class TrackReading:
     chars: list[Char]
     box: Box
     lines: int | None = None
+    crop: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """The plate cut from this frame (kept when events carry crops: the best reading's goes out)."""
 
     @property
     def weight(self) -> float:
@@ -193,6 +195,14 @@ class Track:
     confirmed: bool = False
     reported: bool = False
     """An event has been sent for this track."""
+    first_box: Box | None = None
+    """Where the plate was first detected (the direction of travel: first box to last)."""
+    event_id: str = ""
+    """The id its events carry (set with the first one; updates keep it)."""
+    revision: int = -1
+    """The revision of its latest event (0 for the first; each update adds one)."""
+    reported_text: str | None = None
+    """The text of its latest event (an update goes out when the vote turns to another text)."""
 
     def predicted(self, frame: int) -> np.ndarray:
         """The box expected at ``frame``: the last box moved at constant velocity."""
@@ -292,6 +302,7 @@ class Tracker:
                     det_score=float(scores[i]),
                     first_frame=frame,
                     last_frame=frame,
+                    first_box=to_box(boxes[i]),
                     aspect=float(boxes[i][2] - boxes[i][0]) / max(float(boxes[i][3] - boxes[i][1]), 1.0),
                 )
                 self._next_id += 1

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from runtime.config import TrackConfig
+from runtime.events.record import EventBuilder, crop_plate, new_event_id
 from runtime.records import Plate, to_box
 from runtime.results import Event, TrackedFrame, VideoStats, peak_rss_mb
 from runtime.sources import Frame, SourceError, SourceSpec, iter_frames
@@ -31,6 +32,9 @@ if TYPE_CHECKING:  # for annotations only: the predictor imports this module, ne
     from runtime.pipeline import Predictor
 
 REASON_NOT_READ = "not read yet"
+SCENE_THUMB = (32, 18)
+"""Width x height of the grey thumbnails compared for scene cuts: coarse, so noise and a car
+driving through average out."""
 
 
 class PlateTracker:
@@ -38,18 +42,36 @@ class PlateTracker:
 
     ``step`` runs once per frame, in frame order, on the pipeline's reader thread."""
 
-    def __init__(self, predictor: Predictor, config: TrackConfig | None = None) -> None:
+    def __init__(
+        self, predictor: Predictor, config: TrackConfig | None = None, events: EventBuilder | None = None
+    ) -> None:
         self.predictor = predictor
         self.config = config or TrackConfig()
         self.tracker = Tracker(self.config)
         self.stats = VideoStats()
+        self.events = events or EventBuilder(track_config=self.config)
+        """Completes plate events (id, camera, zone, direction, watch list, crop): runtime/events."""
+        self.size: tuple[int, int] | None = None
+        """The frames' (width, height)."""
+        self._thumb: np.ndarray | None = None
 
     def step(
         self, frame: Frame, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, keep_image: bool = False
     ) -> TrackedFrame:
         cfg = self.config
         height, width = image.shape[:2]
-        matched, ended = self.tracker.update(frame.index, boxes, scores, (width, height))
+        self.size = (width, height)
+        zones = self.events.zones
+        if zones is not None and len(boxes):
+            keep = zones.keep(boxes, width, height)
+            self.stats.outside_zones += len(boxes) - len(keep)
+            boxes, scores = boxes[keep], scores[keep]
+        cut = self._scene_cut(image)
+        ended = self.tracker.finish() if cut else []
+        if cut:
+            self.stats.scene_cuts += 1
+        matched, gone = self.tracker.update(frame.index, boxes, scores, (width, height))
+        ended += gone
         due = [
             (t, i) for t, i in matched if needs_reading(t, frame.index, to_box(boxes[i]), width, height, cfg)
         ]
@@ -66,7 +88,10 @@ class PlateTracker:
                 track.last_read_frame = frame.index
                 track.attempts += 1
                 if plate.text:
-                    track.add_reading(reading_from_plate(plate, frame.index), cfg.max_readings)
+                    reading = reading_from_plate(plate, frame.index)
+                    if self.events.wants_crops:
+                        reading.crop = crop_plate(image, reading.box, self.events.config.crop_padding)
+                    track.add_reading(reading, cfg.max_readings)
                     track.vote = vote(list(track.readings), self.predictor.rules, self.predictor.config.top_n)
                     if not track.confirmed and self._confirms(track):
                         track.confirmed = True
@@ -75,8 +100,16 @@ class PlateTracker:
         events = [e for t in ended if (e := self._final_event(t, frame.source)) is not None]
         if cfg.event_at == "confirm":
             for track, _ in matched:
-                if track.confirmed and not track.reported and track.hits >= cfg.min_hits:
+                if track.hits < cfg.min_hits or not track.confirmed:
+                    continue
+                if not track.reported:
                     events.append(self._event(track, frame.source))
+                elif (
+                    track.vote is not None
+                    and track.vote.text != track.reported_text
+                    and self._confirms(track)
+                ):
+                    events.append(self._event(track, frame.source))  # the vote turned: an update
         plates = [self._plate(track, i, boxes, scores, read.get(i)) for track, i in matched]
         self.stats.frames += 1
         self.stats.plates += len(plates)
@@ -89,29 +122,68 @@ class PlateTracker:
             events=events,
         )
 
+    def _scene_cut(self, image: np.ndarray) -> bool:
+        """Whether ``image`` starts another scene (see ``TrackConfig.scene_cut``)."""
+        import cv2
+
+        if self.config.scene_cut <= 0:
+            return False
+        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        thumb = cv2.resize(grey, SCENE_THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
+        previous, self._thumb = self._thumb, thumb
+        if previous is None:
+            return False
+        return float(np.abs(thumb - previous).mean()) / 255.0 >= self.config.scene_cut
+
     def _confirms(self, track: Track) -> bool:
         """Enough readings agree; with region rules, on a text the rules allow (a plate read short
         the same way three times, e.g. a narrow M lost, does not confirm)."""
         v, rules = track.vote, self.predictor.rules
         if v is None or v.support < self.config.confirm_readings or v.score < self.config.confirm_score:
             return False
-        return rules is None or not rules.patterns or rules.matches(v.text)
+        if rules is not None and rules.patterns:
+            return rules.matches(v.text)
+        return len(v.text) >= self.config.min_text_length
 
     def finish(self, source: str) -> list[Event]:
         """Events of the tracks still open when the source ends."""
         return [e for t in self.tracker.finish() if (e := self._final_event(t, source)) is not None]
 
     def _event(self, track: Track, source: str) -> Event:
-        track.reported = True
-        self.stats.events += 1
-        self.stats.confirmed += track.confirmed
-        return Event(track.event(source))
+        """The track's event: the first (revision 0), or an update with the same ``event_id``."""
+        if not track.reported:
+            track.reported = True
+            track.event_id = new_event_id()
+            self.stats.events += 1
+            self.stats.confirmed += track.confirmed
+        else:
+            self.stats.updates += 1
+        track.revision += 1
+        track.reported_text = track.vote.text if track.vote else ""
+        best = track.best_reading()
+        data = self.events.plate_event(
+            track.event(source),
+            event_id=track.event_id,
+            revision=track.revision,
+            first_box=track.first_box,
+            last_box=track.box,
+            size=self.size,
+            crop=best.crop if best is not None else None,
+        )
+        return Event(data)
 
     def _final_event(self, track: Track, source: str) -> Event | None:
-        if track.reported or track.hits < self.config.min_hits:
+        if track.reported:  # its final vote may have turned since the event went out
+            text = track.vote.text if track.vote else ""
+            changed = text != track.reported_text and (not track.confirmed or self._confirms(track))
+            return self._event(track, source) if changed else None
+        if track.hits < self.config.min_hits:
             return None
         if track.vote is None:
             self.stats.unread_tracks += 1
+            return None
+        if not track.confirmed and not self.config.report_unconfirmed:
+            self.stats.unconfirmed += 1  # badges, grilles, stickers - or a plate never read twice alike
             return None
         return self._event(track, source)
 
@@ -155,13 +227,18 @@ class TrackRun(Iterator["TrackedFrame | Event"]):
 
 
 def track_plates(
-    predictor: Predictor, source: SourceSpec, config: TrackConfig | None = None, keep_images: bool = False
+    predictor: Predictor,
+    source: SourceSpec,
+    config: TrackConfig | None = None,
+    keep_images: bool = False,
+    events: EventBuilder | None = None,
 ) -> TrackRun:
     """Tracked frames of ``source`` in order, each followed by the events it produced (plates
     confirmed or ended, stream outages); the last events come when the source ends. The run's
-    counts are in the returned iterator's ``stats``.
+    counts are in the returned iterator's ``stats``. ``events`` completes plate events (camera,
+    zones, watch list, crops: :mod:`runtime.events.record`).
     """
-    state = PlateTracker(predictor, config)
+    state = PlateTracker(predictor, config, events)
     return TrackRun(_tracked(predictor, source, state, keep_images), state.stats)
 
 

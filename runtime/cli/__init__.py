@@ -20,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from runtime.cli.args import add_model_arguments, add_video_arguments
+from runtime.cli.args import add_event_arguments, add_model_arguments, add_video_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +45,7 @@ def _main(argv: list[str] | None) -> int:
         "source",
         nargs="?",
         help="an image, a folder of images, a glob (quote it), a video file, a camera "
-        "index, an rtsp:// or http:// URL, or picamera",
+        "index, an rtsp:// or http:// URL, or picamera (or --cameras FILE.yaml instead)",
     )
     parser.add_argument(
         "--list-regions", action="store_true", help="print the region rules --region takes, one line each"
@@ -64,15 +64,23 @@ def _main(argv: list[str] | None) -> int:
     )
     add_model_arguments(parser)
     add_video_arguments(parser)
+    add_event_arguments(parser)
     args = parser.parse_args(argv)
     if args.list_regions:
         from runtime.rules import region_lines
 
         print("\n".join(region_lines()))
         return 0
-    if args.source is None:
-        parser.error("the following arguments are required: source")
     from runtime.frames import is_stream_spec
+
+    if args.cameras is not None:
+        if args.source is not None:
+            parser.error("give SOURCE or --cameras FILE.yaml, not both")
+        from runtime.cli.video import run_cameras
+
+        return run_cameras(args)
+    if args.source is None:
+        parser.error("SOURCE is required (or --cameras FILE.yaml)")
 
     if is_stream_spec(args.source):
         from runtime.cli.video import run_video

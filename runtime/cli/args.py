@@ -167,3 +167,74 @@ def add_video_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="stream handling (" + ", ".join(f.name for f in fields(StreamConfig)) + ")",
     )
+
+
+EVENT_OPTIONS = ("events", "zones", "watchlist", "crops", "cameras", "status_port", "delivery")
+"""Options of plate events (``add_event_arguments``): video sources only."""
+
+
+def add_event_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of plate events: where they go, which plates count, several cameras (runtime/events)."""
+    from runtime.config import EventsConfig
+
+    group = parser.add_argument_group("events")
+    group.add_argument(
+        "--events",
+        action="append",
+        default=[],
+        metavar="SINK",
+        help="also send every event to SINK: jsonl:PATH, mqtt://[user:pass@]host[:port]/topic, "
+        "http(s)://... (a webhook); may be given several times",
+    )
+    group.add_argument("--zones", type=Path, default=None, metavar="FILE.yaml", help="zones per camera")
+    group.add_argument(
+        "--watchlist", type=Path, default=None, metavar="FILE", help="allow/deny plates (CSV or YAML)"
+    )
+    group.add_argument(
+        "--crops", type=Path, default=None, metavar="DIR", help="plate crops as JPEG files here (not base64)"
+    )
+    group.add_argument(
+        "--cameras",
+        type=Path,
+        default=None,
+        metavar="FILE.yaml",
+        help="several cameras in one process (instead of SOURCE): see runtime/cameras.py",
+    )
+    group.add_argument(
+        "--status-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve health and counters as JSON on http://127.0.0.1:PORT/status (0: any free port)",
+    )
+    group.add_argument(
+        "--status-host", default="127.0.0.1", help="address for --status-port (default: loopback only)"
+    )
+    group.add_argument(
+        "--delivery",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="event delivery and crops (" + ", ".join(f.name for f in fields(EventsConfig)) + ")",
+    )
+
+
+def event_options_given(args: argparse.Namespace) -> list[str]:
+    """The event options set on the command line (to refuse them for images)."""
+    given = []
+    for name in EVENT_OPTIONS:
+        value = getattr(args, name, None)
+        if value not in (None, [], False):
+            given.append("--" + name.replace("_", "-"))
+    return given
+
+
+def events_config_from_args(args: argparse.Namespace):
+    from dataclasses import replace
+
+    from runtime.config import EventsConfig
+
+    config = EventsConfig.from_dict(parse_settings(args.delivery, EventsConfig, "--delivery"))
+    if args.crops is not None:
+        config = replace(config, crop="file", crops_dir=str(args.crops))
+    return config

@@ -9,6 +9,8 @@ image folder or glob.
 A video file instead measures the video pipeline (``Predictor.track``: tracking, OCR on demand)
 against the detector alone on the same frames, decoded into memory first (``--frames`` caps them):
 ``pipeline_fps``, ``detector_only_fps``, their ratio and ``reads_per_frame`` (OCR crops per frame).
+``--cameras N`` runs N cameras at once on those frames (as ``--cameras cameras.yaml`` does: threads,
+one model pair) against one camera alone: ``total_fps``, ``total_vs_one_camera``, ``rss_vs_one_camera``.
 Make a test video with ``python -m data action=synth kind=video n=300 out=DIR``.
 
 ``--soak MINUTES``: a soak run instead (runtime/soak.py): the tracked pipeline for MINUTES on the
@@ -48,6 +50,13 @@ def _video(predictor, args: argparse.Namespace) -> dict:
     for frame in frames[: args.warmup]:
         predictor.predict(frame.image)
     config = TrackConfig.from_dict(parse_settings(args.track, TrackConfig, "--track"))
+    if args.cameras > 1:
+        from runtime.cameras import benchmark_cameras
+
+        return {
+            "source": str(args.source),
+            **benchmark_cameras(predictor, frames, args.cameras, args.repeat, config),
+        }
     return {"source": str(args.source), **benchmark_video(predictor, frames, args.repeat, config)}
 
 
@@ -67,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
         help="video: tracking and voting settings (runtime.config.TrackConfig)",
     )
     parser.add_argument(
+        "--cameras",
+        type=int,
+        default=1,
+        help="video: run this many cameras at once on the video's frames, one model pair for all, "
+        "against one camera alone (total FPS, memory)",
+    )
+    parser.add_argument(
         "--soak",
         type=float,
         default=None,
@@ -84,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(backends) > 1:
         return _compare(argv, backends, args.source)
     args.backend = backends[0]
+    if args.cameras < 1:
+        parser.error("--cameras must be at least 1")
     try:
         predictor = predictor_from_args(args)
         if args.soak is not None:

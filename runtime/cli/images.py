@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from runtime.cli.args import SETUP_ERRORS, predictor_from_args
+from runtime.cli.args import SETUP_ERRORS, event_options_given, predictor_from_args
 from runtime.output import LineWriter
 from runtime.paths import writable_folder, write_image
 
@@ -45,6 +45,10 @@ def run_images(args: argparse.Namespace) -> int:
             "error: --display, --realtime, --track, --stream and --events-only apply to video sources",
             file=sys.stderr,
         )
+        return 2
+    events = event_options_given(args)
+    if events:
+        print(f"error: {', '.join(events)}: plate events come from video sources only", file=sys.stderr)
         return 2
     try:
         predictor = predictor_from_args(args)
