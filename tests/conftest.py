@@ -24,6 +24,19 @@ def shared_datasets() -> Path:
     return SHARED_DATASETS
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_registry(tmp_path_factory):
+    """The checkpoint registry of this session, set before the session fixtures train their tiny
+    models (a function-scoped setenv would come after them)."""
+    before = os.environ.get("LPR_TRUSTED_CHECKPOINTS")
+    os.environ["LPR_TRUSTED_CHECKPOINTS"] = str(tmp_path_factory.getbasetemp() / "trusted_checkpoints.sha256")
+    yield
+    if before is None:
+        os.environ.pop("LPR_TRUSTED_CHECKPOINTS", None)
+    else:
+        os.environ["LPR_TRUSTED_CHECKPOINTS"] = before
+
+
 @pytest.fixture(autouse=True)
 def _runs_in_tmp(tmp_path_factory, monkeypatch):
     """Stage runs started by tests write under a temporary folder, never into the source tree."""

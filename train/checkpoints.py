@@ -6,6 +6,8 @@ code it carries, before any check of what it holds. So a checkpoint is loaded on
 * its sha256 is in the local registry of checkpoints this machine's own runs wrote
   (``paths.trusted_checkpoints``; train records ``best.pt`` and ``last.pt`` each time it saves
   them, export records the weights it exported), or
+* it is one of the project's own shipped checkpoints (``weights/SHA256SUMS``, in the repository
+  beside them, as trusted as the code that reads it), or
 * the user says so: ``trust_checkpoint=true`` (then it is recorded, so the next stage need not
   be told again).
 
@@ -21,6 +23,7 @@ import os
 from pathlib import Path
 
 from runtime.errors import InputError, LprError
+from stage.config import PROJECT_ROOT
 from stage.files import sha256_file
 
 
@@ -33,10 +36,18 @@ def registry_path(cfg) -> Path:
     return Path(str(cfg.paths.trusted_checkpoints))
 
 
+SHIPPED = PROJECT_ROOT / "weights" / "SHA256SUMS"
+"""The sha256 of the checkpoints the repository ships (``sha256sum`` format)."""
+
+
 def _recorded(registry: Path) -> set[str]:
-    if not registry.is_file():
-        return set()
-    return {line.split()[0] for line in registry.read_text(errors="replace").splitlines() if line.strip()}
+    digests: set[str] = set()
+    for path in (registry, SHIPPED):
+        if path.is_file():
+            digests |= {
+                line.split()[0] for line in path.read_text(errors="replace").splitlines() if line.strip()
+            }
+    return digests
 
 
 def record_checkpoint(path: str | os.PathLike, registry: Path) -> str:

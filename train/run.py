@@ -146,6 +146,8 @@ def train(cfg: DictConfig, callbacks: dict[str, Callable] | None = None) -> Trai
 
     registry = registry_path(cfg)
     if cfg.init:  # checked before any work: a .pt is unpickled only when it is ours or vouched for
+        if not Path(str(cfg.init)).is_file():
+            raise TrainError(f"{cfg.init}: no such weights file")
         require_trusted(Path(str(cfg.init)), registry, cfg.get("trust_checkpoint", False), "init")
     if cfg.resume:
         last = find_resume(cfg)

@@ -165,7 +165,7 @@ def test_pl_parking_splits_into_text_halves_by_its_own_split_block(shared_datase
         cwd=Path(__file__).resolve().parents[2],
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    items = read_manifest(out / "labels.jsonl").images
+    items = read_manifest(out / "labels.jsonl", roots=[shared_datasets]).images  # images stay in the dataset
     splits = {im.split for im in items}
     assert splits == {"train", "test"}  # the dataset's halves, no val
     train = {p.text for im in items if im.split == "train" for p in im.plates}

@@ -141,6 +141,9 @@ def test_model_path_must_stay_in_the_entry_folder_and_be_onnx_or_hef(tmp_path):
 
 def test_a_model_json_that_is_a_list_is_named(tmp_path):
     zoo = copy_zoo(tmp_path / "zoo")
+    for other in zoo.glob("*plate_det--*"):  # one detector: the list must be the reason none is left
+        if "--640x640_" not in other.name:
+            shutil.rmtree(other)
     det, _ = find_models(zoo)
     det.json_path.write_text(json.dumps([json.loads(det.json_path.read_text())]))
     with pytest.raises(

@@ -38,7 +38,7 @@ def test_no_absolute_path_in_the_shipped_zoo():
     for f in ZOO.rglob("*.onnx"):
         props = onnx.load(str(f), load_external_data=False).metadata_props
         texts[f] = "\n".join(f"{p.key}={p.value}" for p in props)
-    assert len([f for f in texts if f.suffix == ".onnx"]) == 4
+    assert len([f for f in texts if f.suffix == ".onnx"]) >= 4  # both models, fp32 and int8 (and more shapes)
     leaks = {str(f.relative_to(ZOO)): machine_paths(t) for f, t in texts.items() if machine_paths(t)}
     assert not leaks, leaks
 
@@ -61,7 +61,7 @@ def test_shipped_json_is_what_the_generator_writes():
     cfg = compose("export")
     tuned_keys = set(PostSetting(True, 1, 0.3, 0.6).json_keys())
     folders = sorted(p for p in ZOO.iterdir() if p.is_dir())
-    assert len(folders) == 4
+    assert len(folders) >= 4  # both models, fp32 and int8 (and the detector at more input shapes)
     for folder in folders:
         entry = entry_paths(ZOO, folder.name)
         shipped = json.loads(entry.config.read_text())
