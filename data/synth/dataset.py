@@ -13,6 +13,7 @@ import logging
 import math
 import multiprocessing as mp
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -358,16 +359,30 @@ def make_scene(ctx: Context, rng: np.random.Generator) -> tuple[np.ndarray, Labe
 
 # -- the set ---------------------------------------------------------------------------------------
 
-_CTX: Context | None = None
+ImageMaker = Callable[[Any, np.random.Generator], tuple[np.ndarray, LabeledImage]]
+"""Makes one image of a set and its record from the set's context and the image's own generator."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a worker needs to make images of one set: its context (``seed``, ``out``, ``settings``),
+    the maker, and the kind's index in the seed (so each kind of set draws its own images)."""
+
+    ctx: Any
+    make: ImageMaker
+    kind_index: int
+
+
+_JOB: _Job | None = None
 
 
 def _make(i: int) -> LabeledImage:
-    ctx = _CTX
-    assert ctx is not None
-    rng = np.random.default_rng([ctx.seed, KINDS[ctx.kind], i])
-    image, record = (make_crop if ctx.kind == "crops" else make_scene)(ctx, rng)
+    job = _JOB
+    assert job is not None
+    rng = np.random.default_rng([job.ctx.seed, job.kind_index, i])
+    image, record = job.make(job.ctx, rng)
     name = f"images/{i:06d}.jpg"
-    _write_jpeg(os.path.join(ctx.out, name), image, int(ctx.settings["jpeg_quality"]))
+    _write_jpeg(os.path.join(job.ctx.out, name), image, int(job.ctx.settings["jpeg_quality"]))
     record.image = name
     return record
 
@@ -387,13 +402,50 @@ def _write_jpeg(path: str, image: np.ndarray, quality: int) -> None:
         os.close(fd)
 
 
-def _init_worker(ctx: Context) -> None:
-    global _CTX
-    _CTX = ctx
+def _init_worker(job: _Job) -> None:
+    global _JOB
+    _JOB = job
     cv2.setNumThreads(1)
     # what exists now (modules, fonts, configs) lives as long as the process: keeping it out of the
     # garbage collector's full passes leaves them only the set's own records to walk
     gc.freeze()
+
+
+def write_set(
+    ctx: Any,
+    make: ImageMaker,
+    kind_index: int,
+    n: int,
+    start: int,
+    desc: str,
+    progress: bool = True,
+    chunksize: int = 8,
+) -> Path:
+    """Images ``start`` .. ``start + n - 1`` of a set made by ``make`` written under ``ctx.out``
+    (``ctx.settings['workers']`` processes; the same bytes for any number), then its manifest."""
+    workers = max(1, int(ctx.settings.get("workers") or 1))
+    records: list[LabeledImage] = []
+    bar = tqdm(total=n, desc=desc, unit="img", disable=not progress)
+    job = _Job(ctx, make, kind_index)
+    if workers == 1 or n < 2 * workers:
+        prev = cv2.getNumThreads()
+        _init_worker(job)
+        try:
+            for i in range(start, start + n):
+                records.append(_make(i))
+                bar.update()
+        finally:
+            cv2.setNumThreads(prev)
+            gc.unfreeze()  # this process goes on: what was frozen may become garbage later
+    else:
+        with mp.get_context("fork" if os.name == "posix" else "spawn").Pool(
+            workers, _init_worker, (job,)
+        ) as pool_:
+            for rec in pool_.imap(_make, range(start, start + n), chunksize=chunksize):
+                records.append(rec)
+                bar.update()
+    bar.close()
+    return write_manifest(ctx.out, records)
 
 
 def generate(
@@ -431,25 +483,5 @@ def generate(
     ctx = Context(
         kind=kind, seed=int(seed), out=out, settings=settings, styles=load_styles(styles), pool=pool
     )
-    workers = max(1, int(settings.get("workers") or 1))
-    records: list[LabeledImage] = []
-    bar = tqdm(total=n, desc=f"synth {kind}", unit="img", disable=not progress)
-    if workers == 1 or n < 2 * workers:
-        prev = cv2.getNumThreads()
-        _init_worker(ctx)
-        try:
-            for i in range(start, start + n):
-                records.append(_make(i))
-                bar.update()
-        finally:
-            cv2.setNumThreads(prev)
-            gc.unfreeze()  # this process goes on: what was frozen may become garbage later
-    else:
-        with mp.get_context("fork" if os.name == "posix" else "spawn").Pool(
-            workers, _init_worker, (ctx,)
-        ) as pool_:
-            for rec in pool_.imap(_make, range(start, start + n), chunksize=8):
-                records.append(rec)
-                bar.update()
-    bar.close()
-    return write_manifest(out, records)
+    make = make_crop if kind == "crops" else make_scene
+    return write_set(ctx, make, KINDS[kind], n, start, f"synth {kind}", progress, chunksize=8)

@@ -22,12 +22,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import gc
 import json
 import logging
 import math
-import multiprocessing as mp
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,14 +32,13 @@ from typing import Any
 import cv2
 import numpy as np
 from omegaconf import OmegaConf
-from tqdm import tqdm
 
 from data.errors import DataError
 from data.images import read_image
-from data.manifest import LabeledImage, read_manifest, write_manifest
+from data.manifest import LabeledImage, read_manifest
 from data.split import assign_splits
 from data.synth import backgrounds as bgs
-from data.synth.dataset import _deep_merge, _write_jpeg, default_settings
+from data.synth.dataset import _deep_merge, default_settings, write_set
 from data.synth.effects import degrade
 from data.synth.plate import PlateWear, render
 from data.synth.rand import uniform
@@ -865,26 +861,6 @@ def make_negative(ctx: SwapContext, rng: np.random.Generator) -> tuple[np.ndarra
 
 # -- the set ---------------------------------------------------------------------------------------
 
-_CTX: SwapContext | None = None
-
-
-def _make(i: int) -> LabeledImage:
-    ctx = _CTX
-    assert ctx is not None
-    rng = np.random.default_rng([ctx.seed, KINDS[ctx.kind], i])
-    image, record = (make_swap if ctx.kind == "swap" else make_negative)(ctx, rng)
-    name = f"images/{i:06d}.jpg"
-    _write_jpeg(os.path.join(ctx.out, name), image, int(ctx.settings["jpeg_quality"]))
-    record.image = name
-    return record
-
-
-def _init_worker(ctx: SwapContext) -> None:
-    global _CTX
-    _CTX = ctx
-    cv2.setNumThreads(1)
-    gc.freeze()
-
 
 def generate_swap(
     kind: str,
@@ -901,9 +877,9 @@ def generate_swap(
     conf/swap/ settings (default: conf/swap/train.yaml); ``options`` override ``synth`` of
     conf/data.yaml (``workers``, ``realism``, ...). Returns out/labels.jsonl."""
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
+        raise DataError(f"kind must be one of {sorted(KINDS)}, got {kind!r}")
     if n < 0 or start < 0:
-        raise ValueError(f"n and start must be >= 0, got n={n}, start={start}")
+        raise DataError(f"n and start must be >= 0, got n={n}, start={start}")
     progress = bool(options.pop("progress", True))
     options.pop("background_manifests", None)
     settings = _deep_merge(default_settings(), options)
@@ -911,25 +887,5 @@ def generate_swap(
     out = Path(out)
     ctx = build_context(kind, int(seed), out, swap, settings, styles)  # refuses a bad config before writing
     (out / "images").mkdir(parents=True, exist_ok=True)
-    workers = max(1, int(settings.get("workers") or 1))
-    records: list[LabeledImage] = []
-    bar = tqdm(total=n, desc=f"synth {kind}", unit="img", disable=not progress)
-    if workers == 1 or n < 2 * workers:
-        prev = cv2.getNumThreads()
-        _init_worker(ctx)
-        try:
-            for i in range(start, start + n):
-                records.append(_make(i))
-                bar.update()
-        finally:
-            cv2.setNumThreads(prev)
-            gc.unfreeze()
-    else:
-        with mp.get_context("fork" if os.name == "posix" else "spawn").Pool(
-            workers, _init_worker, (ctx,)
-        ) as pool_:
-            for rec in pool_.imap(_make, range(start, start + n), chunksize=4):
-                records.append(rec)
-                bar.update()
-    bar.close()
-    return write_manifest(out, records)
+    make = make_swap if kind == "swap" else make_negative
+    return write_set(ctx, make, KINDS[kind], n, start, f"synth {kind}", progress, chunksize=4)
