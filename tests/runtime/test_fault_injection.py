@@ -122,7 +122,16 @@ def test_sigterm_during_a_video_run_reports_open_tracks_and_finalises_the_video(
     proc = subprocess.Popen(
         # No reading confirms (1000 agreeing readings needed): the plate's track is still open, its
         # event not yet given, when the signal comes.
-        runtime_cmd(str(video), "--json", "--save", str(out), "--track", "confirm_readings=1000"),
+        runtime_cmd(
+            str(video),
+            "--json",
+            "--save",
+            str(out),
+            "--track",
+            "confirm_readings=1000",
+            "--track",
+            "report_unconfirmed=true",  # clean events send confirmed tracks only; this one never is
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from data.synth.video import make_video
-from runtime.config import PipelineConfig
+from runtime.config import PipelineConfig, TrackConfig
 from runtime.geometry import iou_matrix
 from runtime.pipeline import Predictor
 from runtime.video import Event
@@ -46,7 +46,8 @@ def confirmations(folder, region: str) -> dict[int, dict]:
     with Predictor(config=PipelineConfig(region=region, threads=1)) as predictor:
         events = [
             i.to_dict()
-            for i in predictor.track(str(folder / "video.mp4"))
+            # every track's event, confirmed or not: which plates each region's rules confirm is the question
+            for i in predictor.track(str(folder / "video.mp4"), TrackConfig(report_unconfirmed=True))
             if isinstance(i, Event) and i.kind == "plate"
         ]
     out = {}
