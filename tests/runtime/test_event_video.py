@@ -4,21 +4,19 @@ models): clean events, zones, watch lists, direction of travel and crops."""
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from helpers.video_truth import plate_events, plate_of, truth_of
 
 from data.synth.video import make_video
 from runtime.config import EventsConfig, PipelineConfig, TrackConfig
 from runtime.events.record import EventBuilder
 from runtime.events.watchlist import load_watchlist
 from runtime.events.zones import zones_from_dict
-from runtime.geometry import iou_matrix
 from runtime.pipeline import Predictor
-from runtime.video import Event
 
 # Brazilian grey plates in fonts the shipped OCR model reads (see tests/test_runtime_video.py), with
 # the Brazilian rules: every plate of the video can confirm.
@@ -45,34 +43,6 @@ def traffic(tmp_path_factory) -> Path:
     return out
 
 
-def truth_of(folder: Path) -> tuple[dict, dict[int, dict[int, list[float]]]]:
-    truth = json.loads((folder / "truth.json").read_text())
-    boxes: dict[int, dict[int, list[float]]] = {}
-    for line in (folder / "frames.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        for p in rec["plates"]:
-            if p["visible"]:
-                boxes.setdefault(p["id"], {})[rec["frame"]] = p["box"]
-    return truth, boxes
-
-
-def plate_of(event: dict, boxes: dict[int, dict[int, list[float]]]) -> int | None:
-    """The true plate at the event's best box in its best frame."""
-    best, best_iou = None, 0.3
-    for pid, frames in boxes.items():
-        if event["best_frame"] in frames:
-            iou = float(
-                iou_matrix(np.array([frames[event["best_frame"]]]), np.array([event["best_box"]]))[0, 0]
-            )
-            if iou > best_iou:
-                best, best_iou = pid, iou
-    return best
-
-
-def plate_events(items) -> list[dict]:
-    return [i.to_dict() for i in items if isinstance(i, Event) and i.kind == "plate"]
-
-
 def run(predictor, video: Path, track: TrackConfig | None = None, **builder) -> tuple[list[dict], dict]:
     """The plate events of ``video`` and the run's counts."""
     track = track or TrackConfig()
@@ -84,7 +54,7 @@ def run(predictor, video: Path, track: TrackConfig | None = None, **builder) -> 
 @pytest.fixture(scope="module")
 def lanes(traffic) -> dict:
     """The near lane's zone (relative: the frame below a line between the lanes) and the truth."""
-    truth, boxes = truth_of(traffic)
+    truth, boxes = truth_of(traffic, visible_only=True)
     centre_y = {pid: [(b[1] + b[3]) / 2 for b in frames.values()] for pid, frames in boxes.items()}
     lane = {p["id"]: p["lane"] for p in truth["plates"]}
     far = max(max(ys) for pid, ys in centre_y.items() if lane[pid] == 0)
@@ -96,7 +66,7 @@ def lanes(traffic) -> dict:
 
 def test_clean_events_one_per_plate_with_watch_list_and_crop_files(predictor, traffic, tmp_path):
     """Default settings (events at confirmation), a watch list, crops as files."""
-    truth, boxes = truth_of(traffic)
+    truth, boxes = truth_of(traffic, visible_only=True)
     texts = [p["text"] for p in truth["plates"]]
     exact, off_by_one, far = texts[0], texts[1], texts[2]
     swapped = next((lookalike_of(t) for t in texts[3:] if lookalike_of(t)), None)
@@ -183,7 +153,7 @@ def test_unconfirmed_tracks_are_counted_not_sent_unless_asked(predictor, tmp_pat
     """Argentine Mercosur plates (LL DDD LL) never match the Brazilian rules: never confirmed."""
     video = tmp_path / "ar"
     make_video(video, seed=12, progress=False, **{**VIDEO, "frames": 60, "plates": 1, "styles": ["mercosur"]})
-    truth, _ = truth_of(video)
+    truth, _ = truth_of(video, visible_only=True)
     assert not any(predictor.rules.matches(p["text"]) for p in truth["plates"]), truth["plates"]
     clean, stats = run(predictor, video / "video.mp4")
     assert clean == [] and stats["unconfirmed"] == len(truth["plates"])

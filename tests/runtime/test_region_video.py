@@ -5,16 +5,12 @@ member that matched."""
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
 import pytest
+from helpers.video_truth import plate_events, plate_of, truth_of
 
 from data.synth.video import make_video
 from runtime.config import PipelineConfig, TrackConfig
-from runtime.geometry import iou_matrix
 from runtime.pipeline import Predictor
-from runtime.video import Event
 
 # As tests/runtime/test_video.py's roadside video (fonts the shipped OCR model reads), shorter.
 VIDEO = dict(
@@ -37,25 +33,13 @@ def video(tmp_path_factory):
 
 def confirmations(folder, region: str) -> dict[int, dict]:
     """Per true plate: its event at confirmation (event_at=confirm), for ``region``'s rules."""
-    truth = json.loads((folder / "truth.json").read_text())
-    boxes: dict[int, dict[int, list[float]]] = {}
-    for line in (folder / "frames.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        for p in rec["plates"]:
-            boxes.setdefault(p["id"], {})[rec["frame"]] = p["box"]
+    truth, boxes = truth_of(folder)
     with Predictor(config=PipelineConfig(region=region, threads=1)) as predictor:
-        events = [
-            i.to_dict()
-            # every track's event, confirmed or not: which plates each region's rules confirm is the question
-            for i in predictor.track(str(folder / "video.mp4"), TrackConfig(report_unconfirmed=True))
-            if isinstance(i, Event) and i.kind == "plate"
-        ]
-    out = {}
-    for e in events:
-        for pid, frames in boxes.items():
-            f = e["best_frame"]
-            if f in frames and iou_matrix(np.array([frames[f]]), np.array([e["best_box"]]))[0, 0] > 0.3:
-                out[pid] = e
+        # every track's event, confirmed or not: which plates each region's rules confirm is the question
+        events = plate_events(
+            predictor.track(str(folder / "video.mp4"), TrackConfig(report_unconfirmed=True))
+        )
+    out = {pid: e for e in events if (pid := plate_of(e, boxes)) is not None}
     assert len(out) == len(truth["plates"]), f"{region}: events for {sorted(out)} of {len(truth['plates'])}"
     return out
 

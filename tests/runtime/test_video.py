@@ -15,12 +15,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers.video_truth import plate_events, plate_of, truth_of
 
 from data.synth.video import make_video
 from runtime.config import PipelineConfig, TrackConfig
 from runtime.geometry import iou_matrix
 from runtime.pipeline import Predictor
-from runtime.results import Event, TrackedFrame
+from runtime.results import TrackedFrame
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,38 +77,11 @@ def smeared(tmp_path_factory) -> tuple[Path, Path]:
     return clean, smeared
 
 
-def truth_of(folder: Path) -> tuple[dict, dict[int, dict[int, list[float]]]]:
-    truth = json.loads((folder / "truth.json").read_text())
-    boxes: dict[int, dict[int, list[float]]] = {}
-    for line in (folder / "frames.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        for p in rec["plates"]:
-            boxes.setdefault(p["id"], {})[rec["frame"]] = p["box"]
-    return truth, boxes
-
-
-def plate_of(event: dict, boxes: dict[int, dict[int, list[float]]]) -> int | None:
-    """The true plate an event is about: the one at its best box in its best frame."""
-    best, best_iou = None, 0.3
-    for pid, frames in boxes.items():
-        if event["best_frame"] in frames:
-            iou = float(
-                iou_matrix(np.array([frames[event["best_frame"]]]), np.array([event["best_box"]]))[0, 0]
-            )
-            if iou > best_iou:
-                best, best_iou = pid, iou
-    return best
-
-
-def events_of(items) -> list[dict]:
-    return [i.to_dict() for i in items if isinstance(i, Event) and i.kind == "plate"]
-
-
 def test_every_plate_gives_one_event_with_its_text(predictor, traffic):
     truth, boxes = truth_of(traffic)
     items = list(predictor.track(str(traffic / "video.mp4"), EVERY_TRACK))
     frames = [i for i in items if isinstance(i, TrackedFrame)]
-    events = events_of(items)
+    events = plate_events(items)
     assert len(frames) == truth["frames"] and all(f.error is None for f in frames)
     by_plate: dict[int, list[dict]] = {}
     for e in events:
@@ -149,7 +123,7 @@ def test_plates_seen_in_part_beside_the_pillar_keep_one_track(street):
         items = list(predictor.track(str(street / "video.mp4"), EVERY_TRACK))
     frames = [i for i in items if isinstance(i, TrackedFrame)]
     per_plate: dict[int, int] = {}
-    for e in events_of(items):
+    for e in plate_events(items):
         pid = plate_of(e, boxes)
         assert pid is not None, f"an event for no plate of the video: {e}"
         per_plate[pid] = per_plate.get(pid, 0) + 1
@@ -171,7 +145,7 @@ def test_voting_outvotes_smeared_frames(predictor, smeared):
     texts = []
     for folder in smeared:
         truth, boxes = truth_of(folder)
-        events = events_of(predictor.track(str(folder / "video.mp4"), read_everything))
+        events = plate_events(predictor.track(str(folder / "video.mp4"), read_everything))
         by_plate = {plate_of(e, boxes): e for e in events}
         assert sorted(by_plate, key=str) == sorted(p["id"] for p in truth["plates"]) and len(events) == len(
             by_plate
