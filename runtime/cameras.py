@@ -323,8 +323,10 @@ def benchmark_cameras(
     def timed(n: int) -> float:
         counts = [0] * n
 
+        views = [predictor_view(predictor, None) for _ in range(n)]  # as --cameras makes them
+
         def work(k: int) -> None:
-            counts[k] = sum(isinstance(r, TrackedFrame) for r in predictor.track(frames, config))
+            counts[k] = sum(isinstance(r, TrackedFrame) for r in views[k].track(frames, config))
 
         threads = [threading.Thread(target=work, args=(k,)) for k in range(n)]
         t0 = time.perf_counter()
@@ -339,6 +341,7 @@ def benchmark_cameras(
 
     best_one = min(timed(1) for _ in range(max(1, repeat)))
     rss_one = peak_rss_mb()
+    batches_before = predictor.backend.ocr_batches()
     best_many = math.inf
     for _ in range(max(1, repeat)):
         best_many = min(best_many, timed(cameras))
@@ -355,7 +358,18 @@ def benchmark_cameras(
         "rss_mb": round(rss_many, 1),
         "rss_vs_one_camera": round(rss_many / rss_one, 3),
         **predictor.backend.describe(),
+        **_batches_since(batches_before, predictor.backend.ocr_batches()),
         "threads": predictor.config.threads,
         "workers": predictor.scheduler.workers,
         "repeat": max(1, repeat),
     }
+
+
+def _batches_since(before: dict | None, after: dict | None) -> dict[str, Any]:
+    """The OCR batches of the multi-camera runs alone (a streaming backend counts over all runs)."""
+    if before is None or after is None:
+        return {}
+    keys = ("batches", "crops", "batches_from_several_cameras")
+    delta = {k: after[k] - before[k] for k in keys}
+    delta["crops_per_batch"] = round(delta["crops"] / delta["batches"], 2) if delta["batches"] else None
+    return {"ocr_batches": delta}

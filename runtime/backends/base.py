@@ -157,6 +157,12 @@ class Backend(ABC):
             future.set_exception(e)
         return future
 
+    def ocr_batches(self) -> dict | None:
+        """How the OCR model's inputs were grouped, over every run so far (a streaming backend's
+        held batches, shared by all cameras of the process); None where each ``read`` call is
+        its own batch (onnx: the shipped OCR model takes one crop per call)."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook: backends without resources keep this no-op
         """Release the models (the backend is unusable afterwards)."""
 

@@ -31,7 +31,7 @@ from runtime.backends.base import (
     decode_plates,
     frame_error,
 )
-from runtime.backends.degirum_stream import HeldBatch, ModelStream, chain, gather
+from runtime.backends.degirum_stream import BatchStats, HeldBatch, ModelStream, chain, gather
 from runtime.config import PipelineConfig
 from runtime.geometry import Letterbox
 from runtime.metadata import ModelMetadata
@@ -111,6 +111,8 @@ class DegirumBackend(Backend):
             self.ocr_model.eager_batch_size = self.ocr_batch
             if ocr.runtime == "HAILORT":
                 self.ocr_model.extra_device_params = {"HAILO_BATCH_SIZE": self.ocr_batch}
+        self.ocr_batch_stats = BatchStats()
+        """Batches the OCR stream was sent, over all runs: every camera of a process shares them."""
         self._streams: _Streams | None = None
         self._stream_users = 0
         self._stream_lock = threading.Lock()
@@ -231,6 +233,9 @@ class DegirumBackend(Backend):
             ]
         )
 
+    def ocr_batches(self) -> dict | None:
+        return self.ocr_batch_stats.to_dict()
+
     def _require_streams(self) -> _Streams:
         if self._streams is None:
             raise BackendError("degirum: the streams are not open (use detect_lane or open_streams)")
@@ -283,7 +288,9 @@ class _Streams:
         self.ocr = ModelStream(
             backend.ocr_model, "ocr", ocr_depth, backend.clocks["ocr"], describe(backend.ocr)
         )
-        self.ocr_batch = HeldBatch(self.ocr.submit, backend.ocr_batch, config.ocr_batch_wait_ms / 1000)
+        self.ocr_batch = HeldBatch(
+            self.ocr.submit, backend.ocr_batch, config.ocr_batch_wait_ms / 1000, backend.ocr_batch_stats
+        )
 
     def close(self) -> None:
         self.ocr_batch.close()

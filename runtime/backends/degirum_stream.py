@@ -189,19 +189,56 @@ def gather(futures: list[Future]) -> Future:
     return out
 
 
+class BatchStats:
+    """What a :class:`HeldBatch` sent: batches, inputs, and batches whose inputs came from several
+    calling threads. Each camera of ``--cameras`` reads on a thread of its own, so the last count is
+    how often crops of different cameras went to the OCR model together. Kept on the backend, so
+    it adds up over every run (and stream) of the process."""
+
+    def __init__(self) -> None:
+        self.batches = 0
+        self.inputs = 0
+        self.from_several_callers = 0
+        self._lock = threading.Lock()
+
+    def add(self, inputs: int, callers: int) -> None:
+        with self._lock:
+            self.batches += 1
+            self.inputs += inputs
+            self.from_several_callers += callers > 1
+
+    def to_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "batches": self.batches,
+                "crops": self.inputs,
+                "crops_per_batch": round(self.inputs / self.batches, 2) if self.batches else None,
+                "batches_from_several_cameras": self.from_several_callers,
+            }
+
+
 class HeldBatch:
     """Holds inputs until ``size`` are waiting or the first has waited ``wait_s``, then submits them
     back to back, so a device that switches between two models runs the batch before switching.
 
     With ``size`` 1 every input goes through at once. ``submit_now(data) -> Future`` is the
-    stream's submit; the Futures returned here carry that Future's outcome.
+    stream's submit; the Futures returned here carry that Future's outcome. Every run of one
+    backend (each camera of a process) shares the stream and this batch, so a batch may hold crops
+    of several cameras: ``stats`` counts them.
     """
 
-    def __init__(self, submit_now: Callable[[Any], Future], size: int, wait_s: float) -> None:
+    def __init__(
+        self,
+        submit_now: Callable[[Any], Future],
+        size: int,
+        wait_s: float,
+        stats: BatchStats | None = None,
+    ) -> None:
         self._submit_now = submit_now
+        self.stats = stats if stats is not None else BatchStats()
         self.size = max(1, size)
         self._wait_s = max(0.0, wait_s)
-        self._held: list[tuple[Any, Future]] = []
+        self._held: list[tuple[Any, Future, int]] = []
         self._first_at = 0.0
         self._cv = threading.Condition()
         self._closed = False
@@ -212,12 +249,13 @@ class HeldBatch:
 
     def submit(self, data: Any) -> Future:
         if self.size == 1:
+            self.stats.add(1, 1)
             return self._submit_now(data)
         future: Future = Future()
         with self._cv:
             if not self._held:
                 self._first_at = time.perf_counter()
-            self._held.append((data, future))
+            self._held.append((data, future, threading.get_ident()))
             if len(self._held) >= self.size:
                 self._flush_locked()
             else:
@@ -248,7 +286,9 @@ class HeldBatch:
 
     def _flush_locked(self) -> None:
         held, self._held = self._held, []
-        for data, future in held:
+        if held:
+            self.stats.add(len(held), len({caller for _, _, caller in held}))
+        for data, future, _ in held:
             try:
                 inner = self._submit_now(data)
             except Exception as e:

@@ -205,3 +205,41 @@ def test_ocr_batch_recorded_in_the_zoo_json_is_used(photos, tmp_path):
     with Predictor(zoo, "degirum", PipelineConfig(ocr_batch=1)) as told:
         assert told.backend.ocr_batch == 1
         assert dicts(told.run(photos[:4])) == got
+
+
+def test_ocr_crops_of_two_cameras_share_one_batch(photos, tmp_path):
+    """Two cameras of one process (predictor views, a thread each, as --cameras runs them) on one
+    degirum backend: each camera gets the plates it gets alone, and the OCR stream's held batches
+    take crops of both cameras together."""
+    why = degirum_unavailable()
+    if why:
+        pytest.skip(why)
+    from runtime.cameras import predictor_view
+
+    videos = []
+    for k, group in enumerate((photos[:4], photos[4:8])):
+        frames = []
+        for path in group:
+            frames += [cv2.resize(cv2.imread(str(path)), (960, 540), interpolation=cv2.INTER_AREA)] * 3
+        videos.append(str(write_video(tmp_path / f"camera{k}.avi", frames, 25.0)))
+    config = PipelineConfig(ocr_batch=4, ocr_batch_wait_ms=200.0)
+    with Predictor(backend="degirum", config=config) as predictor:
+        alone = [[same_run(i.to_dict()) for i in predictor.track(v)] for v in videos]
+        before = predictor.backend.ocr_batches()
+        together: list[list[dict]] = [[], []]
+
+        def camera(k: int) -> None:
+            view = predictor_view(predictor, None)
+            together[k] = [same_run(i.to_dict()) for i in view.track(videos[k])]
+
+        threads = [threading.Thread(target=camera, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        after = predictor.backend.ocr_batches()
+    assert together == alone
+    assert all(any(d.get("plates") for d in run) for run in alone)
+    assert after["batches_from_several_cameras"] > before["batches_from_several_cameras"], after
+    assert after["crops"] - before["crops"] > after["batches"] - before["batches"]  # batches of > 1 crop
+    assert stream_threads() == []
