@@ -32,6 +32,9 @@ def draw_plates(image: np.ndarray, plates: list[Plate]) -> np.ndarray:
         scale = 0.5 * thick
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
         ty = y1 - 4 if y1 - th - 4 > 0 else y2 + th + 4
-        cv2.rectangle(out, (x1, ty - th - base), (x1 + tw, ty + base), colour, -1)
-        cv2.putText(out, label, (x1, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick, cv2.LINE_AA)
+        # A plate at the right or bottom edge keeps its whole label inside the picture.
+        tx = max(0, min(x1, out.shape[1] - tw - 1))
+        ty = min(ty, out.shape[0] - base - 1)
+        cv2.rectangle(out, (tx, ty - th - base), (tx + tw, ty + base), colour, -1)
+        cv2.putText(out, label, (tx, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick, cv2.LINE_AA)
     return out
