@@ -9,8 +9,10 @@ runtime cuts them for the OCR model) or, when none is configured, from the synth
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +38,6 @@ def sample_images(
     """``count`` images a model of ``task`` sees before its letterbox: whole scenes for the
     detector, the padded plate region for the OCR model. ``source``: manifest path or dataset name;
     None = synthetic images (written under ``scratch``)."""
-    from data.images import read_image
     from data.manifest import read_manifest
     from train.mix import parse_sources
 
@@ -49,19 +50,10 @@ def sample_images(
         manifest_path, access = parsed.manifest, parsed.access
     manifest = read_manifest(manifest_path, **access)
     items = [i for i in manifest.images if split is None or i.split == split] or list(manifest.images)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(items))
     out: list[tuple[str, np.ndarray]] = []
-    for k in order:
+    for item, image in shuffled_images(manifest, items, seed, scenes_only=task == "plate_det"):
         if len(out) >= count:
             break
-        item = items[int(k)]
-        if task == "plate_det" and item.is_crop:
-            continue
-        try:
-            image = read_image(manifest.image_path(item))
-        except (FileNotFoundError, ValueError):
-            continue
         if task == "plate_det":
             out.append((item.image, image))
             continue
@@ -78,6 +70,25 @@ def sample_images(
             f"{manifest_path}: no usable {task} images" + (f" in split {split!r}" if split else "")
         )
     return out
+
+
+def shuffled_images(
+    manifest, items: list, seed: int, scenes_only: bool = False
+) -> Iterator[tuple[Any, np.ndarray]]:
+    """``(item, image)`` for the readable images of ``items`` (of ``manifest``) in a random order
+    fixed by ``seed``; ``scenes_only`` leaves plate crops out (the detector sees whole scenes).
+    An image that cannot be read is passed over: these are samples, not the data under test."""
+    from data.images import read_image
+
+    for k in np.random.default_rng(seed).permutation(len(items)):
+        item = items[int(k)]
+        if scenes_only and item.is_crop:
+            continue
+        try:
+            image = read_image(manifest.image_path(item))
+        except (FileNotFoundError, ValueError):
+            continue
+        yield item, image
 
 
 def _synthetic(task: str, count: int, seed: int, scratch: Path | None) -> Path:

@@ -114,8 +114,8 @@ def load_samples(
     OCR: crop images whole, scene plates cut at their labelled box (the guide crops the bare box),
     each with a known text; detector: scenes with their plate boxes.
     """
-    from data.images import read_image
     from data.manifest import read_manifest
+    from export.checks import shuffled_images
     from train.mix import parse_sources
 
     out: dict[str, list[Sample]] = {}
@@ -123,18 +123,10 @@ def load_samples(
         parsed = parse_sources([str(source)], paths)[0]
         manifest = read_manifest(parsed.manifest, **parsed.access)
         items = training_items(manifest, split, ratios, seed)
-        rng = np.random.default_rng(seed)
         picked: list[Sample] = []
-        for k in rng.permutation(len(items)):
+        for item, image in shuffled_images(manifest, items, seed, scenes_only=task == "plate_det"):
             if len(picked) >= count:
                 break
-            item = items[int(k)]
-            if task == "plate_det" and item.is_crop:
-                continue
-            try:
-                image = read_image(manifest.image_path(item))
-            except (FileNotFoundError, ValueError):
-                continue
             if task == "plate_det":
                 picked.append(Sample(item.image, image, [], [tuple(p.box) for p in item.plates]))
                 continue
