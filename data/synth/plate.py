@@ -220,7 +220,7 @@ def _draw_text(
                             "dash": 0.32 * cap,
                             "dot": 0.16 * cap,
                             "gap": lay.gap_mm * s,
-                            "emblem": (0.45 if style.emblem == "seals" else 0.8) * cap,
+                            "emblem": {"seals": 0.45, "inspection": 0.5}.get(style.emblem or "", 0.8) * cap,
                             "glyph": 0.85 * cap,
                         }[t.kind],
                     )
@@ -436,6 +436,8 @@ def _emblem(img, ink, kind: str | None, x: float, y: float, w: float, cap: float
             cv2.LINE_AA,
         )
         cv2.circle(img, (cx, int(round(y + cap * 0.75))), max(1, r // 2), (60, 60, 60), 1, cv2.LINE_AA)
+    elif kind == "inspection":  # a Swedish-style inspection sticker between the groups
+        _inspection_sticker(img, x, y, w, cap, rng)
     elif kind == "arms":  # a coat of arms between the groups (SK, HR, AT, CH): colour, never ink
         _arms(img, x, y, w, cap, rng)
     elif kind == "state":  # a state's outline or a logo between the groups
@@ -446,6 +448,41 @@ def _emblem(img, ink, kind: str | None, x: float, y: float, w: float, cap: float
         cv2.fillPoly(ink, [np.round(pts).astype(np.int32)], 255, cv2.LINE_AA)
     else:
         cv2.circle(ink, (cx, int(round(y + cap / 2))), max(1, int(round(w * 0.2))), 255, -1, cv2.LINE_AA)
+
+
+_STICKER_COLOURS = (
+    (60, 170, 60),
+    (40, 40, 210),
+    (200, 120, 30),
+    (30, 170, 240),
+    (200, 200, 200),
+    (150, 60, 150),
+)
+
+
+def _inspection_sticker(img, x: float, y: float, w: float, cap: float, rng) -> None:
+    """An upright coloured sticker with a small number in it (the month of the next inspection), or
+    an empty white frame where it was peeled off. Drawn in colour on the plate, never ink: the OCR
+    model must learn that the digit in it is not a character of the plate (read as 8, 0 or B)."""
+    sw, sh = w * uniform(rng, 0.7, 0.95), cap * uniform(rng, 0.5, 0.75)
+    x0, y0 = x + (w - sw) / 2, y + (cap - sh) / 2 + uniform(rng, -0.08, 0.08) * cap
+    if sw < 3 or sh < 4:
+        return
+    p1 = (int(round(x0)), int(round(y0)))
+    p2 = (int(round(x0 + sw)), int(round(y0 + sh)))
+    if rng.random() < 0.2:  # the sticker is gone: its frame is left
+        cv2.rectangle(img, p1, p2, draw.jitter_colour((235, 235, 235), rng, 0.05), -1, cv2.LINE_AA)
+        cv2.rectangle(img, p1, p2, draw.jitter_colour((90, 90, 200), rng, 0.2), max(1, int(sw * 0.08)))
+        return
+    colour = draw.jitter_colour(_STICKER_COLOURS[int(rng.integers(len(_STICKER_COLOURS)))], rng, 0.1)
+    cv2.rectangle(img, p1, p2, colour, -1, cv2.LINE_AA)
+    scale = sh / 60.0
+    if scale > 0.1:
+        text = str(int(rng.integers(1, 13)))
+        thick = max(1, int(round(scale * 2)))
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        org = (int(round(x0 + (sw - tw) / 2)), int(round(y0 + (sh + th) / 2)))
+        cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (25, 25, 25), thick, cv2.LINE_AA)
 
 
 _ARMS_RED, _ARMS_WHITE, _ARMS_BLUE = (40, 30, 200), (240, 240, 240), (150, 60, 20)

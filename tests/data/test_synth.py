@@ -303,3 +303,22 @@ def test_real_backgrounds_hold_no_labelled_plate(shared_datasets, tmp_path):
         background_manifests=[shared_datasets / "uc3m_lp" / "labels.jsonl"],
     )
     assert validate(read_manifest(path), progress=False) == []
+
+
+def test_swedish_inspection_sticker_sits_between_the_groups_and_is_no_character():
+    """Older Swedish plates carry a coloured sticker with a number between the letter and digit
+    groups (read as 8, 0 or B by a model that never saw one): it is drawn in colour there and no
+    character box covers it."""
+    seen = 0
+    for seed in range(40):
+        rp = render("se", None, np.random.default_rng(seed), px_per_mm=1.0)
+        chars = rp.plate.chars
+        assert len(chars) == 6
+        left, right = int(chars[2].box[2]), int(chars[3].box[0])
+        if right - left < 8:
+            continue
+        between = rp.image[int(chars[2].box[1]) : int(chars[2].box[3]), left + 1 : right - 1].astype(np.int32)
+        saturation = between.max(axis=2) - between.min(axis=2)
+        if (saturation > 60).mean() > 0.05:  # the plate is white and the ink black: colour is the sticker
+            seen += 1
+    assert seen >= 3, f"the sticker was drawn on {seen} of 40 Swedish plates"
