@@ -4,7 +4,10 @@ OpenALPR's approach: each character offers alternatives (the OCR model's other c
 look-alike swaps such as O/0), candidate texts are built from them with scores (products of the
 character scores), and candidates that fit one of the region's formats win over those that do
 not. Patterns use OpenALPR's syntax: ``@`` a letter, ``#`` a digit, ``?`` any character,
-``[ABC]`` / ``[A-C]`` a class, anything else itself.
+``[ABC]`` / ``[A-C]`` a class, anything else itself; and one of ours, ``~``: an emblem, sticker or
+seal between the groups that the model may read as a character (any class) and that is not part of
+the plate's text - a Swedish ``@@@~###`` reads ABC8123 as ABC123, paying ``1 - score`` of the
+character read there.
 
 A region file (YAML; ``runtime/regions/<name>.yaml`` ships one per region, docs/regions.md)::
 
@@ -56,6 +59,8 @@ DEFAULT_LOOKALIKES: tuple[tuple[str, str], ...] = (
 ALL_MEMBERS = "*"
 """``members: "*"``: every region file of ``runtime/regions/`` that is not itself an umbrella."""
 
+EMBLEM = "~"
+"""Pattern slot: an emblem the model may read as any character; it is left out of the text."""
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _DIGITS = frozenset("0123456789")
 _KEYS = {
@@ -67,6 +72,7 @@ _KEYS = {
     "lookalikes",
     "lookalike_score",
     "drop_max_score",
+    "emblem_read",
     "free_form",
 }
 _QUOTE_HINT = " (quote region names: YAML reads no, yes, on and off as true/false)"
@@ -82,7 +88,7 @@ def _atoms(pattern: str) -> list[frozenset[str]]:
             out.append(_LETTERS)
         elif ch == "#":
             out.append(_DIGITS)
-        elif ch == "?":
+        elif ch == "?" or ch == EMBLEM:
             out.append(_LETTERS | _DIGITS)
         elif ch == "[":
             end = pattern.find("]", i)
@@ -109,6 +115,24 @@ def _atoms(pattern: str) -> list[frozenset[str]]:
     if not out:
         raise RulesError("empty pattern")
     return out
+
+
+def _emblems(pattern: str) -> tuple[int, ...]:
+    """Positions of the pattern's ``~`` slots (emblems read as a character, not part of the text)."""
+    out, pos, i = [], 0, 0
+    while i < len(pattern):
+        if pattern[i] == "[":
+            i = pattern.find("]", i)
+        elif pattern[i] == EMBLEM:
+            out.append(pos)
+        pos += 1
+        i += 1
+    return tuple(out)
+
+
+def plate_pattern(pattern: str) -> str:
+    """The pattern of the plate's text: ``pattern`` without its emblem slots."""
+    return pattern.replace(EMBLEM, "")
 
 
 def _regex(slots: Sequence[frozenset[str]]) -> str:
@@ -141,6 +165,8 @@ class _Shape:
     slots: tuple[frozenset[str], ...]
     regions: tuple[tuple[str, float], ...]
     """(region, weight) best first; weight = prior / the region's highest prior."""
+    emblems: tuple[int, ...] = ()
+    """Slots holding an emblem (``~``): read as a character, left out of the text."""
 
     @property
     def weight(self) -> float:
@@ -161,7 +187,7 @@ class Choice:
     candidates: list[tuple[str, float]]
     edit: str | None = None
     """``"drop"`` or ``"insert"`` when the text is the model's reading with one character dropped
-    or one weak character inserted."""
+    or one weak character inserted; ``"emblem"`` when a format's emblem slot took a character."""
     kept: tuple[int | None, ...] = ()
     """For each character of ``text``: the index of the input character it comes from (None for an
     inserted weak character)."""
@@ -179,6 +205,10 @@ class RegionRules:
     members: list[str] = field(default_factory=list)
     """For an umbrella: the member regions (their formats are in ``formats``)."""
     drop_max_score: float = 0.8
+    emblem_read: float = 0.5
+    """Of plates whose format has an emblem slot (``~``), the share on which the model reads the
+    emblem as a character: a reading that fits such a format pays it besides ``1 - score``, so a
+    middling character is kept rather than taken for the emblem."""
     """A character scoring more than this is never dropped to make a reading fit."""
     free_form: float = 0.0
     """How common plates that fit no format are (vanity plates), relative to the commonest format.
@@ -199,6 +229,8 @@ class RegionRules:
             raise RulesError(f"rules {self.name!r}: lookalike_score {self.lookalike_score} is not in (0, 1]")
         if not 0.0 <= self.free_form <= 1.0:
             raise RulesError(f"rules {self.name!r}: free_form {self.free_form} is not in [0, 1]")
+        if not 0.0 < self.emblem_read <= 1.0:
+            raise RulesError(f"rules {self.name!r}: emblem_read {self.emblem_read} is not in (0, 1]")
         if not 0.0 <= self.drop_max_score <= 1.0:
             raise RulesError(f"rules {self.name!r}: drop_max_score {self.drop_max_score} is not in [0, 1]")
         self._partners: dict[str, set[str]] = {}
@@ -212,19 +244,26 @@ class RegionRules:
             top[f.region] = max(top.get(f.region, 0.0), float(f.prior))
         # Formats grouped by shape and by length: a reading is only compared with formats of its
         # length, and a shape shared by many regions (US states) is scored once.
-        grouped: dict[tuple[frozenset[str], ...], dict[str, float]] = {}
+        grouped: dict[tuple[tuple[frozenset[str], ...], tuple[int, ...]], dict[str, float]] = {}
         for f in self.formats:
-            try:
-                slots = tuple(_atoms(f.pattern))
-            except RulesError as e:
-                raise RulesError(f"rules {self.name!r} ({f.region}): {e}") from None
-            weights = grouped.setdefault(slots, {})
-            weights[f.region] = max(weights.get(f.region, 0.0), f.prior / top[f.region])
+            # A format with an emblem also writes its text without it: read that way when the model
+            # saw the emblem for what it is.
+            for pattern in dict.fromkeys((f.pattern, plate_pattern(f.pattern))):
+                try:
+                    slots = tuple(_atoms(pattern))
+                except RulesError as e:
+                    raise RulesError(f"rules {self.name!r} ({f.region}): {e}") from None
+                weights = grouped.setdefault((slots, _emblems(pattern)), {})
+                weights[f.region] = max(weights.get(f.region, 0.0), f.prior / top[f.region])
         order = {r: i for i, r in enumerate(dict.fromkeys(f.region for f in self.formats))}
         self._by_length: dict[int, list[_Shape]] = {}
-        for slots, weights in grouped.items():
+        # Formats with an emblem slot are scored apart: their texts are a character shorter than the
+        # reading, and matching a text against them (match, the edits) would keep the emblem in it.
+        self._emblem_shapes: dict[int, list[_Shape]] = {}
+        for (slots, emblems), weights in grouped.items():
             regions = tuple(sorted(weights.items(), key=lambda kv: (-kv[1], order[kv[0]])))
-            self._by_length.setdefault(len(slots), []).append(_Shape(slots, regions))
+            into = self._emblem_shapes if emblems else self._by_length
+            into.setdefault(len(slots), []).append(_Shape(slots, regions, emblems))
         # One regular expression per length, likeliest shape first: a text is matched in one call
         # (the engine tries the alternatives in order; the group that matched names the shape).
         self._matchers: dict[int, re.Pattern[str]] = {}
@@ -313,6 +352,7 @@ class RegionRules:
                 description=str(d.get("description") or ""),
                 members=list(members),
                 drop_max_score=float(d.get("drop_max_score", 0.8)),
+                emblem_read=float(d.get("emblem_read", 0.5)),
                 free_form=float(free_form),
             )
         except (RulesError, TypeError, ValueError) as e:
@@ -528,6 +568,19 @@ def choose(
             hit = _fit(best, identity, shape)
             if hit is not None:
                 offer(hit[0], hit[1], shape.weight, shape.regions[0][0], identity)
+        for shape in rules._emblem_shapes.get(len(chars), ()):
+            hit = _fit(best, identity, shape)
+            if hit is not None:
+                # The emblem's slot pays 1 - the score of what was read there instead of that score.
+                score = hit[1] * rules.emblem_read
+                for p in shape.emblems:
+                    read = chars[p].score
+                    top = best(p, shape.slots[p])  # the emblem slot takes any class: never None
+                    top_score = top[1] if top is not None else 1.0
+                    score = score / max(top_score, 1e-12) * (1.0 - (1.0 if read is None else read))
+                kept = tuple(i for i in identity if i not in shape.emblems)
+                text = "".join(hit[0][i] for i in kept)
+                offer(text, score, shape.weight, shape.regions[0][0], kept, "emblem")
         if edits and bar[0] <= free:  # nothing convincing at the model's length
             _edited(chars, options, best, rules, weak, offer, tops, bar)
     matched = [(t, f) for t, f in found.items() if f.region]
@@ -710,7 +763,8 @@ class RegionMemory:
         if choice is None or (choice.region is None and (lead is None or lead.free_form == 0)):
             choice = choose(chars, self.umbrella, top_n, weak)
         if choice is not None and choice.region is not None:
-            self._learn(choice.text)
+            # An emblem read as a character is evidence for the formats that have one there.
+            self._learn("".join(c.char for c in chars) if choice.edit == "emblem" else choice.text)
         return choice
 
 

@@ -117,7 +117,9 @@ def test_held_out_right_to_wrong_is_bounded(reads, name, region, max_share):
     assert ch.exact_after == ch.exact_before - ch.right_to_wrong + ch.wrong_to_right
 
 
-@pytest.mark.parametrize("name,learnt", [("pl_parking", "pl"), ("openalpr_us_crops", "us")])
+@pytest.mark.parametrize(
+    "name,learnt", [("pl_parking", "pl"), ("openalpr_us_crops", "us"), ("se_crops", "se")]
+)
 def test_auto_learns_the_region_of_real_plates(reads, name, learnt):
     """A camera's plates in order: auto learns their region and then reads at least as well as
     the static umbrella (held-out US crops: no more exact readings made wrong than ``us`` makes)."""

@@ -190,3 +190,40 @@ def test_auto_learns_us_when_no_single_state_explains_the_plates():
 def test_region_memory_needs_an_umbrella():
     with pytest.raises(RulesError, match="umbrella"):
         RegionMemory(load_rules("br"))
+
+
+def test_an_emblem_read_as_a_character_is_left_out_where_the_format_has_one():
+    """A Swedish plate's inspection sticker read as an 8 between the groups: Sweden's ``~`` slot
+    leaves it out. The eu umbrella does so only when the 8 is very weak, since a Slovenian format
+    fits all 7 characters; read with confidence, the character stays there (the emblem slot pays
+    ``emblem_read`` as well as 1 - its score). Sweden alone writes no 7 characters: it drops it."""
+    c = choose(line("PGD8099", scores={3: 0.3}), load_rules("se"))
+    assert (c.text, c.region, c.edit) == ("PGD099", "se", "emblem")
+    assert [ch.char for ch in c.chars] == list("PGD099") and c.kept == (0, 1, 2, 4, 5, 6)
+    weak = choose(line("PGD8099", scores={3: 0.1}), load_rules("eu"))
+    assert (weak.text, weak.region, weak.edit) == ("PGD099", "se", "emblem")
+    confident = choose(line("PGD8099", scores={3: 0.8}), load_rules("eu"))
+    assert confident.text == "PGD8099" and confident.edit != "emblem"
+    # The plate read without its sticker fits as it is; only the emblem-free text is a plate.
+    assert choose(line("PGD099"), load_rules("se")).text == "PGD099"
+    assert load_rules("se").matches("PGD099") and not load_rules("se").matches("PGD8099")
+
+
+def test_a_learnt_region_reads_its_emblems():
+    """Once a camera's Swedish plates taught auto its region, a sticker read as a character goes."""
+    memory = RegionMemory(load_rules("auto"), after=10, share=0.8)
+    for text in [
+        "KWF560",
+        "TNJ563",
+        "XCE533",
+        "NAP921",
+        "DTB216",
+        "ABC12D",
+        "KRD688",
+        "LWN667",
+        "MTY20E",
+        "NXK174",
+    ]:
+        memory.choose(line(text))
+    assert memory.leader == "se"
+    assert memory.choose(line("TMO8994", scores={3: 0.45})).text == "TMO994"
