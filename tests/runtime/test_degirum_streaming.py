@@ -243,3 +243,29 @@ def test_ocr_crops_of_two_cameras_share_one_batch(photos, tmp_path):
     assert after["batches_from_several_cameras"] > before["batches_from_several_cameras"], after
     assert after["crops"] - before["crops"] > after["batches"] - before["batches"]  # batches of > 1 crop
     assert stream_threads() == []
+
+
+def test_a_live_rtsp_camera_through_the_degirum_streams(degirum_predictor, photos, rtsp_server):
+    """A real RTSP server looping car photographs (each held 1 s) as a camera: the degirum backend
+    tracks it live (frames dropped as they come, newest wins) and its plate events read what the
+    same backend reads in the photographs one by one."""
+    import itertools
+
+    from runtime.config import StreamConfig
+    from runtime.results import Event, TrackedFrame
+    from runtime.streams import open_stream
+
+    pictures = [cv2.resize(cv2.imread(str(p)), (640, 480), interpolation=cv2.INTER_AREA) for p in photos[:4]]
+    alone = {p.text for image in pictures for p in degirum_predictor.predict(image) if p.text}
+    server = rtsp_server([image for image in pictures for _ in range(25)], fps=25)
+    with open_stream(server.url, StreamConfig(drop="auto")) as stream:
+        assert stream.live
+        items = list(degirum_predictor.track(itertools.islice(stream, 150)))
+    tracked = [i for i in items if isinstance(i, TrackedFrame)]
+    events = [i.data for i in items if isinstance(i, Event) and i.data.get("event") == "plate"]
+    assert len(tracked) == 150
+    frames = [t.frame for t in tracked]
+    assert frames == sorted(frames) and not any(t.error for t in tracked)
+    assert events, "no plate event from a camera showing four cars"
+    assert {e["text"] for e in events} & alone, (events, alone)
+    assert stream_threads() == []
