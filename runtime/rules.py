@@ -205,11 +205,11 @@ class RegionRules:
     members: list[str] = field(default_factory=list)
     """For an umbrella: the member regions (their formats are in ``formats``)."""
     drop_max_score: float = 0.8
+    """A character scoring more than this is never dropped to make a reading fit."""
     emblem_read: float = 0.5
     """Of plates whose format has an emblem slot (``~``), the share on which the model reads the
     emblem as a character: a reading that fits such a format pays it besides ``1 - score``, so a
     middling character is kept rather than taken for the emblem."""
-    """A character scoring more than this is never dropped to make a reading fit."""
     free_form: float = 0.0
     """How common plates that fit no format are (vanity plates), relative to the commonest format.
     The model's own reading keeps its text unless a fitting candidate scores more than this times
