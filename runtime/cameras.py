@@ -367,9 +367,9 @@ def benchmark_cameras(
 
 def _batches_since(before: dict | None, after: dict | None) -> dict[str, Any]:
     """The OCR batches of the multi-camera runs alone (a streaming backend counts over all runs)."""
+    from runtime.backends.degirum_stream import batch_summary
+
     if before is None or after is None:
         return {}
     keys = ("batches", "crops", "batches_from_several_cameras")
-    delta = {k: after[k] - before[k] for k in keys}
-    delta["crops_per_batch"] = round(delta["crops"] / delta["batches"], 2) if delta["batches"] else None
-    return {"ocr_batches": delta}
+    return {"ocr_batches": batch_summary(*(after[k] - before[k] for k in keys))}

@@ -209,12 +209,17 @@ class BatchStats:
 
     def to_dict(self) -> dict[str, Any]:
         with self._lock:
-            return {
-                "batches": self.batches,
-                "crops": self.inputs,
-                "crops_per_batch": round(self.inputs / self.batches, 2) if self.batches else None,
-                "batches_from_several_cameras": self.from_several_callers,
-            }
+            return batch_summary(self.batches, self.inputs, self.from_several_callers)
+
+
+def batch_summary(batches: int, crops: int, from_several_cameras: int) -> dict[str, Any]:
+    """The OCR batches as reported (``Backend.ocr_batches``, the camera benchmark)."""
+    return {
+        "batches": batches,
+        "crops": crops,
+        "crops_per_batch": round(crops / batches, 2) if batches else None,
+        "batches_from_several_cameras": from_several_cameras,
+    }
 
 
 class HeldBatch:
