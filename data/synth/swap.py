@@ -157,19 +157,35 @@ def unlabelled_boxes(
     if not predictions.is_file():
         raise SwapConfigError(f"swap: unlabelled_boxes: no predictions file {predictions}")
     found: dict[str, list[Box]] = {}
+    recorded: set[str] = set()  # images whose line holds detector output (plates: a list, maybe empty)
     with predictions.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
                 raise SwapConfigError(f"{predictions}:{n}: not JSON ({e.msg})") from None
-            if "header" in rec or not rec.get("plates"):
+            if "header" in rec:
+                continue
+            if rec.get("plates") is not None:
+                recorded.add(str(rec["image"]))
+            if not rec.get("plates"):
                 continue
             found[str(rec["image"])] = [
                 tuple(float(v) for v in p["box"])  # type: ignore[misc]
                 for p in rec["plates"]
                 if p.get("det_score") is not None and float(p["det_score"]) >= min_score
             ]
+    # Without detector output every scene would silently keep its unlabelled plates as background.
+    if not recorded:
+        raise SwapConfigError(
+            f"swap: unlabelled_boxes: {predictions} holds no detector output (plates is null on every "
+            "line, as end_to_end=false writes it): write it with python -m evaluate dataset=NAME"
+        )
+    if items and not any(im.image in recorded for im, _ in items):
+        raise SwapConfigError(
+            f"swap: unlabelled_boxes: {predictions} names none of this scene set's images "
+            "(it was written for another dataset)"
+        )
     out = []
     for im, _ in items:
         labels = [tuple(float(v) for v in p.box) for p in im.plates]

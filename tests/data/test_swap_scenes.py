@@ -153,6 +153,28 @@ def test_plates_the_labels_miss_get_a_new_plate_from_a_detectors_predictions(sha
         assert x1 < 30 or x2 > item.width - 30  # top-left, or top-right in a mirrored scene
 
 
+@pytest.mark.parametrize("kind", ["no detector output", "another dataset"])
+def test_predictions_that_cannot_cover_unlabelled_plates_are_refused(shared_datasets, tmp_path, kind):
+    """An evaluation run with end_to_end=false writes `plates: null` on every line; predictions of
+    another dataset name none of these scenes. Either would leave every unlabelled plate in the
+    scenes as background without a word, so generation stops and says why."""
+    manifest = read_manifest(shared_datasets / "carplates_mixed" / "labels.jsonl")
+    predictions = tmp_path / "predictions.jsonl"
+    if kind == "no detector output":
+        rows = [{"image": im.image, "plates": None, "crop_reads": [None]} for im in manifest.images]
+    else:
+        rows = [{"image": f"images/other_{i}.jpg", "plates": []} for i in range(5)]
+    predictions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    settings = swap_settings(
+        scenes=[{"dataset": "carplates_mixed", "splits": ["train"], "unlabelled_boxes": str(predictions)}]
+    )
+    with pytest.raises(SwapConfigError) as e:
+        generate_swap("swap", 1, 0, tmp_path / "u", swap=settings, progress=False)
+    assert str(predictions) in str(e.value)
+    assert ("no detector output" if kind == "no detector output" else "names none") in str(e.value)
+    assert not (tmp_path / "u" / "labels.jsonl").exists()
+
+
 def test_pl_parking_splits_into_text_halves_by_its_own_split_block(shared_datasets, tmp_path):
     import subprocess
     import sys
