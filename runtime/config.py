@@ -58,6 +58,17 @@ class PipelineConfig(_Settings):
     top_n: int = 5
     """Candidate texts reported per plate."""
 
+    edge_char_score: float = 0.0
+    """Off by default (0). When on (0.6 is the measured setting), an end character scoring below
+    this ..."""
+    edge_char_ratio: float = 0.6
+    """... and below this share of the median score of the others is left out of the text: a
+    sticker, tab or county number beside the number (runtime.reading.drop_weak_edge). The plate's
+    ``raw_text`` keeps the model's reading, and region rules may put the character back. It reads
+    US plates better and Brazilian ones worse (docs/runtime.md, "Weak end characters")."""
+    edge_char_min_height: float = 16.0
+    """Only on plates whose characters are at least this tall in the image (px)."""
+
     # Reading order
     dup_overlap: float = 0.7
     """Two characters whose intersection covers this much of the smaller one are one character."""
@@ -120,6 +131,8 @@ class PipelineConfig(_Settings):
             "line_overlap",
             "second_look_score",
             "second_look_jitter",
+            "edge_char_score",
+            "edge_char_ratio",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -127,8 +140,10 @@ class PipelineConfig(_Settings):
         for name in ("max_plates", "max_chars", "max_lines", "threads", "queue_depth", "top_n"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
-        if self.second_look_crops < 0 or self.second_look_width < 0:
-            problems.append("second_look_crops and second_look_width must not be negative")
+        if self.second_look_crops < 0 or self.second_look_width < 0 or self.edge_char_min_height < 0:
+            problems.append(
+                "second_look_crops, second_look_width and edge_char_min_height must not be negative"
+            )
         if (
             self.max_alternatives < 0
             or self.workers < 0

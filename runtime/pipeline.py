@@ -29,7 +29,7 @@ from runtime.frames import Frame
 from runtime.geometry import plate_crop_box
 from runtime.model_zoo import find_models
 from runtime.postprocess import Detections
-from runtime.reading import Reading, read_chars, weak_insertions
+from runtime.reading import Reading, drop_weak_edge, read_chars, weak_insertions
 from runtime.records import NO_REGION_MATCH, Char, Plate, to_box
 from runtime.results import FrameResult, peak_rss_mb
 from runtime.rules import RegionMemory, RegionRules, candidates, choose, load_rules
@@ -85,7 +85,12 @@ def read_detections(
     if not chars:
         return None
     reading = read_chars(chars, config.dup_overlap, config.line_overlap, config.max_lines)
+    reading, dropped = drop_weak_edge(
+        reading, config.edge_char_score, config.edge_char_ratio, config.edge_char_min_height
+    )
     weak = [c for c in found if c.score is not None and c.score < config.ocr_conf]
+    if dropped is not None:  # a format that needs it may take it back, as any weak character
+        weak.append(dropped)
     return reading, weak_insertions(reading.chars, weak)
 
 
@@ -109,6 +114,7 @@ def plate_from_reading(
             chars=reading.chars,
             lines=reading.lines,
             candidates=candidates(reading.chars, None, config.top_n),
+            raw_text=reading.raw_text,
         )
     if isinstance(rules, RegionMemory):
         choice = rules.choose(reading.chars, config.top_n, weak)
@@ -123,7 +129,7 @@ def plate_from_reading(
         chars=choice.chars,
         lines=reading.lines,
         candidates=choice.candidates,
-        raw_text=reading.text,
+        raw_text=reading.raw_text or reading.text,
         region_match=choice.region or NO_REGION_MATCH,
     )
 

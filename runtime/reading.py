@@ -25,6 +25,8 @@ class Reading:
     lines: int
     score: float | None
     """Product of the character scores (None without scores; 0 lines -> None)."""
+    raw_text: str | None = None
+    """The model's text when a character was left out of ``text`` (:func:`drop_weak_edge`)."""
 
 
 def overlap_of_smaller(a: Box, b: Box) -> float:
@@ -125,6 +127,43 @@ def read_chars(
     score = math.prod(known) if len(known) == len(scores) else None
     lines = 1 + max(c.line or 0 for c in ordered)  # every character has its line once ordered
     return Reading(text="".join(c.char for c in ordered), chars=ordered, lines=lines, score=score)
+
+
+def drop_weak_edge(
+    reading: Reading, max_score: float, ratio: float, min_height: float
+) -> tuple[Reading, Char | None]:
+    """The reading without its weaker end character when that one is not part of the plate's
+    number: it scores below ``max_score`` and below ``ratio`` times the median score of the others,
+    and those others are at least ``min_height`` image pixels tall (on a smaller plate every score
+    is low and one weak character says little). Returns the reading (``raw_text`` set when one was
+    left out) and the character left out, or None.
+
+    Why: a sticker, tab, county number or frame text beside the plate's number is read as an extra
+    character at one end, and the OCR model scores it clearly below the characters it knows
+    (measured on the training crops: docs/runtime.md, "Weak end characters")."""
+    chars = reading.chars
+    if max_score <= 0 or len(chars) < 4 or any(c.score is None for c in chars):
+        return reading, None
+    scores = [float(c.score) for c in chars]  # type: ignore[arg-type]
+    i = 0 if scores[0] <= scores[-1] else len(chars) - 1
+    others = [j for j in range(len(chars)) if j != i]
+    median_score = sorted(scores[j] for j in others)[len(others) // 2]
+    median_height = sorted(chars[j].box[3] - chars[j].box[1] for j in others)[len(others) // 2]
+    if scores[i] >= max_score or scores[i] >= ratio * median_score or median_height < min_height:
+        return reading, None
+    kept = chars[:i] + chars[i + 1 :]
+    renumber = {old: new for new, old in enumerate(sorted({c.line or 0 for c in kept}))}
+    kept = [replace(c, line=renumber[c.line or 0]) for c in kept]
+    return (
+        Reading(
+            text="".join(c.char for c in kept),
+            chars=kept,
+            lines=len(renumber),
+            score=math.prod(scores[j] for j in others),
+            raw_text=reading.text,
+        ),
+        chars[i],
+    )
 
 
 def weak_insertions(

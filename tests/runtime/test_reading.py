@@ -6,7 +6,16 @@ import math
 
 import pytest
 
-from runtime.reading import group_lines, overlap_of_smaller, read_chars, suppress_duplicates
+from runtime.config import PipelineConfig
+from runtime.pipeline import plate_from_reading
+from runtime.reading import (
+    drop_weak_edge,
+    group_lines,
+    overlap_of_smaller,
+    read_chars,
+    suppress_duplicates,
+    weak_insertions,
+)
 from runtime.records import Char, Plate
 from runtime.rules import (
     RegionRules,
@@ -202,3 +211,80 @@ def test_bad_rules_files_name_the_file(tmp_path):
     rules = load_rules(good)
     assert rules.name == "mine" and rules.partners("D") == {"0"} and rules.lookalike_score == 0.25
     assert math.isclose(candidates(row("D1AB", 0, 0), rules)[0][1], 0.9**4 * 0.25)
+
+
+EDGE = PipelineConfig(edge_char_score=0.6)  # off by default: the measured setting
+
+
+def _edge(reading):
+    return drop_weak_edge(reading, EDGE.edge_char_score, EDGE.edge_char_ratio, EDGE.edge_char_min_height)
+
+
+@pytest.mark.parametrize("end", ["first", "last"])
+def test_a_weak_character_at_either_end_is_left_out_and_the_raw_text_kept(end):
+    chars = row("4ABC123", 0, 0, w=20, h=40)  # a county number / sticker read beside the number
+    i = 0 if end == "first" else len(chars) - 1
+    chars[i] = Char(char=chars[i].char, box=chars[i].box, score=0.3)
+    reading, dropped = _edge(read_chars(chars))
+    assert dropped is not None and dropped.char == chars[i].char
+    assert reading.text == ("ABC123" if end == "first" else "4ABC12")
+    assert reading.raw_text == "".join(c.char for c in chars)
+    assert reading.score == pytest.approx(0.9**6) and len(reading.chars) == 6 and reading.lines == 1
+    plate = plate_from_reading((0, 0, 200, 50), 0.9, reading, [], EDGE)
+    assert plate.text == reading.text and plate.raw_text == reading.raw_text  # nothing is lost
+
+
+@pytest.mark.parametrize(
+    "why,change",
+    [
+        ("in the middle", lambda c: c[:3] + [Char(char=c[3].char, box=c[3].box, score=0.3)] + c[4:]),
+        (
+            "every score low (a hard plate, not an extra character)",
+            lambda c: [Char(char=x.char, box=x.box, score=0.4) for x in c],
+        ),
+        (
+            "a plate too small for scores to mean much",
+            lambda c: [
+                Char(char="4", box=(0, 0, 5, 10), score=0.3),
+                *row("ABC123", 7, 0, w=5, h=10),
+            ],
+        ),
+        ("scoring well enough", lambda c: [Char(char="4", box=c[0].box, score=0.7), *c[1:]]),
+    ],
+)
+def test_a_character_is_kept_when_it_is_not_a_weak_end(why, change):
+    chars = change(row("4ABC123", 0, 0, w=20, h=40))
+    reading, dropped = _edge(read_chars(chars))
+    assert dropped is None and reading.raw_text is None, why
+    assert len(reading.text) == 7
+
+
+def test_edge_rule_off_and_short_readings_keep_every_character():
+    chars = row("4ABC123", 0, 0, w=20, h=40)
+    chars[0] = Char(char="4", box=chars[0].box, score=0.1)
+    assert drop_weak_edge(read_chars(chars), 0.0, 0.6, 16)[1] is None  # edge_char_score=0: off
+    short = row("4AB", 0, 0, w=20, h=40)
+    short[0] = Char(char="4", box=short[0].box, score=0.1)
+    assert _edge(read_chars(short))[1] is None  # three characters stay three
+
+
+def test_two_line_plate_loses_only_its_weak_end_and_keeps_its_lines():
+    chars = row("AB", 0, 0, w=20, h=40) + row("12345", 0, 50, w=20, h=40)
+    chars[-1] = Char(char="5", box=chars[-1].box, score=0.2)
+    reading, dropped = _edge(read_chars(chars))
+    assert reading.text == "AB1234" and reading.lines == 2 and dropped is not None
+    assert [c.line for c in reading.chars] == [0, 0, 1, 1, 1, 1]
+
+
+def test_region_rules_put_back_a_left_out_character_a_format_needs():
+    rules = RegionRules(name="br", patterns=["@@@####"])
+    chars = row("ABC1234", 0, 0, w=20, h=40)
+    chars[0] = Char(char="A", box=chars[0].box, score=0.35)  # a real letter, read weakly
+    reading, dropped = _edge(read_chars(chars))
+    assert reading.text == "BC1234" and dropped is not None
+    weak = weak_insertions(reading.chars, [dropped])
+    plate = plate_from_reading((0, 0, 200, 50), 0.9, reading, weak, EDGE, rules)
+    assert plate.text == "ABC1234" and plate.raw_text == "ABC1234" and plate.region_match == "br"
+    # Without a format to say otherwise the plate reads without it, and says what the model read.
+    bare = plate_from_reading((0, 0, 200, 50), 0.9, reading, weak, EDGE)
+    assert bare.text == "BC1234" and bare.raw_text == "ABC1234"
