@@ -167,6 +167,13 @@ def report_markdown(r: dict, pictures: dict[str, str]) -> str:
             "",
         ]
         out += _picture(pictures, "pr_curve", "precision-recall curve")
+        if "false_positives" in pictures:
+            out += [
+                "False positives, the most confident first. A set that labels one plate per photo "
+                "counts the plates of other cars here too: the gallery tells them apart.",
+                "",
+            ]
+            out += _picture(pictures, "false_positives", "false positives")
 
     out += [
         "## OCR on ground-truth crops",

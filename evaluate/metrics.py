@@ -132,6 +132,29 @@ def average_precision(
     return ap[0], x, prec_values[0]
 
 
+def operating_matches(
+    iou: np.ndarray, preds: Sequence[Plate], operating_conf: float | None, iou_threshold: float
+) -> tuple[list[int], dict[int, int]]:
+    """The predictions kept at the operating threshold (most confident first) and their one-to-one
+    matches to labels (prediction -> label); ``iou`` is [labels, predictions]."""
+    scores = det_scores(preds)
+    kept = [j for j in confidence_order(preds) if operating_conf is None or scores[j] >= operating_conf]
+    return kept, greedy_match(iou, kept, iou_threshold)
+
+
+def false_positives(
+    labels: Sequence[Plate], preds: Sequence[Plate], operating_conf: float | None, iou_threshold: float
+) -> list[int]:
+    """Indices of the predictions kept at the operating threshold that match no label (most
+    confident first): what ``fp_per_image`` counts, plates the labels miss included."""
+    if not preds:
+        return []
+    kept, matched = operating_matches(
+        iou_matrix(boxes_of(labels), boxes_of(preds)), preds, operating_conf, iou_threshold
+    )
+    return [j for j in kept if j not in matched]
+
+
 def detection_metrics(
     images: Sequence[tuple[Sequence[Plate], Sequence[Plate]]],
     operating_conf: float | None = None,
@@ -155,8 +178,7 @@ def detection_metrics(
                 correct[j, t] = True
         correct_rows.append(correct)
         confs.append(det_scores(preds))
-        kept = [j for j in order if operating_conf is None or det_scores(preds)[j] >= operating_conf]
-        matched = greedy_match(iou, kept, iou_threshold)
+        kept, matched = operating_matches(iou, preds, operating_conf, iou_threshold)
         tp += len(matched)
         fp += len(kept) - len(matched)
         n_preds += len(kept)

@@ -272,6 +272,35 @@ def worst_e2e_tiles(run, rows, n: int) -> list[dict]:
     return tiles
 
 
+def false_positive_tiles(run, false_positives, n: int) -> list[dict]:
+    """Detections that match no label, the most confident first, with the labels nearby: a person
+    sees at once which are plates the labels miss, a part of a labelled plate, or not a plate."""
+    get = _image_cache(run)
+    tiles = []
+    ranked = sorted(false_positives, key=lambda fp: -(fp[1].det_score or 0.0))
+    for idx, pred in ranked[:n]:
+        image = get(idx)
+        if image is None:
+            continue
+        crop, origin = _crop(image, pred.box, 0.6)
+        boxes = [(_shift(pred.box, origin), "red")]
+        ch, cw = crop.shape[:2]
+        for label in run.items[idx].plates:  # labels that show in the crop (a split or shifted box)
+            x1, y1, x2, y2 = _shift(label.box, origin)
+            if x2 > 0 and y2 > 0 and x1 < cw and y1 < ch:
+                boxes.append(((x1, y1, x2, y2), "lime"))
+        score = f"{pred.det_score:.2f}" if pred.det_score is not None else "-"
+        tiles.append(
+            {
+                "image": crop,
+                "boxes": boxes,
+                "title": f"det {score}  read {pred.text or '-'}\n{run.items[idx].image[-40:]}",
+                "colour": "darkred",
+            }
+        )
+    return tiles
+
+
 def _shift(box, origin: tuple[int, int]) -> tuple:
     ox, oy = origin
     return (box[0] - ox, box[1] - oy, box[2] - ox, box[3] - oy)
@@ -351,6 +380,14 @@ def report_pictures(
                 tiles,
                 out / "failures_end_to_end.png",
                 "End-to-end failures (green: label box, red: matched prediction)",
+            )
+        tiles = false_positive_tiles(run, scored.false_positives, gallery_size)
+        if tiles:
+            files["false_positives"] = gallery(
+                tiles,
+                out / "false_positives.png",
+                "False positives at the operating threshold, most confident first "
+                "(red: detection, green: labels nearby)",
             )
     for name in versus if gallery_size else ():
         tiles = versus_tiles(run, scored.rows, name, gallery_size)

@@ -76,6 +76,8 @@ class Scored:
     rows: list[PlateRow]
     detection: M.DetectionResult | None
     confusion: Counter
+    false_positives: list[tuple[int, Plate]] = field(default_factory=list)
+    """(image index, prediction) of every false positive at the operating threshold."""
 
 
 TWO_LINE_RESIDUAL = 0.35
@@ -278,6 +280,7 @@ def build_report(
     spotting = spotting or PickRules()
     rows: list[PlateRow] = []
     det_images: list[tuple[list[Plate], list[Plate]]] = []
+    false_positives: list[tuple[int, Plate]] = []
     det_by_region: dict[str, list] = defaultdict(list)
     wrong_total = 0
     wrong_by_region: Counter = Counter()
@@ -321,6 +324,10 @@ def build_report(
         if rec.plates is None:
             continue
         det_images.append((item.plates, rec.plates))
+        false_positives += [
+            (idx, rec.plates[j])
+            for j in M.false_positives(item.plates, rec.plates, operating_conf, iou_threshold)
+        ]
         det_by_region[region].append((item.plates, rec.plates))
         e2e = M.end_to_end_image(item.plates, labels, rec.plates, rules, operating_conf, iou_threshold)
         for row, outcome, flag in zip(
@@ -457,7 +464,9 @@ def build_report(
         },
         "command": " ".join(sys.argv),
     }
-    return Scored(report=report, rows=rows, detection=detection, confusion=confusion)
+    return Scored(
+        report=report, rows=rows, detection=detection, confusion=confusion, false_positives=false_positives
+    )
 
 
 def _json_default(o: Any) -> Any:

@@ -186,6 +186,20 @@ def test_detection_is_one_to_one_and_fp_per_image_spans_images():
     assert r.fp_per_image == pytest.approx(2 / 3)
 
 
+def test_false_positives_are_the_detections_fp_per_image_counts():
+    label = [P((0, 0, 100, 40))]
+    preds = [
+        P((2, 0, 100, 40), 0.8),  # the duplicate: the plate is claimed by the more confident box
+        P((0, 0, 100, 40), 0.9),
+        P((300, 0, 400, 40), 0.6),  # a plate of another car the labels miss
+        P((500, 0, 600, 40), 0.1),  # below the operating threshold: not counted
+    ]
+    images = [(label, preds), ([], [P((5, 5, 50, 20), 0.3)]), ([], [])]
+    found = [M.false_positives(lab, pr, 0.25, 0.5) for lab, pr in images]
+    assert found == [[0, 2], [0], []]  # most confident first
+    assert sum(map(len, found)) == M.detection_metrics(images, 0.25).fp
+
+
 def test_detection_iou_threshold_is_inclusive_and_misses_below():
     # IoU of [0,0,100,10] and [50,0,150,10] is 50/150 = 1/3: not the same plate at 0.5
     r = M.detection_metrics([([P((0, 0, 100, 10))], [P((50, 0, 150, 10), 0.9)])])

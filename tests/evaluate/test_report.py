@@ -255,6 +255,7 @@ def test_report_files_and_pictures(dataset, tmp_path):
         "speed.png",
         "failures_ocr.png",
         "failures_end_to_end.png",
+        "false_positives.png",
     }
     for name in linked:
         data = (out / name).read_bytes()
