@@ -42,6 +42,10 @@ class PipelineConfig(_Settings):
     det_iou: float = 0.7
     """NMS IoU between plates (Ultralytics' default)."""
     max_plates: int = 50
+    det_contained: float = 0.5
+    """A plate box with at least this share of its area inside a more confident plate box is
+    dropped: the shifted boxes along a large plate, a badge on its frame (NMS keeps them: their
+    IoU is low). 0 = keep them (runtime.postprocess.suppress_contained; docs/runtime.md)."""
 
     # Character detector (OCR)
     ocr_conf: float = 0.25
@@ -122,6 +126,7 @@ class PipelineConfig(_Settings):
         for name in (
             "det_conf",
             "det_iou",
+            "det_contained",
             "ocr_conf",
             "weak_char_score",
             "ocr_iou",

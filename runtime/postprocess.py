@@ -82,6 +82,33 @@ def nms(
     return np.asarray(keep, dtype=np.int64)
 
 
+def suppress_contained(dets: Detections, share: float) -> Detections:
+    """``dets`` without the boxes lying inside a more confident one: a box goes when at least
+    ``share`` of its area is covered by a single box that scores higher (0 = keep every box).
+
+    For plates, not characters. NMS keeps a small box inside a large one, and the shifted boxes
+    the detector fires along a large plate, when their IoU is low; a plate inside a plate is never
+    real. The cost: where the more confident box is the worse one (a half of the plate, or a box
+    far larger than it), the plate's true box goes with the others. Best first, as given.
+    """
+    if share <= 0 or len(dets) < 2:
+        return dets
+    order = np.argsort(-dets.scores, kind="stable")
+    boxes = dets.boxes[order].astype(np.float32, copy=False)
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    area = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    keep: list[int] = []
+    for j in range(len(boxes)):
+        if keep and area[j] > 0:
+            k = np.asarray(keep)
+            iw = np.clip(np.minimum(x2[k], x2[j]) - np.maximum(x1[k], x1[j]), 0, None)
+            ih = np.clip(np.minimum(y2[k], y2[j]) - np.maximum(y1[k], y1[j]), 0, None)
+            if float((iw * ih).max()) >= share * float(area[j]):
+                continue
+        keep.append(j)
+    return dets.select(order[np.asarray(keep, dtype=np.int64)])
+
+
 def decode_yolov8(
     output: np.ndarray,
     num_classes: int,

@@ -21,7 +21,7 @@ from runtime.errors import BackendError
 from runtime.geometry import Letterbox, letterbox
 from runtime.metadata import ModelMetadata
 from runtime.model_zoo import ZooModel
-from runtime.postprocess import Detections, decode_yolov8
+from runtime.postprocess import Detections, decode_yolov8, suppress_contained
 
 
 class ModelClock:
@@ -94,7 +94,7 @@ def decode_plates(
     dets = decode_yolov8(
         raw, meta.num_classes, config.det_conf, config.det_iou, config.max_plates, agnostic=True
     )
-    return dets.to_image(lb, width, height)
+    return suppress_contained(dets.to_image(lb, width, height), config.det_contained)
 
 
 def decode_chars(

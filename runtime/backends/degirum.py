@@ -36,7 +36,7 @@ from runtime.config import PipelineConfig
 from runtime.geometry import Letterbox
 from runtime.metadata import ModelMetadata
 from runtime.model_zoo import ZooModel
-from runtime.postprocess import Detections, clip_boxes
+from runtime.postprocess import Detections, clip_boxes, suppress_contained
 
 
 def _letterbox_params(height: int, width: int, meta: ModelMetadata) -> Letterbox:
@@ -162,7 +162,8 @@ class DegirumBackend(Backend):
 
     def _plates(self, result: Any, width: int, height: int) -> Detections:
         if not self.det_raw:
-            return detections_from_results(result, width, height)
+            found = detections_from_results(result, width, height)
+            return suppress_contained(found, self.config.det_contained)
         lb = _letterbox_params(height, width, self.det.meta)
         return decode_plates(
             self._raw_tensor(result, self.det), self.det.meta, lb, width, height, self.config

@@ -2,8 +2,9 @@
 (the ``dev_zoo`` fixture: real-size models exported by the export stage).
 
 Untrained detectors score every box about 0.01 (plates) and 0.0003 (characters), so these tests
-lower the thresholds (``UNTRAINED``) to get boxes through every stage; what the boxes say is
-meaningless, how they travel is what is tested. ``test_trained_zoo`` runs the shipped models
+lower the thresholds (``UNTRAINED``) to get boxes through every stage, and keep the boxes lying
+inside others (``det_contained=0``: an untrained detector's boxes overlap anyhow); what the boxes
+say is meaningless, how they travel is what is tested. ``test_trained_zoo`` runs the shipped models
 once the lead has put them in runtime/zoo.
 """
 
@@ -31,7 +32,7 @@ from runtime.records import Plate
 from runtime.results import FrameResult
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-UNTRAINED = PipelineConfig(det_conf=0.005, ocr_conf=0.0001, max_plates=3)
+UNTRAINED = PipelineConfig(det_conf=0.005, ocr_conf=0.0001, max_plates=3, det_contained=0.0)
 HEAVY = ("torch", "ultralytics", "hydra", "pandas")
 
 
@@ -377,7 +378,7 @@ import json, sys
 from runtime import Predictor, PipelineConfig
 from runtime.cli import main
 from runtime.rules import load_rules
-cfg = PipelineConfig(det_conf=0.005, ocr_conf=0.0001, max_plates=2, region="br")
+cfg = PipelineConfig(det_conf=0.005, ocr_conf=0.0001, max_plates=2, region="br", det_contained=0.0)
 with Predictor({str(dev_zoo)!r}, "onnx", cfg) as p:
     n = sum(len(r.plates) for r in p.run({str(scenes)!r}))
 main([{str(scenes / "scene0.jpg")!r}, "--zoo", {str(dev_zoo)!r}, "--json"])
@@ -416,6 +417,8 @@ def test_benchmark_prints_one_json_object(dev_zoo, scenes):
         "0.0001",
         "--set",
         "max_plates=2",
+        "--set",
+        "det_contained=0",
         module="runtime.bench",
     )
     assert out.returncode == 0, out.stderr

@@ -11,7 +11,7 @@ from runtime.config import PipelineConfig
 from runtime.geometry import letterbox, plate_crop_box
 from runtime.metadata import ModelMetadata
 from runtime.pipeline import REASON_EMPTY_CROP, REASON_NO_CHARS, assemble_plate, chars_from_detections
-from runtime.postprocess import Detections, decode_yolov8, nms
+from runtime.postprocess import Detections, decode_yolov8, nms, suppress_contained
 from runtime.records import ALPHABET, Plate
 
 NAMES = list(ALPHABET)
@@ -75,6 +75,47 @@ def test_nms_and_max_det():
     assert nms(boxes, scores, 0.5).tolist() == [1, 2, 3]
     assert nms(boxes, scores, 0.5, max_keep=2).tolist() == [1, 2]
     assert nms(boxes, scores, 0.9).tolist() == [1, 2, 3, 0]  # best score first
+
+
+def test_a_plate_inside_a_more_confident_plate_is_suppressed():
+    plate = [100, 100, 300, 160]
+    half = [110, 105, 200, 155]  # inside the plate: IoU 0.34, so NMS at 0.7 keeps it
+    badge = [260, 140, 320, 170]  # 44% of it inside the plate
+    elsewhere = [400, 100, 500, 130]
+    dets = Detections(
+        boxes=np.array([plate, half, badge, elsewhere], np.float32),
+        scores=np.array([0.9, 0.6, 0.5, 0.4], np.float32),
+        classes=np.zeros(4, np.int64),
+    )
+    assert nms(dets.boxes, dets.scores, 0.7).tolist() == [0, 1, 2, 3]
+    kept = suppress_contained(dets, 0.8)
+    assert kept.boxes.tolist() == [plate, badge, elsewhere]
+    assert kept.scores.tolist() == pytest.approx([0.9, 0.5, 0.4])
+    assert suppress_contained(dets, 0.3).boxes.tolist() == [plate, elsewhere]
+    assert suppress_contained(dets, 0.0) is dets  # off
+
+
+def test_only_a_more_confident_box_suppresses_the_one_inside_it():
+    # The small box scores higher: the large, less sure box around it is no reason to drop it.
+    dets = Detections(
+        boxes=np.array([[110, 105, 200, 155], [100, 100, 300, 160]], np.float32),
+        scores=np.array([0.8, 0.3], np.float32),
+        classes=np.zeros(2, np.int64),
+    )
+    assert len(suppress_contained(dets, 0.8)) == 2
+    # unsorted input (a backend's own order) comes back best first
+    flipped = dets.select(np.array([1, 0]))
+    assert suppress_contained(flipped, 0.8).scores.tolist() == pytest.approx([0.8, 0.3])
+
+
+def test_the_detector_decode_applies_the_contained_setting():
+    meta = ModelMetadata(task="plate_det", names=["plate"], input_height=640, input_width=640)
+    _, lb = letterbox(np.zeros((640, 640, 3), np.uint8), 640, 640)
+    raw = raw_output([(300, 300, 200, 60), (260, 300, 80, 50)], [[0.9], [0.5]])
+    assert len(decode_plates(raw, meta, lb, 640, 640, PipelineConfig(det_contained=0.0))) == 2
+    assert len(decode_plates(raw, meta, lb, 640, 640, PipelineConfig())) == 1  # on by default
+    with pytest.raises(ValueError, match="det_contained"):
+        PipelineConfig(det_contained=1.5)
 
 
 def test_decoded_boxes_map_back_to_the_image_and_are_clipped():
