@@ -144,6 +144,8 @@ def train(cfg: DictConfig, callbacks: dict[str, Callable] | None = None) -> Trai
     offline.prepare(cfg.ultralytics_dir)
     from ultralytics import YOLO
 
+    from train.heads import head_callbacks  # imports Ultralytics: after its offline settings
+
     registry = registry_path(cfg)
     if cfg.init:  # checked before any work: a .pt is unpickled only when it is ours or vouched for
         if not Path(str(cfg.init)).is_file():
@@ -158,6 +160,7 @@ def train(cfg: DictConfig, callbacks: dict[str, Callable] | None = None) -> Trai
         model = YOLO(str(last), task="detect")
         _record_saves(model, registry)
         _add_callbacks(model, callbacks)
+        _add_callbacks(model, head_callbacks(bool(saved_heads(saved).fit_levels), []))  # no re-init on resume
         start = time.time()
         model.train(resume=str(last), device=str(cfg.device), workers=int(cfg.workers))
         return _finish(saved, run_dir, time.time() - start, prepared.train_count, resumed=True)
@@ -174,6 +177,8 @@ def train(cfg: DictConfig, callbacks: dict[str, Callable] | None = None) -> Trai
         transferred = _init_from(model, Path(str(cfg.init)), str(cfg.model.task))
         print(f"init: {transferred} tensors from {cfg.init}")
     _add_callbacks(model, callbacks)
+    heads = saved_heads(cfg)
+    _add_callbacks(model, head_callbacks(bool(heads.fit_levels), list(heads.reinit_strides)))
     start = time.time()
     args = ultralytics_args(cfg, prepared.data_yaml, run_dir)
     if cfg.init:
@@ -183,6 +188,11 @@ def train(cfg: DictConfig, callbacks: dict[str, Callable] | None = None) -> Trai
         args["pretrained"] = str(cfg.init)
     model.train(**args)
     return _finish(cfg, run_dir, time.time() - start, prepared.train_count, init_tensors=transferred)
+
+
+def saved_heads(cfg: DictConfig) -> DictConfig:
+    """The ``heads`` settings (a run saved before they existed has none: both off)."""
+    return OmegaConf.create({"fit_levels": False, "reinit_strides": [], **(cfg.get("heads") or {})})
 
 
 def new_run_dir(cfg: DictConfig) -> Path:
