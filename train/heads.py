@@ -3,9 +3,10 @@
 A YOLOv8 anchor at stride ``s`` reaches at most ``(reg_max - 1) * s`` pixels from its centre on each
 side (DFL with ``reg_max`` 16: a box at most 240 px wide at stride 8). Ultralytics' task-aligned
 assigner picks each label's anchors by ``score ** 0.5 * IoU ** 6`` over every level, so a level
-that scores nothing is never picked and only learns "no plate": the shipped detector's stride-16
-and stride-32 heads score below 1e-5 and every plate wider than 240 input pixels is drawn as one or
-more 240 px boxes along it (runtime/zoo/MODEL_CARD.md). Two remedies, both config switches:
+that scores nothing is never picked and only learns "no plate": inside large plates the shipped
+detector's stride-16 and stride-32 heads score at most 2e-6 and 0.009, and every plate wider than
+240 input pixels is drawn as one or more 240 px boxes along it (runtime/zoo/MODEL_CARD.md).
+Two remedies, both config switches:
 
 * ``fit_levels``: a label is a candidate only for anchors that can reach all four of its sides
   (a label no anchor can reach keeps its usual candidates);
@@ -51,12 +52,15 @@ def use_fit_levels(model: Any) -> None:
     criterion = model.init_criterion()
     old = criterion.assigner
     assigner = FitLevelAssigner(
-        topk=old.topk, num_classes=old.num_classes, alpha=old.alpha, beta=old.beta, stride=list(old.stride)
+        topk=old.topk,
+        num_classes=old.num_classes,
+        alpha=old.alpha,
+        beta=old.beta,
+        stride=list(old.stride),
+        eps=old.eps,
+        topk2=old.topk2,
     )
     assigner.reg_max = int(model.model[-1].reg_max)
-    for name in ("topk2", "eps"):
-        if hasattr(old, name):
-            setattr(assigner, name, getattr(old, name))
     criterion.assigner = assigner
     model.criterion = criterion
 
