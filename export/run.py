@@ -107,7 +107,7 @@ def export_model(cfg: DictConfig) -> ExportResult:
         # Shipped beside the model: never where the weights lay on the build machine.
         "weights": portable(w.path, fp32.folder),
         "weights_sha256": sha256_file(w.path),
-        "training_set_hash": _training_hash(w.path),
+        "training_set_hash": _training_hash(w.path, w.model.ckpt),
         "metadata": meta.to_props(),
         "opset": int(cfg.onnx_export.opset),
         # Trained at another size than exported is legitimate (CPU profile: detector at 320), but worth
@@ -182,8 +182,14 @@ def with_input_size(w: LoadedWeights, imgsz: Any) -> LoadedWeights:
     return replace(w, model_cfg=model_cfg)
 
 
-def _training_hash(weights: Path) -> str | None:
-    """The training set hash of the run the weights came from (training_set.json beside weights/)."""
+def _training_hash(weights: Path, ckpt: dict[str, Any] | None) -> str | None:
+    """The training set hash of the run the weights came from: recorded inside a published
+    checkpoint (train/publish.py), else in training_set.json beside the run's weights/."""
+    from train.publish import provenance
+
+    recorded = provenance(ckpt).get("training_set_hash")
+    if recorded:
+        return str(recorded)
     record = weights.resolve().parent.parent / "training_set.json"
     try:
         return json.loads(record.read_text()).get("train_hash")

@@ -1,5 +1,6 @@
 """python -m train model=plate_det|plate_ocr [data=[...]] [epochs=N] [imgsz=N] [device=cpu|0] [key=value ...]
 python -m train action=pseudo_label pseudo_label.weights=OCR.pt pseudo_label.src=[MANIFEST,...]
+python -m train action=publish publish.weights=RUN/weights/last.pt [publish.out=weights/NAME.pt]
 
 See conf/train.yaml for every option. Exit codes: 0 ok, 2 the command could not run (missing or
 wrong input, nothing to resume).
@@ -26,7 +27,13 @@ def action_pseudo_label(cfg: DictConfig) -> None:
     run_pseudo_label(cfg)
 
 
-ACTIONS = {"train": action_train, "pseudo_label": action_pseudo_label}
+def action_publish(cfg: DictConfig) -> None:
+    from train.publish import run_publish
+
+    run_publish(cfg)
+
+
+ACTIONS = {"train": action_train, "pseudo_label": action_pseudo_label, "publish": action_publish}
 
 
 def run(cfg: DictConfig) -> None:
