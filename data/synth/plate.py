@@ -200,7 +200,8 @@ def _draw_text(
     k = 0
     H = img.shape[0]
     ink = np.zeros((H, W), np.uint8)  # all the text's coverage, blended once at the end
-    glyphs = [font.glyph(c) for c in text]
+    alias = lay.same_glyph if lay.same_glyph and rng.random() < lay.same_glyph_p else {}
+    glyphs = [font.glyph(alias.get(c, c)) for c in text]  # labelled as text[k] whatever the shape
     for li, line in enumerate(_lines(tokens)):
         cap = lay.height_mm[li] * s
         cell = _cell_width(font) * cap if lay.monospace else 0.0

@@ -115,6 +115,29 @@ class TextLayout:
     margin_mm: float
     monospace: bool
     emboss: bool
+    same_glyph: dict[str, str] = field(default_factory=dict)
+    """Characters the region's face draws with another character's shape (e.g. the old Brazilian
+    face's 1 is a bare bar like its I): drawn so, labelled as themselves."""
+    same_glyph_p: float = 0.0
+    """Share of plates drawn with ``same_glyph`` (the rest in the font's own shapes)."""
+
+
+def _same_glyph(spec: Any, source: str) -> dict[str, Any]:
+    """``text.same_glyph: {as: {"1": "I"}, probability: P}`` -> TextLayout's two fields."""
+    if spec is None:
+        return {}
+    where = f"{source}: text.same_glyph"
+    shape_ok = isinstance(spec, dict) and isinstance(spec.get("as"), dict)
+    if not shape_ok or set(spec) - {"as", "probability"}:
+        raise DataError(f"{where}: needs {{as: {{CHAR: CHAR, ...}}, probability: P}}, got {spec!r}")
+    pairs = {str(k): str(v) for k, v in spec["as"].items()}
+    bad = [f"{k}->{v}" for k, v in pairs.items() if not (len(k) == len(v) == 1 and {k, v} <= set(ALPHABET))]
+    if bad:
+        raise DataError(f"{where}: each pair maps one character of 0-9A-Z to another, got {bad}")
+    p = float(spec.get("probability", 1.0))
+    if not 0.0 <= p <= 1.0:
+        raise DataError(f"{where}.probability must be within [0, 1], got {p}")
+    return {"same_glyph": pairs, "same_glyph_p": p}
 
 
 @dataclass
@@ -279,6 +302,7 @@ def style_from_dict(d: dict[str, Any], source: str = "<dict>") -> PlateStyle:
         margin_mm=float(t.get("margin_mm", 10)),
         monospace=bool(t.get("monospace", False)),
         emboss=bool(t.get("emboss", False)),
+        **_same_glyph(t.get("same_glyph"), source),
     )
     variants = []
     for i, v in enumerate(_as_list(d["variants"])):

@@ -322,3 +322,38 @@ def test_swedish_inspection_sticker_sits_between_the_groups_and_is_no_character(
         if (saturation > 60).mean() > 0.05:  # the plate is white and the ink black: colour is the sticker
             seen += 1
     assert seen >= 3, f"the sticker was drawn on {seen} of 40 Swedish plates"
+
+
+def test_same_glyph_draws_a_character_in_another_shape_labelled_as_itself():
+    base = {
+        "name": "bar_one",
+        "size_mm": [400, 130],
+        "patterns": ["LLL-DDDD"],
+        "text": {"height_mm": 68, "y_mm": 70, "monospace": True},
+        "fonts": ["oswald:500"],
+        "variants": [{"background": "#bcbcbc", "text": "#1c1c1c"}],
+    }
+
+    def widths(style, seed):
+        plate = render(style, "III1111", np.random.default_rng(seed), px_per_mm=1.0).plate
+        assert "".join(c.char for c in plate.chars) == "III1111"  # labels follow the text, not the shape
+        return [round(c.box[2] - c.box[0]) for c in plate.chars]
+
+    plain = style_from_dict(base, "bar_one.yaml")
+    shape_i = {**base, "text": {**base["text"], "same_glyph": {"as": {"1": "I"}, "probability": 1.0}}}
+    aliased = style_from_dict(shape_i, "bar_one.yaml")
+    w = widths(plain, 0)
+    assert w[3] > w[0], "the font's own 1 is wider than its I (the flag)"
+    for seed in range(3):
+        w = widths(aliased, seed)
+        assert len(set(w)) == 1, f"every 1 drawn as the I bar: widths {w}"
+    # probability 0: the font's own shapes
+    off = {**base, "text": {**base["text"], "same_glyph": {"as": {"1": "I"}, "probability": 0.0}}}
+    never = style_from_dict(off, "x")
+    assert widths(never, 0)[3] > widths(never, 0)[0]
+    assert load_style("br_old").text.same_glyph == {"1": "I"}
+    with pytest.raises(ValueError, match=r"bar_one\.yaml: text\.same_glyph"):
+        style_from_dict({**base, "text": {**base["text"], "same_glyph": {"as": {"1": "II"}}}}, "bar_one.yaml")
+    with pytest.raises(ValueError, match=r"same_glyph\.probability"):
+        too_likely = {**base, "text": {**base["text"], "same_glyph": {"as": {"1": "I"}, "probability": 2}}}
+        style_from_dict(too_likely, "bar_one.yaml")
