@@ -9,6 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from helpers.degirum_agent import degirum_unavailable
 
 from data.manifest import read_manifest
 from evaluate.metrics import false_positives
@@ -79,3 +80,29 @@ def test_suppression_removes_more_false_positives_than_it_loses_plates(detected)
     removed = counts["fp_before"] - counts["fp_after"]
     assert lost >= 0 and removed > 0
     assert removed >= 4 * max(1, lost)
+
+
+def test_the_degirum_backend_drops_the_same_boxes(shared_datasets, detected):
+    """DeGirum's own post-processing keeps the boxes NMS keeps; the runtime then drops plates
+    inside plates just as it does after its ONNX decode. On the photos where the ONNX path drops a
+    box, DeGirum (real PySDK, ONNX/CPU agent) with the step on returns exactly its own boxes with
+    the step off, suppressed."""
+    why = degirum_unavailable()
+    if why:
+        pytest.skip(why)
+    manifest = read_manifest(shared_datasets / "carplates_mixed" / "labels.jsonl")
+    pairs = zip(manifest.images, detected, strict=True)
+    with_drops = [item for item, (_, before, after) in pairs if len(after) < len(before)][:12]
+    assert with_drops
+    dropped = 0
+    with (
+        Predictor(backend="degirum", config=PipelineConfig(threads=1, det_contained=0.0)) as off,
+        Predictor(backend="degirum", config=PipelineConfig(threads=1)) as on,
+    ):
+        for item in with_drops:
+            image = cv2.imread(str(manifest.image_path(item)))
+            everything, kept = off.detect(image), on.detect(image)
+            expected = suppress_contained(everything, SHARE)
+            np.testing.assert_allclose(kept.boxes, expected.boxes, atol=1e-3, err_msg=item.image)
+            dropped += len(everything) - len(kept)
+    assert dropped > 0

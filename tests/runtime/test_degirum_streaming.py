@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers.degirum_agent import degirum_unavailable
 from helpers.stream_fixtures import write_video
 
 from runtime.config import PipelineConfig
@@ -25,16 +26,6 @@ from runtime.pipeline import Predictor
 pytestmark = pytest.mark.shared_data
 
 PHOTOS = 8
-
-
-def degirum_unavailable() -> str | None:
-    try:
-        import degirum as dg
-    except ImportError:
-        return "degirum is not installed"
-    if "ONNX/CPU" not in dg.get_supported_devices("@local"):
-        return "DeGirum's ONNX/CPU agent is not enabled (run: python -m runtime.degirum_setup)"
-    return None
 
 
 @pytest.fixture(scope="module")
