@@ -110,6 +110,7 @@ def evaluate(cfg: DictConfig) -> dict:
         operating_conf=cfg.match.operating_conf,
         iou_threshold=cfg.match.iou,
         size_buckets=list(cfg.size_buckets),
+        input_size_buckets=list(cfg.input_size_buckets),
         dataset_name=dataset_name,
         confusion_top=cfg.confusion_top,
         spotting=_pick_rules(cfg),

@@ -386,6 +386,19 @@ def report_markdown(r: dict, pictures: dict[str, str]) -> str:
         ),
         "",
     ]
+    by_input = r.get("by_input_size") or {}
+    if by_input:
+        det_input = (r.get("config") or {}).get("detector_input") or ["?", "?"]
+        out += [
+            f"Detection by plate width in the detector's input ({det_input[1]}x{det_input[0]}, "
+            "letterboxed; a stride-8 anchor draws at most 240 px):",
+            "",
+            table(
+                ["input width", "plates", "det recall"],
+                [[k, b["plates"], fmt(b["detection"]["recall"], True)] for k, b in by_input.items()],
+            ),
+            "",
+        ]
     if peers:
         out += [
             "Baseline rows: OCR on the same crops; e2e is the one-line pick of text spotting "

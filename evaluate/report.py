@@ -56,6 +56,8 @@ class PlateRow:
     bucket: str
     lines: str
     label: Label | None
+    input_bucket: str | None = None
+    """The plate's width as the detector sees it, letterboxed into its input (None: unknown)."""
     evaluated: bool = True
     """False when the image could not be evaluated (unreadable, predictor error)."""
     crop_read: Plate | None = None
@@ -272,12 +274,14 @@ def build_report(
     operating_conf: float | None = None,
     iou_threshold: float = 0.5,
     size_buckets: Sequence[float] = (0, 64, 128, 256, 100000),
+    input_size_buckets: Sequence[float] = (0, 32, 64, 128, 240, 100000),
     dataset_name: str | None = None,
     confusion_top: int = 20,
     spotting: PickRules | None = None,
 ) -> Scored:
     """Every metric of the report from one run (pure: reads no files)."""
     spotting = spotting or PickRules()
+    det_input = ((run.describe.get("models") or {}).get("det") or {}).get("input")
     rows: list[PlateRow] = []
     det_images: list[tuple[list[Plate], list[Plate]]] = []
     false_positives: list[tuple[int, Plate]] = []
@@ -296,6 +300,11 @@ def build_report(
                 bucket=M.width_bucket(p.width, size_buckets),
                 lines=plate_lines(p),
                 label=labels[i],
+                input_bucket=None
+                if not det_input or item.is_crop
+                else M.width_bucket(
+                    p.width * min(det_input[1] / item.width, det_input[0] / item.height), input_size_buckets
+                ),
             )
             for i, p in enumerate(item.plates)
         ]
@@ -392,6 +401,17 @@ def build_report(
             },
         }
 
+    # The same plates by their width in the detector's input: what its heads see (a stride-8 anchor
+    # draws at most 240 px of a 640 input), whatever the photo's resolution.
+    by_input_size = {}
+    for bucket in M.bucket_labels(input_size_buckets):
+        det_rows = [r for r in rows if r.input_bucket == bucket and r.detected is not None]
+        if det_rows:
+            by_input_size[bucket] = {
+                "plates": len(det_rows),
+                "detection": {"recall": round(sum(r.detected for r in det_rows) / len(det_rows), 4)},
+            }
+
     baselines = {
         name: baseline_block(name, info, rows, run, size_buckets) for name, info in run.baselines.items()
     }
@@ -424,6 +444,7 @@ def build_report(
         "speed": speed,
         "by_region": by_region,
         "by_size": by_size,
+        "by_input_size": by_input_size,
         "baselines": baselines,
         "models": run.describe.get("models", {}),
         "predictor": run.describe,
@@ -461,6 +482,8 @@ def build_report(
             "iou": iou_threshold,
             "equivalences": list(rules.equivalences),
             "size_buckets": list(size_buckets),
+            "input_size_buckets": list(input_size_buckets),
+            "detector_input": det_input,
         },
         "command": " ".join(sys.argv),
     }

@@ -87,12 +87,13 @@ class RuntimeAdapter:
         det_meta, ocr_meta = p.det_meta, p.ocr_meta
         backend = p.backend.describe()
         models = {}
-        for role, key in (("det", "det_model"), ("ocr", "ocr_model")):
+        for role, key, meta in (("det", "det_model", det_meta), ("ocr", "ocr_model", ocr_meta)):
             path = Path(backend[key])
             models[role] = {
                 "name": path.stem,
                 "path": str(path),
                 "sha256": sha256_file(path) if path.is_file() else None,
+                "input": [meta.input_height, meta.input_width],  # the report's detector-input widths
             }
         return {
             "name": "runtime",

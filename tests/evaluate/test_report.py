@@ -113,8 +113,8 @@ def recorded_run(path: Path, img1_text: str = "ABC1234", img2_text: str = "CDAB1
             "precision": "fp32",
             "threads": 2,
             "models": {
-                "det": {"name": "plate_det", "path": "det.onnx", "sha256": "a" * 64},
-                "ocr": {"name": "plate_ocr", "path": "ocr.onnx", "sha256": "b" * 64},
+                "det": {"name": "plate_det", "path": "det.onnx", "sha256": "a" * 64, "input": [640, 640]},
+                "ocr": {"name": "plate_ocr", "path": "ocr.onnx", "sha256": "b" * 64, "input": [128, 256]},
             },
         },
         "peak_rss_mb": 250.0,
@@ -218,12 +218,28 @@ def test_report_numbers_by_hand(dataset, tmp_path):
         2 / 3, 4
     )
     assert r["by_size"][">=128"]["ocr"]["exact"] == 1.0 and r["by_size"][">=128"]["detection"]["n"] == 0
+    # in the 640x640 detector input the 320x240 scenes are scaled by 2: the three plates are 200 px
+    # wide there (128-240); the crop has no detector width
+    assert r["by_input_size"] == {"128-240": {"plates": 3, "detection": {"recall": round(2 / 3, 4)}}}
+    assert r["config"]["detector_input"] == [640, 640]
+    assert "| 128-240 | 3 | 66.7% |" in (tmp_path / "A" / "report.md").read_text()
 
     sp = r["speed"]
     assert sp["det_ms_p50"] == 45.0 and sp["ocr_ms_p50"] == 6.0 and sp["crop_ocr_ms_p50"] == 4.0
     assert sp["pipeline_fps"] == round(1000 / 70, 2)
     assert (sp["backend"], sp["precision"], sp["threads"], sp["peak_rss_mb"]) == ("onnx", "fp32", 2, 250.0)
     assert r["models"]["det"]["sha256"] == "a" * 64
+
+
+def test_predictions_without_the_detector_input_give_no_input_breakdown(dataset, tmp_path):
+    recorded = recorded_run(tmp_path / "a.jsonl")
+    lines = recorded.read_text().splitlines()
+    header = json.loads(lines[0])
+    del header["header"]["adapter"]["models"]["det"]["input"]  # as files written before it was recorded
+    recorded.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n")
+    r = evaluate(dataset, recorded, tmp_path / "A")
+    assert r["by_input_size"] == {} and r["by_size"]["64-128"]["plates"] == 3
+    assert "detector's input" not in (tmp_path / "A" / "report.md").read_text()
 
 
 def test_bad_data_is_reported_and_counted_not_fatal(dataset, tmp_path):
