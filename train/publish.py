@@ -140,6 +140,7 @@ def publish_checkpoint(
     tmp = Path(tmp_name)
     try:
         torch.save(ckpt, tmp)
+        _check_bytes(tmp, src)
         umask = os.umask(0)
         os.umask(umask)
         tmp.chmod(0o666 & ~umask)  # mkstemp's 0600 would hide a shared checkpoint from its users
@@ -151,6 +152,23 @@ def publish_checkpoint(
     if shipped:
         _update_sums(sums, out.name, digest)
     return {"out": str(out), "sha256": digest, "paths_cut": cut, "provenance": provenance, "shipped": shipped}
+
+
+def _check_bytes(saved: Path, src: Path) -> None:
+    """The saved pickle must not name this machine's folders anywhere, also in places the walk of
+    known keys does not reach (an attribute a later Ultralytics adds)."""
+    import zipfile
+
+    from stage.config import PROJECT_ROOT
+
+    run = src.resolve().parent.parent
+    folders = {PROJECT_ROOT.resolve(), run, Path.home().resolve(), Path.cwd().resolve()}
+    needles = {str(f).encode() for f in folders if len(f.parts) > 2}  # "/" or "/root" alone say nothing
+    with zipfile.ZipFile(saved) as z:
+        pickles = [z.read(n) for n in z.namelist() if n.endswith(".pkl")]
+    found = sorted(n.decode() for n in needles for data in pickles if n in data)
+    if found:
+        raise TrainError(f"publish.weights={src}: the published pickle still names {found}")
 
 
 def _update_sums(sums: Path, name: str, digest: str) -> None:

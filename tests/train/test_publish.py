@@ -156,3 +156,21 @@ def test_every_zoo_entry_was_exported_from_a_shipped_checkpoint():
         assert name, f"{path.parent.name}: exported from {report['weights_sha256']}, not a shipped checkpoint"
         assert report["weights"] == name
         assert report["training_set_hash"] == provenance(_load(ROOT / "weights" / name))["training_set_hash"]
+
+
+def test_a_path_where_no_known_key_holds_one_stops_the_publishing(tmp_path):
+    import torch
+
+    from train.errors import TrainError
+
+    registry = tmp_path / "trusted.sha256"
+    run = tmp_path / "runs" / "ocr_run"
+    last = _as_a_run_writes_it(SHIPPED_OCR, run)
+    ckpt = _load(last)
+    ckpt["model"].save_dir_of_a_later_version = str(run / "weights")  # an attribute nobody walks
+    torch.save(ckpt, last)
+    record_checkpoint(last, registry)
+    out = tmp_path / "shared.pt"
+    with pytest.raises(TrainError, match=f"still names.*{run}"):
+        publish_checkpoint(last, out, registry, sums=tmp_path / "SHA256SUMS")
+    assert not out.exists() and not list(tmp_path.glob(".shared.pt.*"))
