@@ -7,21 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-
-def _unavailable() -> str | None:
-    try:
-        import degirum as dg
-    except ImportError:
-        return "degirum is not installed"
-    if "ONNX/CPU" not in dg.get_supported_devices("@local"):
-        return "DeGirum's ONNX/CPU agent is not enabled (python -m runtime.degirum_setup)"
-    return None
+from helpers.degirum_agent import degirum_unavailable
 
 
 @pytest.fixture(scope="module")
 def guide_models():
-    why = _unavailable()
+    why = degirum_unavailable()
     if why:
         pytest.skip(why)
     from runtime.degirum_guide import load_guide_models

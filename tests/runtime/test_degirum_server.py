@@ -15,21 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.degirum_agent import degirum_unavailable
 from helpers.stream_fixtures import free_port, write_video
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ZOO = PROJECT_ROOT / "runtime" / "zoo"
 PHOTOS = "openalpr_br_endtoend/images/br/[AF]*.jpg"  # three car photos
-
-
-def _unavailable() -> str | None:
-    try:
-        import degirum as dg
-    except ImportError:
-        return "degirum is not installed"
-    if "ONNX/CPU" not in dg.get_supported_devices("@local"):
-        return "DeGirum's ONNX/CPU agent is not enabled (python -m runtime.degirum_setup)"
-    return None
 
 
 class DegirumServer:
@@ -86,7 +77,7 @@ class DegirumServer:
 
 @pytest.fixture(scope="module")
 def ai_server(tmp_path_factory):
-    why = _unavailable()
+    why = degirum_unavailable()
     if why:
         pytest.skip(why)
     if not (Path(sys.executable).with_name("degirum")).is_file():

@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers.degirum_agent import degirum_unavailable
 from helpers.model_fixtures import write_zoo_entry
 from helpers.runtime_dev_zoo import make_scene
 
@@ -65,17 +66,6 @@ def run_cli(*args: str, cwd: Path | None = None, module: str = "runtime") -> sub
         cwd=cwd or PROJECT_ROOT,
         timeout=300,
     )
-
-
-def degirum_available() -> str | None:
-    """None when DeGirum PySDK with its ONNX/CPU agent is usable here, else why not."""
-    try:
-        import degirum as dg
-    except ImportError:
-        return "degirum is not installed"
-    if "ONNX/CPU" not in dg.get_supported_devices("@local"):
-        return "DeGirum's ONNX/CPU agent is not enabled (run: python -m runtime.degirum_setup)"
-    return None
 
 
 # -- running ----------------------------------------------------------------------------------------
@@ -294,7 +284,7 @@ def test_int8_models_run_and_are_chosen_by_precision(dev_zoo, tmp_path):
 
 
 def test_backends_agree_on_raw_outputs_and_plates(dev_zoo, scenes):
-    why = degirum_available()
+    why = degirum_unavailable()
     if why:
         pytest.skip(why)
     images = [cv2.imread(str(p)) for p in sorted(scenes.glob("scene[0-4].jpg"))]
@@ -311,7 +301,7 @@ def test_backends_agree_on_raw_outputs_and_plates(dev_zoo, scenes):
 
 def test_degirum_postprocessor_boxes_match_ours(dev_zoo, scenes):
     """DeGirum's own DetectionYoloV8 post-processing (used for HEFs) finds the same plate boxes."""
-    why = degirum_available()
+    why = degirum_unavailable()
     if why:
         pytest.skip(why)
     cfg = PipelineConfig(det_conf=0.0123, max_plates=5, ocr_conf=0.99)
@@ -468,6 +458,6 @@ def test_trained_zoo(shared_datasets):
     # A wiring check (real models, real plates found), not the quality bar: the shipped early
     # detector finds about half of these small plates; measured numbers live in zoo/MODEL_CARD.md.
     assert found >= 3, f"the detector found {found} of {len(items)} labelled plates"
-    if degirum_available() is None:
+    if degirum_unavailable() is None:
         with Predictor(backend="degirum") as d:
             assert [r.to_dict() for r in d.run(paths[:3])] == [r.to_dict() for r in results[:3]]
