@@ -165,6 +165,7 @@ def _place(
         rng,
         px_per_mm=_px_per_mm(style, width_px),
         confusable_boost=float(ctx.settings["confusable_boost"]),
+        confusables=str(ctx.settings["confusables"]),
         wear=ctx.wear,
     )
     if rng.random() < float(r["frame"]["p"]):

@@ -21,7 +21,7 @@ from data.synth import draw
 from data.synth.effects import wear_plate
 from data.synth.fonts import Font, available_fonts, scaled_glyph
 from data.synth.rand import uniform
-from data.synth.style import Pattern, PlateStyle, Token, Variant, load_style, weighted_index
+from data.synth.style import CONFUSABLE, Pattern, PlateStyle, Token, Variant, load_style, weighted_index
 from runtime.records import ALPHABET, Char, Plate
 
 
@@ -72,10 +72,10 @@ def _choose_variant(style: PlateStyle, rng: np.random.Generator) -> Variant:
 
 
 def _tokens_for(
-    style: PlateStyle, text: str | None, rng: np.random.Generator, confusable_boost: float
+    style: PlateStyle, text: str | None, rng: np.random.Generator, confusable_boost: float, confusables: str
 ) -> tuple[str, list[Token]]:
     if text is None:
-        text, pattern = style.sample_text(rng, confusable_boost)
+        text, pattern = style.sample_text(rng, confusable_boost, confusables)
         return text, pattern.tokens
     bad = sorted({c for c in text if c not in ALPHABET})
     if not text or bad:
@@ -106,12 +106,13 @@ def render(
     px_per_mm: float = 1.0,
     confusable_boost: float = 1.0,
     wear: PlateWear | None = None,
+    confusables: str = CONFUSABLE,
 ) -> RenderedPlate:
     """Draw a plate of ``style`` reading ``text`` (random from the style's patterns when None)."""
     if isinstance(style, str):
         style = load_style(style)
     wear = wear or PlateWear()
-    text, tokens = _tokens_for(style, text, rng, confusable_boost)
+    text, tokens = _tokens_for(style, text, rng, confusable_boost, confusables)
     variant = _choose_variant(style, rng)
     fonts = available_fonts(style.fonts)
     font = fonts[int(rng.integers(len(fonts)))]

@@ -28,8 +28,9 @@ from runtime.records import ALPHABET
 STYLE_DIR = Path(__file__).resolve().parents[2] / "conf" / "plate_style"
 LETTERS = ALPHABET[10:]
 DIGITS = ALPHABET[:10]
-CONFUSABLE = set("O0I1B8S5Z2")
-"""Look-alike pairs the OCR model must tell apart from the glyph alone."""
+CONFUSABLE = "O0QDI1B8S5Z2"
+"""Look-alikes the OCR model must tell apart from the glyph alone (the default of the
+``synth.confusables`` setting: O/0/Q/D on worn faces, I/1, B/8, S/5, Z/2)."""
 
 _TOKEN = re.compile(r"\[[^\]]+\]|[LDA\-. ~#|]")
 
@@ -180,13 +181,16 @@ class PlateStyle:
         return max(p.n_lines for p in self.patterns)
 
     # -- text ------------------------------------------------------------------------------------
-    def sample_text(self, rng: np.random.Generator, confusable_boost: float = 1.0) -> tuple[str, Pattern]:
-        """A random plate text (characters to read only) and the pattern that lays it out."""
+    def sample_text(
+        self, rng: np.random.Generator, confusable_boost: float = 1.0, confusables: str = CONFUSABLE
+    ) -> tuple[str, Pattern]:
+        """A random plate text (characters to read only) and the pattern that lays it out; the
+        characters of ``confusables`` are drawn ``confusable_boost`` times as often as the others."""
         pattern = self.patterns[weighted_index(rng, tuple(p.weight for p in self.patterns))]
         chars = []
         for t in pattern.tokens:
             if t.kind == "char":
-                chars.append(_pick(t.choices, rng, confusable_boost))
+                chars.append(_pick(t.choices, rng, confusable_boost, confusables))
         return "".join(chars), pattern
 
     def pattern_for(self, text: str) -> Pattern | None:
@@ -213,15 +217,16 @@ def weighted_index(rng: np.random.Generator, weights: tuple[float, ...]) -> int:
 
 
 @functools.lru_cache(maxsize=256)
-def _cdf(choices: str, boost: float) -> list[float]:
-    w = np.array([boost if c in CONFUSABLE else 1.0 for c in choices])
+def _cdf(choices: str, boost: float, confusables: str) -> list[float]:
+    w = np.array([boost if c in confusables else 1.0 for c in choices])
     return np.cumsum(w / w.sum()).tolist()
 
 
-def _pick(choices: str, rng: np.random.Generator, boost: float) -> str:
-    if boost == 1.0 or not CONFUSABLE.intersection(choices):
+def _pick(choices: str, rng: np.random.Generator, boost: float, confusables: str = CONFUSABLE) -> str:
+    if boost == 1.0 or not set(confusables).intersection(choices):
         return choices[int(rng.integers(len(choices)))]
-    return choices[min(len(choices) - 1, bisect.bisect_right(_cdf(choices, boost), rng.random()))]
+    cdf = _cdf(choices, boost, confusables)
+    return choices[min(len(choices) - 1, bisect.bisect_right(cdf, rng.random()))]
 
 
 _KNOWN_KEYS = {

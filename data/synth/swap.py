@@ -420,7 +420,13 @@ def _synthetic_plate(ctx: SwapContext, rng: np.random.Generator, width_px: float
     )
     ppm = float(np.clip(width_px * 1.2 / style.size_mm[0], 0.12, 2.0))
     rp = render(
-        style, None, rng, px_per_mm=ppm, confusable_boost=float(ctx.settings["confusable_boost"]), wear=wear
+        style,
+        None,
+        rng,
+        px_per_mm=ppm,
+        confusable_boost=float(ctx.settings["confusable_boost"]),
+        confusables=str(ctx.settings["confusables"]),
+        wear=wear,
     )
     return NewPlate(
         image=rp.image,

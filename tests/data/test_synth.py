@@ -357,3 +357,40 @@ def test_same_glyph_draws_a_character_in_another_shape_labelled_as_itself():
     with pytest.raises(ValueError, match=r"same_glyph\.probability"):
         too_likely = {**base, "text": {**base["text"], "same_glyph": {"as": {"1": "I"}, "probability": 2}}}
         style_from_dict(too_likely, "bar_one.yaml")
+
+
+def test_confusables_are_drawn_more_often_and_come_from_the_config(tmp_path):
+    from data.synth.dataset import default_settings
+
+    style = load_style("br_old")  # LLL-DDDD: 26 letters per letter slot
+
+    def share_of(chars: str, boost: float, confusables: str) -> float:
+        rng = np.random.default_rng(3)
+        letters = "".join(style.sample_text(rng, boost, confusables)[0][:3] for _ in range(3000))
+        return sum(letters.count(c) for c in chars) / len(letters)
+
+    plain = share_of("DQ", 1.0, "DQ")
+    boosted = share_of("DQ", 4.0, "DQ")
+    # 2 of 26 letters: 7.7% drawn plainly; 4x as likely each: 8 / 32 = 25%
+    assert abs(plain - 2 / 26) < 0.02, plain
+    assert abs(boosted - 8 / 32) < 0.03, boosted
+    assert abs(share_of("DQ", 4.0, "O0") - 2 / 28) < 0.02, "only the configured characters are boosted"
+    settings = default_settings()
+    assert set("OQD0") <= set(settings["confusables"]), "worn O and Q read as D: boosted by default"
+    # The setting reaches the images: a set made with only D boosted holds more D than one with none.
+    counts = {}
+    for name, chars in (("d", "D"), ("none", "")):
+        generate(
+            "crops",
+            40,
+            5,
+            tmp_path / name,
+            styles=["br_old"],
+            confusable_boost=6.0,
+            confusables=chars,
+            background_manifests=[],
+            progress=False,
+        )
+        texts = "".join(r.plates[0].text[:3] for r in read_manifest(tmp_path / name / "labels.jsonl").images)
+        counts[name] = texts.count("D")
+    assert counts["d"] > 2 * max(counts["none"], 1), counts
