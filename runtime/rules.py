@@ -9,6 +9,12 @@ seal between the groups that the model may read as a character (any class) and t
 the plate's text - a Swedish ``@@@~###`` reads ABC8123 as ABC123, paying ``1 - score`` of the
 character read there.
 
+**Layout.** A ``-`` in a pattern is a gap between groups (a dash, a space): not a character, but
+visible in the character boxes. A format with gaps, or one marked ``even: true`` (evenly spaced,
+no gap), is weighted by how well the boxes show that layout (:func:`spacing`): Brazil's old
+``@@@-####`` and its Mercosur ``@@@#@##`` both take JPQ9B70 as letters go, but the gap after the
+third character says the old one, so the B is an 8. Formats with neither (most) ignore spacing.
+
 A region file (YAML; ``runtime/regions/<name>.yaml`` ships one per region, docs/regions.md)::
 
     name: us-ca
@@ -74,9 +80,13 @@ _KEYS = {
     "drop_max_score",
     "emblem_read",
     "free_form",
+    "gap_height",
+    "layout_miss",
 }
 _QUOTE_HINT = " (quote region names: YAML reads no, yes, on and off as true/false)"
-_FORMAT_KEYS = {"pattern", "prior", "examples", "note"}
+_FORMAT_KEYS = {"pattern", "prior", "examples", "note", "even"}
+GAP = "-"
+"""Pattern mark: a gap between groups (a dash or a space on the plate), not a character."""
 
 
 def _atoms(pattern: str) -> list[frozenset[str]]:
@@ -109,8 +119,11 @@ def _atoms(pattern: str) -> list[frozenset[str]]:
             i = end
         elif ch in ALPHABET:
             out.append(frozenset(ch))
+        elif ch == GAP:
+            if not out or i + 1 == len(pattern) or pattern[i + 1] == GAP:
+                raise RulesError(f"pattern {pattern!r}: a gap ({GAP}) stands between two characters")
         else:
-            raise RulesError(f"pattern {pattern!r}: {ch!r} is neither @ # ? [..] nor a plate character")
+            raise RulesError(f"pattern {pattern!r}: {ch!r} is neither @ # ? [..] - nor a plate character")
         i += 1
     if not out:
         raise RulesError("empty pattern")
@@ -119,20 +132,36 @@ def _atoms(pattern: str) -> list[frozenset[str]]:
 
 def _emblems(pattern: str) -> tuple[int, ...]:
     """Positions of the pattern's ``~`` slots (emblems read as a character, not part of the text)."""
-    out, pos, i = [], 0, 0
+    return _marks(pattern)[0]
+
+
+def _gaps(pattern: str) -> tuple[int, ...]:
+    """Where the pattern's gaps (``-``) are: ``i`` for a gap between characters ``i`` and ``i + 1``."""
+    return _marks(pattern)[1]
+
+
+def _marks(pattern: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    emblems, gaps, pos, i = [], [], 0, 0
     while i < len(pattern):
+        if pattern[i] == GAP:
+            gaps.append(pos - 1)
+            i += 1
+            continue
         if pattern[i] == "[":
             i = pattern.find("]", i)
         elif pattern[i] == EMBLEM:
-            out.append(pos)
+            emblems.append(pos)
         pos += 1
         i += 1
-    return tuple(out)
+    return tuple(emblems), tuple(gaps)
 
 
 def plate_pattern(pattern: str) -> str:
-    """The pattern of the plate's text: ``pattern`` without its emblem slots."""
-    return pattern.replace(EMBLEM, "")
+    """The pattern of the plate's text: ``pattern`` without its emblem slots (and their gaps)."""
+    out = pattern.replace(EMBLEM, "")
+    while GAP + GAP in out:
+        out = out.replace(GAP + GAP, GAP)
+    return out.strip(GAP)
 
 
 def _regex(slots: Sequence[frozenset[str]]) -> str:
@@ -156,6 +185,15 @@ class PlateFormat:
     note: str = ""
     region: str = ""
     """The region (file) the format belongs to; an umbrella reports it as the match."""
+    even: bool = False
+    """Evenly spaced characters, no gap between groups (a pattern with ``-`` has gaps instead)."""
+
+    @property
+    def layout(self) -> tuple[int, ...] | None:
+        """Gap positions the character boxes should show: ``()`` for an even format, None when the
+        format says nothing about spacing."""
+        gaps = _gaps(self.pattern)
+        return gaps if gaps else (() if self.even else None)
 
 
 @dataclass(frozen=True)
@@ -167,10 +205,38 @@ class _Shape:
     """(region, weight) best first; weight = prior / the region's highest prior."""
     emblems: tuple[int, ...] = ()
     """Slots holding an emblem (``~``): read as a character, left out of the text."""
+    layout: tuple[int, ...] | None = None
+    """Gaps the character boxes should show (``()``: evenly spaced; None: spacing not checked)."""
+    matcher: re.Pattern[str] | None = None
 
     @property
     def weight(self) -> float:
         return self.regions[0][1]
+
+
+_ShapeKey = tuple[tuple[frozenset[str], ...], tuple[int, ...], tuple[int, ...] | None]
+"""(slots, emblem slots, layout): formats of one key are scored as one shape."""
+
+
+def spacing(chars: Sequence[Char]) -> np.ndarray | None:
+    """How much wider than the plate's usual spacing each gap between neighbouring characters is,
+    in character heights (one value per pair, reading order); None where spacing says nothing
+    (fewer than 4 characters, or more than one line).
+
+    Each gap is measured twice, between the boxes' edges and between their centres, each less its
+    median over the plate, and the smaller is kept: a narrow glyph (1 in a monospaced face) widens
+    the edge gap but not the centre pitch, a wide one in a proportional face the reverse; only a
+    real gap between groups widens both."""
+    if len(chars) < 4 or len({c.line for c in chars}) > 1:
+        return None
+    boxes = np.array([c.box for c in chars], np.float64)
+    height = float(np.median(boxes[:, 3] - boxes[:, 1]))
+    if not height > 0:
+        return None
+    edge = (boxes[1:, 0] - boxes[:-1, 2]) / height
+    centre = ((boxes[1:, 0] + boxes[1:, 2]) - (boxes[:-1, 0] + boxes[:-1, 2])) / (2 * height)
+    out: np.ndarray = np.minimum(edge - np.median(edge), centre - np.median(centre))
+    return out
 
 
 @dataclass(frozen=True)
@@ -215,6 +281,14 @@ class RegionRules:
     The model's own reading keeps its text unless a fitting candidate scores more than this times
     its score: 0 (the default) lets any fitting candidate win; with 0.6 one look-alike swap the
     model did not offer (x ``lookalike_score`` = 0.5) no longer turns a vanity plate into a format."""
+    gap_height: float = 0.06
+    """A gap between groups: this many character heights wider than the plate's usual spacing
+    (old Brazilian plates' dash: 0.22 median, 0.06 at the 1st percentile; evenly spaced plates: 0
+    median, 0.05 at the 95th; :func:`spacing`)."""
+    layout_miss: float = 0.4
+    """Weight of a format whose layout the boxes contradict (a gap where it has none, or none where
+    it has one); 1 where they agree, smoothly between. 0.4: spacing outweighs a look-alike swap
+    (0.5) times a format prior of 2/3, never a character the model read itself."""
 
     def __post_init__(self) -> None:
         self.formats = [f if f.region else replace(f, region=self.name) for f in self.formats]
@@ -233,6 +307,10 @@ class RegionRules:
             raise RulesError(f"rules {self.name!r}: emblem_read {self.emblem_read} is not in (0, 1]")
         if not 0.0 <= self.drop_max_score <= 1.0:
             raise RulesError(f"rules {self.name!r}: drop_max_score {self.drop_max_score} is not in [0, 1]")
+        if not 0.0 < self.gap_height < 1.0:
+            raise RulesError(f"rules {self.name!r}: gap_height {self.gap_height} is not in (0, 1)")
+        if not 0.0 < self.layout_miss <= 1.0:
+            raise RulesError(f"rules {self.name!r}: layout_miss {self.layout_miss} is not in (0, 1]")
         self._partners: dict[str, set[str]] = {}
         for a, b in self.lookalikes:
             self._partners.setdefault(a, set()).add(b)
@@ -241,10 +319,12 @@ class RegionRules:
         for f in self.formats:
             if not (isinstance(f.prior, (int, float)) and f.prior > 0 and math.isfinite(f.prior)):
                 raise RulesError(f"rules {self.name!r}: format {f.pattern!r}: prior {f.prior!r} is not > 0")
+            if f.even and GAP in f.pattern:
+                raise RulesError(f"rules {self.name!r}: format {f.pattern!r} has gaps ({GAP}) and even: true")
             top[f.region] = max(top.get(f.region, 0.0), float(f.prior))
         # Formats grouped by shape and by length: a reading is only compared with formats of its
         # length, and a shape shared by many regions (US states) is scored once.
-        grouped: dict[tuple[tuple[frozenset[str], ...], tuple[int, ...]], dict[str, float]] = {}
+        grouped: dict[_ShapeKey, dict[str, float]] = {}
         for f in self.formats:
             # A format with an emblem also writes its text without it: read that way when the model
             # saw the emblem for what it is.
@@ -253,17 +333,25 @@ class RegionRules:
                     slots = tuple(_atoms(pattern))
                 except RulesError as e:
                     raise RulesError(f"rules {self.name!r} ({f.region}): {e}") from None
-                weights = grouped.setdefault((slots, _emblems(pattern)), {})
+                emblems = _emblems(pattern)
+                # Spacing is only checked on texts as read (an emblem's slot or an edit moves the gaps).
+                layout = None if EMBLEM in f.pattern else replace(f, pattern=pattern).layout
+                weights = grouped.setdefault((slots, emblems, layout), {})
                 weights[f.region] = max(weights.get(f.region, 0.0), f.prior / top[f.region])
         order = {r: i for i, r in enumerate(dict.fromkeys(f.region for f in self.formats))}
         self._by_length: dict[int, list[_Shape]] = {}
         # Formats with an emblem slot are scored apart: their texts are a character shorter than the
         # reading, and matching a text against them (match, the edits) would keep the emblem in it.
         self._emblem_shapes: dict[int, list[_Shape]] = {}
-        for (slots, emblems), weights in grouped.items():
+        for (slots, emblems, layout), weights in grouped.items():
             regions = tuple(sorted(weights.items(), key=lambda kv: (-kv[1], order[kv[0]])))
             into = self._emblem_shapes if emblems else self._by_length
-            into.setdefault(len(slots), []).append(_Shape(slots, regions, emblems))
+            matcher = re.compile(_regex(slots)) if layout is not None else None
+            into.setdefault(len(slots), []).append(_Shape(slots, regions, emblems, layout, matcher))
+        # Lengths with a format whose spacing is checked: their texts are weighed shape by shape.
+        self._laid_out = {
+            n for n, shapes in self._by_length.items() if any(s.layout is not None for s in shapes)
+        }
         # One regular expression per length, likeliest shape first: a text is matched in one call
         # (the engine tries the alternatives in order; the group that matched names the shape).
         self._matchers: dict[int, re.Pattern[str]] = {}
@@ -280,6 +368,35 @@ class RegionRules:
 
     def matches(self, text: str) -> bool:
         return self.match(text) is not None
+
+    def match_spaced(self, text: str, gaps: np.ndarray | None) -> tuple[str, float] | None:
+        """:meth:`match` with each format's weight times how well ``gaps`` (:func:`spacing`) show
+        its layout."""
+        if gaps is None or len(text) not in self._laid_out:
+            return self.match(text)
+        best: tuple[str, float] | None = None
+        for shape in self._by_length[len(text)]:
+            if shape.matcher is not None:
+                if not shape.matcher.fullmatch(text):
+                    continue
+            elif not all(ch in slot for ch, slot in zip(text, shape.slots, strict=True)):
+                continue
+            weight = shape.weight * self.layout_weight(shape.layout, gaps)
+            if best is None or weight > best[1]:
+                best = (shape.regions[0][0], weight)
+        return best
+
+    def layout_weight(self, layout: tuple[int, ...] | None, gaps: np.ndarray | None) -> float:
+        """How well the gaps between characters (:func:`spacing`) show ``layout``: 1 where they
+        agree, ``layout_miss`` where they contradict it."""
+        if layout is None or gaps is None or any(g >= len(gaps) for g in layout):
+            return 1.0
+        # A smooth step around gap_height: a gap a little narrower than typical still counts a little.
+        step = 1.0 / (1.0 + np.exp(-(gaps - self.gap_height) / (self.gap_height / 5)))
+        # A format with gaps needs them where it has them (a wide 1 elsewhere is no evidence
+        # against it); an even one needs none anywhere.
+        agree = float(np.prod(step[list(layout)]) if layout else np.prod(1.0 - step))
+        return self.layout_miss + (1.0 - self.layout_miss) * agree
 
     def partners(self, char: str) -> set[str]:
         return self._partners.get(char, set())
@@ -354,6 +471,8 @@ class RegionRules:
                 drop_max_score=float(d.get("drop_max_score", 0.8)),
                 emblem_read=float(d.get("emblem_read", 0.5)),
                 free_form=float(free_form),
+                gap_height=float(d.get("gap_height", 0.06)),
+                layout_miss=float(d.get("layout_miss", 0.4)),
             )
         except (RulesError, TypeError, ValueError) as e:
             raise RulesError(f"{source}: {e}") from None
@@ -374,12 +493,16 @@ def _format_from(d: Any, region: str, where: str) -> PlateFormat:
         prior = float(d.get("prior", 1.0))
     except (TypeError, ValueError):
         raise RulesError(f"{where}: prior {d.get('prior')!r} is not a number") from None
+    even = d.get("even", False)
+    if not isinstance(even, bool):
+        raise RulesError(f"{where}: even must be true or false, got {even!r}")
     return PlateFormat(
         pattern=str(d["pattern"]),
         prior=prior,
         examples=tuple(str(e) for e in examples),
         note=str(d.get("note") or ""),
         region=region,
+        even=even,
     )
 
 
@@ -553,10 +676,11 @@ def choose(
             if region is not None and score * weight > bar[0]:
                 bar[0] = score * weight
 
+    gaps = spacing(chars) if rules is not None and len(chars) in rules._laid_out else None
     # With rules, the best text of every format is found directly below; the beam only fills the
     # candidate list (and finds the best texts without rules).
     for text, score in _top_combinations(options, max(top_n, 1) * (2 if rules is not None else 4)):
-        m = rules.match(text) if rules is not None else None
+        m = rules.match_spaced(text, gaps) if rules is not None else None
         offer(text, score, m[1] if m else 0.0, m[0] if m else None, identity)
     if rules is not None:
         best = _Best(options)
@@ -564,10 +688,11 @@ def choose(
         bound = math.prod(tops)  # no text of these characters scores more
         for shape in rules._by_length.get(len(chars), ()):
             if shape.weight * bound <= bar[0]:
-                break
+                break  # shapes come likeliest first, and the layout weight is at most 1
             hit = _fit(best, identity, shape)
             if hit is not None:
-                offer(hit[0], hit[1], shape.weight, shape.regions[0][0], identity)
+                weight = shape.weight * rules.layout_weight(shape.layout, gaps)
+                offer(hit[0], hit[1], weight, shape.regions[0][0], identity)
         for shape in rules._emblem_shapes.get(len(chars), ()):
             hit = _fit(best, identity, shape)
             if hit is not None:

@@ -34,7 +34,8 @@ def render_plate(
     """A front-on plate image (BGR) and its record: box = the whole image, text, one char per
     character in plate pixels (reading order, ``line`` set), ``lines``. ``text=None`` draws a random
     text from the style's patterns. ``options`` go to :func:`data.synth.plate.render` (``px_per_mm``,
-    ``confusable_boost``, ``confusables``, ``wear``); :func:`render` also returns the outline alpha and ink hulls."""
+    ``confusable_boost``, ``confusables``, ``wear``); :func:`render` also returns the outline alpha
+    and ink hulls."""
     rp = render(style, text, rng, **options)
     rp.plate.extra.update({"style": rp.style, "variant": rp.variant})
     return rp.image, rp.plate
