@@ -66,6 +66,7 @@ def _images(cfg: DictConfig, task: str, split: str, count: int, meta, scratch: P
 
 def export_model(cfg: DictConfig) -> ExportResult:
     from train import offline
+    from train.publish import training_set_hash
 
     if OmegaConf.is_missing(cfg, "weights") or not cfg.weights:
         raise ExportError("no weights: give weights=PATH.pt (from python -m train)")
@@ -107,7 +108,7 @@ def export_model(cfg: DictConfig) -> ExportResult:
         # Shipped beside the model: never where the weights lay on the build machine.
         "weights": portable(w.path, fp32.folder),
         "weights_sha256": sha256_file(w.path),
-        "training_set_hash": _training_hash(w.path, w.model.ckpt),
+        "training_set_hash": training_set_hash(w.path, w.model.ckpt),
         "metadata": meta.to_props(),
         "opset": int(cfg.onnx_export.opset),
         # Trained at another size than exported is legitimate (CPU profile: detector at 320), but worth
@@ -180,21 +181,6 @@ def with_input_size(w: LoadedWeights, imgsz: Any) -> LoadedWeights:
         )
     model_cfg = OmegaConf.merge(w.model_cfg, {"input_height": height, "input_width": width})
     return replace(w, model_cfg=model_cfg)
-
-
-def _training_hash(weights: Path, ckpt: dict[str, Any] | None) -> str | None:
-    """The training set hash of the run the weights came from: recorded inside a published
-    checkpoint (train/publish.py), else in training_set.json beside the run's weights/."""
-    from train.publish import provenance
-
-    recorded = provenance(ckpt).get("training_set_hash")
-    if recorded:
-        return str(recorded)
-    record = weights.resolve().parent.parent / "training_set.json"
-    try:
-        return json.loads(record.read_text()).get("train_hash")
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 def default_post(cfg: DictConfig, task: str) -> dict[str, Any]:

@@ -91,6 +91,15 @@ def _run_provenance(weights: Path) -> dict[str, Any]:
     return {"training_set_hash": train_hash, "run": weights.resolve().parent.parent.name}
 
 
+def training_set_hash(weights: Path, ckpt: dict[str, Any] | None) -> str | None:
+    """The training set hash of the run ``weights`` came from: recorded inside a published
+    checkpoint, else in training_set.json of the run folder above ``weights/``."""
+    recorded = provenance(ckpt).get("training_set_hash")
+    if recorded:
+        return str(recorded)
+    return _run_provenance(weights).get("training_set_hash")
+
+
 def publish_checkpoint(
     src: Path,
     out: Path,
