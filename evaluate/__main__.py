@@ -173,6 +173,11 @@ def _print_summary(r: dict, files: dict) -> None:
         print(
             f"  detection: P {_pct(det['precision'])} R {_pct(det['recall'])} AP50 {det['ap50']:.3f} "
             f"AP50-95 {det['ap50_95']:.3f} FP/image {det['fp_per_image']:.3f}"
+            + (
+                f" ({det['fp_plate_like']} of {det['fp']} false positives read as a plate of the region)"
+                if det.get("fp_plate_like")
+                else ""
+            )
         )
     elif det.get("fp_per_image") is not None:  # a set of hard negatives: every detection is a false one
         print(

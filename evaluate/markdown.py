@@ -168,9 +168,17 @@ def report_markdown(r: dict, pictures: dict[str, str]) -> str:
         ]
         out += _picture(pictures, "pr_curve", "precision-recall curve")
         if "false_positives" in pictures:
+            like = det.get("fp_plate_like")
             out += [
                 "False positives, the most confident first. A set that labels one plate per photo "
-                "counts the plates of other cars here too: the gallery tells them apart.",
+                "counts the plates of other cars here too: the gallery tells them apart."
+                + (
+                    f" {like} of the {det['fp']} read as a whole plate of their image's region"
+                    " (a format of its region file fits the text): most likely plates the labels"
+                    " leave out."
+                    if like
+                    else ""
+                ),
                 "",
             ]
             out += _picture(pictures, "false_positives", "false positives")

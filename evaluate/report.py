@@ -432,6 +432,8 @@ def build_report(
     problems = Counter(i.kind for i in run.issues)
     evaluated = sum(1 for r in run.records if r.error is None)
     d = detection.summary() if detection else None
+    if d:
+        d["fp_plate_like"] = plate_like(false_positives, run)
     report = {
         "schema": SCHEMA_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -490,6 +492,29 @@ def build_report(
     return Scored(
         report=report, rows=rows, detection=detection, confusion=confusion, false_positives=false_positives
     )
+
+
+def plate_like(false_positives: Sequence[tuple[int, Plate]], run: Run) -> int:
+    """How many false positives read as a whole plate of their image's region (a format of its
+    region file fits the text): on a set that labels one plate per photo, most are the plates of
+    other cars, which the labels leave out. Images of a region without a file count none."""
+    from runtime.errors import RulesError
+    from runtime.rules import available_regions, load_rules
+
+    known = set(available_regions())
+    rules: dict[str, Any] = {}
+    count = 0
+    for idx, plate in false_positives:
+        region = run.items[idx].region
+        if not plate.text or region not in known:
+            continue
+        if region not in rules:
+            try:
+                rules[region] = load_rules(region)
+            except RulesError:
+                rules[region] = None
+        count += bool(rules[region] is not None and rules[region].matches(plate.text))
+    return count
 
 
 def _json_default(o: Any) -> Any:

@@ -103,7 +103,9 @@ def plate(box, text, det=None, score=None):
     return {"box": box, "text": text, "det_score": det, "score": score}
 
 
-def recorded_run(path: Path, img1_text: str = "ABC1234", img2_text: str = "CDAB12") -> Path:
+def recorded_run(
+    path: Path, img1_text: str = "ABC1234", img2_text: str = "CDAB12", fp_text: str = "ZZ99"
+) -> Path:
     """A predictions.jsonl as a predictor would have written it: img1's plate and a false positive,
     img2's two-line plate read in the wrong line order and its US plate missed; GT-crop readings."""
     header = {
@@ -122,7 +124,7 @@ def recorded_run(path: Path, img1_text: str = "ABC1234", img2_text: str = "CDAB1
     recs = [
         {
             "image": "images/img1.jpg",
-            "plates": [plate(L1, img1_text, 0.9, 0.8), plate([0, 0, 30, 20], "ZZ99", 0.4, 0.3)],
+            "plates": [plate(L1, img1_text, 0.9, 0.8), plate([0, 0, 30, 20], fp_text, 0.4, 0.3)],
             "crop_reads": [plate(L1, "ABC1234", score=0.95)],
             "timings_ms": {"pre": [3.0], "det": [40.0], "ocr": [5.0, 7.0], "post": [1.0]},
             "total_ms": 60.0,
@@ -582,3 +584,14 @@ def test_region_rules_correct_readings_as_deployed(shared_datasets, tmp_path):
     assert changes["changed"] == sum(p != r for p, r in zip(plain, ruled, strict=True))
     gained = changes["wrong_to_right"] - changes["right_to_wrong"]
     assert round(ocr["exact"] * ocr["n"]) - round(reports[None][0]["ocr"]["exact"] * ocr["n"]) == gained
+
+
+def test_false_positives_that_read_as_a_plate_of_the_region_are_counted(dataset, tmp_path):
+    """img1 is Brazilian: its false positive read as QRS4567 fits Brazil's grey plate (another car's
+    plate the labels leave out, most likely); read as ZZ99 it fits nothing."""
+    other_car = evaluate(dataset, recorded_run(tmp_path / "a.jsonl", fp_text="QRS4567"), tmp_path / "A")
+    assert other_car["detection"]["fp"] == 1 and other_car["detection"]["fp_plate_like"] == 1
+    assert "1 of the 1 read as a whole plate" in (tmp_path / "A" / "report.md").read_text()
+    noise = evaluate(dataset, recorded_run(tmp_path / "b.jsonl"), tmp_path / "B")
+    assert noise["detection"]["fp"] == 1 and noise["detection"]["fp_plate_like"] == 0
+    assert "read as a whole plate" not in (tmp_path / "B" / "report.md").read_text()
