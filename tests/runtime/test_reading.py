@@ -140,8 +140,9 @@ def test_compile_pattern():
     p = compile_pattern("@@@#[A-C]##")
     assert p.fullmatch("ABC1B23") and not p.fullmatch("ABC1D23") and not p.fullmatch("ABC1B2")
     assert compile_pattern("B##@@@").fullmatch("B12XYZ")
+    assert compile_pattern("AB-12").fullmatch("AB12")  # '-' is a gap between groups, no character
     with pytest.raises(RulesError, match="neither"):
-        compile_pattern("AB-12")
+        compile_pattern("AB_12")
     with pytest.raises(RulesError, match="without"):
         compile_pattern("[AB")
 
