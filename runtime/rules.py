@@ -207,7 +207,6 @@ class _Shape:
     """Slots holding an emblem (``~``): read as a character, left out of the text."""
     layout: tuple[int, ...] | None = None
     """Gaps the character boxes should show (``()``: evenly spaced; None: spacing not checked)."""
-    matcher: re.Pattern[str] | None = None
 
     @property
     def weight(self) -> float:
@@ -346,8 +345,7 @@ class RegionRules:
         for (slots, emblems, layout), weights in grouped.items():
             regions = tuple(sorted(weights.items(), key=lambda kv: (-kv[1], order[kv[0]])))
             into = self._emblem_shapes if emblems else self._by_length
-            matcher = re.compile(_regex(slots)) if layout is not None else None
-            into.setdefault(len(slots), []).append(_Shape(slots, regions, emblems, layout, matcher))
+            into.setdefault(len(slots), []).append(_Shape(slots, regions, emblems, layout))
         # Lengths with a format whose spacing is checked: their texts are weighed shape by shape.
         self._laid_out = {
             n for n, shapes in self._by_length.items() if any(s.layout is not None for s in shapes)
@@ -376,10 +374,7 @@ class RegionRules:
             return self.match(text)
         best: tuple[str, float] | None = None
         for shape in self._by_length[len(text)]:
-            if shape.matcher is not None:
-                if not shape.matcher.fullmatch(text):
-                    continue
-            elif not all(ch in slot for ch, slot in zip(text, shape.slots, strict=True)):
+            if not all(ch in slot for ch, slot in zip(text, shape.slots, strict=True)):
                 continue
             weight = shape.weight * self.layout_weight(shape.layout, gaps)
             if best is None or weight > best[1]:
