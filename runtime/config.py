@@ -80,6 +80,8 @@ class PipelineConfig(_Settings):
     """A character joins a line when their vertical overlap covers this much of the shorter height."""
     max_lines: int = 2
     """Plates have one or two lines; more groups (noise) are merged into the nearest line."""
+    line_max_slope: float = 1.0
+    """Steepest tilt (dy/dx; 1 = 45 degrees) a line is followed at across a gap between groups."""
 
     # Region rules (optional): a name under runtime/regions/ or a YAML file.
     region: str | None = None
@@ -145,6 +147,8 @@ class PipelineConfig(_Settings):
         for name in ("max_plates", "max_chars", "max_lines", "threads", "queue_depth", "top_n"):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
+        if not 0.0 <= self.line_max_slope <= 10.0:
+            problems.append(f"line_max_slope={self.line_max_slope} is not in [0, 10]")
         if self.second_look_crops < 0 or self.second_look_width < 0 or self.edge_char_min_height < 0:
             problems.append(
                 "second_look_crops, second_look_width and edge_char_min_height must not be negative"

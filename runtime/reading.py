@@ -76,14 +76,50 @@ def _vertical_overlap(y1: float, y2: float, ly1: float, ly2: float) -> float:
     return max(0.0, min(y2, ly2) - max(y1, ly1)) / shorter
 
 
-def group_lines(chars: list[Char], min_overlap: float, max_lines: int = 2) -> list[list[Char]]:
+def _line_fit(line: list[Char], max_slope: float) -> tuple[float, float, float]:
+    """(slope, centre x, centre y) of the straight line through a text line's character centres,
+    least squares, the slope clamped to ``max_slope``; one character: flat through it."""
+    xs = [c.center[0] for c in line]
+    ys = [c.center[1] for c in line]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx > 0 else 0.0
+    return max(-max_slope, min(max_slope, slope)), mx, my
+
+
+def _beside(line: list[Char], other: list[Char], min_overlap: float, max_slope: float) -> bool:
+    """Whether ``other`` lies wholly left or right of ``line`` and on its straight line: each of
+    its characters overlaps, by ``min_overlap``, a box of ``line``'s median height centred where
+    the line runs at that character's x."""
+    if len(line) < 2:
+        return False
+    left, right = min(c.box[0] for c in line), max(c.box[2] for c in line)
+    if not (max(c.box[2] for c in other) <= left or min(c.box[0] for c in other) >= right):
+        return False
+    slope, mx, my = _line_fit(line, max_slope)
+    heights = sorted(c.box[3] - c.box[1] for c in line)
+    half = heights[len(heights) // 2] / 2
+    for c in other:
+        cy = my + slope * (c.center[0] - mx)
+        if _vertical_overlap(c.box[1], c.box[3], cy - half, cy + half) < min_overlap:
+            return False
+    return True
+
+
+def group_lines(
+    chars: list[Char], min_overlap: float, max_lines: int = 2, max_slope: float = 1.0
+) -> list[list[Char]]:
     """Characters grouped into text lines, top line first, each line left to right.
 
-    Characters are taken left to right; each joins the line whose rightmost character it overlaps
-    most vertically (by at least ``min_overlap`` of the shorter height), otherwise it starts a new
-    line. Comparing neighbours rather than a whole line's extent keeps a tilted plate on one line
-    (each character overlaps the previous one although the line drifts by more than its height).
-    More than ``max_lines`` groups are merged pairwise, closest centres first.
+    Characters are taken left to right; each joins the line it overlaps most vertically (by at
+    least ``min_overlap`` of the shorter height), otherwise it starts a new line. A line is where
+    its rightmost character is, or where the straight line through its characters' centres
+    (slope at most ``max_slope``) puts a character of that height at the newcomer's x, whichever
+    overlaps more. The neighbour keeps a tilted plate on one line (each character overlaps the
+    previous one although the line drifts by more than its height); the straight line carries it
+    across a gap, where a tilted plate's next group starts higher or lower than the last character
+    (a Spanish 1234 BCD seen at an angle, a masked or missing character). More than ``max_lines``
+    groups are merged pairwise, closest centres first.
     """
     lines: list[list[Char]] = []
     for c in sorted(chars, key=lambda c: (c.center[0], c.center[1])):
@@ -91,12 +127,35 @@ def group_lines(chars: list[Char], min_overlap: float, max_lines: int = 2) -> li
         for line in lines:
             last = line[-1]
             ov = _vertical_overlap(c.box[1], c.box[3], last.box[1], last.box[3])
+            if len(line) > 1:
+                slope, mx, my = _line_fit(line, max_slope)
+                cy = my + slope * (c.center[0] - mx)
+                half = (last.box[3] - last.box[1]) / 2
+                ov = max(ov, _vertical_overlap(c.box[1], c.box[3], cy - half, cy + half))
             if ov >= best_overlap:
                 best, best_overlap = line, ov
         if best is None:
             lines.append([c])
         else:
             best.append(c)
+
+    # A group cut off by a gap before the line could show its slope (one character, then a
+    # masked or missing one) lies beside the line, not above or below it: it joins the line when
+    # their extents do not overlap and the line's straight line runs through its characters.
+    merged = True
+    while merged and len(lines) > 1:
+        merged = False
+        for a in sorted(lines, key=len, reverse=True):
+            for b in lines:
+                if b is a or len(b) > len(a) or not _beside(a, b, min_overlap, max_slope):
+                    continue
+                a.extend(b)
+                a.sort(key=lambda m: m.center[0])
+                lines.remove(b)
+                merged = True
+                break
+            if merged:
+                break
 
     def centre_y(line: list[Char]) -> float:
         return sum(m.center[1] for m in line) / len(line)
@@ -109,19 +168,27 @@ def group_lines(chars: list[Char], min_overlap: float, max_lines: int = 2) -> li
     return [sorted(line, key=lambda c: c.center[0]) for line in lines]
 
 
-def in_reading_order(chars: list[Char], line_overlap: float = 0.5, max_lines: int = 2) -> list[Char]:
+def in_reading_order(
+    chars: list[Char], line_overlap: float = 0.5, max_lines: int = 2, line_max_slope: float = 1.0
+) -> list[Char]:
     """The characters (none merged) top line first, each line left to right, each with its ``line``."""
-    lines = group_lines(list(chars), line_overlap, max_lines)
+    lines = group_lines(list(chars), line_overlap, max_lines, line_max_slope)
     return [replace(c, line=i) for i, line in enumerate(lines) for c in line]
 
 
 def read_chars(
-    chars: list[Char], dup_overlap: float = 0.7, line_overlap: float = 0.5, max_lines: int = 2
+    chars: list[Char],
+    dup_overlap: float = 0.7,
+    line_overlap: float = 0.5,
+    max_lines: int = 2,
+    line_max_slope: float = 1.0,
 ) -> Reading:
     """Duplicates merged, lines grouped, text read top to bottom, left to right."""
     if not chars:
         return Reading(text="", chars=[], lines=0, score=None)
-    ordered = in_reading_order(suppress_duplicates(chars, dup_overlap), line_overlap, max_lines)
+    ordered = in_reading_order(
+        suppress_duplicates(chars, dup_overlap), line_overlap, max_lines, line_max_slope
+    )
     scores = [c.score for c in ordered]
     known = [s for s in scores if s is not None]
     score = math.prod(known) if len(known) == len(scores) else None

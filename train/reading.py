@@ -27,12 +27,18 @@ DEPLOYED = PipelineConfig()
 
 def read(chars: Sequence[Char]) -> Reading:
     """What the runtime reads from these characters: duplicates merged, lines, text."""
-    return read_chars(list(chars), DEPLOYED.dup_overlap, DEPLOYED.line_overlap, DEPLOYED.max_lines)
+    return read_chars(
+        list(chars),
+        DEPLOYED.dup_overlap,
+        DEPLOYED.line_overlap,
+        DEPLOYED.max_lines,
+        DEPLOYED.line_max_slope,
+    )
 
 
 def ordered(chars: Sequence[Char]) -> list[Char]:
     """Characters in the runtime's reading order, each with its line set (none merged)."""
-    return in_reading_order(list(chars), DEPLOYED.line_overlap, DEPLOYED.max_lines)
+    return in_reading_order(list(chars), DEPLOYED.line_overlap, DEPLOYED.max_lines, DEPLOYED.line_max_slope)
 
 
 def text_of(chars: Sequence[Char]) -> str:

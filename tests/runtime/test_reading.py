@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -289,3 +290,42 @@ def test_region_rules_put_back_a_left_out_character_a_format_needs():
     # Without a format to say otherwise the plate reads without it, and says what the model read.
     bare = plate_from_reading((0, 0, 200, 50), 0.9, reading, weak, EDGE)
     assert bare.text == "BC1234" and bare.raw_text == "ABC1234"
+
+
+@pytest.mark.parametrize("slope", [4.0, -4.0, 8.0, -8.0])
+def test_tilted_line_stays_one_line_across_a_gap(slope):
+    # A Spanish 1234 BCD at an angle: the letters start a whole character height above (or below)
+    # the last digit, so the neighbour alone would start a second line and read BCD1234.
+    digits = row("1234", 0, 100, slope=slope)
+    letters = row("BCD", 4 * 12 + 30, 100 + (4 * 12 + 30) / 12 * slope, slope=slope)
+    assert abs(letters[0].box[1] - digits[-1].box[1]) > 0.5 * 20  # the gap breaks the neighbour overlap
+    r = read_chars(shuffled(digits + letters))
+    assert (r.text, r.lines) == ("1234BCD", 1)
+
+
+def test_a_lone_character_before_a_gap_joins_the_line_it_lies_on():
+    # 9 [masked] 59SZ, tilted: the 9 alone shows no slope; it lies beside the line, on its straight line.
+    lone = row("9", 0, 100, slope=-6)
+    rest = row("59SZ", 36, 100 - 18, slope=-6)  # one character width of gap: the line rose 18 px
+    r = read_chars(shuffled(lone + rest))
+    assert (r.text, r.lines) == ("959SZ", 1)
+
+
+def test_real_plates_read_in_their_labelled_order(shared_datasets):
+    """Every uc3m_lp_crops plate, from its labelled character boxes (tilted crops, two masked
+    characters making gaps, 31 two-line plates), reads in the label's order with its line count."""
+    from data.manifest import read_manifest
+
+    manifest = read_manifest(shared_datasets / "uc3m_lp_crops" / "labels.jsonl")
+    wrong, lines = [], {1: 0, 2: 0}
+    for item, plate in manifest.plates:
+        label = "".join(c.char for c in plate.chars)
+        reading = read_chars([replace(c, score=0.9) for c in plate.chars])
+        lines[reading.lines] += 1
+        if reading.text != label:
+            wrong.append(f"{item.image}: {label} read as {reading.text}")
+    assert len(manifest) > 2000
+    assert wrong == [], f"{len(wrong)} of {len(manifest)} in the wrong order: {wrong[:5]}"
+    # The two-row plates (uc3m's plate_type B) are the ones read as two lines.
+    two_row = sum(1 for _, plate in manifest.plates if plate.extra.get("plate_type") == "B")
+    assert two_row > 0 and lines == {1: len(manifest) - two_row, 2: two_row}
