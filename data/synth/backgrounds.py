@@ -335,13 +335,19 @@ def texture(rng: np.random.Generator, width: int, height: int, plain: bool = Fal
 
 
 def vehicle(
-    frame: np.ndarray, rng: np.random.Generator, plate_box: Box, badge_fonts: list | None = None
+    frame: np.ndarray,
+    rng: np.random.Generator,
+    plate_box: Box,
+    badge_fonts: list | None = None,
+    body_scale: tuple[float, float] = (3.2, 4.6),
 ) -> Box:
-    """A car's rear or front around a plate at ``plate_box`` (drawn before the plate); its box."""
+    """A car's rear or front around a plate at ``plate_box`` (drawn before the plate); its box.
+    ``body_scale``: the body's width in plate widths (a real car is about 3.5; less is a close-up
+    of its rear)."""
     px1, py1, px2, py2 = plate_box
     pw, ph = px2 - px1, py2 - py1
     cx = (px1 + px2) / 2 + rng.normal(0, 0.05) * pw
-    body_w = pw * uniform(rng, 3.2, 4.6)
+    body_w = pw * uniform(rng, *body_scale)
     body_h = body_w * uniform(rng, 0.55, 0.8)
     plate_y = uniform(rng, 0.55, 0.8)  # plate centre height on the body, from its top
     top = (py1 + py2) / 2 - body_h * plate_y

@@ -25,8 +25,8 @@ import numpy as np
 from tqdm import tqdm
 
 from data.errors import DataError
-from data.synth.backgrounds import street
-from data.synth.compose import camera_quad, composite
+from data.synth.backgrounds import street, vehicle
+from data.synth.compose import camera_quad, composite, quad_box
 from data.synth.plate import render
 from data.synth.style import load_style
 
@@ -84,6 +84,7 @@ def make_video(
     smear_every: int = 0,
     noise: float = 2.0,
     fonts: list[str] | None = None,
+    vehicle_scale: tuple[float, float] | None = (1.6, 2.0),
     codec: str = "mp4v",
     progress: bool = True,
 ) -> Path:
@@ -95,6 +96,9 @@ def make_video(
     every that many frames, one character of each plate is smeared (its cell blurred and painted over
     in plate colour).
     ``fonts``: draw every plate in one of these fonts (data.synth.fonts specs) instead of its style's.
+    ``vehicle_scale``: each plate on the rear of a car this many plate widths wide (the same car in
+    every frame; its roof cut where it would reach into the lane behind); None: plates alone on the
+    street, which a detector trained on real cars may rightly take for signs.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -152,10 +156,14 @@ def make_video(
         raise DataError(f"{out / 'video.mp4'}: OpenCV cannot write {codec!r} video here")
     truth_lines = []
     try:
+        # The far lane first: nearer cars are drawn over it.
+        order = sorted(range(len(placed_plates)), key=lambda k: placed_plates[k].lane)
+        lane_top = [0.0] + [lane_y[k] + drift + 0.5 * width * plate_width[1] * 0.6 for k in range(lanes - 1)]
         for f in tqdm(range(frames), desc="synthetic video", unit="frame", disable=not progress):
             frame = background.copy()
             records = []
-            for vp, (rp, unit, direction) in zip(placed_plates, rendered, strict=False):
+            for k in order:
+                vp, (rp, unit, direction) = placed_plates[k], rendered[k]
                 if not vp.first_frame <= f <= vp.last_frame:
                     continue
                 t = (f - vp.first_frame) / max(1, vp.last_frame - vp.first_frame)
@@ -163,6 +171,13 @@ def make_video(
                 x = width * (0.05 + 0.9 * (t if direction > 0 else 1 - t))
                 y = lane_y[vp.lane] + drift * t
                 quad = unit * w + np.array([x, y], np.float32)
+                if vehicle_scale is not None:
+                    # Its own generator: the same car in every frame, and the plates and texts of a
+                    # seed the same with or without cars.
+                    car = frame.copy()
+                    vehicle(car, np.random.default_rng([seed, vp.id]), quad_box(quad), None, vehicle_scale)
+                    top = int(lane_top[vp.lane])
+                    frame[top:] = car[top:]
                 smear = smear_every > 0 and f % smear_every == smear_every - 1
                 image = _smeared(rp, rng) if smear else rp.image
                 placed = composite(frame, _with_image(rp, image), quad)
