@@ -123,14 +123,16 @@ def _plates(records: list[dict]) -> list[tuple]:
 
 
 # The server's ONNX Runtime session may round a box coordinate the other way (1 px); the crop cut
-# from it then differs by a pixel row, which can flip a glyph the OCR model is unsure of.
+# from it then differs by a pixel row, which can flip any glyph the OCR model is unsure of (a plate
+# it reads with two unsure glyphs may flip both: FB29591 / FBZ9581, 2/Z at 0.73/0.77 and 9/8 at
+# 0.56/0.43). A glyph either side reads surely must never differ.
 BOX_TOLERANCE_PX = 2.0
 UNSURE_SCORE = 0.85
 
 
 def assert_same_plates(served: list[tuple], local: list[tuple]) -> None:
     """The same frames and plates, boxes within 2 px, the same texts - but for characters both
-    sides read with a score under UNSURE_SCORE (at most one per plate)."""
+    sides read with a score under UNSURE_SCORE."""
     assert [(s, f, len(p)) for s, f, p in served] == [(s, f, len(p)) for s, f, p in local]
     for (source, frame, a), (_, _, b) in zip(served, local, strict=True):
         for (text_a, box_a, chars_a), (text_b, box_b, chars_b) in zip(a, b, strict=True):
@@ -138,9 +140,7 @@ def assert_same_plates(served: list[tuple], local: list[tuple]) -> None:
             assert max(abs(x - y) for x, y in zip(box_a, box_b, strict=True)) <= BOX_TOLERANCE_PX, where
             assert len(text_a) == len(text_b), where
             flips = [(ca, cb) for ca, cb in zip(chars_a, chars_b, strict=True) if ca[0] != cb[0]]
-            assert len(flips) <= 1 and all(
-                ca[1] < UNSURE_SCORE and cb[1] < UNSURE_SCORE for ca, cb in flips
-            ), (
+            assert all(ca[1] < UNSURE_SCORE and cb[1] < UNSURE_SCORE for ca, cb in flips), (
                 where,
                 flips,
             )
