@@ -156,7 +156,9 @@ def make_video(
         raise DataError(f"{out / 'video.mp4'}: OpenCV cannot write {codec!r} video here")
     truth_lines = []
     try:
-        # The far lane first: nearer cars are drawn over it.
+        # The far lane first: nearer cars are drawn over it, but never above the bottom of the lane
+        # behind (its plates at their largest and lowest; 0.6: the height of the squarest plate, a
+        # two-line one, over its width), so a car never covers a plate the truth calls visible.
         order = sorted(range(len(placed_plates)), key=lambda k: placed_plates[k].lane)
         lane_top = [0.0] + [lane_y[k] + drift + 0.5 * width * plate_width[1] * 0.6 for k in range(lanes - 1)]
         for f in tqdm(range(frames), desc="synthetic video", unit="frame", disable=not progress):
