@@ -158,7 +158,7 @@ def make_video(
     try:
         # The far lane first: nearer cars are drawn over it, but never above the bottom of the lane
         # behind (its plates at their largest and lowest; 0.6: the height of the squarest plate, a
-        # two-line one, over its width), so a car never covers a plate the truth calls visible.
+        # two-line one, over its width), so a near car does not cover the plates behind it.
         order = sorted(range(len(placed_plates)), key=lambda k: placed_plates[k].lane)
         lane_top = [0.0] + [lane_y[k] + drift + 0.5 * width * plate_width[1] * 0.6 for k in range(lanes - 1)]
         for f in tqdm(range(frames), desc="synthetic video", unit="frame", disable=not progress):
