@@ -40,7 +40,7 @@ def test_plates_ride_on_cars_and_the_cars_change_nothing_else(tmp_path):
         for plate in rec["plates"]:
             x1, y1, x2, y2 = (int(v) for v in plate["box"])
             h = y2 - y1
-            # Beside the plate (left and right of it, its own height): car body with cars, street without.
+            # Left of the plate, its own height: car body with cars, street without.
             strip = (slice(max(0, y1), y2), slice(max(0, x1 - h), max(0, x1 - 2)))
             if a[strip].size == 0:
                 continue
