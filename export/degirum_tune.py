@@ -257,11 +257,7 @@ def runtime_agreement(
             h, w = s.image.shape[:2]
             dets = decode_chars(run_ort(session, x), meta, lb, w, h, pc)
             chars = chars_from_detections(dets, meta.names, (0.0, 0.0), pc)
-            ours = ""
-            if chars:
-                ours = read_chars(
-                    chars, pc.dup_overlap, pc.line_overlap, pc.max_lines, pc.line_max_slope
-                ).text
+            ours = read_chars(chars, pc).text
             counts["crops"] += 1
             counts["same_text"] += theirs == ours
             counts["degirum_exact"] += theirs == s.texts[0]

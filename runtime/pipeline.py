@@ -84,9 +84,7 @@ def read_detections(
     chars = [c for c in found if c.score is None or c.score >= config.ocr_conf]
     if not chars:
         return None
-    reading = read_chars(
-        chars, config.dup_overlap, config.line_overlap, config.max_lines, config.line_max_slope
-    )
+    reading = read_chars(chars, config)
     reading, dropped = drop_weak_edge(
         reading, config.edge_char_score, config.edge_char_ratio, config.edge_char_min_height
     )

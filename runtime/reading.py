@@ -12,7 +12,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from runtime.config import PipelineConfig
 from runtime.records import Box, Char
+
+DEFAULTS = PipelineConfig()
+"""The reading-order settings used when a caller gives none (the runtime's defaults)."""
 
 
 @dataclass
@@ -168,27 +172,19 @@ def group_lines(
     return [sorted(line, key=lambda c: c.center[0]) for line in lines]
 
 
-def in_reading_order(
-    chars: list[Char], line_overlap: float = 0.5, max_lines: int = 2, line_max_slope: float = 1.0
-) -> list[Char]:
-    """The characters (none merged) top line first, each line left to right, each with its ``line``."""
-    lines = group_lines(list(chars), line_overlap, max_lines, line_max_slope)
+def in_reading_order(chars: list[Char], config: PipelineConfig = DEFAULTS) -> list[Char]:
+    """The characters (none merged) top line first, each line left to right, each with its ``line``.
+
+    ``config`` gives the line settings (``line_overlap``, ``max_lines``, ``line_max_slope``)."""
+    lines = group_lines(list(chars), config.line_overlap, config.max_lines, config.line_max_slope)
     return [replace(c, line=i) for i, line in enumerate(lines) for c in line]
 
 
-def read_chars(
-    chars: list[Char],
-    dup_overlap: float = 0.7,
-    line_overlap: float = 0.5,
-    max_lines: int = 2,
-    line_max_slope: float = 1.0,
-) -> Reading:
-    """Duplicates merged, lines grouped, text read top to bottom, left to right."""
+def read_chars(chars: list[Char], config: PipelineConfig = DEFAULTS) -> Reading:
+    """Duplicates merged (``config.dup_overlap``), lines grouped, text read top to bottom, left to right."""
     if not chars:
         return Reading(text="", chars=[], lines=0, score=None)
-    ordered = in_reading_order(
-        suppress_duplicates(chars, dup_overlap), line_overlap, max_lines, line_max_slope
-    )
+    ordered = in_reading_order(suppress_duplicates(chars, config.dup_overlap), config)
     scores = [c.score for c in ordered]
     known = [s for s in scores if s is not None]
     score = math.prod(known) if len(known) == len(scores) else None

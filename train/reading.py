@@ -22,23 +22,17 @@ from runtime.records import Char
 from train.errors import TrainError
 
 DEPLOYED = PipelineConfig()
-"""The runtime's default reading settings (dup_overlap, line_overlap, max_lines)."""
+"""The runtime's default reading settings (dup_overlap, line_overlap, max_lines, line_max_slope)."""
 
 
 def read(chars: Sequence[Char]) -> Reading:
     """What the runtime reads from these characters: duplicates merged, lines, text."""
-    return read_chars(
-        list(chars),
-        DEPLOYED.dup_overlap,
-        DEPLOYED.line_overlap,
-        DEPLOYED.max_lines,
-        DEPLOYED.line_max_slope,
-    )
+    return read_chars(list(chars), DEPLOYED)
 
 
 def ordered(chars: Sequence[Char]) -> list[Char]:
     """Characters in the runtime's reading order, each with its line set (none merged)."""
-    return in_reading_order(list(chars), DEPLOYED.line_overlap, DEPLOYED.max_lines, DEPLOYED.line_max_slope)
+    return in_reading_order(list(chars), DEPLOYED)
 
 
 def text_of(chars: Sequence[Char]) -> str:

@@ -86,7 +86,7 @@ chars = st.lists(
 @FUZZ
 @given(chars, st.floats(0, 1), st.floats(0, 1), st.integers(1, 3))
 def test_reading_order_of_any_characters(cs, dup, line, max_lines):
-    reading = read_chars(cs, dup, line, max_lines)
+    reading = read_chars(cs, PipelineConfig(dup_overlap=dup, line_overlap=line, max_lines=max_lines))
     assert len(reading.text) == len(reading.chars) <= len(cs)
     assert 0 <= reading.lines <= max_lines
     assert all(c.line is not None and 0 <= c.line < max(reading.lines, 1) for c in reading.chars)

@@ -93,7 +93,7 @@ def test_more_groups_than_max_lines_are_merged_into_the_nearest_line():
     bottom = row("12", 0, 80)
     groups = group_lines(top + middle + bottom, 0.5, max_lines=2)
     assert len(groups) == 2
-    r = read_chars(top + middle + stray + bottom, max_lines=2)
+    r = read_chars(top + middle + stray + bottom, PipelineConfig(max_lines=2))
     assert r.lines == 2 and sorted(r.text) == sorted("ABCDX12")
 
 
