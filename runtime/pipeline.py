@@ -85,9 +85,7 @@ def read_detections(
     if not chars:
         return None
     reading = read_chars(chars, config)
-    reading, dropped = drop_weak_edge(
-        reading, config.edge_char_score, config.edge_char_ratio, config.edge_char_min_height
-    )
+    reading, dropped = drop_weak_edge(reading, config)
     weak = [c for c in found if c.score is not None and c.score < config.ocr_conf]
     if dropped is not None:  # a format that needs it may take it back, as any weak character
         weak.append(dropped)

@@ -192,19 +192,19 @@ def read_chars(chars: list[Char], config: PipelineConfig = DEFAULTS) -> Reading:
     return Reading(text="".join(c.char for c in ordered), chars=ordered, lines=lines, score=score)
 
 
-def drop_weak_edge(
-    reading: Reading, max_score: float, ratio: float, min_height: float
-) -> tuple[Reading, Char | None]:
+def drop_weak_edge(reading: Reading, config: PipelineConfig = DEFAULTS) -> tuple[Reading, Char | None]:
     """The reading without its weaker end character when that one is not part of the plate's
-    number: it scores below ``max_score`` and below ``ratio`` times the median score of the others,
-    and those others are at least ``min_height`` image pixels tall (on a smaller plate every score
-    is low and one weak character says little). Returns the reading (``raw_text`` set when one was
+    number: it scores below ``config.edge_char_score`` (0: the rule is off) and below
+    ``edge_char_ratio`` times the median score of the others, and those others are at least
+    ``edge_char_min_height`` image pixels tall (on a smaller plate every score is low and one weak
+    character says little). Returns the reading (``raw_text`` set when one was
     left out) and the character left out, or None.
 
     Why: a sticker, tab, county number or frame text beside the plate's number is read as an extra
     character at one end, and the OCR model scores it clearly below the characters it knows
     (measured on the training crops: docs/runtime.md, "Weak end characters")."""
     chars = reading.chars
+    max_score, ratio, min_height = config.edge_char_score, config.edge_char_ratio, config.edge_char_min_height
     if max_score <= 0 or len(chars) < 4 or any(c.score is None for c in chars):
         return reading, None
     scores = [float(c.score) for c in chars]  # type: ignore[arg-type]

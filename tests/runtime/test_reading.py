@@ -219,7 +219,7 @@ EDGE = PipelineConfig(edge_char_score=0.6)  # off by default: the measured setti
 
 
 def _edge(reading):
-    return drop_weak_edge(reading, EDGE.edge_char_score, EDGE.edge_char_ratio, EDGE.edge_char_min_height)
+    return drop_weak_edge(reading, EDGE)
 
 
 @pytest.mark.parametrize("end", ["first", "last"])
@@ -264,7 +264,7 @@ def test_a_character_is_kept_when_it_is_not_a_weak_end(why, change):
 def test_edge_rule_off_and_short_readings_keep_every_character():
     chars = row("4ABC123", 0, 0, w=20, h=40)
     chars[0] = Char(char="4", box=chars[0].box, score=0.1)
-    assert drop_weak_edge(read_chars(chars), 0.0, 0.6, 16)[1] is None  # edge_char_score=0: off
+    assert drop_weak_edge(read_chars(chars), PipelineConfig(edge_char_score=0.0))[1] is None  # off
     short = row("4AB", 0, 0, w=20, h=40)
     short[0] = Char(char="4", box=short[0].box, score=0.1)
     assert _edge(read_chars(short))[1] is None  # three characters stay three
