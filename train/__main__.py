@@ -1,6 +1,7 @@
 """python -m train model=plate_det|plate_ocr [data=[...]] [epochs=N] [imgsz=N] [device=cpu|0] [key=value ...]
 python -m train action=pseudo_label pseudo_label.weights=OCR.pt pseudo_label.src=[MANIFEST,...]
 python -m train action=publish publish.weights=RUN/weights/last.pt [publish.out=weights/NAME.pt]
+python -m train action=average average.weights=[A.pt,B.pt] average.out=OUT.pt [average.shares=[0.5,0.5]]
 
 See conf/train.yaml for every option. Exit codes: 0 ok, 2 the command could not run (missing or
 wrong input, nothing to resume).
@@ -33,7 +34,18 @@ def action_publish(cfg: DictConfig) -> None:
     run_publish(cfg)
 
 
-ACTIONS = {"train": action_train, "pseudo_label": action_pseudo_label, "publish": action_publish}
+def action_average(cfg: DictConfig) -> None:
+    from train.average import run_average
+
+    run_average(cfg)
+
+
+ACTIONS = {
+    "train": action_train,
+    "pseudo_label": action_pseudo_label,
+    "publish": action_publish,
+    "average": action_average,
+}
 
 
 def run(cfg: DictConfig) -> None:

@@ -111,12 +111,36 @@ def publish_checkpoint(
     """Write ``src`` as a portable checkpoint at ``out`` (``src`` itself may be ``out``); returns
     what was done (``paths_cut``, ``sha256``, the provenance recorded). When ``out`` lies in the
     folder of ``sums`` (the shipped weights' SHA256SUMS), its line there is replaced."""
+    require_trusted(src, registry, trust, "publish.weights")
+    ckpt = load_checkpoint(src, "publish.weights")
+    cut = make_portable(ckpt)
+    provenance = dict(ckpt.get(PROVENANCE_KEY) or {})
+    provenance.update({k: v for k, v in _run_provenance(src).items() if v})
+    if training_set_hash:
+        provenance["training_set_hash"] = str(training_set_hash)
+    ckpt[PROVENANCE_KEY] = provenance
+    return write_checkpoint(ckpt, out, registry, [src], sums, "publish.weights") | {
+        "paths_cut": cut,
+        "provenance": provenance,
+    }
+
+
+def load_checkpoint(src: Path, key: str) -> dict[str, Any]:
+    """Unpickle ``src`` (call only after ``require_trusted``): an Ultralytics checkpoint, or a
+    TrainError naming the file and the config ``key`` that named it."""
     import torch
 
-    require_trusted(src, registry, trust, "publish.weights")
-    ckpt = torch.load(src, map_location="cpu", weights_only=False)  # trusted above
-    if not isinstance(ckpt, dict) or "model" not in ckpt:
-        raise TrainError(f"publish.weights={src}: not an Ultralytics checkpoint (no 'model' entry)")
+    try:
+        ckpt = torch.load(src, map_location="cpu", weights_only=False)  # trusted by the caller
+    except Exception as e:  # a truncated or foreign file: pickle, zip and torch errors alike
+        raise TrainError(f"{key}={src}: not a PyTorch checkpoint ({type(e).__name__}: {e})") from e
+    if not isinstance(ckpt, dict) or ckpt.get("model") is None:
+        raise TrainError(f"{key}={src}: not an Ultralytics checkpoint (no 'model' entry)")
+    return ckpt
+
+
+def make_portable(ckpt: dict[str, Any]) -> int:
+    """Cut every absolute path in ``ckpt`` (in place) to its file name; returns how many were cut."""
     cut = 0
     for key in list(ckpt):
         if key in ("model", "ema"):
@@ -134,14 +158,22 @@ def publish_checkpoint(
                 value, n = cut_paths(getattr(net, attr))
                 setattr(net, attr, value)
                 cut += n
-    provenance = dict(ckpt.get(PROVENANCE_KEY) or {})
-    provenance.update({k: v for k, v in _run_provenance(src).items() if v})
-    if training_set_hash:
-        provenance["training_set_hash"] = str(training_set_hash)
-    ckpt[PROVENANCE_KEY] = provenance
+    return cut
+
+
+def write_checkpoint(
+    ckpt: dict[str, Any], out: Path, registry: Path, srcs: list[Path], sums: Path = SHIPPED, key: str = "out"
+) -> dict[str, Any]:
+    """Save a portable ``ckpt`` at ``out`` atomically, record it as trusted in ``registry``, and
+    update ``sums`` when ``out`` lies in its folder. ``srcs``: the checkpoints it was made from (the
+    paths of their run folders must not appear in the saved bytes); ``key``: the config key that
+    named them, for errors."""
+    import torch
+
     left = machine_paths(ckpt)
     if left:  # a new Ultralytics version storing paths elsewhere must not slip through
-        raise TrainError(f"publish.weights={src}: absolute paths remain after publishing: {left[:5]}")
+        raise TrainError(f"{key}={srcs[0]}: absolute paths remain after publishing: {left[:5]}")
+
     out.parent.mkdir(parents=True, exist_ok=True)
     # Written beside the target and renamed: publishing in place never leaves half a checkpoint.
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
@@ -149,7 +181,7 @@ def publish_checkpoint(
     tmp = Path(tmp_name)
     try:
         torch.save(ckpt, tmp)
-        _check_bytes(tmp, src)
+        _check_bytes(tmp, srcs, key)
         umask = os.umask(0)
         os.umask(umask)
         tmp.chmod(0o666 & ~umask)  # mkstemp's 0600 would hide a shared checkpoint from its users
@@ -160,24 +192,24 @@ def publish_checkpoint(
     shipped = out.resolve().parent == sums.parent.resolve()
     if shipped:
         _update_sums(sums, out.name, digest)
-    return {"out": str(out), "sha256": digest, "paths_cut": cut, "provenance": provenance, "shipped": shipped}
+    return {"out": str(out), "sha256": digest, "shipped": shipped}
 
 
-def _check_bytes(saved: Path, src: Path) -> None:
+def _check_bytes(saved: Path, srcs: list[Path], key: str) -> None:
     """The saved pickle must not name this machine's folders anywhere, also in places the walk of
     known keys does not reach (an attribute a later Ultralytics adds)."""
     import zipfile
 
     from stage.config import PROJECT_ROOT
 
-    run = src.resolve().parent.parent
-    folders = {PROJECT_ROOT.resolve(), run, Path.home().resolve(), Path.cwd().resolve()}
+    runs = {src.resolve().parent.parent for src in srcs}
+    folders = {PROJECT_ROOT.resolve(), Path.home().resolve(), Path.cwd().resolve()} | runs
     needles = {str(f).encode() for f in folders if len(f.parts) > 2}  # "/" or "/root" alone say nothing
     with zipfile.ZipFile(saved) as z:
         pickles = [z.read(n) for n in z.namelist() if n.endswith(".pkl")]
     found = sorted(n.decode() for n in needles for data in pickles if n in data)
     if found:
-        raise TrainError(f"publish.weights={src}: the published pickle still names {found}")
+        raise TrainError(f"{key}={srcs[0]}: the published pickle still names {found}")
 
 
 def _update_sums(sums: Path, name: str, digest: str) -> None:
