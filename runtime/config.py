@@ -103,6 +103,21 @@ class PipelineConfig(_Settings):
     second_look_jitter: float = 0.06
     """How far the extra cuts move each side, as a share of the plate's size."""
 
+    # Zoomed-out look (runtime/zoom_out.py): frames that may hold a large plate detected again, shrunk
+    zoom_out: bool = False
+    """Off by default: every frame with no plate pays a second detection (docs/runtime.md, "Large
+    plates: the zoomed-out look")."""
+    zoom_out_trigger: float = 200.0
+    """A frame gets the second pass when the first found no plate, or one at least this wide in
+    the detector's input (px) ..."""
+    zoom_out_factor: float = 2.0
+    """... shrunk this many times on a canvas of the first pass's input size ..."""
+    zoom_out_min_width: float = 160.0
+    """... and of what it finds, plates at least this wide (first-pass input px) are taken ..."""
+    zoom_out_overlap: float = 0.5
+    """... in place of the first-pass boxes they overlap this much (IoU, or the first box's share
+    inside them)."""
+
     # Threads
     threads: int = 1
     """ONNX Runtime intra-op threads per session. On a small CPU several frames in flight use the
@@ -140,6 +155,7 @@ class PipelineConfig(_Settings):
             "second_look_jitter",
             "edge_char_score",
             "edge_char_ratio",
+            "zoom_out_overlap",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -163,6 +179,10 @@ class PipelineConfig(_Settings):
             problems.append(
                 "max_alternatives, workers, region_learn, max_image_pixels and ocr_batch must not be negative"
             )
+        if not self.zoom_out_factor >= 1.0:
+            problems.append(f"zoom_out_factor={self.zoom_out_factor} must be at least 1")
+        if self.zoom_out_trigger < 0 or self.zoom_out_min_width < 0:
+            problems.append("zoom_out_trigger and zoom_out_min_width must not be negative")
         if not self.ocr_batch_wait_ms >= 0:
             problems.append(f"ocr_batch_wait_ms={self.ocr_batch_wait_ms} must not be negative")
         if problems:

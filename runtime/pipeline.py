@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from runtime.backends import Backend, create_backend
+from runtime.backends.base import DetectedFrame
 from runtime.config import PipelineConfig, TrackConfig
 from runtime.errors import InputError
 from runtime.events.record import EventBuilder
@@ -37,9 +38,11 @@ from runtime.scheduler import FRAME_ERRORS, FrameScheduler, frame_error
 from runtime.second_look import second_look
 from runtime.sources import SourceSpec, iter_frames, list_image_paths
 from runtime.video import TrackRun, track_plates
+from runtime.zoom_out import detect_zoomed_out
 
 REASON_EMPTY_CROP = "empty crop: the plate box has no area inside the image"
 REASON_NO_CHARS = "no characters found"
+REASON_UNREAD = "the frame was not read"
 
 
 def chars_from_detections(
@@ -206,7 +209,30 @@ class Predictor:
 
     # -- one frame -------------------------------------------------------------------------------
     def detect(self, image: np.ndarray) -> Detections:
-        return self.backend.detect(image)
+        """Plates in one BGR image (with the zoomed-out look when ``config.zoom_out``)."""
+        return self._zoom_out(image, self.backend.detect(image))
+
+    def completed(self, frame: Frame, detected: DetectedFrame) -> DetectedFrame:
+        """A frame's first-pass detections with the zoomed-out pass added where it needs one; a
+        failure of that pass is the frame's error, as a failure of the first is."""
+        image, dets, error = detected
+        if error is not None or image is None or dets is None or not self.config.zoom_out:
+            return detected
+        try:
+            return image, self._zoom_out(image, dets), None
+        except FRAME_ERRORS as e:
+            return None, None, frame_error(f"{frame.source} (frame {frame.index}, zoomed-out pass)", e)
+
+    def _zoom_out(self, image: np.ndarray, dets: Detections) -> Detections:
+        """``dets`` completed by a zoomed-out pass where the frame needs one (runtime/zoom_out.py).
+        It runs here, after the first pass, on every backend alike: a streaming backend's frame
+        waits for its second pass, which only frames with large plates, or with none, get."""
+        if not self.config.zoom_out:
+            return dets
+        meta = self.det_meta
+        return detect_zoomed_out(
+            self.backend.detect, image, dets, (meta.input_height, meta.input_width), self.config
+        )
 
     def read_plates(
         self, image: np.ndarray, dets: Detections, one_call_per_crop: bool = False
@@ -304,9 +330,9 @@ class Predictor:
 
     # -- many frames -----------------------------------------------------------------------------
     def _read_frame(self, frame: Frame, detected: Future, keep_images: bool) -> FrameResult | Future:
-        image, dets, error = detected.result()
-        if error is not None:
-            return FrameResult(source=frame.source, frame=frame.index, error=error)
+        image, dets, error = self.completed(frame, detected.result())
+        if error is not None or image is None or dets is None:  # DetectedFrame: both set when no error
+            return FrameResult(source=frame.source, frame=frame.index, error=error or REASON_UNREAD)
         if self.backend.reads_async:  # the crops join the OCR stream; the frame completes later
             return _frame_result(
                 frame, image if keep_images else None, self.read_boxes_async(image, dets.boxes, dets.scores)
@@ -344,7 +370,7 @@ class Predictor:
     def run_naive(self, source: SourceSpec) -> Iterator[FrameResult]:
         """The seed's way, for comparison: one frame at a time, detector then one OCR call per crop."""
         for frame in iter_frames(source):
-            image, dets, error = self.scheduler.detect(frame)
+            image, dets, error = self.completed(frame, self.scheduler.detect(frame))
             if error is not None or image is None or dets is None:
                 yield FrameResult(source=frame.source, frame=frame.index, error=error)
                 continue

@@ -251,11 +251,13 @@ def _tracked(
     last_source = str(getattr(frames, "name", source if isinstance(source, str) else "<frames>"))
 
     def second_stage(frame: Frame, detected: Future) -> TrackedFrame:
-        image, dets, error = detected.result()
-        if error is not None:
+        image, dets, error = predictor.completed(frame, detected.result())
+        if error is not None or image is None or dets is None:  # DetectedFrame: both set when no error
             state.stats.frames += 1
             state.stats.errors += 1
-            return TrackedFrame(source=frame.source, frame=frame.index, error=error)
+            return TrackedFrame(
+                source=frame.source, frame=frame.index, error=error or "the frame was not read"
+            )
         return state.step(frame, image, dets.boxes, dets.scores, keep_images)
 
     start = time.perf_counter()
