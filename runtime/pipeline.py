@@ -32,7 +32,7 @@ from runtime.model_zoo import find_models
 from runtime.postprocess import Detections
 from runtime.reading import Reading, drop_weak_edge, read_chars, weak_insertions
 from runtime.records import NO_REGION_MATCH, Char, Plate, to_box
-from runtime.results import FrameResult, peak_rss_mb
+from runtime.results import FRAME_UNREAD, FrameResult, peak_rss_mb
 from runtime.rules import RegionMemory, RegionRules, candidates, choose, load_rules
 from runtime.scheduler import FRAME_ERRORS, FrameScheduler, frame_error
 from runtime.second_look import second_look
@@ -42,7 +42,6 @@ from runtime.zoom_out import detect_zoomed_out
 
 REASON_EMPTY_CROP = "empty crop: the plate box has no area inside the image"
 REASON_NO_CHARS = "no characters found"
-REASON_UNREAD = "the frame was not read"
 
 
 def chars_from_detections(
@@ -332,7 +331,7 @@ class Predictor:
     def _read_frame(self, frame: Frame, detected: Future, keep_images: bool) -> FrameResult | Future:
         image, dets, error = self.completed(frame, detected.result())
         if error is not None or image is None or dets is None:  # DetectedFrame: both set when no error
-            return FrameResult(source=frame.source, frame=frame.index, error=error or REASON_UNREAD)
+            return FrameResult(source=frame.source, frame=frame.index, error=error or FRAME_UNREAD)
         if self.backend.reads_async:  # the crops join the OCR stream; the frame completes later
             return _frame_result(
                 frame, image if keep_images else None, self.read_boxes_async(image, dets.boxes, dets.scores)
@@ -372,7 +371,7 @@ class Predictor:
         for frame in iter_frames(source):
             image, dets, error = self.completed(frame, self.scheduler.detect(frame))
             if error is not None or image is None or dets is None:
-                yield FrameResult(source=frame.source, frame=frame.index, error=error)
+                yield FrameResult(source=frame.source, frame=frame.index, error=error or FRAME_UNREAD)
                 continue
             yield FrameResult(
                 source=frame.source,

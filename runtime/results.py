@@ -14,6 +14,9 @@ import numpy as np
 
 from runtime.records import Plate
 
+FRAME_UNREAD = "the frame was not read"
+"""The error of a frame that came back with neither plates nor an error (never expected)."""
+
 
 @dataclass
 class FrameResult:

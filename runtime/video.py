@@ -24,7 +24,7 @@ import numpy as np
 from runtime.config import TrackConfig
 from runtime.events.record import EventBuilder, crop_plate, new_event_id
 from runtime.records import Plate, to_box
-from runtime.results import Event, TrackedFrame, VideoStats, peak_rss_mb
+from runtime.results import FRAME_UNREAD, Event, TrackedFrame, VideoStats, peak_rss_mb
 from runtime.sources import Frame, SourceError, SourceSpec, iter_frames
 from runtime.tracking import Track, Tracker, needs_reading, reading_from_plate, vote
 
@@ -255,9 +255,7 @@ def _tracked(
         if error is not None or image is None or dets is None:  # DetectedFrame: both set when no error
             state.stats.frames += 1
             state.stats.errors += 1
-            return TrackedFrame(
-                source=frame.source, frame=frame.index, error=error or "the frame was not read"
-            )
+            return TrackedFrame(source=frame.source, frame=frame.index, error=error or FRAME_UNREAD)
         return state.step(frame, image, dets.boxes, dets.scores, keep_images)
 
     start = time.perf_counter()

@@ -15,6 +15,7 @@ from data.manifest import read_manifest
 from evaluate.metrics import false_positives
 from runtime.config import PipelineConfig
 from runtime.errors import InputError
+from runtime.geometry import iou_matrix
 from runtime.pipeline import Predictor
 from runtime.postprocess import Detections
 from runtime.records import Plate
@@ -110,7 +111,7 @@ def test_the_zoomed_out_look_finds_large_plates_the_first_pass_misses(close_ups)
                 for label in truth:
                     key = ">= 240" if (label.box[2] - label.box[0]) * scale >= 240 else "< 240"
                     labelled[key] += 1
-                    found[key] += any(_iou(label.box, p.box) >= 0.5 for p in matched)
+                    found[key] += any(iou_matrix(label.box, p.box)[0, 0] >= 0.5 for p in matched)
             counts[name] = {"found": found, "labelled": labelled, "false positives": fp}
     print("zoom_out on", len(close_ups), "close-ups:", counts)
     off_found, on_found = counts["off"]["found"], counts["on"]["found"]
@@ -129,11 +130,3 @@ def test_every_path_through_the_pipeline_gets_the_same_plates(close_ups):
         naive = [[p.box for p in r.plates] for r in predictor.run_naive(images)]
     assert pipelined == one_by_one == naive
     assert sum(map(len, one_by_one)) >= len(images) // 2
-
-
-def _iou(a, b) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
