@@ -104,9 +104,8 @@ class PipelineConfig(_Settings):
     """How far the extra cuts move each side, as a share of the plate's size."""
 
     # Zoomed-out look (runtime/zoom_out.py): frames that may hold a large plate detected again, shrunk
-    zoom_out: bool = False
-    """Off by default: every frame with no plate pays a second detection (docs/runtime.md, "Large
-    plates: the zoomed-out look")."""
+    zoom_out: bool = True
+    """On by default (docs/runtime.md, "Large plates: the zoomed-out look", has what it costs)."""
     zoom_out_trigger: float = 200.0
     """A frame gets the second pass when the first found no plate, or one at least this wide in
     the detector's input (px) ..."""
@@ -117,6 +116,10 @@ class PipelineConfig(_Settings):
     zoom_out_overlap: float = 0.5
     """... in place of the first-pass boxes they overlap this much (IoU, or the first box's share
     inside them)."""
+    zoom_out_empty_every: int = 10
+    """In a video or stream, of the frames whose first pass found no plate, the first after a plate
+    and then every N-th get the pass (1 = all); a still photo always does. Bounds what an empty
+    road costs: 1/N of a detection more per frame."""
 
     # Threads
     threads: int = 1
@@ -160,7 +163,15 @@ class PipelineConfig(_Settings):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 problems.append(f"{name}={value} is not in [0, 1]")
-        for name in ("max_plates", "max_chars", "max_lines", "threads", "queue_depth", "top_n"):
+        for name in (
+            "max_plates",
+            "max_chars",
+            "max_lines",
+            "threads",
+            "queue_depth",
+            "top_n",
+            "zoom_out_empty_every",
+        ):
             if getattr(self, name) < 1:
                 problems.append(f"{name}={getattr(self, name)} must be at least 1")
         if not 0.0 <= self.line_max_slope <= 10.0:

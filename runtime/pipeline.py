@@ -38,7 +38,7 @@ from runtime.scheduler import FRAME_ERRORS, FrameScheduler, frame_error
 from runtime.second_look import second_look
 from runtime.sources import SourceSpec, iter_frames, list_image_paths
 from runtime.video import TrackRun, track_plates
-from runtime.zoom_out import detect_zoomed_out
+from runtime.zoom_out import EmptyFramePacer, detect_zoomed_out
 
 REASON_EMPTY_CROP = "empty crop: the plate box has no area inside the image"
 REASON_NO_CHARS = "no characters found"
@@ -196,6 +196,8 @@ class Predictor:
         self.backend: Backend = create_backend(backend, det, ocr, self.config, **backend_options)
         self.det_meta, self.ocr_meta = det.meta, ocr.meta
         self.scheduler = FrameScheduler(self.backend, self.config)
+        self.empty_pacer = EmptyFramePacer(self.config.zoom_out_empty_every)
+        """Which empty frames of a video get the zoomed-out pass (runtime/zoom_out.py)."""
 
     def __enter__(self) -> Predictor:
         return self
@@ -218,19 +220,23 @@ class Predictor:
         if error is not None or image is None or dets is None or not self.config.zoom_out:
             return detected
         try:
-            return image, self._zoom_out(image, dets), None
+            due = len(dets) > 0 or self.empty_pacer.due(frame.source)
+            dets = self._zoom_out(image, dets, due)
+            self.empty_pacer.seen(frame.source, len(dets) > 0)
+            return image, dets, None
         except FRAME_ERRORS as e:
             return None, None, frame_error(f"{frame.source} (frame {frame.index}, zoomed-out pass)", e)
 
-    def _zoom_out(self, image: np.ndarray, dets: Detections) -> Detections:
-        """``dets`` completed by a zoomed-out pass where the frame needs one (runtime/zoom_out.py).
-        It runs here, after the first pass, on every backend alike: a streaming backend's frame
-        waits for its second pass, which only frames with large plates, or with none, get."""
+    def _zoom_out(self, image: np.ndarray, dets: Detections, empty_due: bool = True) -> Detections:
+        """``dets`` completed by a zoomed-out pass where the frame needs one (runtime/zoom_out.py;
+        ``empty_due``: whether a frame without a plate gets it). It runs here, after the first
+        pass, on every backend alike: a streaming backend's frame waits for its second pass, which
+        only frames with large plates, or with none, get."""
         if not self.config.zoom_out:
             return dets
         meta = self.det_meta
         return detect_zoomed_out(
-            self.backend.detect, image, dets, (meta.input_height, meta.input_width), self.config
+            self.backend.detect, image, dets, (meta.input_height, meta.input_width), self.config, empty_due
         )
 
     def read_plates(

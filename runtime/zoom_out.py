@@ -14,6 +14,13 @@ second pass, only plates at least ``zoom_out_min_width`` px wide (first-pass inp
 small plates are the first pass's, at full resolution. Each one taken replaces the first-pass boxes
 that it overlaps (IoU, or their share inside it, at least ``zoom_out_overlap``): the pieces of a
 large plate, or the same plate drawn at the wrong size.
+
+A frame with no plate is where the pass costs most and finds least: a camera on an empty road would
+pay the detector twice on most frames. So in a run of frames of one source (a video or stream) an
+empty frame gets it when the frame before had a plate, and otherwise every
+``zoom_out_empty_every``-th one (:class:`EmptyFramePacer`): a plate too large for the first pass
+is in view for many frames, and once the zoomed-out pass has found it the frames after it get the
+pass too. A still photo (a frame of another source than the one before) always gets it.
 """
 
 from __future__ import annotations
@@ -35,13 +42,13 @@ def letterbox_scale(height: int, width: int, input_hw: tuple[int, int]) -> float
     return min(input_hw[0] / height, input_hw[1] / width)
 
 
-def needs_zoom_out(dets: Detections, scale: float, config: PipelineConfig) -> bool:
-    """The first pass found nothing, or a plate wide enough to be a large plate or a piece of one
-    (``scale``: the first pass's letterbox scale)."""
+def needs_zoom_out(dets: Detections, scale: float, config: PipelineConfig, empty_due: bool = True) -> bool:
+    """The first pass found nothing (and ``empty_due``: see :class:`EmptyFramePacer`), or a plate
+    wide enough to be a large plate or a piece of one (``scale``: the first pass's letterbox scale)."""
     if not config.zoom_out:
         return False
     if len(dets) == 0:
-        return True
+        return empty_due
     widths = (dets.boxes[:, 2] - dets.boxes[:, 0]) * scale
     return bool((widths >= config.zoom_out_trigger).any())
 
@@ -115,18 +122,51 @@ def _concat(a: Detections, b: Detections) -> Detections:
     )
 
 
+class EmptyFramePacer:
+    """Which frames without a plate get the zoomed-out pass.
+
+    Frames come in order (the pipeline's reader thread). In a run of frames of one source, an
+    empty frame is due when the frame before it had a plate (found by either pass) or started the
+    run, and then every ``every``-th empty frame; so a large plate that only the zoomed-out pass
+    finds keeps being looked for on every frame while it is in view. A frame whose source differs
+    from the previous frame's (each photo of a folder) is always due. Two runs interleaved on one
+    predictor only make more frames due, never fewer.
+    """
+
+    def __init__(self, every: int) -> None:
+        self.every = max(1, every)
+        self._source: str | None = None
+        self._empty = 0
+        """Frames of ``_source`` in a row without a plate."""
+
+    def _of(self, source: str) -> None:
+        if source != self._source:
+            self._source, self._empty = source, 0
+
+    def due(self, source: str) -> bool:
+        """Whether a frame of ``source`` whose first pass found no plate gets the second pass."""
+        self._of(source)
+        return self._empty % self.every == 0
+
+    def seen(self, source: str, found: bool) -> None:
+        """A frame of ``source`` is done: ``found``, whether it has a plate after both passes."""
+        self._of(source)
+        self._empty = 0 if found else self._empty + 1
+
+
 def detect_zoomed_out(
     detect: Callable[[np.ndarray], Detections],
     image: np.ndarray,
     first: Detections,
     input_hw: tuple[int, int],
     config: PipelineConfig,
+    empty_due: bool = True,
 ) -> Detections:
     """``first`` (the plates ``detect`` found in ``image``), completed by a zoomed-out pass when
-    it needs one (see the module text)."""
+    it needs one (see the module text; ``empty_due``: whether an empty frame gets it)."""
     h, w = image.shape[:2]
     scale = letterbox_scale(h, w, input_hw)
-    if not needs_zoom_out(first, scale, config):
+    if not needs_zoom_out(first, scale, config, empty_due):
         return first
     canvas, shrink, offset = zoomed_out_canvas(image, scale, config.zoom_out_factor)
     zoomed = detect(canvas)

@@ -15,11 +15,18 @@ from data.manifest import read_manifest
 from evaluate.metrics import false_positives
 from runtime.config import PipelineConfig
 from runtime.errors import InputError
+from runtime.frames import Frame
 from runtime.geometry import iou_matrix
 from runtime.pipeline import Predictor
 from runtime.postprocess import Detections
 from runtime.records import Plate
-from runtime.zoom_out import letterbox_scale, merge_zoomed_out, needs_zoom_out, zoomed_out_canvas
+from runtime.zoom_out import (
+    EmptyFramePacer,
+    letterbox_scale,
+    merge_zoomed_out,
+    needs_zoom_out,
+    zoomed_out_canvas,
+)
 
 INPUT = (640, 640)
 
@@ -48,7 +55,25 @@ def test_the_second_pass_runs_on_empty_frames_and_wide_plates_only():
     assert needs_zoom_out(_dets([], []), 1.0, on)
     assert not needs_zoom_out(_dets([[0, 0, 150, 40]], [0.9]), 1.0, on)
     assert needs_zoom_out(_dets([[0, 0, 150, 40]], [0.9]), 1.5, on)  # 225 px in the detector's input
-    assert not needs_zoom_out(_dets([], []), 1.0, PipelineConfig())
+    assert not needs_zoom_out(_dets([], []), 1.0, on, empty_due=False)  # an empty frame not due
+    assert not needs_zoom_out(_dets([], []), 1.0, PipelineConfig(zoom_out=False))
+
+
+def test_empty_frames_of_one_source_are_paced_and_photos_never():
+    pacer = EmptyFramePacer(every=3)
+    due = []
+    for found in [False] * 7:  # a video's empty road: the 1st, 4th, 7th frames get the pass
+        due.append(pacer.due("cam"))
+        pacer.seen("cam", found)
+    assert due == [True, False, False, True, False, False, True]
+    pacer.seen("cam", True)  # a plate: the next empty frame is due again
+    assert pacer.due("cam")
+    pacer.seen("cam", False)
+    assert not pacer.due("cam")
+    assert pacer.due("photo-2.jpg")  # another source: a photo of a folder always is
+    pacer.seen("photo-2.jpg", False)
+    assert pacer.due("photo-3.jpg")
+    assert all(EmptyFramePacer(every=1).due("cam") for _ in range(3))
 
 
 def test_large_zoomed_out_plates_replace_the_pieces_and_small_ones_are_ignored():
@@ -66,7 +91,13 @@ def test_large_zoomed_out_plates_replace_the_pieces_and_small_ones_are_ignored()
 
 
 @pytest.mark.parametrize(
-    "bad", [{"zoom_out_factor": 0.5}, {"zoom_out_overlap": 1.5}, {"zoom_out_min_width": -1}]
+    "bad",
+    [
+        {"zoom_out_factor": 0.5},
+        {"zoom_out_overlap": 1.5},
+        {"zoom_out_min_width": -1},
+        {"zoom_out_empty_every": 0},
+    ],
 )
 def test_bad_settings_are_named(bad):
     with pytest.raises(InputError, match=next(iter(bad))):
@@ -92,7 +123,7 @@ def close_ups(shared_datasets):
 def test_the_zoomed_out_look_finds_large_plates_the_first_pass_misses(close_ups):
     counts = {}
     with (
-        Predictor(config=PipelineConfig(threads=1, workers=1)) as off,
+        Predictor(config=PipelineConfig(threads=1, workers=1, zoom_out=False)) as off,
         Predictor(config=PipelineConfig(threads=1, workers=1, zoom_out=True)) as on,
     ):
         for name, predictor in (("off", off), ("on", on)):
@@ -130,3 +161,49 @@ def test_every_path_through_the_pipeline_gets_the_same_plates(close_ups):
         naive = [[p.box for p in r.plates] for r in predictor.run_naive(images)]
     assert pipelined == one_by_one == naive
     assert sum(map(len, one_by_one)) >= len(images) // 2
+
+
+def _count_detections(predictor: Predictor) -> list[int]:
+    """The predictor's detector passes, counted as they happen (the real backend runs them)."""
+    calls = [0]
+    real = predictor.backend.detect
+
+    def counted(image):
+        calls[0] += 1
+        return real(image)
+
+    predictor.backend.detect = counted  # type: ignore[method-assign]
+    return calls
+
+
+def test_a_video_of_an_empty_road_pays_the_second_pass_on_every_nth_frame_only():
+    rng = np.random.default_rng(5)
+    road = np.clip(rng.normal(120, 25, (360, 640, 3)), 0, 255).astype(np.uint8)
+    every, n = 4, 10
+    config = PipelineConfig(threads=1, workers=1, zoom_out_empty_every=every)
+    with Predictor(config=config) as predictor:
+        assert len(predictor.backend.detect(road)) == 0  # the first pass finds nothing here
+        calls = _count_detections(predictor)
+        video = [Frame(source="road.mp4", index=i, image=road) for i in range(n)]
+        results = list(predictor.run(video))
+        video_calls = calls[0]
+        calls[0] = 0
+        photos = [Frame(source=f"road-{i}.jpg", index=i, image=road) for i in range(n)]
+        list(predictor.run(photos))
+    assert [r.error for r in results] == [None] * n and all(not r.plates for r in results)
+    assert video_calls == n + len(range(0, n, every))  # frames 0, 4, 8 got the second pass
+    assert calls[0] == 2 * n  # every photo did
+
+
+@pytest.mark.shared_data
+def test_a_large_plate_only_the_zoomed_out_pass_finds_is_found_on_every_frame_of_a_video(close_ups):
+    with (
+        Predictor(config=PipelineConfig(threads=1, workers=1, zoom_out=False)) as off,
+        Predictor(config=PipelineConfig(threads=1, workers=1)) as on,
+    ):
+        missed = next(
+            image for image, _, _ in close_ups if len(off.detect(image)) == 0 and len(on.detect(image)) > 0
+        )
+        video = [Frame(source="gate.mp4", index=i, image=missed) for i in range(6)]
+        found = [len(r.plates) for r in on.run(video)]
+    assert all(found), found
