@@ -84,6 +84,10 @@ def _spot_rows(name: str, b: dict) -> list[list[str]]:
     ]
 
 
+_LOOKS = (("zoom_out", "zoomed-out look (large plates)"), ("second_look", "second look (hard plates)"))
+"""The pipeline's optional passes, as the report names them (runtime.config.PipelineConfig)."""
+
+
 def report_markdown(r: dict, pictures: dict[str, str]) -> str:
     ds, det, ocr, e2e, sp = r["dataset"], r["detection"], r["ocr"], r["end_to_end"], r["speed"]
     pred = r.get("predictor", {})
@@ -99,6 +103,17 @@ def report_markdown(r: dict, pictures: dict[str, str]) -> str:
     ]
     if pred.get("region"):
         rows.append(["region rules", fmt(pred["region"])])
+    if "pipeline" in pred:
+        settings = pred["pipeline"]
+        looks = [name for key, name in _LOOKS if settings.get(key)]
+        rows.append(["extra passes", ", ".join(looks) or "none"])
+        changed = pred.get("pipeline_changed") or {}
+        rows.append(
+            [
+                "pipeline settings not the defaults",
+                ", ".join(f"`{k}={v}`" for k, v in changed.items()) or "none",
+            ]
+        )
     if pred.get("replayed_from"):
         rows.append(["replayed from", f"`{pred['replayed_from']}`"])
     for role, m in (r.get("models") or {}).items():

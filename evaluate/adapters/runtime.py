@@ -104,4 +104,14 @@ class RuntimeAdapter:
             "threads": self.config.threads,
             "region": self.config.region,
             "models": models,
+            # Every setting, and the ones that differ from the defaults: a default can change
+            # between versions (the zoomed-out look went on in 2026-12), a report must not.
+            "pipeline": self.config.to_dict(),
+            "pipeline_changed": _changed(self.config),
         }
+
+
+def _changed(config: Any) -> dict[str, Any]:
+    """The settings of ``config`` (a ``PipelineConfig``) that differ from its defaults."""
+    defaults = type(config)().to_dict()
+    return {k: v for k, v in config.to_dict().items() if v != defaults.get(k)}

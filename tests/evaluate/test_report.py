@@ -542,7 +542,7 @@ def test_region_rules_correct_readings_as_deployed(shared_datasets, tmp_path):
     from runtime.rules import load_rules
 
     rules = load_rules("br")
-    reports = {}
+    reports, markdown = {}, {}
     for region in (None, "br"):
         cfg = compose(
             "evaluate",
@@ -553,17 +553,28 @@ def test_region_rules_correct_readings_as_deployed(shared_datasets, tmp_path):
                 "end_to_end=false",
                 f"report_dir={tmp_path / str(region)}",
             ]
-            + ([f"region={region}"] if region else []),
+            + ([f"region={region}", "+pipeline.zoom_out=false"] if region else []),
         )
         files = run(cfg)
         reports[region] = (
             json.loads(files["json"].read_text()),
             [json.loads(line) for line in files["predictions"].read_text().splitlines()[1:]],
         )
+        markdown[region] = files["md"].read_text()
     assert (
         reports[None][0]["predictor"].get("region") is None
         and reports["br"][0]["predictor"]["region"] == "br"
     )
+    # Every pipeline setting is in the report, and the ones given that differ from the defaults
+    # are named, so a report stays readable when a default changes.
+    plain_settings, br_settings = (reports[k][0]["predictor"] for k in (None, "br"))
+    assert (
+        plain_settings["pipeline"]["zoom_out"] is True
+        and "zoom_out" not in plain_settings["pipeline_changed"]
+    )
+    assert br_settings["pipeline_changed"]["zoom_out"] is False
+    assert br_settings["pipeline_changed"]["region"] == "br"
+    assert "zoomed-out look" in markdown[None] and "`zoom_out=False`" in markdown["br"]
 
     def texts(preds):
         return [p["text"] for rec in preds for p in rec.get("crop_reads", []) if p.get("text")]
