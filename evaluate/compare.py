@@ -96,6 +96,19 @@ def baseline_column(b: dict) -> dict:
     }
 
 
+def _settings_that_differ(runs: Sequence[tuple[str, dict]]) -> dict[str, dict[str, Any]]:
+    """{setting: {run: value}} for the runtime pipeline settings (report.json ``predictor.pipeline``)
+    that are not the same in every run that records them: a default that changed between versions
+    shows here too."""
+    recorded = {n: p for n, r in runs if (p := (r.get("predictor") or {}).get("pipeline")) is not None}
+    keys = sorted({k for p in recorded.values() for k in p})
+    return {
+        k: {n: p.get(k) for n, p in recorded.items()}
+        for k in keys
+        if len({json.dumps(p.get(k), sort_keys=True) for p in recorded.values()}) > 1
+    }
+
+
 def compare_markdown(cols: Sequence[tuple[str, dict]], chart: str | None) -> str:
     out = ["# Comparison", ""]
     runs = [(n, r) for n, r in cols if "_path" in r]
@@ -123,6 +136,16 @@ def compare_markdown(cols: Sequence[tuple[str, dict]], chart: str | None) -> str
     if len(datasets) > 1:
         out += [
             "**Note:** these reports are on different datasets; their numbers are not directly comparable.",
+            "",
+        ]
+    differ = _settings_that_differ(runs)
+    if differ:
+        out += [
+            "**Note:** the runs' pipeline settings differ: "
+            + "; ".join(
+                f"`{k}` " + ", ".join(f"{n} {v}" for n, v in by_run.items()) for k, by_run in differ.items()
+            )
+            + ".",
             "",
         ]
     rows = [

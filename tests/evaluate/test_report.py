@@ -606,3 +606,29 @@ def test_false_positives_that_read_as_a_plate_of_the_region_are_counted(dataset,
     noise = evaluate(dataset, recorded_run(tmp_path / "b.jsonl"), tmp_path / "B")
     assert noise["detection"]["fp"] == 1 and noise["detection"]["fp_plate_like"] == 0
     assert "read as a whole plate" not in (tmp_path / "B" / "report.md").read_text()
+
+
+def test_compare_names_the_pipeline_settings_two_runs_differ_in(shared_datasets, tmp_path):
+    """Two runtime reports of one set, the second with the zoomed-out look off: the comparison says
+    which setting differs, so a default that changed between versions is not missed."""
+    paths = []
+    for name, extra in (("on", []), ("off", ["+pipeline.zoom_out=false"])):
+        cfg = compose(
+            "evaluate",
+            [
+                "dataset=openalpr_br_endtoend",
+                "limit=3",
+                "gallery=0",
+                "end_to_end=false",
+                f"report_dir={tmp_path / name}",
+            ]
+            + extra,
+        )
+        paths.append(run(cfg)["json"])
+    cmp = compose(
+        "evaluate", ["action=compare", f"reports=[{paths[0]},{paths[1]}]", f"report_dir={tmp_path / 'cmp'}"]
+    )
+    md = run(cmp)["md"].read_text()
+    note = next(line for line in md.splitlines() if "pipeline settings differ" in line)
+    assert "`zoom_out` on True, off False" in note
+    assert "threads" not in note  # only what differs is named
