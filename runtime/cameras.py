@@ -150,12 +150,15 @@ def _rel(base: Path, value: Any) -> Path:
 
 
 def predictor_view(predictor: Predictor, region: str | None) -> Predictor:
-    """A camera's view of ``predictor``: its own region rules (``region``, else the predictor's) and
-    its own region memory (an umbrella region learns per camera which country it sees), sharing the
-    backend (the loaded models) and the scheduler."""
+    """A camera's view of ``predictor``: its own region rules (``region``, else the predictor's), its
+    own region memory (an umbrella region learns per camera which country it sees) and its own count
+    of empty frames for the zoomed-out look (shared, the cameras' interleaved frames would each look
+    like a new photo and all get it), sharing the backend (the loaded models) and the scheduler."""
     from runtime.rules import RegionMemory
+    from runtime.zoom_out import EmptyFramePacer
 
     view = copy.copy(predictor)
+    view.empty_pacer = EmptyFramePacer(predictor.config.zoom_out_empty_every)
     if region is not None:
         view.rules = load_rules(region)
     rules, config = view.rules, view.config

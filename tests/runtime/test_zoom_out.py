@@ -207,3 +207,22 @@ def test_a_large_plate_only_the_zoomed_out_pass_finds_is_found_on_every_frame_of
         video = [Frame(source="gate.mp4", index=i, image=missed) for i in range(6)]
         found = [len(r.plates) for r in on.run(video)]
     assert all(found), found
+
+
+def test_cameras_sharing_one_model_pair_count_their_empty_frames_apart():
+    """Two cameras' views of one predictor, their frames interleaved as their threads would: each
+    camera's empty road still gets the second pass every N-th frame, not on every frame."""
+    from runtime.cameras import predictor_view
+
+    rng = np.random.default_rng(6)
+    road = np.clip(rng.normal(120, 25, (360, 640, 3)), 0, 255).astype(np.uint8)
+    every, n = 4, 8
+    with Predictor(config=PipelineConfig(threads=1, workers=1, zoom_out_empty_every=every)) as predictor:
+        views = [predictor_view(predictor, None) for _ in range(2)]
+        calls = _count_detections(predictor)
+        for i in range(n):
+            for k, view in enumerate(views):
+                frame = Frame(source=f"cam{k}.mp4", index=i, image=road)
+                _, dets, error = view.completed(frame, view.scheduler.detect(frame))
+                assert error is None and dets is not None and len(dets) == 0
+    assert calls[0] == 2 * (n + len(range(0, n, every)))
