@@ -3,12 +3,14 @@
 Measures, in one run on the same models and threads: ``pipeline_fps`` (Predictor.run: detection of
 frame t+1 overlapping the reading of frame t), ``naive_fps`` (the seed's way: one frame at a time,
 detector then one OCR call per crop), ``detector_only_fps`` (the plate detector alone, one frame at
-a time), ``plates_per_frame`` and ``rss_mb`` (peak resident memory of the process). SOURCE is an
+a time), ``plates_per_frame``, ``zoom_out_passes_per_frame`` (the zoomed-out look's second
+detections), ``cpu_ms_per_frame`` and ``rss_mb`` (peak resident memory of the process). SOURCE is an
 image folder or glob.
 
 A video file instead measures the video pipeline (``Predictor.track``: tracking, OCR on demand)
 against the detector alone on the same frames, decoded into memory first (``--frames`` caps them):
-``pipeline_fps``, ``detector_only_fps``, their ratio and ``reads_per_frame`` (OCR crops per frame).
+``pipeline_fps``, ``detector_only_fps``, their ratio, ``reads_per_frame`` (OCR crops per frame),
+``zoom_out_passes_per_frame`` and ``cpu_ms_per_frame``.
 ``--cameras N`` runs N cameras at once on those frames (as ``--cameras cameras.yaml`` does: threads,
 one model pair) against one camera alone: ``total_fps``, ``total_vs_one_camera``, ``rss_vs_one_camera``.
 Make a test video with ``python -m data action=synth kind=video n=300 out=DIR``.

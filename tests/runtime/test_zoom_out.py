@@ -226,3 +226,20 @@ def test_cameras_sharing_one_model_pair_count_their_empty_frames_apart():
                 _, dets, error = view.completed(frame, view.scheduler.detect(frame))
                 assert error is None and dets is not None and len(dets) == 0
     assert calls[0] == 2 * (n + len(range(0, n, every)))
+
+
+def test_the_benchmarks_print_the_zoomed_out_passes_per_frame():
+    """The look's cost in passes, beside the FPS it moves: a video of an empty road pays one pass
+    in ``zoom_out_empty_every`` frames, a folder of empty photos one per photo."""
+    from runtime.video import benchmark_video
+
+    rng = np.random.default_rng(7)
+    road = np.clip(rng.normal(120, 25, (360, 640, 3)), 0, 255).astype(np.uint8)
+    with Predictor(config=PipelineConfig(threads=1, workers=1, zoom_out_empty_every=4)) as predictor:
+        video = benchmark_video(
+            predictor, [Frame(source="road.mp4", index=i, image=road) for i in range(8)], 1
+        )
+        photos = predictor.benchmark([road] * 4, repeat=1, warmup=0)
+    assert video["zoom_out_passes_per_frame"] == pytest.approx(2 / 8)
+    assert photos["zoom_out_passes_per_frame"] == pytest.approx(1.0)
+    assert video["cpu_ms_per_frame"]["pipeline"] > 0
